@@ -1,0 +1,57 @@
+# imbalance-kit developer commands. `make demo` and `make test` are the two the README names.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# These machines carry the CPU wheel of torch 2.13.0; elsewhere override, e.g. TORCH_SPEC="torch>=2.4".
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,docs,plot,gpu,cli,datasets
+TASKS := $(wildcard tasks/*/pyproject.toml)
+STAMP := $(VENV)/.imbalance-kit-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format docs docs-serve bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml $(TASKS)
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@for t in $(dir $(TASKS)); do \
+		echo "installing task package $$t"; \
+		$(PY) -m pip install --quiet -e "$$t" || exit 1; \
+	done
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m imbalance_kit._demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do \
+		echo "== $$b --quick"; \
+		$(PY) $$b --quick || exit 1; \
+	done
+
+clean:
+	rm -rf site .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
