@@ -161,8 +161,13 @@ def check_dtype_floating(name: str, value: torch.Tensor) -> None:
         raise error(name, "a floating-point tensor", f"dtype {value.dtype}", TypeError, raw=True)
 
 
-def check_ndim(name: str, value: torch.Tensor, ndim: int | Sequence[int] | None = None, *,
-               min_ndim: int | None = None) -> None:
+def check_ndim(
+    name: str,
+    value: torch.Tensor,
+    ndim: int | Sequence[int] | None = None,
+    *,
+    min_ndim: int | None = None,
+) -> None:
     """Raise unless ``value.ndim`` equals ``ndim`` (or one of them) / is >= ``min_ndim``."""
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -177,8 +182,7 @@ def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
     """Raise unless ``a`` and ``b`` have the same shape."""
     if a.shape != b.shape:
         raise ValueError(
-            f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, "
-            f"got {tuple(b.shape)}"
+            f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
         )
 
 
@@ -216,8 +220,9 @@ def check_class_targets(
     what would be a CUDA device-side assert into a readable ``ValueError``.
     """
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise error(name, "an integer tensor of class indices", f"dtype {target.dtype}",
-                    TypeError, raw=True)
+        raise error(
+            name, "an integer tensor of class indices", f"dtype {target.dtype}", TypeError, raw=True
+        )
     if target.numel() == 0:
         return
     valid = target if ignore_index is None else target[target != ignore_index]

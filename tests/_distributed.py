@@ -66,7 +66,9 @@ def run_distributed(
                 for p in procs:
                     p.kill()
                 codes = [p.exitcode for p in procs]
-                raise RuntimeError(f"distributed workers gave no result (exit codes {codes})") from exc
+                raise RuntimeError(
+                    f"distributed workers gave no result (exit codes {codes})"
+                ) from exc
             if status == "ok":
                 results[rank] = payload
             else:

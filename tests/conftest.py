@@ -10,9 +10,9 @@ import os
 if os.environ.get("IMBALANCE_KIT_TRITON_GPU", "0") in ("", "0"):
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "ci",
