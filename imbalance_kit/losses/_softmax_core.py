@@ -1,0 +1,508 @@
+"""One engine for every softmax-family loss (focal, balanced softmax, logit adjustment, LDAM, ...).
+
+For one row with target class ``y`` (rows whose target equals ``ignore_index`` are skipped):
+
+```math
+z'_c = s\\,(z_c + o_c - m_c [c = y]), \\qquad
+\\ell_c = \\log \\operatorname{softmax}(z')_c, \\qquad p_c = e^{\\ell_c},
+```
+
+```math
+q_c = (1 - \\varepsilon)[c = y] + \\varepsilon / C, \\qquad
+\\mathcal{L}_{\\text{row}} = \\sum_c q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\, (-\\ell_c),
+```
+
+with offsets ``o``, margins ``m``, scale ``s``, label smoothing ``eps``, per-class (or
+scalar) ``alpha`` ``a`` and class ``weight`` ``w``. ``"mean"`` divides the sum over the
+non-ignored rows by the sum of ``w_y`` over those rows (their count without ``weight``),
+which is exactly :func:`torch.nn.functional.cross_entropy`'s denominator, also with label
+smoothing. With ``gamma=0`` and ``alpha=None`` the loss equals
+``F.cross_entropy(z', y, weight=w, ignore_index=..., label_smoothing=eps)``.
+
+The torch path is a single :class:`torch.autograd.Function` that computes the loss and its
+analytic gradient in one forward pass and saves only the gradient. Writing
+``g_c = -q_c a_c w_c \\psi_c`` with
+
+```math
+\\psi_c = (1 - p_c)^{\\gamma} + \\gamma\\, p_c\\, (1 - p_c)^{\\gamma}
+          \\frac{-\\ell_c}{1 - p_c},
+```
+
+the gradient is ``dL/dz'_j = g_j - p_j * sum_c g_c``. The ratio ``-l/(1-p)`` tends to 1
+as ``p -> 1`` and is evaluated without ``(1 - p)^(gamma - 1)``, so fractional ``gamma``
+keeps finite gradients for confident predictions. Without label smoothing only the target
+column carries a coefficient, and the whole gradient costs one ``exp`` of the log-softmax.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from imbalance_kit._validation import (
+    check_choice,
+    check_class_targets,
+    check_dtype_floating,
+    check_in_range,
+    check_ndim,
+    check_non_negative,
+    check_non_negative_tensor,
+    check_positive,
+    check_reduction,
+    check_tensor,
+    error,
+)
+from imbalance_kit.losses._backend import BACKENDS, resolve_backend
+
+__all__ = ["softmax_family_loss"]
+
+Reduction = Literal["none", "mean", "sum"]
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _class_vector(name: str, value: object, num_classes: int) -> torch.Tensor | None:
+    """Static check of an optional per-class tensor of shape ``(C,)``."""
+    if value is None:
+        return None
+    tensor = check_tensor(name, value)
+    check_dtype_floating(name, tensor)
+    if tensor.shape != (num_classes,):
+        raise error(
+            name, f"a tensor of shape ({num_classes},)", f"shape {tuple(tensor.shape)}", raw=True
+        )
+    return tensor
+
+
+def _focal_terms(
+    log_p: torch.Tensor, gamma: float, *, need_grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``phi = (1-p)^gamma * (-l)`` and ``psi = (1-p)^gamma * (1 + gamma p (-l)/(1-p))``.
+
+    Works on any shape of log-probabilities ``log_p`` (always <= 0); returns fresh tensors.
+    """
+    one_minus_p = torch.expm1(log_p).neg_()
+    if gamma == 1.0:
+        modulator = one_minus_p.clone()
+    elif gamma == 2.0:
+        modulator = one_minus_p * one_minus_p
+    else:
+        modulator = one_minus_p.pow(gamma)
+    neg_log_p = log_p.neg()
+    phi = modulator * neg_log_p
+    if not need_grad:
+        return phi, None
+    # rho = -l / (1 - p) in [1, inf); the clamp only acts where 1 - p == 0, i.e. l == 0,
+    # where the modulator is 0 as well, so psi's limit (0 for gamma > 0) is kept.
+    rho = neg_log_p.div_(one_minus_p.clamp_min_(torch.finfo(log_p.dtype).tiny))
+    psi = rho.mul_(torch.exp(log_p)).mul_(phi.new_tensor(gamma)).add_(1.0).mul_(modulator)
+    return phi, psi
+
+
+def _softmax_forward(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    gamma: float,
+    alpha: float | torch.Tensor | None,
+    weight: torch.Tensor | None,
+    label_smoothing: float,
+    ignore_index: int,
+    offsets: torch.Tensor | None,
+    margins: torch.Tensor | None,
+    scale: float,
+    reduction: str,
+    need_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Loss (reduced as asked) and, if ``need_grad``, d(loss)/d(logits) for 2-D input."""
+    num_rows, num_classes = logits.shape
+    dtype = _compute_dtype(logits.dtype)
+    eps = float(label_smoothing)
+
+    valid = target != ignore_index
+    safe_target = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)
+    valid_f = valid.to(dtype)
+
+    # z' = scale * (z + o - m [c == y]) in a fresh buffer (or the input itself, untouched).
+    z = logits.to(dtype)
+    if offsets is not None:
+        z = z + offsets.to(dtype)
+    if margins is not None:
+        if z is logits:
+            z = z.clone()
+        z.scatter_add_(1, safe_target, -margins.to(dtype)[safe_target])
+    if scale != 1.0:
+        z = z * scale if z is logits else z.mul_(scale)
+    log_p = torch.log_softmax(z, dim=1)
+    del z
+
+    # Class coefficients a_c w_c (alpha scalar folded into `const`).
+    const = 1.0
+    class_coef: torch.Tensor | None = None
+    if isinstance(alpha, torch.Tensor):
+        class_coef = alpha.to(dtype)
+    elif alpha is not None:
+        const = float(alpha)
+    if weight is not None:
+        weight = weight.to(dtype)
+        class_coef = weight if class_coef is None else class_coef * weight
+
+    # Target-column coefficient (1 - eps) a_y w_y, zero on ignored rows.
+    if class_coef is None:
+        target_coef = valid_f
+    else:
+        target_coef = class_coef[safe_target.squeeze(1)] * valid_f
+
+    if reduction == "mean":
+        if weight is None:
+            denominator = valid_f.sum()
+        else:
+            denominator = (weight[safe_target.squeeze(1)] * valid_f).sum()
+
+    smooth = eps / num_classes if eps > 0.0 else 0.0
+    log_p_target = log_p.gather(1, safe_target).squeeze(1)
+
+    if gamma == 0.0:
+        loss_rows = log_p_target * (-(1.0 - eps)) * target_coef
+        if smooth:
+            smooth_sum = log_p.sum(1) if class_coef is None else log_p @ class_coef
+            loss_rows.addcmul_(smooth_sum, valid_f, value=-smooth)
+        psi_target = None
+        psi = None
+    else:
+        phi_t, psi_target = _focal_terms(log_p_target, gamma, need_grad=need_grad)
+        loss_rows = phi_t.mul_(target_coef).mul_(1.0 - eps)
+        psi = None
+        if smooth:
+            phi, psi = _focal_terms(log_p, gamma, need_grad=need_grad)
+            smooth_sum = phi.sum(1) if class_coef is None else phi @ class_coef
+            del phi
+            loss_rows.addcmul_(smooth_sum, valid_f, value=smooth)
+    if const != 1.0:
+        loss_rows.mul_(const)
+
+    if reduction == "none":
+        loss = loss_rows
+    elif reduction == "sum":
+        loss = loss_rows.sum()
+    else:
+        loss = loss_rows.sum() / denominator
+
+    if not need_grad:
+        return loss, None
+
+    # Chain factor: alpha scalar, scale (z' = s * (...)) and 1/denominator for "mean".
+    factor = const * float(scale)
+    if reduction == "mean":
+        row_factor = (factor / denominator) * valid_f
+    else:
+        row_factor = valid_f * factor if factor != 1.0 else valid_f
+    # coefficient of the target column for each row: (1 - eps) a_y w_y psi_y
+    coef_target = target_coef * (1.0 - eps)
+    if psi_target is not None:
+        coef_target = coef_target * psi_target
+    if reduction == "mean" or factor != 1.0:
+        coef_target = coef_target * (row_factor if reduction == "mean" else factor)
+
+    # grad_j = p_j * (-G) - smooth * c_j * psi_j - [j == y] * coef_target, where
+    # -G = coef_target + smooth * sum_c c_j psi_j (all times the row factor).
+    grad = log_p.exp_()
+    minus_total = coef_target
+    if smooth:
+        if psi is None:  # gamma == 0: psi == 1
+            smooth_rows = (
+                torch.full_like(valid_f, float(num_classes))
+                if class_coef is None
+                else class_coef.sum().expand(num_rows)
+            )
+            weighted = None
+        else:
+            weighted = psi if class_coef is None else psi.mul_(class_coef)
+            smooth_rows = weighted.sum(1)
+        minus_total = minus_total + smooth_rows * row_factor * smooth
+        grad.mul_(minus_total.unsqueeze(1))
+        scaled_rows = (row_factor * (-smooth)).unsqueeze(1)
+        if weighted is None:
+            if class_coef is None:
+                grad.add_(scaled_rows)
+            else:
+                grad.addcmul_(scaled_rows, class_coef.unsqueeze(0))
+        else:
+            grad.addcmul_(weighted, scaled_rows)
+    else:
+        grad.mul_(minus_total.unsqueeze(1))
+    grad.scatter_add_(1, safe_target, coef_target.neg().unsqueeze(1))
+    return loss, grad
+
+
+class _SoftmaxFamilyFunction(torch.autograd.Function):
+    """Loss in forward, analytic gradient computed there too and saved (nothing else)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        gamma: float,
+        alpha: float | torch.Tensor | None,
+        weight: torch.Tensor | None,
+        label_smoothing: float,
+        ignore_index: int,
+        offsets: torch.Tensor | None,
+        margins: torch.Tensor | None,
+        scale: float,
+        reduction: str,
+    ) -> torch.Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])
+        loss, grad = _softmax_forward(
+            logits,
+            target,
+            gamma=gamma,
+            alpha=alpha,
+            weight=weight,
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            offsets=offsets,
+            margins=margins,
+            scale=scale,
+            reduction=reduction,
+            need_grad=need_grad,
+        )
+        ctx.reduction = reduction
+        if grad is not None:
+            ctx.save_for_backward(grad.to(logits.dtype))
+        return loss.to(logits.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        if ctx.reduction == "none":
+            grad = grad * grad_output.unsqueeze(1)
+        else:
+            grad = grad * grad_output
+        return grad, None, None, None, None, None, None, None, None, None, None
+
+
+def _validate(
+    logits: object,
+    target: object,
+    *,
+    gamma: float,
+    alpha: float | torch.Tensor | None,
+    weight: torch.Tensor | None,
+    label_smoothing: float,
+    ignore_index: int,
+    offsets: torch.Tensor | None,
+    margins: torch.Tensor | None,
+    scale: float,
+    reduction: str,
+    backend: str,
+) -> None:
+    """Static checks (shapes, dtypes, Python numbers): never read tensor values."""
+    logits = check_tensor("logits", logits)
+    target = check_tensor("target", target)
+    check_dtype_floating("logits", logits)
+    check_ndim("logits", logits, min_ndim=2)
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise error(
+            "target",
+            "an integer tensor of class indices",
+            f"dtype {target.dtype}",
+            TypeError,
+            raw=True,
+        )
+    expected = (logits.shape[0], *logits.shape[2:])
+    if tuple(target.shape) != expected:
+        raise error(
+            "target",
+            f"of shape {expected} for logits of shape {tuple(logits.shape)}",
+            f"shape {tuple(target.shape)}",
+            raw=True,
+        )
+    num_classes = logits.shape[1]
+    check_non_negative("gamma", gamma)
+    if isinstance(alpha, torch.Tensor):
+        _class_vector("alpha", alpha, num_classes)
+    elif alpha is not None:
+        check_in_range("alpha", alpha, 0.0, 1.0)
+    _class_vector("weight", weight, num_classes)
+    _class_vector("offsets", offsets, num_classes)
+    _class_vector("margins", margins, num_classes)
+    check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise error("ignore_index", "an int", ignore_index, TypeError)
+    check_positive("scale", scale)
+    check_reduction(reduction)
+    check_choice("backend", backend, BACKENDS)
+    for name, value in (("alpha", alpha), ("weight", weight)):
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            raise error(
+                name,
+                "a constant tensor (no gradient flows into it)",
+                "a tensor that requires grad",
+                raw=True,
+            )
+
+
+def softmax_family_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    gamma: float = 0.0,
+    alpha: float | torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+    offsets: torch.Tensor | None = None,
+    margins: torch.Tensor | None = None,
+    scale: float = 1.0,
+    reduction: Reduction = "mean",
+    backend: Literal["auto", "torch", "triton"] = "auto",
+    validate_args: bool = True,
+) -> torch.Tensor:
+    """Shared softmax-family loss: focal modulation, alpha, weights, smoothing, offsets, margins.
+
+    Every softmax-based loss of :mod:`imbalance_kit.losses` is this function with some of
+    its knobs set. Class dimension is 1, as in :func:`torch.nn.functional.cross_entropy`.
+
+    ```math
+    z'_c = s\\,(z_c + o_c - m_c [c = y]), \\quad
+    \\mathcal{L}_{\\text{row}} = \\sum_c q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\, (-\\log p_c),
+    \\quad p = \\operatorname{softmax}(z'), \\quad q_c = (1-\\varepsilon)[c=y] + \\varepsilon/C
+    ```
+
+    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
+
+    Args:
+        logits: unnormalised scores ``(N, C)`` or ``(N, C, d1, ...)``; float16/bfloat16 are
+            computed in float32 and returned in their own dtype.
+        target: class indices ``(N,)`` or ``(N, d1, ...)``, integer dtype.
+        gamma: focusing parameter (0 turns the modulation off).
+        alpha: ``None`` (1 for every class), a scalar in [0, 1] or a ``(C,)`` tensor.
+        weight: per-class rescaling ``(C,)``; enters the ``"mean"`` denominator like
+            ``F.cross_entropy``.
+        label_smoothing: ``eps`` in [0, 1].
+        ignore_index: target value whose rows contribute 0 and are not counted.
+        offsets: per-class additive logit offsets ``(C,)`` (e.g. ``log`` class priors).
+        margins: per-class margins ``(C,)`` subtracted from the target logit (LDAM).
+        scale: positive multiplier applied after offsets and margins.
+        reduction: ``"none"`` (shape of ``target``, 0 at ignored positions), ``"mean"`` or
+            ``"sum"``.
+        backend: ``"auto"``, ``"torch"`` or ``"triton"``.
+        validate_args: check target values (syncs on CUDA) before any computation.
+
+    Returns:
+        The loss, in the dtype of ``logits``. Gradients flow to ``logits`` (and to
+        ``offsets``/``margins`` if they require grad); ``alpha`` and ``weight`` are constants.
+
+    Raises:
+        TypeError: a non-tensor or wrongly typed argument.
+        ValueError: a shape, range or option error (the message names the argument).
+        RuntimeError: ``backend="triton"`` where Triton cannot run.
+
+    Example:
+        >>> import torch.nn.functional as F
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+        >>> target = torch.tensor([0, 2])
+        >>> loss = softmax_family_loss(logits, target)
+        >>> torch.allclose(loss, F.cross_entropy(logits, target))
+        True
+        >>> softmax_family_loss(logits, target, gamma=2.0, reduction="none")
+        tensor([0.0064, 0.4280])
+    """
+    _validate(
+        logits,
+        target,
+        gamma=gamma,
+        alpha=alpha,
+        weight=weight,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        offsets=offsets,
+        margins=margins,
+        scale=scale,
+        reduction=reduction,
+        backend=backend,
+    )
+    num_classes = logits.shape[1]
+    if validate_args:
+        check_class_targets("target", target, num_classes, ignore_index)
+        if isinstance(alpha, torch.Tensor):
+            check_non_negative_tensor("alpha", alpha)
+    gamma = float(gamma)
+    label_smoothing = float(label_smoothing)
+    scale = float(scale)
+
+    # Class dimension last, then flatten to (M, C).
+    if logits.ndim > 2:
+        logits2d = logits.movedim(1, -1).reshape(-1, num_classes)
+    else:
+        logits2d = logits
+    target1d = target.reshape(-1)
+    if target1d.dtype != torch.int64:
+        target1d = target1d.long()
+
+    # Learnable offsets/margins: build z' with autograd, then run the engine on it.
+    if any(isinstance(t, torch.Tensor) and t.requires_grad for t in (offsets, margins)):
+        safe = torch.where(target1d != ignore_index, target1d, torch.zeros_like(target1d))
+        z = logits2d.to(_compute_dtype(logits.dtype))
+        if offsets is not None:
+            z = z + offsets
+        if margins is not None:
+            one_hot = torch.nn.functional.one_hot(safe, num_classes).to(z.dtype)
+            z = z - one_hot * margins
+        logits2d = (z * scale).to(logits.dtype)
+        offsets = margins = None
+        scale = 1.0
+
+    device = logits.device
+
+    def _vec(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.detach().to(device=device, dtype=torch.float32)
+
+    if resolve_backend(backend, logits) == "triton":
+        from imbalance_kit.kernels.softmax_loss import softmax_loss_triton
+
+        alpha_vec = (
+            _vec(alpha)
+            if isinstance(alpha, torch.Tensor) or alpha is None
+            else torch.full((num_classes,), float(alpha), device=device)
+        )
+        loss = softmax_loss_triton(
+            logits2d,
+            target1d,
+            gamma=gamma,
+            alpha=alpha_vec,
+            weight=_vec(weight),
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            offsets=_vec(offsets),
+            margins=_vec(margins),
+            scale=scale,
+            reduction=reduction,
+        )
+    else:
+        cdtype = _compute_dtype(logits.dtype)
+
+        def _cvec(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.detach().to(device=device, dtype=cdtype)
+
+        loss = _SoftmaxFamilyFunction.apply(
+            logits2d,
+            target1d,
+            gamma,
+            _cvec(alpha) if isinstance(alpha, torch.Tensor) else alpha,
+            _cvec(weight),
+            label_smoothing,
+            ignore_index,
+            _cvec(offsets),
+            _cvec(margins),
+            scale,
+            reduction,
+        )
+    if reduction == "none":
+        loss = loss.reshape(target.shape)
+    return loss
