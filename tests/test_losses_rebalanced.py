@@ -1,0 +1,496 @@
+"""Re-balanced softmax losses: class-balanced, balanced softmax, logit adjustment, LDAM."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imbalance_kit.losses import get_loss
+from imbalance_kit.losses.balanced_softmax import BalancedSoftmaxLoss, balanced_softmax_loss
+from imbalance_kit.losses.ldam import LDAMLoss, ldam_loss, ldam_margins
+from imbalance_kit.losses.logit_adjustment import (
+    LogitAdjustedLoss,
+    adjust_logits,
+    logit_adjusted_loss,
+)
+from tests.references.losses import (
+    ref_balanced_softmax,
+    ref_ldam,
+    ref_ldam_margins,
+    ref_logit_adjusted,
+)
+
+COUNTS = [500.0, 120.0, 30.0, 7.0, 2.0]
+C = len(COUNTS)
+
+
+def _data(n: int = 12, dtype: torch.dtype = torch.float64, scale: float = 2.0):
+    logits = torch.randn(n, C, dtype=dtype) * scale
+    target = torch.randint(0, C, (n,))
+    return logits, target
+
+
+def _reduce(per_sample: np.ndarray, reduction: str, weights: np.ndarray | None = None):
+    t = torch.as_tensor(per_sample, dtype=torch.float64)
+    if reduction == "none":
+        return t
+    if reduction == "sum":
+        return t.sum()
+    return t.sum() / (len(t) if weights is None else float(np.sum(weights)))
+
+
+# The three losses that are "cross-entropy of transformed logits", as one table:
+# name -> (function with the statistic bound, equivalent F.cross_entropy input transform).
+def _bs(logits, target, **kw):
+    return balanced_softmax_loss(logits, target, COUNTS, **kw)
+
+
+def _la(logits, target, **kw):
+    return logit_adjusted_loss(logits, target, COUNTS, tau=0.7, **kw)
+
+
+def _ldam(logits, target, **kw):
+    return ldam_loss(logits, target, COUNTS, max_margin=0.4, scale=3.0, **kw)
+
+
+def _log_counts(like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(COUNTS, dtype=torch.float64).log().to(like.dtype)
+
+
+def _bs_ce_input(logits, target):
+    return logits + _log_counts(logits)
+
+
+def _la_ce_input(logits, target):
+    log_pi = _log_counts(logits) - math.log(sum(COUNTS))
+    return logits + 0.7 * log_pi
+
+
+def _ldam_ce_input(logits, target):
+    m = torch.as_tensor(ref_ldam_margins(COUNTS, 0.4), dtype=logits.dtype)
+    safe = target.clamp(min=0)
+    return 3.0 * (logits - F.one_hot(safe, C).to(logits.dtype) * m)
+
+
+CASES = {
+    "balanced_softmax": (_bs, _bs_ce_input),
+    "logit_adjusted": (_la, _la_ce_input),
+    "ldam": (_ldam, _ldam_ce_input),
+}
+
+
+# ------------------------------------------------------------------ common behaviour
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_equals_cross_entropy_of_transformed_logits(case, reduction, with_weight, label_smoothing):
+    fn, transform = CASES[case]
+    logits, target = _data(16)
+    target[3] = -100
+    target[7] = -100
+    weight = torch.rand(C, dtype=torch.float64) + 0.1 if with_weight else None
+    got = fn(logits, target, weight=weight, label_smoothing=label_smoothing, reduction=reduction)
+    want = F.cross_entropy(
+        transform(logits, target),
+        target,
+        weight=weight,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+    )
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_spatial_logits(case):
+    fn, transform = CASES[case]
+    logits = torch.randn(3, C, 4, 2, dtype=torch.float64)
+    target = torch.randint(0, C, (3, 4, 2))
+    got = fn(logits, target, reduction="none")
+    assert got.shape == (3, 4, 2)
+    # Per position, the loss is the 2-D loss of that position's row.
+    flat = fn(logits.movedim(1, -1).reshape(-1, C), target.reshape(-1), reduction="none")
+    torch.testing.assert_close(got.reshape(-1), flat)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradcheck(case):
+    fn, _ = CASES[case]
+    logits, target = _data(6)
+    logits.requires_grad_()
+    weight = torch.rand(C, dtype=torch.float64) + 0.5
+
+    def loss(x):
+        return fn(x, target, weight=weight, reduction="none", backend="torch")
+
+    assert torch.autograd.gradcheck(loss, (logits,))
+    assert torch.autograd.gradcheck(lambda x: fn(x, target, backend="torch"), (logits,))
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_extreme_logits_are_finite(case, dtype):
+    fn, _ = CASES[case]
+    logits = torch.tensor(
+        [[100.0, -100.0, 100.0, -100.0, 0.0], [-100.0, -100.0, -100.0, -100.0, 100.0]],
+        dtype=dtype,
+        requires_grad=True,
+    )
+    target = torch.tensor([1, 4])
+    loss = fn(logits, target, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert torch.isfinite(loss).all() and torch.isfinite(grad).all()
+    assert loss.float().item() > 100  # the wrong row is confidently wrong
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_grad_output_scales_gradient(case):
+    fn, _ = CASES[case]
+    logits, target = _data(5, torch.float32)
+    logits.requires_grad_()
+    (g1,) = torch.autograd.grad(fn(logits, target), logits)
+    (g2,) = torch.autograd.grad(2.0 * fn(logits, target), logits)
+    torch.testing.assert_close(g2, 2.0 * g1)
+
+
+@given(
+    values=st.lists(st.floats(-50, 50), min_size=3 * C, max_size=3 * C),
+    target=st.lists(st.integers(-1, C - 1), min_size=3, max_size=3),
+    case=st.sampled_from(sorted(CASES)),
+)
+def test_properties(values, target, case):
+    fn, _ = CASES[case]
+    logits = torch.tensor(values, dtype=torch.float64).reshape(3, C)
+    t = torch.tensor(target)
+    t[t == -1] = -100  # some rows ignored
+    none = fn(logits, t, reduction="none")
+    assert (none >= 0).all()
+    assert (none[t == -100] == 0).all()
+    total = fn(logits, t, reduction="sum")
+    count = int((t != -100).sum())
+    if count:
+        torch.testing.assert_close(total, fn(logits, t, reduction="mean") * count)
+
+
+# ------------------------------------------------------------------ balanced softmax
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_balanced_softmax_matches_paper_formula(reduction):
+    logits, target = _data(10)
+    got = balanced_softmax_loss(logits, target, COUNTS, reduction=reduction)
+    want = _reduce(ref_balanced_softmax(logits, target, COUNTS), reduction)
+    torch.testing.assert_close(got, want)
+
+
+def test_balanced_softmax_depends_only_on_count_ratios():
+    logits, target = _data(10)
+    a = balanced_softmax_loss(logits, target, torch.tensor(COUNTS))
+    b = balanced_softmax_loss(logits, target, np.asarray(COUNTS) * 37.5)
+    torch.testing.assert_close(a, b)
+    # Uniform counts: plain cross-entropy.
+    torch.testing.assert_close(
+        balanced_softmax_loss(logits, target, [4] * C), F.cross_entropy(logits, target)
+    )
+
+
+def test_balanced_softmax_module_twin_and_registry():
+    logits, target = _data(8, torch.float32)
+    weight = torch.rand(C)
+    module = BalancedSoftmaxLoss(COUNTS, weight=weight, label_smoothing=0.05, reduction="sum")
+    want = balanced_softmax_loss(
+        logits, target, COUNTS, weight=weight, label_smoothing=0.05, reduction="sum"
+    )
+    torch.testing.assert_close(module(logits, target), want)
+    assert set(dict(module.named_buffers())) == {"weight"}
+    module.half()  # counts are not a buffer: not rounded to float16 (500 would survive, 1e5 not)
+    assert module.samples_per_class.dtype == torch.float64
+    assert "num_classes=5" in repr(module)
+    built = get_loss("balanced_softmax", samples_per_class=COUNTS)
+    assert isinstance(built, BalancedSoftmaxLoss)
+    torch.testing.assert_close(built(logits, target), balanced_softmax_loss(logits, target, COUNTS))
+
+
+# ------------------------------------------------------------------ logit adjustment
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_logit_adjusted_matches_paper_formula(tau, reduction):
+    logits, target = _data(10)
+    priors = np.asarray(COUNTS) / sum(COUNTS)
+    got = logit_adjusted_loss(logits, target, priors, tau=tau, reduction=reduction)
+    want = _reduce(ref_logit_adjusted(logits, target, priors, tau), reduction)
+    torch.testing.assert_close(got, want)
+
+
+def test_logit_adjusted_special_cases():
+    logits, target = _data(10)
+    weight = torch.rand(C, dtype=torch.float64)
+    # tau = 0 is cross-entropy, whatever the priors.
+    torch.testing.assert_close(
+        logit_adjusted_loss(logits, target, COUNTS, tau=0.0, weight=weight),
+        F.cross_entropy(logits, target, weight=weight),
+    )
+    # Counts, unnormalised and normalised priors give the same loss.
+    priors = torch.tensor(COUNTS) / sum(COUNTS)
+    a = logit_adjusted_loss(logits, target, priors, tau=1.3)
+    b = logit_adjusted_loss(logits, target, COUNTS, tau=1.3)
+    torch.testing.assert_close(a, b)
+    # tau = 1 with the training priors is the balanced softmax.
+    torch.testing.assert_close(
+        logit_adjusted_loss(logits, target, priors, tau=1.0),
+        balanced_softmax_loss(logits, target, COUNTS),
+    )
+
+
+def test_adjust_logits():
+    logits = torch.randn(6, C, 3, dtype=torch.float64, requires_grad=True)
+    priors = torch.tensor(COUNTS) / sum(COUNTS)
+    out = adjust_logits(logits, COUNTS, tau=0.5)  # counts are normalised to priors
+    want = logits - 0.5 * priors.log().to(torch.float64)[None, :, None]
+    torch.testing.assert_close(out, want)
+    assert out.dtype == logits.dtype
+    (grad,) = torch.autograd.grad(out.sum(), logits)
+    assert torch.equal(grad, torch.ones_like(grad))
+    torch.testing.assert_close(adjust_logits(logits, priors, tau=0.0), logits)
+    # Post-hoc adjustment moves predictions to rare classes.
+    flat = torch.zeros(4, C, dtype=torch.float32)
+    assert adjust_logits(flat, COUNTS).argmax(1).tolist() == [C - 1] * 4
+    assert adjust_logits(flat, COUNTS).dtype == torch.float32
+
+
+def test_logit_adjusted_module_twin_and_registry():
+    logits, target = _data(8, torch.float32)
+    module = LogitAdjustedLoss(COUNTS, tau=1.5, reduction="none")
+    torch.testing.assert_close(
+        module(logits, target),
+        logit_adjusted_loss(logits, target, COUNTS, tau=1.5, reduction="none"),
+    )
+    assert "tau=1.5" in repr(module)
+    built = get_loss("logit_adjusted", class_priors=COUNTS, tau=0.5)
+    assert isinstance(built, LogitAdjustedLoss)
+    torch.testing.assert_close(
+        built(logits, target), logit_adjusted_loss(logits, target, COUNTS, tau=0.5)
+    )
+
+
+# ------------------------------------------------------------------ LDAM
+
+
+def test_ldam_margins():
+    m = ldam_margins(COUNTS, max_margin=0.5)
+    torch.testing.assert_close(m, torch.as_tensor(ref_ldam_margins(COUNTS, 0.5)))
+    assert m.max().item() == pytest.approx(0.5)
+    assert m.argmax().item() == C - 1  # the rarest class
+    # m_c * n_c^(1/4) is the same constant for every class.
+    const = m * torch.tensor(COUNTS, dtype=torch.float64) ** 0.25
+    torch.testing.assert_close(const, const[0].expand(C))
+    assert torch.equal(ldam_margins(COUNTS, 0.0), torch.zeros(C, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(("max_margin", "scale"), [(0.5, 30.0), (0.3, 10.0), (0.0, 1.0)])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_ldam_matches_paper_formula(max_margin, scale, reduction):
+    logits = torch.empty(10, C, dtype=torch.float64).uniform_(-1, 1)  # cosine logits
+    target = torch.randint(0, C, (10,))
+    got = ldam_loss(logits, target, COUNTS, max_margin, scale, reduction=reduction)
+    want = _reduce(ref_ldam(logits, target, COUNTS, max_margin, scale), reduction)
+    torch.testing.assert_close(got, want)
+
+
+def test_ldam_special_cases_and_weight():
+    logits, target = _data(10)
+    weight = torch.rand(C, dtype=torch.float64) + 0.1
+    # No margin, unit scale: cross-entropy (weighted mean divides by the weight mass).
+    torch.testing.assert_close(
+        ldam_loss(logits, target, COUNTS, max_margin=0.0, scale=1.0, weight=weight),
+        F.cross_entropy(logits, target, weight=weight),
+    )
+    per = ref_ldam(logits, target, COUNTS, 0.5, 30.0)
+    w_y = weight[target].numpy()
+    want = float(np.sum(w_y * per) / np.sum(w_y))
+    got = ldam_loss(logits, target, COUNTS, weight=weight)
+    assert got.item() == pytest.approx(want, rel=1e-10)
+    # A larger margin never lowers the loss of a row.
+    small = ldam_loss(logits, target, COUNTS, 0.1, 5.0, reduction="none")
+    large = ldam_loss(logits, target, COUNTS, 0.6, 5.0, reduction="none")
+    assert (large > small).all()
+
+
+def test_ldam_module_twin_drw_and_registry():
+    from imbalance_kit.weights import effective_number_weights
+
+    logits = torch.empty(9, C).uniform_(-1, 1)
+    target = torch.randint(0, C, (9,))
+    module = LDAMLoss(COUNTS, max_margin=0.4, scale=20.0)
+    torch.testing.assert_close(module(logits, target), ldam_loss(logits, target, COUNTS, 0.4, 20.0))
+    drw = effective_number_weights(COUNTS, beta=0.9999)
+    module.weight = drw
+    assert "weight" in dict(module.named_buffers())
+    torch.testing.assert_close(
+        module(logits, target), ldam_loss(logits, target, COUNTS, 0.4, 20.0, weight=drw)
+    )
+    assert "max_margin=0.4" in repr(module)
+    built = get_loss("ldam", samples_per_class=COUNTS)
+    assert isinstance(built, LDAMLoss)
+    torch.testing.assert_close(built(logits, target), ldam_loss(logits, target, COUNTS))
+
+
+# ------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (
+            lambda x, y: balanced_softmax_loss(x, y, [10, 0, 3, 4, 5]),
+            ValueError,
+            r"samples_per_class must be > 0 for every class .*got minimum 0.0",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y, [10, -1, 3, 4, 5]),
+            ValueError,
+            "samples_per_class must be > 0",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y, [10, float("nan"), 3, 4, 5]),
+            ValueError,
+            "samples_per_class must be finite",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y, [10, 3, 4]),
+            ValueError,
+            r"samples_per_class must be of length 5 .*got length 3",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y, torch.ones(5, 1)),
+            ValueError,
+            "samples_per_class must be 1-D",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y, "10,3"),
+            TypeError,
+            "samples_per_class must be a tensor, array or sequence",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y.float(), COUNTS),
+            TypeError,
+            "target must be an integer tensor",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y + 10, COUNTS),
+            ValueError,
+            r"target must be class indices in \[0, 5\)",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y, COUNTS, reduction="avg"),
+            ValueError,
+            "reduction must be one of",
+        ),
+        (
+            lambda x, y: balanced_softmax_loss(x, y, COUNTS, backend="cuda"),
+            ValueError,
+            "backend must be one of",
+        ),
+        (
+            lambda x, y: logit_adjusted_loss(x, y, COUNTS, tau=-1.0),
+            ValueError,
+            "tau must be a finite number >= 0, got -1.0",
+        ),
+        (
+            lambda x, y: logit_adjusted_loss(x, y, [0.5, 0.5, 0.0, 0.0, 0.0]),
+            ValueError,
+            "class_priors must be > 0 for every class",
+        ),
+        (
+            lambda x, y: logit_adjusted_loss(x, y, [0.5, 0.5]),
+            ValueError,
+            "class_priors must be of length 5",
+        ),
+        (
+            lambda x, y: adjust_logits(x, [0.5, 0.5, 0.0, 0.0, 0.0]),
+            ValueError,
+            "class_priors must be > 0",
+        ),
+        (
+            lambda x, y: adjust_logits(x, COUNTS, tau=float("inf")),
+            ValueError,
+            "tau must be a finite number >= 0",
+        ),
+        (
+            lambda x, y: adjust_logits(x[:, 0], COUNTS),
+            ValueError,
+            "logits must be at least 2-D",
+        ),
+        (
+            lambda x, y: ldam_loss(x, y, COUNTS, max_margin=-0.1),
+            ValueError,
+            "max_margin must be a finite number >= 0, got -0.1",
+        ),
+        (
+            lambda x, y: ldam_loss(x, y, COUNTS, scale=0.0),
+            ValueError,
+            "scale must be a finite number > 0, got 0.0",
+        ),
+        (
+            lambda x, y: ldam_loss(x, y, [1, 2, 3, 0, 5]),
+            ValueError,
+            "samples_per_class must be > 0",
+        ),
+        (
+            lambda x, y: ldam_margins([1, 2, 3], max_margin=-1.0),
+            ValueError,
+            "max_margin must be",
+        ),
+    ],
+)
+def test_errors_name_the_argument(call, exc, match):
+    logits, target = _data(4)
+    with pytest.raises(exc, match=match):
+        call(logits, target)
+
+
+def test_module_constructors_validate():
+    with pytest.raises(ValueError, match="samples_per_class must be > 0"):
+        BalancedSoftmaxLoss([3, 0, 2])
+    with pytest.raises(ValueError, match="class_priors must be > 0"):
+        LogitAdjustedLoss([0.5, -0.5])
+    with pytest.raises(ValueError, match="tau must be"):
+        LogitAdjustedLoss([0.5, 0.5], tau=-2.0)
+    with pytest.raises(ValueError, match="scale must be"):
+        LDAMLoss([3, 2], scale=-1.0)
+
+
+def test_validate_args_false_skips_value_checks():
+    logits, target = _data(4)
+    # A zero count is no longer caught: the offset is -inf and the target row is infinite.
+    counts = [10.0, 5.0, 3.0, 2.0, 0.0]
+    target[:] = 4
+    loss = balanced_softmax_loss(logits, target, counts, validate_args=False, reduction="none")
+    assert torch.isinf(loss).all()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_triton_backend_matches_torch(case):
+    # Runs the fused kernel on CPU through TRITON_INTERPRET=1 (set in conftest).
+    fn, _ = CASES[case]
+    logits, target = _data(7, torch.float32)
+    target[2] = -100
+    weight = torch.rand(C) + 0.1
+    results = []
+    for backend in ("triton", "torch"):
+        x = logits.clone().requires_grad_()
+        loss = fn(x, target, weight=weight, label_smoothing=0.1, backend=backend)
+        (grad,) = torch.autograd.grad(loss, x)
+        results.append((loss, grad))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
