@@ -1,0 +1,29 @@
+"""Calibration: ECE and friends, a streaming meter, reliability diagrams, temperature scaling.
+
+Input conventions, shared by every function here:
+
+* ``probs`` of shape ``(N, C)``: class probabilities (rows summing to 1), with
+  ``labels`` of shape ``(N,)`` holding class indices in ``[0, C)``.
+* ``probs`` of shape ``(N,)``: the positive-class probability of a binary
+  problem, with 0/1 ``labels`` (compared as ``sklearn.calibration.calibration_curve`` does).
+
+torch tensors stay on their device (metrics run on the GPU without moving
+data to the host); numpy arrays are accepted too. ``from_logits=True`` applies
+the softmax (or sigmoid) for you.
+"""
+
+from imbalance_kit.calibration._brier import brier_score
+from imbalance_kit.calibration._ece import expected_calibration_error, maximum_calibration_error
+from imbalance_kit.calibration._reliability import plot_reliability_diagram, reliability_curve
+from imbalance_kit.calibration.meter import CalibrationMeter
+from imbalance_kit.calibration.temperature import TemperatureScaling
+
+__all__ = [
+    "CalibrationMeter",
+    "TemperatureScaling",
+    "brier_score",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "plot_reliability_diagram",
+    "reliability_curve",
+]
