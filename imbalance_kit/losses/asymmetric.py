@@ -94,7 +94,8 @@ def asymmetric_loss(
     Classification", ICCV 2021.
 
     Args:
-        logits: raw scores of any shape, typically ``(N, L)``; floating point.
+        logits: raw scores of any shape, typically ``(N, L)``; floating point
+            (float16/bfloat16 are computed in float32 and returned in their dtype).
         targets: same shape as ``logits``; 0/1 labels or soft targets in
             ``[0, 1]`` (any dtype; converted to ``logits.dtype``).
         gamma_pos: focusing exponent $\gamma_+ \ge 0$ of the positive term.
@@ -151,6 +152,10 @@ def asymmetric_loss(
         if weight is not None:
             check_non_negative_tensor("weight", weight)
 
+    out_dtype = logits.dtype
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # logs and powers in float32; the result is cast back
+        targets = targets.float()
     log_p = F.logsigmoid(logits)  # log p
     log_q = F.logsigmoid(-logits)  # log (1 - p)
     if clip > 0:
@@ -178,7 +183,7 @@ def asymmetric_loss(
     loss = -(targets * pos + (1.0 - targets) * neg)
     if weight is not None:
         loss = loss * weight.to(loss.dtype)
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction).to(out_dtype)
 
 
 class AsymmetricLoss(nn.Module):

@@ -93,10 +93,12 @@ def ldam_loss(
     160 of 200 on CIFAR), because re-weighting from the start hurts the
     learned features. Pass the weights from
     :func:`~imbalance_kit.weights.effective_number_weights` at that point
-    (``beta=0.9999`` in the paper), or assign them to ``LDAMLoss.weight``::
+    (``beta=0.9999`` in the paper), or assign them to ``LDAMLoss.weight``:
 
-        weight = None if epoch < 160 else effective_number_weights(counts, beta=0.9999)
-        loss = ldam_loss(logits, target, counts, weight=weight)
+    ```python
+    weight = None if epoch < 160 else effective_number_weights(counts, beta=0.9999)
+    loss = ldam_loss(logits, target, counts, weight=weight)
+    ```
 
     Reference: Cao et al., "Learning Imbalanced Datasets with
     Label-Distribution-Aware Margin Loss", NeurIPS 2019.
