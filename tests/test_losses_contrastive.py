@@ -337,8 +337,8 @@ def test_feature_errors():
     with pytest.raises(ValueError, match="features must be finite"):
         supervised_contrastive_loss(bad, torch.arange(4))
     # without value checks NaN propagates instead of raising
-    assert torch.isnan(supervised_contrastive_loss(bad, torch.zeros(4, dtype=torch.long),
-                                                   validate_args=False))  # fmt: skip
+    same_class = torch.zeros(4, dtype=torch.long)
+    assert torch.isnan(supervised_contrastive_loss(bad, same_class, validate_args=False))
     with pytest.raises(ValueError, match=r"z2 must have the same shape as z1 \(4, 3\)"):
         nt_xent_loss(torch.randn(4, 3), torch.randn(5, 3))
     with pytest.raises(ValueError, match="z1 must be 2-D"):

@@ -224,10 +224,8 @@ def _contrastive(
     else:
         check_tensor("labels", labels)
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise error(
-                "labels", "an integer tensor of class ids", f"dtype {labels.dtype}", TypeError,
-                raw=True,
-            )  # fmt: skip
+            got = f"dtype {labels.dtype}"
+            raise error("labels", "an integer tensor of class ids", got, TypeError, raw=True)
         check_ndim("labels", labels, 1)
         check_same_length("features", features.shape[0], "labels", labels.shape[0])
     if validate_args:
