@@ -5,9 +5,21 @@ Every loss is a function ``snake_case(...)`` plus a module ``CamelCase`` whose
 """
 
 from imbalance_kit.losses._registry import available_losses, get_loss, register_loss
+from imbalance_kit.losses.contrastive import (
+    NTXentLoss,
+    SupervisedContrastiveLoss,
+    nt_xent_loss,
+    supervised_contrastive_loss,
+)
+from imbalance_kit.losses.multitask import MultiTaskLoss
 
 __all__ = [
+    "MultiTaskLoss",
+    "NTXentLoss",
+    "SupervisedContrastiveLoss",
     "available_losses",
     "get_loss",
+    "nt_xent_loss",
     "register_loss",
+    "supervised_contrastive_loss",
 ]
