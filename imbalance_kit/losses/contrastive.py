@@ -274,12 +274,12 @@ def supervised_contrastive_loss(
     normalize: bool = True,
     validate_args: bool = True,
 ) -> torch.Tensor:
-    r"""Supervised contrastive loss (SupCon, the :math:`\mathcal{L}^{sup}_{out}` form).
+    r"""Supervised contrastive loss (SupCon, the $\mathcal{L}^{sup}_{out}$ form).
 
-    Every view of every sample is an anchor. For anchor :math:`i` with positives
-    :math:`P(i)` (the other rows with the same label) and candidates
-    :math:`A(i)` (every row but :math:`i`), with :math:`z` the L2-normalised
-    features and :math:`\tau` the temperature:
+    Every view of every sample is an anchor. For anchor $i$ with positives
+    $P(i)$ (the other rows with the same label) and candidates
+    $A(i)$ (every row but $i$), with $z$ the L2-normalised
+    features and $\tau$ the temperature:
 
     ```math
     \ell_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)}
@@ -326,7 +326,7 @@ def supervised_contrastive_loss(
             repeated, as in the paper). Half precision is computed in float32.
         labels: ``(N,)`` integer class ids, or ``None`` for NT-Xent over the
             views (then ``features`` must be ``(N, V, D)`` with ``V >= 2``).
-        temperature: :math:`\tau > 0`.
+        temperature: $\tau > 0$.
         chunk_size: anchors processed per block; ``None`` processes all at once.
         gather_distributed: contrast against the features of every
             ``torch.distributed`` rank (see above).
@@ -372,8 +372,8 @@ def nt_xent_loss(
     r"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR.
 
     ``z1[k]`` and ``z2[k]`` are two views of sample ``k``; each of the
-    :math:`2N` rows is an anchor whose only positive is its partner view, and
-    whose candidates are the other :math:`2N - 1` rows:
+    $2N$ rows is an anchor whose only positive is its partner view, and
+    whose candidates are the other $2N - 1$ rows:
 
     ```math
     \ell(i, j) = -\log \frac{\exp(\mathrm{sim}(z_i, z_j)/\tau)}
@@ -382,7 +382,7 @@ def nt_xent_loss(
     \mathcal{L} = \frac{1}{2N} \sum_{k=1}^{N} \left[\ell(2k-1, 2k) + \ell(2k, 2k-1)\right],
     ```
 
-    with :math:`\mathrm{sim}` the cosine similarity. This is
+    with $\mathrm{sim}$ the cosine similarity. This is
     :func:`supervised_contrastive_loss` with ``labels=None`` on
     ``torch.stack([z1, z2], dim=1)`` (the same code), so ``chunk_size``,
     ``gather_distributed`` and ``normalize`` behave as documented there.
@@ -393,7 +393,7 @@ def nt_xent_loss(
     Args:
         z1: ``(N, D)`` embeddings of the first views.
         z2: ``(N, D)`` embeddings of the second views.
-        temperature: :math:`\tau > 0`.
+        temperature: $\tau > 0$.
         chunk_size: anchors processed per block; ``None`` processes all at once.
         gather_distributed: contrast against the views of every rank.
         normalize: L2-normalise the embeddings first (cosine similarity).
@@ -437,7 +437,7 @@ class SupervisedContrastiveLoss(nn.Module):
     """Module form of :func:`supervised_contrastive_loss`.
 
     Args:
-        temperature: :math:`\\tau > 0`.
+        temperature: $\\tau > 0$.
         chunk_size: anchors processed per block (memory O(N x chunk_size)).
         gather_distributed: all-gather features over ``torch.distributed`` ranks.
         normalize: L2-normalise features first.
@@ -491,7 +491,7 @@ class NTXentLoss(nn.Module):
     """Module form of :func:`nt_xent_loss`.
 
     Args:
-        temperature: :math:`\\tau > 0`.
+        temperature: $\\tau > 0$.
         chunk_size: anchors processed per block (memory O(N x chunk_size)).
         gather_distributed: all-gather embeddings over ``torch.distributed`` ranks.
         normalize: L2-normalise embeddings first (cosine similarity).

@@ -141,37 +141,37 @@ class MultiTaskLoss(nn.Module):
     mapping ``{"name": name, **kwargs}`` (the form a YAML config gives).
 
     **Weightings.** Except for ``"uncertainty"``, the total is
-    :math:`\sum_t w_t L_t` with constant weights normalised to
-    :math:`\sum_t w_t = K` (the number of tasks) and each clipped to
+    $\sum_t w_t L_t$ with constant weights normalised to
+    $\sum_t w_t = K$ (the number of tasks) and each clipped to
     ``[min_weight, max_weight]``; the mass removed by a cap is shared among the
     other tasks in proportion to their raw weights.
 
-    - ``"uniform"``: :math:`w_t = 1`, the plain sum.
+    - ``"uniform"``: $w_t = 1$, the plain sum.
     - ``"uncertainty"`` (Kendall et al. 2018): learnable log-variances
-      :math:`s_t` (the parameter ``log_vars``) and
+      $s_t$ (the parameter ``log_vars``) and
       $$\mathcal{L} = \sum_t c\,\left(e^{-s_t} L_t + s_t\right),$$
-      with :math:`c = 1` (``uncertainty_form="simple"``) or :math:`c = 1/2`
-      (``"gaussian"``: :math:`L_t / (2\sigma_t^2) + \log\sigma_t` with
-      :math:`s_t = \log\sigma_t^2`, the paper's regression form). The weights
-      :math:`c\,e^{-s_t}` are learned, not normalised; the cap is applied by
-      clamping :math:`s_t` to :math:`[\log(c/\text{max\_weight}), \log(c/\text{min\_weight})]`
-      (a clamped :math:`s_t` still receives the gradient that moves it back
+      with $c = 1$ (``uncertainty_form="simple"``) or $c = 1/2$
+      (``"gaussian"``: $L_t / (2\sigma_t^2) + \log\sigma_t$ with
+      $s_t = \log\sigma_t^2$, the paper's regression form). The weights
+      $c\,e^{-s_t}$ are learned, not normalised; the cap is applied by
+      clamping $s_t$ to $[\log(c/\text{max\_weight}), \log(c/\text{min\_weight})]$
+      (a clamped $s_t$ still receives the gradient that moves it back
       inside). Add the module's parameters to the optimiser; under DDP keep
       the loss inside the wrapped module (or all-reduce its gradients).
     - ``"dwa"`` (Dynamic Weight Average, Liu et al. 2019): with
-      :math:`\bar L_t(e)` the mean training loss of task :math:`t` over epoch
-      :math:`e`, :math:`r_t = \bar L_t(e-1) / \bar L_t(e-2)` and
+      $\bar L_t(e)$ the mean training loss of task $t$ over epoch
+      $e$, $r_t = \bar L_t(e-1) / \bar L_t(e-2)$ and
       $$w_t = K \frac{\exp(r_t / T)}{\sum_j \exp(r_j / T)};$$
       uniform until two epochs are recorded. Losses of every ``forward`` in
       training mode are accumulated; call :meth:`step_epoch` at the end of each
       epoch to close it (or pass the epoch means yourself, e.g. all-reduced
       over ranks).
-    - ``"inverse_accuracy"`` / ``"inverse_f1"``: :math:`w_t \propto 1 / \max(m_t, \epsilon)`
-      for the task metric :math:`m_t` (accuracy or F1; the rule is the same, the
+    - ``"inverse_accuracy"`` / ``"inverse_f1"``: $w_t \propto 1 / \max(m_t, \epsilon)$
+      for the task metric $m_t$ (accuracy or F1; the rule is the same, the
       name says which metric you feed).
     - ``"difficulty"`` (Dynamic Task Prioritization, Guo et al. 2018):
-      focal-style :math:`w_t \propto -(1 - k_t)^\gamma \log k_t` with
-      :math:`k_t = \mathrm{clip}(m_t, \epsilon, 1 - \epsilon)`: tasks with a
+      focal-style $w_t \propto -(1 - k_t)^\gamma \log k_t$ with
+      $k_t = \mathrm{clip}(m_t, \epsilon, 1 - \epsilon)$: tasks with a
       low metric get more weight.
 
     The metric-driven weightings are uniform until the first
@@ -191,14 +191,14 @@ class MultiTaskLoss(nn.Module):
         weighting: the weighting strategy.
         max_weight: cap on a task's weight (``>= 1``; ``None`` for no cap).
         min_weight: floor on a task's weight, in ``[0, 1]``.
-        dwa_temperature: DWA temperature :math:`T > 0` (2 in the paper).
-        gamma: focusing exponent :math:`\gamma \ge 0` of ``"difficulty"``.
-        metric_momentum: :math:`\alpha \in [0, 1)`; a new metric is stored as
-            :math:`\alpha m_\text{old} + (1 - \alpha) m_\text{new}` (0 keeps the
+        dwa_temperature: DWA temperature $T > 0$ (2 in the paper).
+        gamma: focusing exponent $\gamma \ge 0$ of ``"difficulty"``.
+        metric_momentum: $\alpha \in [0, 1)$; a new metric is stored as
+            $\alpha m_\text{old} + (1 - \alpha) m_\text{new}$ (0 keeps the
             latest value).
-        uncertainty_form: ``"simple"`` (:math:`c = 1`) or ``"gaussian"`` (:math:`c = 1/2`).
-        init_log_var: initial :math:`s_t` of ``"uncertainty"`` (0: weight :math:`c`).
-        eps: :math:`\epsilon \in (0, 0.5)` keeping metric-driven weights finite.
+        uncertainty_form: ``"simple"`` ($c = 1$) or ``"gaussian"`` ($c = 1/2$).
+        init_log_var: initial $s_t$ of ``"uncertainty"`` (0: weight $c$).
+        eps: $\epsilon \in (0, 0.5)$ keeping metric-driven weights finite.
 
     Raises:
         ValueError: empty ``tasks``, a bad task name or spec, an unknown
@@ -320,7 +320,7 @@ class MultiTaskLoss(nn.Module):
         return _ClampInward.apply(self.log_vars, low, high)
 
     def task_weights(self) -> dict[str, float]:
-        """Current weight of each task (for ``"uncertainty"``: :math:`c\\,e^{-s_t}`).
+        """Current weight of each task (for ``"uncertainty"``: $c\\,e^{-s_t}$).
 
         Example:
             >>> MultiTaskLoss({"a": "mse", "b": "mse"}).task_weights()
