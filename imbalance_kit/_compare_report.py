@@ -1,0 +1,186 @@
+"""Tables, files and plots of ``imbalance-kit compare`` (and of the quality benchmark)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from imbalance_kit._compare import STRATEGIES, RunResult
+
+__all__ = [
+    "METRICS",
+    "format_mean_std",
+    "markdown_table",
+    "plot_metric_bars",
+    "plot_reliability",
+    "summarise",
+    "summary_table",
+    "write_csv",
+    "write_json",
+]
+
+#: metric key -> (column title, higher is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "balanced_accuracy": ("bal. acc", True),
+    "macro_f1": ("macro-F1", True),
+    "tail_recall": ("tail recall", True),
+    "pr_auc": ("PR-AUC", True),
+    "ece": ("ECE", False),
+    "ece_ts": ("ECE (TS)", False),
+}
+
+
+def summarise(runs: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
+    """Mean and standard deviation (ddof 1; 0 for a single seed) of every metric per strategy.
+
+    Returns:
+        ``{strategy: {"label", "n_seeds", "seconds_per_run", metric: {"mean", "std"}}}``
+        in the order strategies first appear in ``runs``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(r.strategy for r in runs):
+        mine = [r for r in runs if r.strategy == name]
+        entry: dict[str, Any] = {
+            "label": STRATEGIES[name].label if name in STRATEGIES else name,
+            "n_seeds": len(mine),
+            "seconds_per_run": float(np.mean([r.seconds for r in mine])),
+        }
+        for key in (*METRICS, "temperature"):
+            values = np.array([r.metrics[key] for r in mine if key in r.metrics], dtype=float)
+            if values.size:
+                std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+                entry[key] = {"mean": float(values.mean()), "std": std}
+        out[name] = entry
+    return out
+
+
+def format_mean_std(stat: dict[str, float] | None, digits: int = 3) -> str:
+    """``"0.812 ± 0.013"`` (or ``"-"`` when the metric does not apply).
+
+    Example:
+        >>> format_mean_std({"mean": 0.8123, "std": 0.0131})
+        '0.812 ± 0.013'
+    """
+    if stat is None:
+        return "-"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def _best(summary: dict[str, dict[str, Any]], key: str, higher: bool) -> set[str]:
+    means = {n: e[key]["mean"] for n, e in summary.items() if key in e}
+    if len(means) < 2:
+        return set()
+    target = max(means.values()) if higher else min(means.values())
+    return {n for n, m in means.items() if abs(m - target) < 5e-4}
+
+
+def summary_table(
+    summary: dict[str, dict[str, Any]], *, mark_best: bool = True, timing: bool = True
+) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the mean ± std table; the best mean of each metric gets a ``*``."""
+    keys = [k for k in METRICS if any(k in e for e in summary.values())]
+    columns = ["strategy", *(METRICS[k][0] for k in keys)]
+    if timing:
+        columns.append("s/run")
+    best = {k: _best(summary, k, METRICS[k][1]) if mark_best else set() for k in keys}
+    rows = []
+    for name, entry in summary.items():
+        cells = [entry["label"]]
+        for k in keys:
+            text = format_mean_std(entry.get(k))
+            cells.append(text + ("*" if name in best[k] else " ") if mark_best else text)
+        if timing:
+            cells.append(f"{entry['seconds_per_run']:.2f}")
+        rows.append(cells)
+    return columns, rows
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table (first column left, the rest right-aligned).
+
+    Example:
+        >>> print(markdown_table(["a", "b"], [["x", "1"]]))
+        | a | b |
+        |:--|--:|
+        | x | 1 |
+    """
+    head = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join([":--", *(["--:"] * (len(columns) - 1))]) + "|"
+    body = ["| " + " | ".join(str(c).strip() for c in r) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def write_csv(path: str | os.PathLike[str], runs: Sequence[RunResult], **extra: Any) -> None:
+    """One row per (strategy, seed): the metrics, seconds, and ``extra`` constant columns."""
+    keys = [k for k in (*METRICS, "temperature") if any(k in r.metrics for r in runs)]
+    fields = [*extra, "strategy", "seed", *keys, "seconds"]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for r in runs:
+            row = {**extra, "strategy": r.strategy, "seed": r.seed, "seconds": round(r.seconds, 4)}
+            row.update({k: r.metrics.get(k, "") for k in keys})
+            writer.writerow(row)
+
+
+def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON (numpy scalars converted)."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        raise TypeError(f"cannot serialise {type(value).__name__}")
+
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, default=default)
+        handle.write("\n")
+
+
+def plot_metric_bars(
+    summary: dict[str, dict[str, Any]], path: str | os.PathLike[str], title: str = ""
+) -> None:
+    """Grouped bars (mean, with ± std error bars) of every metric and strategy, saved as PNG."""
+    from matplotlib.figure import Figure
+
+    keys = [k for k in METRICS if any(k in e for e in summary.values())]
+    names = list(summary)
+    fig = Figure(figsize=(max(6.0, 1.3 * len(keys) * max(1, len(names)) / 3), 4.2))
+    fig.set_layout_engine("constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(keys))
+    for i, name in enumerate(names):
+        means = [summary[name].get(k, {"mean": np.nan})["mean"] for k in keys]
+        stds = [summary[name].get(k, {"std": 0.0})["std"] for k in keys]
+        ax.bar(
+            x + (i - (len(names) - 1) / 2) * width,
+            means,
+            width,
+            yerr=stds,
+            capsize=2,
+            label=summary[name]["label"],
+        )
+    ax.set_xticks(x)
+    ax.set_xticklabels([METRICS[k][0] + ("" if METRICS[k][1] else " (lower)") for k in keys])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test score (mean ± std over seeds)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=3, loc="upper right")
+    fig.savefig(path, dpi=110)
+
+
+def plot_reliability(
+    probs: np.ndarray, labels: np.ndarray, path: str | os.PathLike[str], title: str
+) -> None:
+    """Reliability diagram of test probabilities (library plot), saved as PNG."""
+    from imbalance_kit.calibration import plot_reliability_diagram
+
+    fig = plot_reliability_diagram(probs, labels, n_bins=15, title=title)
+    fig.savefig(path, dpi=100)

@@ -1,0 +1,142 @@
+"""Terminal output of the command: tables (rich when installed, plain text otherwise) and progress.
+
+rich and tqdm are optional (the ``cli`` extra); both are imported only when used,
+and everything falls back to plain text without them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TextIO
+
+__all__ = ["Progress", "format_table", "print_table"]
+
+
+def format_table(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None
+) -> str:
+    """Fixed-width plain-text table: first column left-aligned, the others right-aligned.
+
+    Example:
+        >>> print(format_table(["name", "n"], [["a", "1"], ["bb", "22"]]))
+        name   n
+        --------
+        a      1
+        bb    22
+    """
+    widths = [max(len(str(r[i])) for r in [columns, *rows]) for i in range(len(columns))]
+
+    def line(cells: Sequence[str]) -> str:
+        first = str(cells[0]).ljust(widths[0])
+        rest = (str(c).rjust(w) for c, w in zip(cells[1:], widths[1:]))
+        return "  ".join([first, *rest]).rstrip()
+
+    head = line(columns)
+    body = [line(r) for r in rows]
+    lines = [title] if title else []
+    return "\n".join([*lines, head, "-" * len(head), *body])
+
+
+def _rich_available() -> bool:
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str | None = None,
+    stream: TextIO | None = None,
+    plain: bool = False,
+) -> None:
+    """Print a table to ``stream`` (standard output by default), with rich if available."""
+    stream = sys.stdout if stream is None else stream
+    if plain or not _rich_available():
+        print(format_table(columns, rows, title=title), file=stream)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(str(c) for c in row))
+    is_tty = hasattr(stream, "isatty") and stream.isatty()
+    console = Console(file=stream, width=None if is_tty else 200, highlight=False)
+    if title:
+        console.print(title, markup=False)
+    console.print(table)
+
+
+class Progress:
+    """A progress bar over ``total`` steps on standard error, or nothing.
+
+    Uses rich when installed, else tqdm, else stays silent. It is off when
+    ``enabled`` is false or standard error is not a terminal, so logs and
+    captured output never carry bar fragments.
+
+    Example:
+        >>> with Progress(2, enabled=False) as bar:
+        ...     bar.advance("step 1")
+        ...     bar.advance("step 2")
+        >>> bar.done
+        2
+    """
+
+    def __init__(self, total: int, *, enabled: bool = True, description: str = "") -> None:
+        self.total = total
+        self.done = 0
+        self.description = description
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if not self.enabled:
+            return self
+        try:
+            from rich.console import Console
+            from rich.progress import Progress as RichProgress
+        except ImportError:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return self
+            self._bar = tqdm(total=self.total, desc=self.description, file=sys.stderr)
+            return self
+        self._bar = RichProgress(console=Console(stderr=True), transient=True)
+        self._bar.__enter__()
+        self._task = self._bar.add_task(self.description, total=self.total)
+        return self
+
+    def advance(self, description: str | None = None) -> None:
+        """Mark one step done; ``description`` names the next step."""
+        self.done += 1
+        if self._bar is None:
+            return
+        if self._task is None:  # tqdm
+            if description:
+                self._bar.set_description(description)
+            self._bar.update(1)
+        else:
+            self._bar.update(self._task, advance=1, description=description or self.description)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is None:
+            return
+        if self._task is None:
+            self._bar.close()
+        else:
+            self._bar.__exit__(exc_type, exc, tb)
