@@ -1,0 +1,324 @@
+"""Shared machinery of the samplers: seeding, DDP sharding, alias tables, grouping.
+
+Every sampler defines one *global draw* per ``(seed, epoch)``: a sequence of
+``num_samples`` indices that does not depend on the number of processes. Rank
+``r`` of ``R`` yields positions ``r, r + R, r + 2R, ...`` of that sequence,
+padded to ``ceil(num_samples / R) * R`` by repeating it from the start, exactly
+as ``torch.utils.data.DistributedSampler`` pads. No rank talks to another.
+
+Draws with replacement are generated in fixed chunks of :data:`CHUNK`
+positions, each from its own ``torch.Generator`` seeded by
+``(seed, epoch, stream, chunk)``: an epoch of any length streams in
+``O(CHUNK)`` extra memory, and a rank only looks up the table entries of its
+own positions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+from imbalance_kit._validation import check_positive_int, error
+
+CHUNK = 1 << 17
+"""Positions per generator chunk. Part of the draw's definition: changing it changes the draws."""
+
+_STREAM_WITH_REPLACEMENT = 0
+_STREAM_KEYS = 1
+_STREAM_BATCHES = 2
+
+
+def resolve_replicas(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    """``(num_replicas, rank)``, defaulting to ``torch.distributed`` when it is initialised."""
+    initialised = dist.is_available() and dist.is_initialized()
+    if num_replicas is None:
+        num_replicas = dist.get_world_size() if initialised else 1
+    if rank is None:
+        rank = dist.get_rank() if initialised else 0
+    check_positive_int("num_replicas", num_replicas)
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
+        raise error("rank", f"an integer in [0, {num_replicas})", rank)
+    return num_replicas, rank
+
+
+def chunk_generator(seed: int, epoch: int, stream: int, chunk: int) -> torch.Generator:
+    """A CPU generator seeded from ``(seed, epoch, stream, chunk)`` through numpy's SeedSequence."""
+    state = np.random.SeedSequence([seed, epoch, stream, chunk]).generate_state(2, np.uint32)
+    value = (int(state[0]) << 31) ^ int(state[1])
+    return torch.Generator().manual_seed(value & ((1 << 63) - 1))
+
+
+def index_dtype(n: int) -> torch.dtype:
+    """The smallest signed integer dtype able to hold indices ``< n`` (int32 or int64)."""
+    return torch.int32 if n < 2**31 else torch.int64
+
+
+class EpochShards:
+    """Seed, epoch and replica bookkeeping shared by the index and batch samplers.
+
+    ``num_samples`` counts the units of one epoch over all ranks (indices for
+    the index samplers, batches for the batch sampler).
+    """
+
+    num_samples: int
+
+    def _init_shards(
+        self, num_samples: int, seed: int, num_replicas: int | None, rank: int | None
+    ) -> None:
+        check_positive_int("num_samples", num_samples)
+        check_positive_int("seed", seed, minimum=0)
+        self.num_replicas, self.rank = resolve_replicas(num_replicas, rank)
+        self.num_samples = num_samples
+        self.seed = seed
+        self.epoch = 0
+        self._epoch_fixed = False
+
+    @property
+    def total_size(self) -> int:
+        """Length of the padded global draw: ``ceil(num_samples / num_replicas) * num_replicas``."""
+        return math.ceil(self.num_samples / self.num_replicas) * self.num_replicas
+
+    def __len__(self) -> int:
+        return self.total_size // self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the epoch of the next passes (draws differ between epochs, repeat within one).
+
+        Without any call, each pass draws the next epoch (0, 1, 2, ...), so
+        iterating again never repeats a draw; after a call, every pass draws the
+        epoch that was set, as with ``DistributedSampler``.
+        """
+        check_positive_int("epoch", epoch, minimum=0)
+        self.epoch = epoch
+        self._epoch_fixed = True
+
+    def _start_epoch(self) -> int:
+        epoch = self.epoch
+        if not self._epoch_fixed:
+            self.epoch += 1
+        return epoch
+
+    def _rank_positions(self) -> torch.Tensor:
+        """Positions of this rank in the padded global draw, wrapped into ``[0, num_samples)``."""
+        return torch.arange(self.rank, self.total_size, self.num_replicas) % self.num_samples
+
+
+class ShardedSampler(EpochShards, Sampler[int]):
+    """Base of the index samplers: the rank's share of a streamed or materialised draw."""
+
+    def __init__(
+        self, num_samples: int, seed: int, num_replicas: int | None, rank: int | None
+    ) -> None:
+        Sampler.__init__(self)
+        self._init_shards(num_samples, seed, num_replicas, rank)
+
+    # ------------------------------------------------------------ streamed draws
+
+    def _iter_streamed(
+        self, epoch: int, draw: Callable[[torch.Generator, int], torch.Tensor]
+    ) -> Iterator[int]:
+        """Yield this rank's share of a chunked draw with replacement.
+
+        ``draw(generator, length)`` returns ``length`` indices and must depend
+        only on the generator's state and ``length``.
+        """
+        n, size, rank = self.num_samples, self.num_replicas, self.rank
+        for k, start in enumerate(range(0, n, CHUNK)):
+            length = min(CHUNK, n - start)
+            first = (rank - start) % size
+            if first >= length:
+                continue
+            gen = chunk_generator(self.seed, epoch, _STREAM_WITH_REPLACEMENT, k)
+            yield from draw(gen, length)[first::size].tolist()
+        first_pad = n + (rank - n) % size
+        padding = [p % n for p in range(first_pad, self.total_size, size)]
+        chunks: dict[int, torch.Tensor] = {}
+        for p in padding:
+            k = p // CHUNK
+            if k not in chunks:
+                gen = chunk_generator(self.seed, epoch, _STREAM_WITH_REPLACEMENT, k)
+                chunks[k] = draw(gen, min(CHUNK, n - k * CHUNK))
+            yield int(chunks[k][p - k * CHUNK])
+
+    def _iter_materialised(self, indices: torch.Tensor) -> Iterator[int]:
+        """Yield this rank's share of a global draw held in memory."""
+        mine = indices[self._rank_positions()]
+        for start in range(0, mine.numel(), CHUNK):
+            yield from mine[start : start + CHUNK].tolist()
+
+
+# --------------------------------------------------------------------------- alias tables
+
+
+class AliasTable:
+    """Walker's alias table: O(1) weighted draws with replacement over any number of items.
+
+    Built without a Python loop by the sweeping construction: light items
+    (``p < 1`` after scaling the mean to 1) take their alias from the heavy item
+    whose cumulative surplus covers their cumulative deficit, found with
+    ``searchsorted``; a heavy item whose surplus runs out takes the next heavy
+    item as its own alias. Probabilities and aliases are packed in one
+    ``(n, 2)`` integer tensor (float32 probability bits and int32 alias below
+    ``2**31`` items, float64 and int64 above), so a draw reads one cache line.
+
+    Reference: Walker, "An efficient method for generating discrete random
+    variables with general distributions", ACM TOMS 1977; Hübschle-Schneider &
+    Sanders, "Parallel Weighted Random Sampling", ACM TOMS 2022 (sweeping).
+    """
+
+    def __init__(self, weights: torch.Tensor) -> None:
+        n = weights.numel()
+        w = weights.detach().reshape(-1)
+        step = CHUNK * 8
+        total = sum(float(w[s : s + step].sum(dtype=torch.float64)) for s in range(0, n, step))
+        int_dtype = index_dtype(n)
+        float_dtype = torch.float32 if int_dtype == torch.int32 else torch.float64
+        self.n = n
+        self._float_dtype = float_dtype
+        # p_i = n * w_i / sum(w): mean 1; "light" items have p < 1, "heavy" ones p >= 1
+        prob = torch.empty(n, dtype=float_dtype)
+        light_parts, heavy_parts, deficit_parts, surplus_parts = [], [], [], []
+        for s in range(0, n, step):
+            p = w[s : s + step].to(device="cpu", dtype=torch.float64) * (n / total)
+            prob[s : s + p.numel()] = p.to(float_dtype)
+            is_light = p < 1.0
+            light_parts.append((torch.nonzero(is_light).reshape(-1) + s).to(int_dtype))
+            heavy_parts.append((torch.nonzero(~is_light).reshape(-1) + s).to(int_dtype))
+            deficit_parts.append(1.0 - p[is_light])
+            surplus_parts.append(p[~is_light] - 1.0)
+        light = torch.cat(light_parts)
+        heavy = torch.cat(heavy_parts)
+        deficits = torch.cat(deficit_parts)
+        surpluses = torch.cat(surplus_parts)
+        del light_parts, heavy_parts, deficit_parts, surplus_parts
+        alias = torch.arange(n, dtype=int_dtype)
+        if light.numel() and heavy.numel():
+            # deficit[t]: total deficit of the lights before light t (exclusive prefix sum);
+            # surplus[j]: total surplus of heavies 0..j (inclusive), both in float64. Light t
+            # takes the first heavy whose cumulative surplus reaches its cumulative deficit;
+            # heavy j keeps what is left once the lights it covered are filled and takes
+            # heavy j + 1 as its alias.
+            deficit = torch.zeros(light.numel() + 1, dtype=torch.float64)
+            torch.cumsum(deficits, 0, out=deficit[1:])
+            surplus = torch.cumsum(surpluses, 0)
+            del deficits, surpluses
+            last = heavy.numel() - 1
+            for s in range(0, light.numel(), step):
+                stop = min(s + step, light.numel())
+                j = torch.searchsorted(surplus, deficit[s:stop].contiguous())
+                alias[light[s:stop].long()] = heavy[j.clamp_(max=last)]
+            for s in range(0, heavy.numel(), step):
+                stop = min(s + step, heavy.numel())
+                e = surplus[s:stop]
+                i = torch.searchsorted(deficit[:-1], e, right=True)
+                residual = (1.0 + e - deficit[i]).clamp_(0.0, 1.0)
+                idx = heavy[s:stop].long()
+                prob[idx] = residual.to(float_dtype)
+                alias[idx] = heavy[torch.arange(s + 1, stop + 1).clamp_(max=last)]
+            del deficit, surplus
+        prob[heavy[-1:].long()] = 1.0  # the last heavy item absorbs rounding drift
+        table = torch.empty((n, 2), dtype=int_dtype)
+        table[:, 0] = prob.view(int_dtype)
+        table[:, 1] = alias
+        self._table = table
+
+    def probabilities(self) -> torch.Tensor:
+        """The float64 probability of each item implied by the table (for checks)."""
+        prob = self._table[:, 0].contiguous().view(self._float_dtype).to(torch.float64)
+        alias = self._table[:, 1].long()
+        implied = prob.clone()
+        implied.index_add_(0, alias, 1.0 - prob)
+        return implied / self.n
+
+    def sample(self, generator: torch.Generator, length: int) -> torch.Tensor:
+        """``length`` int64 draws."""
+        column = torch.randint(0, self.n, (length,), generator=generator)
+        coin = torch.rand(length, generator=generator, dtype=self._float_dtype)
+        row = self._table[column]
+        prob = row[:, 0].contiguous().view(self._float_dtype)
+        return torch.where(coin < prob, column, row[:, 1].long())
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def group_members(
+    keys_and_values: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    counts: torch.Tensor,
+    value_bound: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stable counting sort of ``(group, value)`` pairs into a CSR layout.
+
+    Args:
+        keys_and_values: chunks ``(group ids, values)`` on the CPU, read once.
+        counts: ``(G,)`` int64 number of pairs per group.
+        value_bound: values are ``< value_bound`` (chooses int32 or int64 storage).
+
+    Returns:
+        ``(offsets, members)``: ``members[offsets[g]:offsets[g + 1]]`` are the
+        values of group ``g`` in input order.
+    """
+    offsets = torch.zeros(counts.numel() + 1, dtype=torch.int64)
+    torch.cumsum(counts, 0, out=offsets[1:])
+    fill = offsets[:-1].clone()
+    members = torch.empty(int(offsets[-1]), dtype=index_dtype(value_bound))
+    for keys, values in keys_and_values:
+        if keys.numel() == 0:
+            continue
+        sorted_keys, perm = torch.sort(keys.long(), stable=True)
+        groups, sizes = torch.unique_consecutive(sorted_keys, return_counts=True)
+        run_start = torch.cumsum(sizes, 0) - sizes
+        within = torch.arange(keys.numel()) - torch.repeat_interleave(run_start, sizes)
+        members[fill[sorted_keys] + within] = values[perm].to(members.dtype)
+        fill[groups] += sizes
+    return offsets, members
+
+
+def exponential_race(
+    weight_chunk: Callable[[int, int], torch.Tensor],
+    n: int,
+    k: int,
+    seed: int,
+    epoch: int,
+    name: str,
+) -> torch.Tensor:
+    """``k`` distinct items drawn one after another with probability proportional to weight.
+
+    Each item gets the key ``E_i / w_i`` with ``E_i ~ Exp(1)``; the ``k``
+    smallest keys in increasing order are distributed as ``k`` successive
+    weighted draws without replacement (Efraimidis & Spirakis 2006).
+
+    Args:
+        weight_chunk: ``weight_chunk(start, stop)`` returns the float weights of
+            items ``start..stop-1``.
+        n: number of items.
+        k: number of draws.
+        seed, epoch: the draw's seed and epoch.
+        name: argument name for the error when too few items have weight > 0.
+
+    Returns:
+        int64 tensor of ``k`` item indices in draw order.
+    """
+    keys = torch.empty(n, dtype=torch.float32)
+    positive = 0
+    for chunk, start in enumerate(range(0, n, CHUNK)):
+        stop = min(n, start + CHUNK)
+        w = weight_chunk(start, stop).to(torch.float64)
+        gen = chunk_generator(seed, epoch, _STREAM_KEYS, chunk)
+        e = torch.empty(stop - start, dtype=torch.float64).exponential_(generator=gen)
+        keys[start:stop] = torch.where(w > 0, e / w, torch.full_like(e, math.inf))
+        positive += int((w > 0).sum())
+    if k > positive:
+        raise error(
+            name,
+            f"<= the number of items with non-zero weight ({positive}) without replacement",
+            k,
+        )
+    if k == n:
+        return torch.sort(keys, stable=True).indices
+    return torch.topk(keys, k, largest=False, sorted=True).indices
