@@ -100,7 +100,7 @@ def _as_counts(name: str, counts: ArrayLike) -> torch.Tensor:
         raise error(name, "non-empty", "an empty sequence", raw=True)
     check_non_negative_tensor(name, tensor)
     if not bool((tensor > 0).any()):
-        raise error(name, "at least one non-zero count", "all zeros", raw=True)
+        raise ValueError(f"{name} must have a non-zero entry, got all zeros")
     return tensor
 
 
@@ -670,18 +670,20 @@ def _is_non_uniform(weight: Any) -> bool:
     return not bool((flat == flat[0]).all())
 
 
-def _balances_classes(sampler: Any) -> bool:
-    # a DataLoader: look at what draws its indices
-    for attr in ("batch_sampler", "sampler"):
+def _balancing_sampler(sampler: Any) -> Any:
+    """The class-balancing sampler behind ``sampler`` (itself or a DataLoader's), or None."""
+    for attr in ("batch_sampler", "sampler"):  # a DataLoader: look at what draws its indices
         inner = getattr(sampler, attr, None)
-        if inner is not None and inner is not sampler and _balances_classes(inner):
-            return True
+        if inner is not None and inner is not sampler:
+            found = _balancing_sampler(inner)
+            if found is not None:
+                return found
     flag = getattr(sampler, "balances_classes", None)
     if flag is not None:
-        return bool(flag)
+        return sampler if flag else None
     if isinstance(sampler, torch.utils.data.WeightedRandomSampler):
-        return _is_non_uniform(sampler.weights)
-    return False
+        return sampler if _is_non_uniform(sampler.weights) else None
+    return None
 
 
 def warn_if_double_correction(
@@ -720,13 +722,14 @@ def warn_if_double_correction(
         >>> caught[0].category.__name__
         'DoubleCorrectionWarning'
     """
-    if sampler is None or not _balances_classes(sampler):
+    balancing = None if sampler is None else _balancing_sampler(sampler)
+    if balancing is None:
         return False
     if not (_is_non_uniform(loss_weight) or _is_non_uniform(pos_weight)):
         return False
     which = "loss weight" if _is_non_uniform(loss_weight) else "pos_weight"
     warnings.warn(
-        f"{type(sampler).__name__} already balances the classes and the loss also has a "
+        f"{type(balancing).__name__} already balances the classes and the loss also has a "
         f"class {which}: the imbalance correction is applied twice, so rare classes end up "
         "over-weighted. Use one of the two (or a sampler with power > 0 plus a milder weight).",
         DoubleCorrectionWarning,
