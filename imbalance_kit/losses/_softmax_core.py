@@ -255,8 +255,8 @@ class _SoftmaxFamilyFunction(torch.autograd.Function):
         margins: torch.Tensor | None,
         scale: float,
         reduction: str,
+        need_grad: bool,
     ) -> torch.Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])
         loss, grad = _softmax_forward(
             logits,
             target,
@@ -281,9 +281,10 @@ class _SoftmaxFamilyFunction(torch.autograd.Function):
         (grad,) = ctx.saved_tensors
         if ctx.reduction == "none":
             grad = grad * grad_output.unsqueeze(1)
-        else:
+        elif grad_output.device.type != "cpu" or not bool(grad_output == 1):
             grad = grad * grad_output
-        return grad, None, None, None, None, None, None, None, None, None, None
+        # else: returned as is; autograd copies it if the graph is retained
+        return grad, None, None, None, None, None, None, None, None, None, None, None
 
 
 def _validate(
@@ -502,6 +503,7 @@ def softmax_family_loss(
             _cvec(margins),
             scale,
             reduction,
+            logits2d.requires_grad and torch.is_grad_enabled(),
         )
     if reduction == "none":
         loss = loss.reshape(target.shape)

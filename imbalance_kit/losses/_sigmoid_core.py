@@ -1,0 +1,467 @@
+"""Engine of the sigmoid focal family: one autograd Function, loss and gradient in one pass.
+
+Element-wise on logits ``x`` (any shape) and float targets ``t`` in [0, 1], with
+``p = sigmoid(x)``:
+
+```math
+t' = t (1 - \\varepsilon) + \\varepsilon / 2, \\qquad
+\\mathcal{L} = -w \\left[ a_+\\, \\omega\\, t' (1 - p)^{\\gamma} \\log p
+             + a_-\\, (1 - t')\\, p^{\\gamma} \\log (1 - p) \\right],
+```
+
+``a_+ = alpha``, ``a_- = 1 - alpha`` (both 1 for ``alpha=None``), ``omega`` = ``pos_weight``
+(broadcast over the last dimension), ``w`` = ``weight`` (broadcast to the logits). Elements
+whose target equals ``ignore_index`` contribute 0 and are not counted; ``"mean"`` divides by
+the number of counted elements (weights are not in the denominator, exactly as
+:func:`torch.nn.functional.binary_cross_entropy_with_logits`).
+
+With ``A = a_+ omega t'``, ``B = a_- (1 - t')``, ``q = 1 - p`` and ``log p = -softplus(-x)``,
+``log q = -softplus(x)``, the derivative is
+
+```math
+\\frac{\\partial \\mathcal{L}}{\\partial x} =
+  w \\left[ B\\, p^{\\gamma} \\bigl(p + \\gamma\\, q\\, s(x)\\bigr)
+          - A\\, q^{\\gamma} \\bigl(q + \\gamma\\, p\\, s(-x)\\bigr) \\right],
+\\qquad s = \\operatorname{softplus},
+```
+
+which uses ``d q^gamma / dx = -gamma p q^gamma`` (no ``q^(gamma - 1)``), so fractional
+``gamma`` keeps finite gradients where ``p_t -> 1``. Powers are ``exp(-gamma softplus(.))``
+(squares for ``gamma = 2``, the probabilities themselves for ``gamma = 1``).
+
+The torch path walks the input in cache-sized blocks: every block is computed with in-place
+and ``out=`` operations on a small reused workspace, its gradient is written straight into
+the one full-size buffer that backward returns, and its loss is either written into the
+output (``reduction="none"``) or folded into a running sum with dot products. No other
+full-size temporary exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+
+from imbalance_kit._validation import (
+    check_choice,
+    check_dtype_floating,
+    check_in_range,
+    check_non_negative,
+    check_reduction,
+    check_tensor,
+    error,
+)
+from imbalance_kit.losses._backend import BACKENDS, resolve_backend
+
+__all__ = ["sigmoid_focal_family"]
+
+Reduction = Literal["none", "mean", "sum"]
+
+# Elements per block: large enough to amortise the per-operation overhead and to give each
+# of a few threads a share, small enough for the workspace (about ten blocks) to stay in cache.
+_BLOCK = 1 << 16
+
+
+def _blocks(rows: int, cols: int) -> Iterator[tuple[int, int, int, int]]:
+    """Cover a ``(rows, cols)`` matrix with blocks of at most ``_BLOCK`` elements."""
+    if cols <= _BLOCK:
+        step = max(1, _BLOCK // max(cols, 1))
+        for r0 in range(0, rows, step):
+            yield r0, min(rows, r0 + step), 0, cols
+    else:
+        for r0 in range(rows):
+            for c0 in range(0, cols, _BLOCK):
+                yield r0, r0 + 1, c0, min(cols, c0 + _BLOCK)
+
+
+def _as_matrix(t: torch.Tensor | None, shape: torch.Size, cols: int) -> torch.Tensor | None:
+    """Broadcast ``t`` to ``shape`` and view it as ``(-1, cols)`` (a copy only if needed)."""
+    if t is None:
+        return None
+    return t.expand(shape).reshape(-1, cols)
+
+
+def _sigmoid_focal_forward(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    alpha: float | None,
+    gamma: float,
+    pos_weight: torch.Tensor | None,
+    weight: torch.Tensor | None,
+    label_smoothing: float,
+    ignore_index: float | None,
+    reduction: str,
+    need_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Loss (reduced) and, if ``need_grad``, d(loss)/d(logits) in the logits' dtype."""
+    shape = logits.shape
+    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    device = logits.device
+    cols = shape[-1] if logits.ndim > 0 and shape[-1] > 0 else 1
+    x2 = logits.reshape(-1, cols)
+    t2 = targets.reshape(-1, cols)
+    pw2 = _as_matrix(pos_weight, shape, cols)
+    w2 = _as_matrix(weight, shape, cols)
+    rows = x2.shape[0]
+    eps = float(label_smoothing)
+    a_pos, a_neg = (1.0, 1.0) if alpha is None else (float(alpha), 1.0 - float(alpha))
+    gamma = float(gamma)
+
+    # Factor that turns the per-element sum into the requested reduction.
+    factor: float | torch.Tensor = 1.0
+    if reduction == "mean":
+        if ignore_index is None:
+            factor = 1.0 / logits.numel() if logits.numel() else float("nan")
+        else:
+            factor = (targets != ignore_index).sum().to(dtype).reciprocal()
+
+    grad = torch.empty(x2.shape, dtype=logits.dtype, device=device) if need_grad else None
+    out = None
+    if reduction == "none":
+        out = torch.empty(x2.shape, dtype=logits.dtype, device=device)
+    blocks = list(_blocks(rows, cols))
+    partial = torch.zeros((len(blocks), 2), dtype=dtype, device=device) if out is None else None
+
+    if cols <= _BLOCK:
+        size = min(rows, max(1, _BLOCK // cols)) * cols
+    else:
+        size = _BLOCK
+    work = torch.empty((10, max(size, 1)), dtype=dtype, device=device)
+    views: tuple[torch.Tensor, ...] = ()
+    view_shape: tuple[int, int] = (-1, -1)
+
+    for index, (r0, r1, c0, c1) in enumerate(blocks):
+        bshape = (r1 - r0, c1 - c0)
+        n = bshape[0] * bshape[1]
+        if n == 0:
+            continue
+        if bshape != view_shape:
+            views = tuple(work[i, :n].view(bshape) for i in range(10))
+            view_shape = bshape
+        coef_a, coef_b, sp, sn, p, q, tmp_a, tmp_b, xb, tb = views
+
+        x = x2[r0:r1, c0:c1]
+        if x.dtype != dtype:
+            x = xb.copy_(x)
+        t = t2[r0:r1, c0:c1]
+        if t.dtype != dtype:
+            t = tb.copy_(t)
+
+        # Coefficients A = a+ pw t' k w and B = a- (1 - t') k w, k = mask * reduction factor.
+        t_eff = t if eps == 0.0 else torch.mul(t, 1.0 - eps, out=tmp_a).add_(eps / 2.0)
+        if ignore_index is not None or w2 is not None:
+            if ignore_index is not None:
+                scale = torch.ne(t, ignore_index, out=tmp_b)
+                if w2 is not None:
+                    scale.mul_(w2[r0:r1, c0:c1])
+                if isinstance(factor, torch.Tensor) or factor != 1.0:
+                    scale.mul_(factor)
+            else:
+                scale = w2[r0:r1, c0:c1]
+                if factor != 1.0:
+                    scale = torch.mul(scale, factor, out=tmp_b)
+            torch.mul(t_eff, scale, out=coef_a)
+            torch.sub(scale, coef_a, out=coef_b)
+            if a_neg != 1.0:
+                coef_b.mul_(a_neg)
+            if a_pos != 1.0:
+                coef_a.mul_(a_pos)
+        else:
+            c_pos, c_neg = a_pos * factor, a_neg * factor
+            torch.mul(t_eff, c_pos, out=coef_a)
+            torch.mul(t_eff, -c_neg, out=coef_b).add_(c_neg)  # a- f (1 - t')
+        if pw2 is not None:
+            coef_a.mul_(pw2[r0:r1, c0:c1])
+
+        # p, q = 1 - p, softplus(x) = -log q and softplus(-x) = -log p, sharing
+        # log1p(exp(-|x|)) = -log1p(-min(p, q)).
+        torch.sigmoid(x, out=p)
+        torch.neg(x, out=q).sigmoid_()
+        shared = torch.minimum(p, q, out=sn).neg_().log1p_()  # = -log1p(exp(-|x|))
+        torch.clamp_min(x, 0.0, out=sp).sub_(shared)
+        torch.sub(sp, x, out=sn)
+
+        # Focal factors folded into the coefficients: A q^gamma, B p^gamma.
+        if gamma == 1.0:
+            coef_a.mul_(q)
+            coef_b.mul_(p)
+        elif gamma == 2.0:
+            coef_a.mul_(q).mul_(q)
+            coef_b.mul_(p).mul_(p)
+        elif gamma != 0.0:
+            coef_a.mul_(torch.mul(sp, -gamma, out=tmp_a).exp_())
+            coef_b.mul_(torch.mul(sn, -gamma, out=tmp_b).exp_())
+
+        # Loss: A q^g softplus(-x) + B p^g softplus(x).
+        if out is not None:
+            ob = out[r0:r1, c0:c1]
+            target_view = ob if ob.dtype == dtype else tmp_a
+            torch.mul(coef_a, sn, out=target_view).addcmul_(coef_b, sp)
+            if target_view is not ob:
+                ob.copy_(target_view)
+        else:
+            torch.dot(work[0, :n], work[3, :n], out=partial[index, 0])  # A q^g . softplus(-x)
+            torch.dot(work[1, :n], work[2, :n], out=partial[index, 1])  # B p^g . softplus(x)
+
+        if grad is None:
+            continue
+        # Gradient: B p^g (p + g q softplus(x)) - A q^g (q + g p softplus(-x)).
+        if gamma == 0.0:
+            hb, ha = p, q
+        else:
+            hb = torch.addcmul(p, q, sp, value=gamma, out=tmp_b)
+            ha = torch.addcmul(q, p, sn, value=gamma, out=tmp_a)
+        gb = grad[r0:r1, c0:c1]
+        if gb.dtype == dtype:
+            torch.mul(coef_b, hb, out=gb).addcmul_(coef_a, ha, value=-1.0)
+        else:
+            gb.copy_(coef_b.mul_(hb).addcmul_(coef_a, ha, value=-1.0))
+
+    if out is not None:
+        loss = out.view(shape)
+    else:
+        loss = partial.sum(dtype=torch.float64).to(logits.dtype)
+        if reduction == "mean" and logits.numel() == 0:
+            loss = torch.full((), float("nan"), dtype=logits.dtype, device=device)
+    return loss, (grad.view(shape) if grad is not None else None)
+
+
+class _SigmoidFocalFunction(torch.autograd.Function):
+    """Loss in forward; the analytic gradient is computed there too and is all that is saved."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        alpha: float | None,
+        gamma: float,
+        pos_weight: torch.Tensor | None,
+        weight: torch.Tensor | None,
+        label_smoothing: float,
+        ignore_index: float | None,
+        reduction: str,
+        need_grad: bool,
+    ) -> torch.Tensor:
+        loss, grad = _sigmoid_focal_forward(
+            logits,
+            targets,
+            alpha=alpha,
+            gamma=gamma,
+            pos_weight=pos_weight,
+            weight=weight,
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            need_grad=need_grad,
+        )
+        ctx.reduction = reduction
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        if ctx.reduction != "none" and grad_output.device.type == "cpu" and bool(grad_output == 1):
+            out = grad  # returned as is: autograd copies it if the graph is retained
+        else:
+            out = grad * grad_output
+        return out, None, None, None, None, None, None, None, None, None
+
+
+def _validate(
+    logits: object,
+    targets: object,
+    *,
+    alpha: float | None,
+    gamma: float,
+    pos_weight: torch.Tensor | None,
+    weight: torch.Tensor | None,
+    label_smoothing: float,
+    ignore_index: float | None,
+    reduction: str,
+    backend: str,
+) -> None:
+    """Static checks: types, dtypes, shapes and Python numbers (never tensor values)."""
+    logits = check_tensor("logits", logits)
+    targets = check_tensor("targets", targets)
+    check_dtype_floating("logits", logits)
+    if targets.is_complex():
+        raise error("targets", "a real tensor", f"dtype {targets.dtype}", TypeError, raw=True)
+    if targets.shape != logits.shape:
+        raise error(
+            "targets",
+            f"of the same shape as logits {tuple(logits.shape)}",
+            f"shape {tuple(targets.shape)}",
+            raw=True,
+        )
+    if alpha is not None:
+        check_in_range("alpha", alpha, 0.0, 1.0)
+    check_non_negative("gamma", gamma)
+    for name, value in (("pos_weight", pos_weight), ("weight", weight)):
+        if value is None:
+            continue
+        check_tensor(name, value)
+        check_dtype_floating(name, value)
+        try:
+            ok = torch.broadcast_shapes(value.shape, logits.shape) == logits.shape
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise error(
+                name,
+                f"broadcastable to the logits' shape {tuple(logits.shape)}",
+                f"shape {tuple(value.shape)}",
+                raw=True,
+            )
+        if value.requires_grad:
+            raise error(
+                name,
+                "a constant tensor (no gradient flows into it)",
+                "a tensor that requires grad",
+                raw=True,
+            )
+    check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, float))
+    ):
+        raise error("ignore_index", "None or a number", ignore_index, TypeError)
+    check_reduction(reduction)
+    check_choice("backend", backend, BACKENDS)
+    if targets.requires_grad and torch.is_grad_enabled():
+        raise error(
+            "targets",
+            "a constant tensor (detach soft targets; no gradient flows into them)",
+            "a tensor that requires grad",
+            raw=True,
+        )
+
+
+def _check_target_values(targets: torch.Tensor, ignore_index: float | None) -> None:
+    """Value check (syncs on CUDA): targets in [0, 1] unless equal to ``ignore_index``."""
+    if targets.numel() == 0 or targets.dtype == torch.bool:
+        return
+    low, high = torch.aminmax(targets)  # one read-only pass; NaN propagates into both
+    if bool(low >= 0) and bool(high <= 1):
+        return
+    values = targets if ignore_index is None else targets[targets != ignore_index]
+    bad = (values < 0) | (values > 1)
+    if values.is_floating_point():
+        bad |= torch.isnan(values)
+    if bool(bad.any()):
+        first = values[bad][0].item()
+        extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        raise error("targets", f"in [0, 1]{extra}", f"{first!r}", raw=True)
+
+
+def sigmoid_focal_family(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    pos_weight: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: float | None = None,
+    reduction: Reduction = "mean",
+    backend: Literal["auto", "torch", "triton"] = "auto",
+    validate_args: bool = True,
+) -> torch.Tensor:
+    """Validated sigmoid focal loss with backend dispatch (the engine of ``sigmoid_focal_loss``).
+
+    ```math
+    \\mathcal{L} = -w \\left[ a_+\\, \\omega\\, t' (1 - p)^{\\gamma} \\log p
+                 + a_-\\, (1 - t')\\, p^{\\gamma} \\log (1 - p) \\right],
+    \\qquad t' = t (1 - \\varepsilon) + \\varepsilon / 2
+    ```
+
+    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
+
+    Args:
+        logits: raw scores of any shape; float16/bfloat16 are computed in float32.
+        targets: same shape, values in [0, 1] (soft targets allowed) or ``ignore_index``;
+            bool and integer tensors are accepted and read as 0/1.
+        alpha: weight of positives in [0, 1] (negatives get ``1 - alpha``); ``None`` for 1/1.
+        gamma: focusing parameter >= 0.
+        pos_weight: weight of the positive term, broadcast to the logits (usually ``(C,)``
+            over the last dimension), like ``BCEWithLogitsLoss``.
+        weight: element weight broadcast to the logits.
+        label_smoothing: ``eps`` in [0, 1]: targets move towards 1/2.
+        ignore_index: target value whose elements contribute 0 and are not counted.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+        backend: ``"auto"``, ``"torch"`` or ``"triton"``.
+        validate_args: check target values (syncs on CUDA) before any kernel runs.
+
+    Returns:
+        The loss in the logits' dtype (shape of ``logits`` for ``reduction="none"``).
+
+    Raises:
+        TypeError: wrong argument types or dtypes.
+        ValueError: a shape, range or option error (the message names the argument).
+        RuntimeError: ``backend="triton"`` where Triton cannot run.
+
+    Example:
+        >>> logits = torch.tensor([[3.0, -1.0], [0.5, -4.0]])
+        >>> targets = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> sigmoid_focal_family(logits, targets, reduction="none")
+        tensor([[2.7321e-05, 1.6994e-02],
+                [2.8306e-01, 9.6873e-01]])
+    """
+    _validate(
+        logits,
+        targets,
+        alpha=alpha,
+        gamma=gamma,
+        pos_weight=pos_weight,
+        weight=weight,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        backend=backend,
+    )
+    if validate_args:
+        _check_target_values(targets, ignore_index)
+    alpha = None if alpha is None else float(alpha)
+    gamma = float(gamma)
+    label_smoothing = float(label_smoothing)
+    if not targets.is_floating_point():
+        targets = targets.to(logits.dtype)
+    if ignore_index is not None:
+        ignore_index = float(ignore_index)
+
+    if resolve_backend(backend, logits) == "triton":
+        from imbalance_kit.kernels.sigmoid_focal import sigmoid_focal_triton
+
+        return sigmoid_focal_triton(
+            logits,
+            targets,
+            alpha=alpha,
+            gamma=gamma,
+            pos_weight=pos_weight,
+            weight=weight,
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            reduction=reduction,
+        )
+
+    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+
+    def _prepare(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.detach().to(device=logits.device, dtype=dtype)
+
+    return _SigmoidFocalFunction.apply(
+        logits,
+        targets,
+        alpha,
+        gamma,
+        _prepare(pos_weight),
+        _prepare(weight),
+        label_smoothing,
+        ignore_index,
+        reduction,
+        logits.requires_grad and torch.is_grad_enabled(),
+    )
