@@ -11,15 +11,25 @@ from imbalance_kit.losses.contrastive import (
     nt_xent_loss,
     supervised_contrastive_loss,
 )
+from imbalance_kit.losses.focal import (
+    SigmoidFocalLoss,
+    SoftmaxFocalLoss,
+    sigmoid_focal_loss,
+    softmax_focal_loss,
+)
 from imbalance_kit.losses.multitask import MultiTaskLoss
 
 __all__ = [
     "MultiTaskLoss",
     "NTXentLoss",
+    "SigmoidFocalLoss",
+    "SoftmaxFocalLoss",
     "SupervisedContrastiveLoss",
     "available_losses",
     "get_loss",
     "nt_xent_loss",
     "register_loss",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
     "supervised_contrastive_loss",
 ]
