@@ -21,6 +21,8 @@ from imbalance_kit.losses.logit_adjustment import (
 )
 from tests.references.losses import (
     ref_balanced_softmax,
+    ref_class_balanced,
+    ref_effective_number_weights,
     ref_ldam,
     ref_ldam_margins,
     ref_logit_adjusted,
@@ -494,3 +496,216 @@ def test_triton_backend_matches_torch(case):
         results.append((loss, grad))
     torch.testing.assert_close(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1])
+
+
+# ------------------------------------------------------------------ class-balanced
+
+CB_TYPES = ["softmax", "sigmoid", "focal", "softmax_focal"]
+
+
+def _cb():  # noqa: D103
+    from imbalance_kit.losses.class_balanced import ClassBalancedLoss, class_balanced_loss
+
+    return class_balanced_loss, ClassBalancedLoss
+
+
+def test_class_balanced_beta_zero_is_cross_entropy():
+    cb, _ = _cb()
+    logits, target = _data(12)
+    target[0] = -100
+    for reduction in ("none", "mean", "sum"):
+        torch.testing.assert_close(
+            cb(logits, target, COUNTS, beta=0.0, reduction=reduction),
+            F.cross_entropy(logits, target, reduction=reduction),
+        )
+
+
+@pytest.mark.parametrize("beta", [0.9, 0.99, 0.999, 0.9999])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_class_balanced_softmax_is_weighted_cross_entropy(beta, reduction):
+    from imbalance_kit.weights import effective_number_weights
+
+    cb, _ = _cb()
+    logits, target = _data(12)
+    target[5] = -100
+    w = effective_number_weights(COUNTS, beta=beta).double()
+    torch.testing.assert_close(
+        cb(logits, target, COUNTS, beta=beta, reduction=reduction),
+        F.cross_entropy(logits, target, weight=w, reduction=reduction),
+    )
+    # The weights are the paper's (normalised to sum to C).
+    torch.testing.assert_close(
+        w, torch.as_tensor(ref_effective_number_weights(COUNTS, beta)), rtol=1e-6, atol=0
+    )
+
+
+@pytest.mark.parametrize("loss_type", CB_TYPES)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_class_balanced_matches_paper_formula(loss_type, gamma, reduction):
+    cb, _ = _cb()
+    logits, target = _data(10)
+    beta = 0.999
+    got = cb(logits, target, COUNTS, beta, loss_type, gamma, reduction=reduction)
+    per_sample = ref_class_balanced(logits, target, COUNTS, beta, loss_type, gamma)
+    w_y = ref_effective_number_weights(COUNTS, beta)[target.numpy()]
+    want = _reduce(per_sample, reduction, weights=w_y)
+    # The library's weights are float32 (effective_number_weights): compare at that precision.
+    torch.testing.assert_close(got, want, rtol=2e-6, atol=1e-9)
+
+
+def test_class_balanced_sigmoid_and_reference_code_normalisation():
+    from imbalance_kit.weights import effective_number_weights
+
+    cb, _ = _cb()
+    logits, target = _data(10)
+    n = len(target)
+    w = effective_number_weights(COUNTS, beta=0.99).double()
+    one_hot = F.one_hot(target, C).double()
+    # The reference code's sigmoid variant: BCE-with-logits, sample weight broadcast
+    # over the classes, mean over the N * C elements.
+    reference_code = F.binary_cross_entropy_with_logits(
+        logits, one_hot, weight=w[target][:, None].expand(n, C)
+    )
+    ours_sum = cb(logits, target, COUNTS, 0.99, "sigmoid", reduction="sum")
+    torch.testing.assert_close(ours_sum / (n * C), reference_code)
+    # focal with gamma = 0 is the sigmoid variant.
+    torch.testing.assert_close(
+        cb(logits, target, COUNTS, 0.99, "focal", gamma=0.0),
+        cb(logits, target, COUNTS, 0.99, "sigmoid"),
+    )
+    # "mean" divides by the weight mass of the samples.
+    torch.testing.assert_close(
+        cb(logits, target, COUNTS, 0.99, "sigmoid"), ours_sum / w[target].sum()
+    )
+
+
+@pytest.mark.parametrize("loss_type", CB_TYPES)
+def test_class_balanced_empty_class_and_ignore_index(loss_type):
+    cb, _ = _cb()
+    counts = [50.0, 0.0, 10.0, 5.0, 1.0]  # class 1 has no samples: weight 0
+    logits, target = _data(8)
+    target[:3] = 1
+    target[3] = -100
+    none = cb(logits, target, counts, 0.99, loss_type, 2.0, reduction="none")
+    assert (none[:4] == 0).all() and (none[4:] > 0).all()
+    # The zero-weight and ignored rows leave the mean of the others unchanged.
+    rest = cb(logits[4:], target[4:], counts, 0.99, loss_type, 2.0)
+    torch.testing.assert_close(cb(logits, target, counts, 0.99, loss_type, 2.0), rest)
+
+
+@pytest.mark.parametrize("loss_type", CB_TYPES)
+def test_class_balanced_spatial_gradcheck_and_extremes(loss_type):
+    cb, _ = _cb()
+    logits = torch.randn(2, C, 3, dtype=torch.float64, requires_grad=True)
+    target = torch.randint(0, C, (2, 3))
+    none = cb(logits, target, COUNTS, 0.99, loss_type, 1.5, reduction="none")
+    assert none.shape == (2, 3)
+    flat = cb(
+        logits.movedim(1, -1).reshape(-1, C),
+        target.reshape(-1),
+        COUNTS,
+        0.99,
+        loss_type,
+        1.5,
+        reduction="none",
+    )
+    torch.testing.assert_close(none.reshape(-1), flat)
+
+    def fn(x):
+        return cb(x, target, COUNTS, 0.99, loss_type, 1.5, reduction="none", backend="torch")
+
+    assert torch.autograd.gradcheck(fn, (logits,))
+    x = torch.tensor([[100.0, -100.0, 100.0, -100.0, 0.0]] * 2, requires_grad=True)
+    loss = cb(x, torch.tensor([1, 0]), COUNTS, 0.99, loss_type, 0.5, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+
+
+@given(
+    values=st.lists(st.floats(-40, 40), min_size=3 * C, max_size=3 * C),
+    target=st.lists(st.integers(-1, C - 1), min_size=3, max_size=3),
+    loss_type=st.sampled_from(CB_TYPES),
+    beta=st.sampled_from([0.0, 0.9, 0.9999]),
+    gamma=st.floats(0, 3),
+)
+def test_class_balanced_properties(values, target, loss_type, beta, gamma):
+    from imbalance_kit.weights import effective_number_weights
+
+    cb, _ = _cb()
+    logits = torch.tensor(values, dtype=torch.float64).reshape(3, C)
+    t = torch.tensor(target)
+    t[t == -1] = -100
+    none = cb(logits, t, COUNTS, beta, loss_type, gamma, reduction="none")
+    assert (none >= 0).all() and (none[t == -100] == 0).all()
+    total = cb(logits, t, COUNTS, beta, loss_type, gamma, reduction="sum")
+    valid = t != -100
+    if valid.any():
+        mass = effective_number_weights(COUNTS, beta).double()[t[valid]].sum()
+        mean = cb(logits, t, COUNTS, beta, loss_type, gamma, reduction="mean")
+        torch.testing.assert_close(total, mean * mass, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("loss_type", CB_TYPES)
+def test_class_balanced_module_twin_and_registry(loss_type):
+    cb, module_cls = _cb()
+    logits, target = _data(8, torch.float32)
+    module = module_cls(COUNTS, beta=0.99, loss_type=loss_type, gamma=2.0, reduction="sum")
+    torch.testing.assert_close(
+        module(logits, target), cb(logits, target, COUNTS, 0.99, loss_type, 2.0, reduction="sum")
+    )
+    assert f"loss_type={loss_type!r}" in repr(module)
+    built = get_loss("class_balanced", samples_per_class=COUNTS, loss_type=loss_type)
+    assert isinstance(built, module_cls)
+    torch.testing.assert_close(
+        built(logits, target), cb(logits, target, COUNTS, loss_type=loss_type)
+    )
+
+
+@pytest.mark.parametrize("loss_type", CB_TYPES)
+def test_class_balanced_triton_backend_matches_torch(loss_type):
+    cb, _ = _cb()
+    logits, target = _data(6, torch.float32)
+    target[1] = -100
+    results = []
+    for backend in ("triton", "torch"):
+        x = logits.clone().requires_grad_()
+        loss = cb(x, target, COUNTS, 0.99, loss_type, 2.0, backend=backend)
+        (grad,) = torch.autograd.grad(loss, x)
+        results.append((loss, grad))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("loss_type", ["softmax", "sigmoid"])
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"loss_type": "hinge"}, ValueError, "loss_type must be one of 'softmax'"),
+        ({"beta": 1.0}, ValueError, r"beta must be in \[0.0, 1.0\), got 1.0"),
+        ({"gamma": -1.0}, ValueError, "gamma must be a finite number >= 0, got -1.0"),
+        ({"samples_per_class": [5, -1, 3, 2, 1]}, ValueError, "samples_per_class must be non-neg"),
+        ({"samples_per_class": [0, 0, 0, 0, 0]}, ValueError, "samples_per_class must be non-zero"),
+        ({"samples_per_class": [5, 3]}, ValueError, "samples_per_class must be of length 5"),
+        ({"target": torch.full((4,), 7)}, ValueError, r"target must be class indices in \[0, 5\)"),
+        ({"target": torch.zeros(4)}, TypeError, "target must be an integer tensor"),
+        (
+            {"target": torch.zeros(3, dtype=torch.long)},
+            ValueError,
+            r"target must be of shape \(4,\)",
+        ),
+        ({"reduction": "avg"}, ValueError, "reduction must be one of"),
+        ({"backend": "gpu"}, ValueError, "backend must be one of"),
+    ],
+)
+def test_class_balanced_errors_name_the_argument(loss_type, kwargs, exc, match):
+    cb, _ = _cb()
+    logits, target = _data(4)
+    args = {
+        "logits": logits,
+        "target": target,
+        "samples_per_class": COUNTS,
+        "loss_type": loss_type,
+    } | kwargs
+    with pytest.raises(exc, match=match):
+        cb(**args)
