@@ -67,7 +67,7 @@ def uniform_bin_index(scores: torch.Tensor, n_bins: int) -> torch.Tensor:
     is always valid without a data-dependent check.
     """
     edges = torch.linspace(0, 1, n_bins + 1, dtype=scores.dtype, device=scores.device)[1:-1]
-    return torch.bucketize(scores, edges, right=True)
+    return torch.bucketize(scores.contiguous(), edges, right=True)
 
 
 def quantile_edges(scores: torch.Tensor, n_bins: int) -> torch.Tensor:
@@ -94,8 +94,6 @@ def quantile_edges(scores: torch.Tensor, n_bins: int) -> torch.Tensor:
 def quantile_bin_index(scores: torch.Tensor, n_bins: int) -> torch.Tensor:
     """Bin index with :func:`quantile_edges`; a score equal to an edge goes to the lower bin."""
     edges = quantile_edges(scores, n_bins)
-    if scores.ndim == 1:
-        return torch.searchsorted(edges, scores, right=False)
     return torch.searchsorted(edges.contiguous(), scores.contiguous(), right=False)
 
 

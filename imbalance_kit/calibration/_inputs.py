@@ -48,18 +48,20 @@ def prepare_probs(
     *,
     from_logits: bool = False,
     validate: bool = True,
+    allow_empty: bool = False,
     name: str = "probs",
 ) -> torch.Tensor:
     """Check and normalise a ``(N,)`` or ``(N, C)`` probability (or logit) input.
 
     Returns a detached floating tensor (float32 or float64) on the input's device.
     With ``from_logits`` the input goes through a sigmoid ``(N,)`` or softmax ``(N, C)``.
+    ``N = 0`` is an error unless ``allow_empty`` (a streaming batch may be empty).
     """
     tensor = as_tensor(probs, name).detach()
     if not tensor.is_floating_point():
         raise error(name, "a floating-point tensor", f"dtype {tensor.dtype}", TypeError, raw=True)
     check_ndim(name, tensor, (1, 2))
-    if tensor.shape[0] == 0:
+    if tensor.shape[0] == 0 and not allow_empty:
         raise error(name, "non-empty", f"shape {tuple(tensor.shape)}", raw=True)
     if tensor.ndim == 2 and tensor.shape[1] < 2:
         raise error(
@@ -73,10 +75,10 @@ def prepare_probs(
         tensor = tensor.float()
     if from_logits:
         tensor = torch.sigmoid(tensor) if tensor.ndim == 1 else torch.softmax(tensor, dim=1)
-        if validate and not bool(torch.isfinite(tensor).all()):
+        if validate and tensor.numel() > 0 and not bool(torch.isfinite(tensor).all()):
             raise error(name, "finite logits (no NaN)", "non-finite values", raw=True)
         return tensor
-    if validate:
+    if validate and tensor.numel() > 0:
         _check_probabilities(name, tensor, probability_tolerance(original_dtype))
     return tensor
 
@@ -123,7 +125,7 @@ def prepare_labels(
     check_ndim(name, tensor, 1)
     check_same_length("probs", probs.shape[0], name, tensor.shape[0])
     num_classes = 2 if probs.ndim == 1 else probs.shape[1]
-    if validate:
+    if validate and tensor.numel() > 0:
         if tensor.is_floating_point() and not bool((tensor == tensor.round()).all()):
             raise error(name, "whole-number class labels", "fractional values", raw=True)
         if tensor.dtype != torch.bool:

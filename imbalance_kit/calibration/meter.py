@@ -151,12 +151,15 @@ class CalibrationMeter:
             probs: ``(N, C)`` class probabilities (rows sum to 1) or ``(N,)``
                 positive-class probabilities (logits with ``from_logits=True``).
             labels: ``(N,)`` class indices, or 0/1 for ``(N,)`` input.
+                An empty batch (``N = 0``) adds nothing.
 
         Raises:
             ValueError: invalid batch (when ``validate_args``), or a batch whose
                 layout (binary or ``C`` classes) differs from the first one.
         """
-        prepared = prepare_probs(probs, from_logits=self.from_logits, validate=self.validate_args)
+        prepared = prepare_probs(
+            probs, from_logits=self.from_logits, validate=self.validate_args, allow_empty=True
+        )
         targets = prepare_labels(labels, prepared, validate=self.validate_args)
         self._check_layout(prepared)
         self._unsync()
