@@ -115,7 +115,9 @@ class MultiLabelBalancedSampler(ShardedSampler):
         self.label_counts = group_counts[:num_labels].clone()
         self.negative_count = int(group_counts[num_labels]) if self.include_negatives else 0
         if int(group_counts.sum()) == 0:
-            raise error("targets", "at least one positive label", "none", raw=True)
+            raise ValueError(
+                "targets must have a positive label somewhere (or include_negatives=True), got none"
+            )
 
         def pairs() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             for start in range(0, n, step):
