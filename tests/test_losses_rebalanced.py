@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from imbalance_kit.losses import get_loss
 from imbalance_kit.losses.balanced_softmax import BalancedSoftmaxLoss, balanced_softmax_loss
+from imbalance_kit.losses.class_balanced import ClassBalancedLoss, class_balanced_loss
 from imbalance_kit.losses.ldam import LDAMLoss, ldam_loss, ldam_margins
 from imbalance_kit.losses.logit_adjustment import (
     LogitAdjustedLoss,
     adjust_logits,
     logit_adjusted_loss,
 )
+from imbalance_kit.weights import effective_number_weights
 from tests.references.losses import (
     ref_balanced_softmax,
     ref_class_balanced,
@@ -329,8 +331,6 @@ def test_ldam_special_cases_and_weight():
 
 
 def test_ldam_module_twin_drw_and_registry():
-    from imbalance_kit.weights import effective_number_weights
-
     logits = torch.empty(9, C).uniform_(-1, 1)
     target = torch.randint(0, C, (9,))
     module = LDAMLoss(COUNTS, max_margin=0.4, scale=20.0)
@@ -503,19 +503,12 @@ def test_triton_backend_matches_torch(case):
 CB_TYPES = ["softmax", "sigmoid", "focal", "softmax_focal"]
 
 
-def _cb():  # noqa: D103
-    from imbalance_kit.losses.class_balanced import ClassBalancedLoss, class_balanced_loss
-
-    return class_balanced_loss, ClassBalancedLoss
-
-
 def test_class_balanced_beta_zero_is_cross_entropy():
-    cb, _ = _cb()
     logits, target = _data(12)
     target[0] = -100
     for reduction in ("none", "mean", "sum"):
         torch.testing.assert_close(
-            cb(logits, target, COUNTS, beta=0.0, reduction=reduction),
+            class_balanced_loss(logits, target, COUNTS, beta=0.0, reduction=reduction),
             F.cross_entropy(logits, target, reduction=reduction),
         )
 
@@ -523,14 +516,11 @@ def test_class_balanced_beta_zero_is_cross_entropy():
 @pytest.mark.parametrize("beta", [0.9, 0.99, 0.999, 0.9999])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_class_balanced_softmax_is_weighted_cross_entropy(beta, reduction):
-    from imbalance_kit.weights import effective_number_weights
-
-    cb, _ = _cb()
     logits, target = _data(12)
     target[5] = -100
     w = effective_number_weights(COUNTS, beta=beta).double()
     torch.testing.assert_close(
-        cb(logits, target, COUNTS, beta=beta, reduction=reduction),
+        class_balanced_loss(logits, target, COUNTS, beta=beta, reduction=reduction),
         F.cross_entropy(logits, target, weight=w, reduction=reduction),
     )
     # The weights are the paper's (normalised to sum to C).
@@ -543,10 +533,9 @@ def test_class_balanced_softmax_is_weighted_cross_entropy(beta, reduction):
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_class_balanced_matches_paper_formula(loss_type, gamma, reduction):
-    cb, _ = _cb()
     logits, target = _data(10)
     beta = 0.999
-    got = cb(logits, target, COUNTS, beta, loss_type, gamma, reduction=reduction)
+    got = class_balanced_loss(logits, target, COUNTS, beta, loss_type, gamma, reduction=reduction)
     per_sample = ref_class_balanced(logits, target, COUNTS, beta, loss_type, gamma)
     w_y = ref_effective_number_weights(COUNTS, beta)[target.numpy()]
     want = _reduce(per_sample, reduction, weights=w_y)
@@ -555,9 +544,6 @@ def test_class_balanced_matches_paper_formula(loss_type, gamma, reduction):
 
 
 def test_class_balanced_sigmoid_and_reference_code_normalisation():
-    from imbalance_kit.weights import effective_number_weights
-
-    cb, _ = _cb()
     logits, target = _data(10)
     n = len(target)
     w = effective_number_weights(COUNTS, beta=0.99).double()
@@ -567,41 +553,41 @@ def test_class_balanced_sigmoid_and_reference_code_normalisation():
     reference_code = F.binary_cross_entropy_with_logits(
         logits, one_hot, weight=w[target][:, None].expand(n, C)
     )
-    ours_sum = cb(logits, target, COUNTS, 0.99, "sigmoid", reduction="sum")
+    ours_sum = class_balanced_loss(logits, target, COUNTS, 0.99, "sigmoid", reduction="sum")
     torch.testing.assert_close(ours_sum / (n * C), reference_code)
     # focal with gamma = 0 is the sigmoid variant.
     torch.testing.assert_close(
-        cb(logits, target, COUNTS, 0.99, "focal", gamma=0.0),
-        cb(logits, target, COUNTS, 0.99, "sigmoid"),
+        class_balanced_loss(logits, target, COUNTS, 0.99, "focal", gamma=0.0),
+        class_balanced_loss(logits, target, COUNTS, 0.99, "sigmoid"),
     )
     # "mean" divides by the weight mass of the samples.
     torch.testing.assert_close(
-        cb(logits, target, COUNTS, 0.99, "sigmoid"), ours_sum / w[target].sum()
+        class_balanced_loss(logits, target, COUNTS, 0.99, "sigmoid"), ours_sum / w[target].sum()
     )
 
 
 @pytest.mark.parametrize("loss_type", CB_TYPES)
 def test_class_balanced_empty_class_and_ignore_index(loss_type):
-    cb, _ = _cb()
     counts = [50.0, 0.0, 10.0, 5.0, 1.0]  # class 1 has no samples: weight 0
     logits, target = _data(8)
     target[:3] = 1
     target[3] = -100
-    none = cb(logits, target, counts, 0.99, loss_type, 2.0, reduction="none")
+    none = class_balanced_loss(logits, target, counts, 0.99, loss_type, 2.0, reduction="none")
     assert (none[:4] == 0).all() and (none[4:] > 0).all()
     # The zero-weight and ignored rows leave the mean of the others unchanged.
-    rest = cb(logits[4:], target[4:], counts, 0.99, loss_type, 2.0)
-    torch.testing.assert_close(cb(logits, target, counts, 0.99, loss_type, 2.0), rest)
+    rest = class_balanced_loss(logits[4:], target[4:], counts, 0.99, loss_type, 2.0)
+    torch.testing.assert_close(
+        class_balanced_loss(logits, target, counts, 0.99, loss_type, 2.0), rest
+    )
 
 
 @pytest.mark.parametrize("loss_type", CB_TYPES)
 def test_class_balanced_spatial_gradcheck_and_extremes(loss_type):
-    cb, _ = _cb()
     logits = torch.randn(2, C, 3, dtype=torch.float64, requires_grad=True)
     target = torch.randint(0, C, (2, 3))
-    none = cb(logits, target, COUNTS, 0.99, loss_type, 1.5, reduction="none")
+    none = class_balanced_loss(logits, target, COUNTS, 0.99, loss_type, 1.5, reduction="none")
     assert none.shape == (2, 3)
-    flat = cb(
+    flat = class_balanced_loss(
         logits.movedim(1, -1).reshape(-1, C),
         target.reshape(-1),
         COUNTS,
@@ -613,11 +599,15 @@ def test_class_balanced_spatial_gradcheck_and_extremes(loss_type):
     torch.testing.assert_close(none.reshape(-1), flat)
 
     def fn(x):
-        return cb(x, target, COUNTS, 0.99, loss_type, 1.5, reduction="none", backend="torch")
+        return class_balanced_loss(
+            x, target, COUNTS, 0.99, loss_type, 1.5, reduction="none", backend="torch"
+        )
 
     assert torch.autograd.gradcheck(fn, (logits,))
     x = torch.tensor([[100.0, -100.0, 100.0, -100.0, 0.0]] * 2, requires_grad=True)
-    loss = cb(x, torch.tensor([1, 0]), COUNTS, 0.99, loss_type, 0.5, reduction="sum")
+    loss = class_balanced_loss(
+        x, torch.tensor([1, 0]), COUNTS, 0.99, loss_type, 0.5, reduction="sum"
+    )
     (grad,) = torch.autograd.grad(loss, x)
     assert torch.isfinite(loss) and torch.isfinite(grad).all()
 
@@ -630,47 +620,43 @@ def test_class_balanced_spatial_gradcheck_and_extremes(loss_type):
     gamma=st.floats(0, 3),
 )
 def test_class_balanced_properties(values, target, loss_type, beta, gamma):
-    from imbalance_kit.weights import effective_number_weights
-
-    cb, _ = _cb()
     logits = torch.tensor(values, dtype=torch.float64).reshape(3, C)
     t = torch.tensor(target)
     t[t == -1] = -100
-    none = cb(logits, t, COUNTS, beta, loss_type, gamma, reduction="none")
+    none = class_balanced_loss(logits, t, COUNTS, beta, loss_type, gamma, reduction="none")
     assert (none >= 0).all() and (none[t == -100] == 0).all()
-    total = cb(logits, t, COUNTS, beta, loss_type, gamma, reduction="sum")
+    total = class_balanced_loss(logits, t, COUNTS, beta, loss_type, gamma, reduction="sum")
     valid = t != -100
     if valid.any():
         mass = effective_number_weights(COUNTS, beta).double()[t[valid]].sum()
-        mean = cb(logits, t, COUNTS, beta, loss_type, gamma, reduction="mean")
+        mean = class_balanced_loss(logits, t, COUNTS, beta, loss_type, gamma, reduction="mean")
         torch.testing.assert_close(total, mean * mass, rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("loss_type", CB_TYPES)
 def test_class_balanced_module_twin_and_registry(loss_type):
-    cb, module_cls = _cb()
     logits, target = _data(8, torch.float32)
-    module = module_cls(COUNTS, beta=0.99, loss_type=loss_type, gamma=2.0, reduction="sum")
+    module = ClassBalancedLoss(COUNTS, beta=0.99, loss_type=loss_type, gamma=2.0, reduction="sum")
     torch.testing.assert_close(
-        module(logits, target), cb(logits, target, COUNTS, 0.99, loss_type, 2.0, reduction="sum")
+        module(logits, target),
+        class_balanced_loss(logits, target, COUNTS, 0.99, loss_type, 2.0, reduction="sum"),
     )
     assert f"loss_type={loss_type!r}" in repr(module)
     built = get_loss("class_balanced", samples_per_class=COUNTS, loss_type=loss_type)
-    assert isinstance(built, module_cls)
+    assert isinstance(built, ClassBalancedLoss)
     torch.testing.assert_close(
-        built(logits, target), cb(logits, target, COUNTS, loss_type=loss_type)
+        built(logits, target), class_balanced_loss(logits, target, COUNTS, loss_type=loss_type)
     )
 
 
 @pytest.mark.parametrize("loss_type", CB_TYPES)
 def test_class_balanced_triton_backend_matches_torch(loss_type):
-    cb, _ = _cb()
     logits, target = _data(6, torch.float32)
     target[1] = -100
     results = []
     for backend in ("triton", "torch"):
         x = logits.clone().requires_grad_()
-        loss = cb(x, target, COUNTS, 0.99, loss_type, 2.0, backend=backend)
+        loss = class_balanced_loss(x, target, COUNTS, 0.99, loss_type, 2.0, backend=backend)
         (grad,) = torch.autograd.grad(loss, x)
         results.append((loss, grad))
     torch.testing.assert_close(results[0][0], results[1][0])
@@ -699,7 +685,6 @@ def test_class_balanced_triton_backend_matches_torch(loss_type):
     ],
 )
 def test_class_balanced_errors_name_the_argument(loss_type, kwargs, exc, match):
-    cb, _ = _cb()
     logits, target = _data(4)
     args = {
         "logits": logits,
@@ -708,4 +693,4 @@ def test_class_balanced_errors_name_the_argument(loss_type, kwargs, exc, match):
         "loss_type": loss_type,
     } | kwargs
     with pytest.raises(exc, match=match):
-        cb(**args)
+        class_balanced_loss(**args)
