@@ -39,35 +39,63 @@ __all__ = [
 
 
 def _block_logits(
-    anchors: torch.Tensor,
-    candidates: torch.Tensor,
-    self_index: torch.Tensor,
-    temperature: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled similarities of a block of anchors, with each anchor's own column at -inf."""
-    logits = anchors @ candidates.T / temperature
-    columns = torch.arange(candidates.shape[0], device=candidates.device)
-    is_self = columns[None, :] == self_index[:, None]
-    return logits.masked_fill(is_self, float("-inf")), is_self
-
-
-def _block_positives(
-    anchor_labels: torch.Tensor, candidate_labels: torch.Tensor, is_self: torch.Tensor
+    scaled_anchors: torch.Tensor, candidates: torch.Tensor, self_index: torch.Tensor
 ) -> torch.Tensor:
-    """Boolean (B, M) mask of the positives of each anchor (same label, not itself)."""
-    return (anchor_labels[:, None] == candidate_labels[None, :]) & ~is_self
+    """``(anchors / T) @ candidates.T`` for a block, each anchor's own column set to -inf."""
+    logits = scaled_anchors @ candidates.T
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    logits[rows, self_index] = float("-inf")
+    return logits
+
+
+def _logsumexp_(logits: torch.Tensor) -> torch.Tensor:
+    """Row-wise log-sum-exp that overwrites ``logits`` (no (B, M) temporaries)."""
+    shift = logits.amax(dim=1)
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    return logits.sub_(shift[:, None]).exp_().sum(dim=1).log_() + shift
+
+
+def _class_sums(
+    candidates: torch.Tensor, candidate_ids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature sum and size of each class id in ``[0, M)``: O(M x D)."""
+    n_cand = candidates.shape[0]
+    class_sum = candidates.new_zeros(n_cand, candidates.shape[1])
+    class_sum.index_add_(0, candidate_ids, candidates)
+    return class_sum, torch.bincount(candidate_ids, minlength=n_cand)
+
+
+def _positive_sum(
+    class_sum: torch.Tensor,
+    candidates: torch.Tensor,
+    anchor_ids: torch.Tensor,
+    own: torch.Tensor,
+    self_index: torch.Tensor,
+) -> torch.Tensor:
+    """Sum of the positives' features of each anchor, without an (N, M) mask.
+
+    Positives of anchor ``i`` are the candidates of its class except column
+    ``self_index[i]``: the class sum minus that column when it is of the same
+    class (``own``).
+    """
+    own_column = own[:, None].to(candidates.dtype) * candidates[self_index]
+    return class_sum[anchor_ids] - own_column
 
 
 class _SupConRows(torch.autograd.Function):
     """Per-anchor SupCon losses, computed and differentiated block by block.
 
-    Inputs are already normalised ``anchors`` (Na, D) and ``candidates`` (M, D)
-    in the compute dtype, integer labels for both, and for each anchor the
-    column of ``candidates`` that holds the anchor itself (excluded from its
-    denominator). Outputs are the per-anchor losses (0 for anchors without a
+    Inputs: (normalised) ``anchors`` (Na, D) and ``candidates`` (M, D) in the
+    compute dtype; class ids in ``[0, M)`` for both (``candidate_ids`` of the
+    anchors' classes, as ``torch.unique(..., return_inverse=True)`` gives);
+    for each anchor the column of ``candidates`` excluded from its
+    denominator and positives (the anchor itself); the temperature and the
+    block size. Outputs: the per-anchor losses (0 for anchors without a
     positive) and the number of positives of each anchor (not differentiable).
-    Only the inputs and two length-Na vectors are saved; each (B, M) block is
-    recomputed in ``backward``.
+
+    The positive term is linear in the features and is computed from class
+    sums; only the log-sum-exp needs the (B, M) similarity blocks, which are
+    recomputed in ``backward`` instead of being stored.
     """
 
     @staticmethod
@@ -75,32 +103,30 @@ class _SupConRows(torch.autograd.Function):
         ctx,
         anchors: torch.Tensor,
         candidates: torch.Tensor,
-        anchor_labels: torch.Tensor,
-        candidate_labels: torch.Tensor,
+        anchor_ids: torch.Tensor,
+        candidate_ids: torch.Tensor,
         self_index: torch.Tensor,
         temperature: float,
         block: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n_anchors = anchors.shape[0]
-        loss = anchors.new_zeros(n_anchors)
+        scaled = anchors / temperature
         lse = anchors.new_zeros(n_anchors)
-        n_pos = torch.zeros(n_anchors, dtype=torch.long, device=anchors.device)
         for start in range(0, n_anchors, block):
             rows = slice(start, min(start + block, n_anchors))
-            logits, is_self = _block_logits(
-                anchors[rows], candidates, self_index[rows], temperature
-            )
-            positives = _block_positives(anchor_labels[rows], candidate_labels, is_self)
-            count = positives.sum(dim=1)
-            block_lse = torch.logsumexp(logits, dim=1)
-            mean_pos = logits.masked_fill(~positives, 0.0).sum(dim=1) / count.clamp_min(1)
-            has_pos = count > 0
-            loss[rows] = torch.where(has_pos, block_lse - mean_pos, torch.zeros_like(mean_pos))
-            # an anchor with no other candidate has lse = -inf; keep it finite for backward
-            lse[rows] = torch.where(has_pos, block_lse, torch.zeros_like(block_lse))
-            n_pos[rows] = count
-        ctx.save_for_backward(anchors, candidates, anchor_labels, candidate_labels, self_index)
-        ctx.lse, ctx.n_pos = lse, n_pos
+            lse[rows] = _logsumexp_(_block_logits(scaled[rows], candidates, self_index[rows]))
+        class_sum, class_count = _class_sums(candidates, candidate_ids)
+        own = candidate_ids[self_index] == anchor_ids
+        n_pos = class_count[anchor_ids] - own.long()
+        positive_sum = _positive_sum(class_sum, candidates, anchor_ids, own, self_index)
+        mean_positive = (scaled * positive_sum).sum(dim=1) / n_pos.clamp_min(1)
+        has_pos = n_pos > 0
+        loss = torch.where(has_pos, lse - mean_positive, torch.zeros_like(lse))
+        # an anchor with no other candidate has lse = -inf; keep it finite for backward
+        lse = torch.where(has_pos, lse, torch.zeros_like(lse))
+        ctx.save_for_backward(
+            anchors, candidates, anchor_ids, candidate_ids, self_index, lse, n_pos, own, class_sum
+        )
         ctx.temperature, ctx.block = temperature, block
         ctx.mark_non_differentiable(n_pos)
         return loss, n_pos
@@ -108,26 +134,33 @@ class _SupConRows(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss: torch.Tensor, _grad_count: torch.Tensor | None):  # type: ignore[override]
-        anchors, candidates, anchor_labels, candidate_labels, self_index = ctx.saved_tensors
-        lse, n_pos, temperature, block = ctx.lse, ctx.n_pos, ctx.temperature, ctx.block
-        grad_anchors = torch.zeros_like(anchors) if ctx.needs_input_grad[0] else None
-        grad_candidates = torch.zeros_like(candidates) if ctx.needs_input_grad[1] else None
-        # d loss_i / d s_ia = softmax_ia - [a in P(i)] / |P(i)| (0 for anchors without positives)
+        (anchors, candidates, anchor_ids, candidate_ids, self_index, lse, n_pos, own, class_sum) = (
+            ctx.saved_tensors
+        )
+        temperature, block = ctx.temperature, ctx.block
+        # d loss_i / d logit_ia = softmax_ia - [a in P(i)] / |P(i)|; logit_ia = a_i . c_a / T
         weight = torch.where(n_pos > 0, grad_loss, torch.zeros_like(grad_loss)) / temperature
-        inv_count = 1.0 / n_pos.clamp_min(1).to(anchors.dtype)
+        scaled = anchors / temperature
+        grad_anchors = torch.empty_like(anchors)
+        grad_candidates = torch.zeros_like(candidates)
         for start in range(0, anchors.shape[0], block):
             rows = slice(start, min(start + block, anchors.shape[0]))
-            logits, is_self = _block_logits(
-                anchors[rows], candidates, self_index[rows], temperature
-            )
-            positives = _block_positives(anchor_labels[rows], candidate_labels, is_self)
-            d_logits = torch.exp(logits - lse[rows, None])
-            d_logits = d_logits - positives.to(d_logits.dtype) * inv_count[rows, None]
-            d_logits = d_logits * weight[rows, None]
-            if grad_anchors is not None:
-                grad_anchors[rows] = d_logits @ candidates
-            if grad_candidates is not None:
-                grad_candidates += d_logits.T @ anchors[rows]
+            d_logits = _block_logits(scaled[rows], candidates, self_index[rows])
+            d_logits.sub_(lse[rows, None]).exp_().mul_(weight[rows, None])  # softmax part
+            grad_anchors[rows] = d_logits @ candidates
+            grad_candidates.addmm_(d_logits.T, anchors[rows])
+        # positive part, from class sums: anchors see their positives' sum ...
+        q = weight / n_pos.clamp_min(1)
+        positive_sum = _positive_sum(class_sum, candidates, anchor_ids, own, self_index)
+        grad_anchors -= q[:, None] * positive_sum
+        # ... and each candidate the weighted sum of the anchors it is a positive of
+        weighted = q[:, None] * anchors
+        class_grad = anchors.new_zeros(candidates.shape[0], anchors.shape[1])
+        class_grad.index_add_(0, anchor_ids, weighted)
+        grad_candidates -= class_grad[candidate_ids]
+        grad_candidates.index_add_(0, self_index, own[:, None].to(anchors.dtype) * weighted)
+        grad_anchors = grad_anchors if ctx.needs_input_grad[0] else None
+        grad_candidates = grad_candidates if ctx.needs_input_grad[1] else None
         return grad_anchors, grad_candidates, None, None, None, None, None
 
 
@@ -239,7 +272,7 @@ def _contrastive(
     if normalize:
         flat = F.normalize(flat, dim=-1)
 
-    rank, world_size = _world() if gather_distributed else (0, 1)
+    world_size = _world()[1] if gather_distributed else 1
     if labels is None:  # every sample is its own class: NT-Xent
         row_labels = torch.arange(flat.shape[0], device=flat.device) // views
     else:
@@ -248,15 +281,19 @@ def _contrastive(
         candidates, candidate_labels, offset = _gather_rows(flat, row_labels, world_size)
         if labels is None:  # sample ids must be unique over the whole global batch
             candidate_labels = torch.arange(candidates.shape[0], device=flat.device) // views
-            row_labels = candidate_labels[offset : offset + flat.shape[0]]
     else:
         candidates, candidate_labels, offset = flat, row_labels, 0
 
     n_anchors = flat.shape[0]
+    if labels is None:  # ids row // views are already in [0, M)
+        candidate_ids = candidate_labels
+    else:
+        candidate_ids = torch.unique(candidate_labels, return_inverse=True)[1]
+    anchor_ids = candidate_ids[offset : offset + n_anchors]
     self_index = torch.arange(offset, offset + n_anchors, device=flat.device)
     block = max(1, n_anchors) if chunk_size is None else chunk_size
     per_anchor, n_pos = _SupConRows.apply(
-        flat, candidates, row_labels, candidate_labels, self_index, float(temperature), block
+        flat, candidates, anchor_ids, candidate_ids, self_index, float(temperature), block
     )
     n_valid = (n_pos > 0).sum()
     if world_size > 1:
@@ -298,10 +335,12 @@ def supervised_contrastive_loss(
     anchor are the other views of the same sample: with two views this is
     SimCLR's NT-Xent (see :func:`nt_xent_loss`).
 
-    **Memory.** Similarities are computed in blocks of ``chunk_size`` anchor
-    rows by a custom autograd function that recomputes each block in the
-    backward pass, so the N x N similarity matrix is never stored: peak memory
-    is O(N x chunk_size) in both passes (O(N^2) transient for
+    **Memory.** The positive term is linear in the features and is computed
+    from per-class feature sums, so no N x N label mask exists. Similarities
+    for the log-sum-exp are computed in blocks of ``chunk_size`` anchor rows by
+    a custom autograd function that recomputes each block in the backward
+    pass, so the N x N similarity matrix is never stored: peak memory is
+    O(N x chunk_size) in both passes (one N x N block for
     ``chunk_size=None``). The gradient is computed analytically and supports
     first-order differentiation only (no double backward).
 
