@@ -99,10 +99,10 @@ def sigmoid_focal_loss(
         The loss in the dtype of ``logits``.
 
     Raises:
-        TypeError: a non-tensor input, non-floating logits or weights, or targets that
-            require grad.
+        TypeError: a non-tensor input or non-floating logits or weights.
         ValueError: mismatched shapes, out-of-range ``alpha``/``gamma``/``label_smoothing``,
-            unknown ``reduction``/``backend``, or target values outside [0, 1].
+            unknown ``reduction``/``backend``, target values outside [0, 1], or targets,
+            ``pos_weight`` or ``weight`` that require grad.
         RuntimeError: ``backend="triton"`` where Triton cannot run.
 
     Example:
