@@ -191,14 +191,20 @@ class MultiTaskLoss(nn.Module):
         weighting: the weighting strategy.
         max_weight: cap on a task's weight (``>= 1``; ``None`` for no cap).
         min_weight: floor on a task's weight, in ``[0, 1]``.
-        dwa_temperature: DWA temperature $T > 0$ (2 in the paper).
-        gamma: focusing exponent $\gamma \ge 0$ of ``"difficulty"``.
+        dwa_temperature: DWA temperature $T > 0$ (2 in the paper); ``"dwa"`` only.
+        gamma: focusing exponent $\gamma \ge 0$; ``"difficulty"`` only.
         metric_momentum: $\alpha \in [0, 1)$; a new metric is stored as
             $\alpha m_\text{old} + (1 - \alpha) m_\text{new}$ (0 keeps the
-            latest value).
-        uncertainty_form: ``"simple"`` ($c = 1$) or ``"gaussian"`` ($c = 1/2$).
-        init_log_var: initial $s_t$ of ``"uncertainty"`` (0: weight $c$).
-        eps: $\epsilon \in (0, 0.5)$ keeping metric-driven weights finite.
+            latest value). Applies to the stored metrics, which only the
+            metric-driven weightings read.
+        uncertainty_form: ``"simple"`` ($c = 1$) or ``"gaussian"`` ($c = 1/2$);
+            ``"uncertainty"`` only.
+        init_log_var: initial $s_t$ (0: weight $c$); ``"uncertainty"`` only.
+        eps: $\epsilon \in (0, 0.5)$ keeping metric-driven weights finite
+            (and the DWA ratio's denominator positive).
+
+    Options that belong to another weighting are validated but have no
+    effect, so one config can hold the settings of several strategies.
 
     Raises:
         ValueError: empty ``tasks``, a bad task name or spec, an unknown
