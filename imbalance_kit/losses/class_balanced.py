@@ -70,9 +70,9 @@ def class_balanced_loss(
     beta: float = 0.9999,
     loss_type: LossType = "softmax",
     gamma: float = 1.0,
+    reduction: Reduction = "mean",
     *,
     ignore_index: int = -100,
-    reduction: Reduction = "mean",
     backend: Backend = "auto",
     validate_args: bool = True,
 ) -> torch.Tensor:
@@ -141,8 +141,8 @@ def class_balanced_loss(
             the paper's best) or ``"softmax_focal"`` (weighted softmax focal).
         gamma: focusing parameter $\gamma \ge 0$ of the two focal types; the
             other types do not use it.
-        ignore_index: target value whose positions are skipped.
         reduction: ``"none"``, ``"mean"`` or ``"sum"`` (see above).
+        ignore_index: target value whose positions are skipped.
         backend: ``"auto"``, ``"torch"`` or ``"triton"`` (fused kernel of the
             underlying softmax or sigmoid focal engine).
         validate_args: check the target values (range); reads the data and
@@ -235,8 +235,8 @@ class ClassBalancedLoss(nn.Module):
         beta: hyper-parameter in ``[0, 1)``.
         loss_type: ``"softmax"``, ``"sigmoid"``, ``"focal"`` or ``"softmax_focal"``.
         gamma: focusing parameter of the focal types.
-        ignore_index: target value whose positions are skipped.
         reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+        ignore_index: target value whose positions are skipped.
         backend: ``"auto"``, ``"torch"`` or ``"triton"``.
         validate_args: check the target values on every call.
 
@@ -252,9 +252,9 @@ class ClassBalancedLoss(nn.Module):
         beta: float = 0.9999,
         loss_type: LossType = "softmax",
         gamma: float = 1.0,
+        reduction: Reduction = "mean",
         *,
         ignore_index: int = -100,
-        reduction: Reduction = "mean",
         backend: Backend = "auto",
         validate_args: bool = True,
     ) -> None:
@@ -282,8 +282,8 @@ class ClassBalancedLoss(nn.Module):
             self.beta,
             self.loss_type,
             self.gamma,
+            self.reduction,
             ignore_index=self.ignore_index,
-            reduction=self.reduction,
             backend=self.backend,
             validate_args=self.validate_args,
         )
