@@ -637,10 +637,11 @@ def test_class_balanced_properties(values, target, loss_type, beta, gamma):
 def test_class_balanced_module_twin_and_registry(loss_type):
     logits, target = _data(8, torch.float32)
     module = ClassBalancedLoss(COUNTS, beta=0.99, loss_type=loss_type, gamma=2.0, reduction="sum")
-    torch.testing.assert_close(
-        module(logits, target),
-        class_balanced_loss(logits, target, COUNTS, 0.99, loss_type, 2.0, reduction="sum"),
-    )
+    want = class_balanced_loss(logits, target, COUNTS, 0.99, loss_type, 2.0, reduction="sum")
+    torch.testing.assert_close(module(logits, target), want)
+    # The DESIGN signature: reduction is the 7th positional argument.
+    positional = class_balanced_loss(logits, target, COUNTS, 0.99, loss_type, 2.0, "sum")
+    torch.testing.assert_close(positional, want)
     assert f"loss_type={loss_type!r}" in repr(module)
     built = get_loss("class_balanced", samples_per_class=COUNTS, loss_type=loss_type)
     assert isinstance(built, ClassBalancedLoss)
