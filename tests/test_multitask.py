@@ -82,6 +82,16 @@ def test_uniform_is_the_plain_sum_with_mixed_task_specs():
     assert "weighting='uniform'" in repr(criterion)
 
 
+def test_focal_task_from_a_config_mapping():
+    from imbalance_kit.losses import softmax_focal_loss
+
+    criterion = MultiTaskLoss({"severity": {"name": "softmax_focal", "gamma": 2.0}})
+    logits, target = torch.randn(8, 5), torch.randint(0, 5, (8,))
+    total, per_task = criterion({"severity": logits}, {"severity": target})
+    torch.testing.assert_close(total, softmax_focal_loss(logits, target, gamma=2.0))
+    assert not torch.allclose(total, F.cross_entropy(logits, target))
+
+
 def test_update_metrics_is_stored_but_unused_by_uniform():
     criterion = MultiTaskLoss(_constant_tasks("ab"))
     criterion.update_metrics({"a": 0.1, "b": 0.9})

@@ -216,7 +216,7 @@ class MultiTaskLoss(nn.Module):
         >>> criterion = MultiTaskLoss(
         ...     {
         ...         "action": "cross_entropy",
-        ...         "severity": {"name": "cross_entropy", "label_smoothing": 0.1},
+        ...         "severity": {"name": "softmax_focal", "gamma": 2.0},
         ...         "offence": F.binary_cross_entropy_with_logits,
         ...     },
         ...     weighting="inverse_f1",
