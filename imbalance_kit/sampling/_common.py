@@ -15,8 +15,10 @@ own positions.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import cast
 
 import numpy as np
 import torch
@@ -27,6 +29,8 @@ from imbalance_kit._validation import check_positive_int, error
 
 CHUNK = 1 << 17
 """Positions per generator chunk. Part of the draw's definition: changing it changes the draws."""
+
+Draw = Callable[[torch.Generator, int, slice], torch.Tensor]
 
 _STREAM_WITH_REPLACEMENT = 0
 _STREAM_KEYS = 1
@@ -119,37 +123,41 @@ class ShardedSampler(EpochShards, Sampler[int]):
 
     # ------------------------------------------------------------ streamed draws
 
-    def _iter_streamed(
-        self, epoch: int, draw: Callable[[torch.Generator, int], torch.Tensor]
-    ) -> Iterator[int]:
-        """Yield this rank's share of a chunked draw with replacement.
+    def _iter_streamed(self, epoch: int, draw: Draw) -> Iterator[int]:
+        """This rank's share of a chunked draw with replacement.
 
-        ``draw(generator, length)`` returns ``length`` indices and must depend
-        only on the generator's state and ``length``.
+        ``draw(generator, length, keep)`` makes every random number of the
+        ``length`` positions of a chunk (always the same generator calls), keeps
+        the positions selected by ``keep`` and returns their indices.
         """
+        return itertools.chain.from_iterable(self._streamed_chunks(epoch, draw))
+
+    def _streamed_chunks(self, epoch: int, draw: Draw) -> Iterator[list[int]]:
         n, size, rank = self.num_samples, self.num_replicas, self.rank
         for k, start in enumerate(range(0, n, CHUNK)):
             length = min(CHUNK, n - start)
             first = (rank - start) % size
-            if first >= length:
-                continue
-            gen = chunk_generator(self.seed, epoch, _STREAM_WITH_REPLACEMENT, k)
-            yield from draw(gen, length)[first::size].tolist()
+            if first < length:
+                gen = chunk_generator(self.seed, epoch, _STREAM_WITH_REPLACEMENT, k)
+                yield draw(gen, length, slice(first, None, size)).tolist()
+        # padding: positions n, n + 1, ... repeat the draw from its start
         first_pad = n + (rank - n) % size
-        padding = [p % n for p in range(first_pad, self.total_size, size)]
-        chunks: dict[int, torch.Tensor] = {}
-        for p in padding:
+        wrapped = [p % n for p in range(first_pad, self.total_size, size)]
+        chunks: dict[int, list[int]] = {}
+        for p in wrapped:
             k = p // CHUNK
             if k not in chunks:
                 gen = chunk_generator(self.seed, epoch, _STREAM_WITH_REPLACEMENT, k)
-                chunks[k] = draw(gen, min(CHUNK, n - k * CHUNK))
-            yield int(chunks[k][p - k * CHUNK])
+                chunks[k] = draw(gen, min(CHUNK, n - k * CHUNK), slice(None)).tolist()
+        if wrapped:
+            yield [chunks[p // CHUNK][p % CHUNK] for p in wrapped]
 
     def _iter_materialised(self, indices: torch.Tensor) -> Iterator[int]:
-        """Yield this rank's share of a global draw held in memory."""
-        mine = indices[self._rank_positions()]
-        for start in range(0, mine.numel(), CHUNK):
-            yield from mine[start : start + CHUNK].tolist()
+        """This rank's share of a global draw held in memory."""
+        mine = indices.index_select(0, self._rank_positions())
+        return itertools.chain.from_iterable(
+            mine[start : start + CHUNK].tolist() for start in range(0, mine.numel(), CHUNK)
+        )
 
 
 # --------------------------------------------------------------------------- alias tables
@@ -211,37 +219,52 @@ class AliasTable:
             for s in range(0, light.numel(), step):
                 stop = min(s + step, light.numel())
                 j = torch.searchsorted(surplus, deficit[s:stop].contiguous())
-                alias[light[s:stop].long()] = heavy[j.clamp_(max=last)]
+                alias.index_copy_(
+                    0, light[s:stop].long(), heavy.index_select(0, j.clamp_(max=last))
+                )
             for s in range(0, heavy.numel(), step):
                 stop = min(s + step, heavy.numel())
                 e = surplus[s:stop]
                 i = torch.searchsorted(deficit[:-1], e, right=True)
-                residual = (1.0 + e - deficit[i]).clamp_(0.0, 1.0)
+                residual = (1.0 + e - deficit.index_select(0, i)).clamp_(0.0, 1.0)
                 idx = heavy[s:stop].long()
-                prob[idx] = residual.to(float_dtype)
-                alias[idx] = heavy[torch.arange(s + 1, stop + 1).clamp_(max=last)]
+                prob.index_copy_(0, idx, residual.to(float_dtype))
+                successor = heavy.index_select(0, torch.arange(s + 1, stop + 1).clamp_(max=last))
+                alias.index_copy_(0, idx, successor)
             del deficit, surplus
         prob[heavy[-1:].long()] = 1.0  # the last heavy item absorbs rounding drift
-        table = torch.empty((n, 2), dtype=int_dtype)
-        table[:, 0] = prob.view(int_dtype)
-        table[:, 1] = alias
-        self._table = table
+        if int_dtype == torch.int32:
+            # one int64 per item: low half the float32 probability bits, high half the alias
+            packed = torch.empty((n, 2), dtype=torch.int32)
+            packed[:, 0] = prob.view(torch.int32)
+            packed[:, 1] = alias
+            self._packed: torch.Tensor | None = packed.view(torch.int64).reshape(-1)
+            self._prob: torch.Tensor | None = None
+            self._alias: torch.Tensor | None = None
+        else:
+            self._packed, self._prob, self._alias = None, prob, alias
+
+    def _lookup(self, column: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._packed is not None:
+            halves = self._packed.index_select(0, column).view(torch.int32)
+            return halves[0::2].view(torch.float32), halves[1::2]
+        prob, alias = cast(torch.Tensor, self._prob), cast(torch.Tensor, self._alias)
+        return prob.index_select(0, column), alias.index_select(0, column)
 
     def probabilities(self) -> torch.Tensor:
         """The float64 probability of each item implied by the table (for checks)."""
-        prob = self._table[:, 0].contiguous().view(self._float_dtype).to(torch.float64)
-        alias = self._table[:, 1].long()
+        prob, alias = self._lookup(torch.arange(self.n))
+        prob = prob.to(torch.float64)
         implied = prob.clone()
-        implied.index_add_(0, alias, 1.0 - prob)
+        implied.index_add_(0, alias.long(), 1.0 - prob)
         return implied / self.n
 
-    def sample(self, generator: torch.Generator, length: int) -> torch.Tensor:
-        """``length`` int64 draws."""
-        column = torch.randint(0, self.n, (length,), generator=generator)
-        coin = torch.rand(length, generator=generator, dtype=self._float_dtype)
-        row = self._table[column]
-        prob = row[:, 0].contiguous().view(self._float_dtype)
-        return torch.where(coin < prob, column, row[:, 1].long())
+    def sample(self, generator: torch.Generator, length: int, keep: slice) -> torch.Tensor:
+        """Make ``length`` draws, return those selected by ``keep`` (int64)."""
+        column = torch.randint(0, self.n, (length,), generator=generator)[keep]
+        coin = torch.rand(length, generator=generator, dtype=self._float_dtype)[keep]
+        prob, alias = self._lookup(column)
+        return torch.where(coin < prob, column, alias.long())
 
 
 # --------------------------------------------------------------------------- grouping
@@ -267,15 +290,18 @@ def group_members(
     torch.cumsum(counts, 0, out=offsets[1:])
     fill = offsets[:-1].clone()
     members = torch.empty(int(offsets[-1]), dtype=index_dtype(value_bound))
+    key_dtype = torch.int16 if counts.numel() <= 2**15 else index_dtype(counts.numel())
     for keys, values in keys_and_values:
         if keys.numel() == 0:
             continue
-        sorted_keys, perm = torch.sort(keys.long(), stable=True)
+        sorted_keys, perm = torch.sort(keys.to(key_dtype), stable=True)
         groups, sizes = torch.unique_consecutive(sorted_keys, return_counts=True)
+        groups = groups.long()
         run_start = torch.cumsum(sizes, 0) - sizes
         within = torch.arange(keys.numel()) - torch.repeat_interleave(run_start, sizes)
-        members[fill[sorted_keys] + within] = values[perm].to(members.dtype)
-        fill[groups] += sizes
+        dest = torch.repeat_interleave(fill.index_select(0, groups), sizes) + within
+        members.index_copy_(0, dest, values.index_select(0, perm).to(members.dtype))
+        fill.index_add_(0, groups, sizes)
     return offsets, members
 
 

@@ -117,7 +117,7 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
     def _shuffled_pairs(self, perm: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, perm.numel(), CHUNK * 8):
             idx = perm[start : start + CHUNK * 8]
-            yield self._labels[idx].long(), idx
+            yield self._labels.index_select(0, idx), idx
 
     def _epoch_batches(self, epoch: int) -> torch.Tensor:
         """The global ``(num_batches, P * K)`` int64 batches of an epoch."""
@@ -134,20 +134,19 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
         cycles = -(-nb // per_cycle)
         keys = torch.rand(cycles, num_present, generator=gen)
         order = keys.argsort(dim=1)[:, : per_cycle * p].reshape(-1)[: nb * p]
-        slots = self.classes[order]  # (nb * P,) class of each slot
+        slots = self.classes.index_select(0, order)  # (nb * P,) class of each slot
         # occurrence number of each slot's class up to that slot
         sorted_cls, sort_idx = torch.sort(slots, stable=True)
         _, run = torch.unique_consecutive(sorted_cls, return_counts=True)
         run_start = torch.repeat_interleave(torch.cumsum(run, 0) - run, run)
         occurrence = torch.empty_like(slots)
-        occurrence[sort_idx] = torch.arange(slots.numel()) - run_start
-        size = self.class_counts[slots]
+        occurrence.index_copy_(0, sort_idx, torch.arange(slots.numel()) - run_start)
+        size = self.class_counts.index_select(0, slots)
         within = (occurrence.unsqueeze(1) * k + torch.arange(k)) % size.unsqueeze(1)
-        picked = members[(self._offsets[slots].unsqueeze(1) + within)].long()
-        return picked.reshape(nb, p * k)
+        positions = self._offsets.index_select(0, slots).unsqueeze(1) + within
+        return members.index_select(0, positions.reshape(-1)).reshape(nb, p * k)
 
     def __iter__(self) -> Iterator[list[int]]:
         epoch = self._start_epoch()
-        batches = self._epoch_batches(epoch)
-        for b in self._rank_positions().tolist():
-            yield batches[b].tolist()
+        mine = self._epoch_batches(epoch).index_select(0, self._rank_positions())
+        return iter(mine.tolist())

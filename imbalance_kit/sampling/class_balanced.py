@@ -123,26 +123,25 @@ class ClassBalancedSampler(ShardedSampler):
     def balances_classes(self) -> bool:
         return self.power < 1.0 and int((self.class_counts > 0).sum()) > 1
 
-    def _draw(self, generator: torch.Generator, length: int) -> torch.Tensor:
-        cls = self._class_table.sample(generator, length)
-        u = torch.rand(length, generator=generator, dtype=torch.float64)
-        size = self._counts_f64[cls]
-        within = torch.minimum((u * size).long(), self.class_counts[cls] - 1)
-        return self._members[self._offsets[cls] + within].long()
+    def _draw(self, generator: torch.Generator, length: int, keep: slice) -> torch.Tensor:
+        cls = self._class_table.sample(generator, length, keep)
+        # a uniform member: 62 random bits modulo the class size (bias < 2**-31)
+        bits = torch.randint(0, 2**62, (length,), generator=generator)[keep]
+        within = torch.remainder(bits, self.class_counts.index_select(0, cls))
+        return self._members.index_select(0, self._offsets.index_select(0, cls) + within)
 
     def _position_weights(self, start: int, stop: int) -> torch.Tensor:
         # weight of the members stored at positions start..stop-1 of the class-sorted layout
         positions = torch.arange(start, stop)
         cls = torch.searchsorted(self._offsets[1:], positions, right=True)
-        return self.class_probabilities[cls] / self._counts_f64[cls]
+        return self.class_probabilities.index_select(0, cls) / self._counts_f64.index_select(0, cls)
 
     def __iter__(self) -> Iterator[int]:
         epoch = self._start_epoch()
         if self.replacement:
-            yield from self._iter_streamed(epoch, self._draw)
-            return
+            return self._iter_streamed(epoch, self._draw)
         n = self._members.numel()
         picked = exponential_race(
             self._position_weights, n, self.num_samples, self.seed, epoch, "num_samples"
         )
-        yield from self._iter_materialised(self._members[picked].long())
+        return self._iter_materialised(self._members.index_select(0, picked))

@@ -162,18 +162,16 @@ class MultiLabelBalancedSampler(ShardedSampler):
     def balances_classes(self) -> bool:
         return self.power < 1.0 and int((self._group_counts > 0).sum()) > 1
 
-    def _draw(self, generator: torch.Generator, length: int) -> torch.Tensor:
-        group = self._group_table.sample(generator, length)
-        u = torch.rand(length, generator=generator, dtype=torch.float64)
-        size = self._group_counts[group]
-        within = torch.minimum((u * size.to(torch.float64)).long(), size - 1)
-        return self._members[self._offsets[group] + within].long()
+    def _draw(self, generator: torch.Generator, length: int, keep: slice) -> torch.Tensor:
+        group = self._group_table.sample(generator, length, keep)
+        bits = torch.randint(0, 2**62, (length,), generator=generator)[keep]
+        within = torch.remainder(bits, self._group_counts.index_select(0, group))
+        return self._members.index_select(0, self._offsets.index_select(0, group) + within)
 
     def __iter__(self) -> Iterator[int]:
         epoch = self._start_epoch()
         if self._sample_probabilities is None:
-            yield from self._iter_streamed(epoch, self._draw)
-            return
+            return self._iter_streamed(epoch, self._draw)
         probs = self._sample_probabilities
         picked = exponential_race(
             lambda a, b: probs[a:b],
@@ -183,4 +181,4 @@ class MultiLabelBalancedSampler(ShardedSampler):
             epoch,
             "num_samples",
         )
-        yield from self._iter_materialised(picked)
+        return self._iter_materialised(picked)

@@ -111,8 +111,7 @@ class WeightedSampler(ShardedSampler):
     def __iter__(self) -> Iterator[int]:
         epoch = self._start_epoch()
         if self._table is not None:
-            yield from self._iter_streamed(epoch, self._table.sample)
-            return
+            return self._iter_streamed(epoch, self._table.sample)
         weights = cast(torch.Tensor, self._weights)  # kept when replacement is False
         picked = exponential_race(
             lambda a, b: weights[a:b],
@@ -122,4 +121,4 @@ class WeightedSampler(ShardedSampler):
             epoch,
             "num_samples",
         )
-        yield from self._iter_materialised(picked)
+        return self._iter_materialised(picked)
