@@ -167,12 +167,12 @@ class _SupConRows(torch.autograd.Function):
 # --------------------------------------------------------------------------- distributed
 
 
-def _world() -> tuple[int, int]:
-    """(rank, world size) of the default process group; (0, 1) outside torch.distributed."""
+def _world_size() -> int:
+    """Size of the default process group; 1 outside an initialised torch.distributed."""
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+        return dist.get_world_size()
+    return 1
 
 
 class _AllGatherRows(torch.autograd.Function):
@@ -272,7 +272,7 @@ def _contrastive(
     if normalize:
         flat = F.normalize(flat, dim=-1)
 
-    world_size = _world()[1] if gather_distributed else 1
+    world_size = _world_size() if gather_distributed else 1
     if labels is None:  # every sample is its own class: NT-Xent
         row_labels = torch.arange(flat.shape[0], device=flat.device) // views
     else:
