@@ -28,7 +28,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
-def _entry(rank: int, world_size: int, init_file: str, fn: Callable, args: tuple, queue) -> None:
+def _entry(
+    rank: int, world_size: int, init_file: str, fn: Callable, args: tuple, queue, received
+) -> None:
     try:
         torch.set_num_threads(1)
         dist.init_process_group(
@@ -41,6 +43,9 @@ def _entry(rank: int, world_size: int, init_file: str, fn: Callable, args: tuple
         queue.put((rank, "ok", result))
     except BaseException:  # report every failure to the parent
         queue.put((rank, "error", traceback.format_exc()))
+    # Tensors travel through shared memory that this process hands over: stay alive
+    # until the parent has unpickled every result.
+    received.wait(60)
 
 
 def run_distributed(
@@ -49,10 +54,11 @@ def run_distributed(
     """Spawn ``world_size`` processes running ``fn(rank, world_size, *args)``; return results."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
+    received = ctx.Event()
     with tempfile.TemporaryDirectory() as tmp:
         init_file = os.path.join(tmp, "init")
         procs = [
-            ctx.Process(target=_entry, args=(r, world_size, init_file, fn, args, queue))
+            ctx.Process(target=_entry, args=(r, world_size, init_file, fn, args, queue, received))
             for r in range(world_size)
         ]
         for p in procs:
@@ -63,6 +69,7 @@ def run_distributed(
             try:
                 rank, status, payload = queue.get(timeout=timeout)
             except Exception as exc:  # a child died without reporting
+                received.set()
                 for p in procs:
                     p.kill()
                 codes = [p.exitcode for p in procs]
@@ -73,6 +80,7 @@ def run_distributed(
                 results[rank] = payload
             else:
                 errors.append(f"rank {rank}:\n{payload}")
+        received.set()
         for p in procs:
             p.join(timeout)
         if errors:
