@@ -1,0 +1,42 @@
+"""SMOTE-family over-samplers on torch tensors (any device) and sklearn-style estimators.
+
+Functional API: every function takes ``(X, y, *, sampling_strategy="auto", ...,
+generator=None)`` and returns ``(X_res, y_res)`` with the original rows first and
+unchanged and the synthetic rows appended, on ``X``'s device. The
+neighbour-based methods search neighbours exactly, in chunks
+(``chunk_size``), so memory stays ``O(chunk x class size)``.
+
+Estimators (:class:`SMOTE`, :class:`BorderlineSMOTE`, :class:`ADASYN`,
+:class:`MLSMOTE`, :class:`NoiseOversampler`) follow scikit-learn and
+imbalanced-learn conventions: ``fit_resample(X, y)`` on numpy arrays, lists or
+torch tensors, returning the same kind; they work inside
+``imblearn.pipeline.Pipeline``.
+"""
+
+from imbalance_kit.augment._adasyn import adasyn
+from imbalance_kit.augment._borderline import borderline_smote
+from imbalance_kit.augment._mlsmote import mlsmote
+from imbalance_kit.augment._noise import noise_oversample
+from imbalance_kit.augment._random import random_oversample
+from imbalance_kit.augment._smote import smote
+from imbalance_kit.augment.estimators import (
+    ADASYN,
+    MLSMOTE,
+    SMOTE,
+    BorderlineSMOTE,
+    NoiseOversampler,
+)
+
+__all__ = [
+    "ADASYN",
+    "MLSMOTE",
+    "SMOTE",
+    "BorderlineSMOTE",
+    "NoiseOversampler",
+    "adasyn",
+    "borderline_smote",
+    "mlsmote",
+    "noise_oversample",
+    "random_oversample",
+    "smote",
+]

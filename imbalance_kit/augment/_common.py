@@ -1,0 +1,163 @@
+"""Input checks, random draws and interpolation shared by the over-samplers."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import torch
+
+from imbalance_kit._validation import (
+    check_dtype_floating,
+    check_finite,
+    check_ndim,
+    check_positive_int,
+    check_same_length,
+    check_tensor,
+    error,
+)
+from imbalance_kit.augment._strategy import (
+    SamplingStrategy,
+    class_counts,
+    resolve_sampling_strategy,
+)
+
+__all__ = [
+    "allocate",
+    "check_chunk_size",
+    "check_features",
+    "check_generator",
+    "check_labels",
+    "check_neighbors",
+    "class_rows",
+    "fill_interpolated",
+    "plan",
+    "rand",
+    "randint",
+]
+
+
+def check_features(X: torch.Tensor, name: str = "X") -> None:
+    """``X`` must be a finite 2-D floating tensor with at least one row and column."""
+    check_tensor(name, X)
+    check_ndim(name, X, 2)
+    check_dtype_floating(name, X)
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise error(
+            name, "non-empty (at least one row and one column)", f"shape {tuple(X.shape)}", raw=True
+        )
+    check_finite(name, X)
+
+
+def check_labels(y: torch.Tensor, n: int, name: str = "y") -> None:
+    """``y`` must be a 1-D integer tensor of class labels with ``n`` elements."""
+    check_tensor(name, y)
+    check_ndim(name, y, 1)
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise error(
+            name, "an integer tensor of class labels", f"dtype {y.dtype}", TypeError, raw=True
+        )
+    check_same_length("X", n, name, y.shape[0])
+
+
+def check_generator(generator: torch.Generator | None) -> None:
+    """``generator`` must be ``None`` or a ``torch.Generator``."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise error(
+            "generator", "None or a torch.Generator", type(generator).__name__, TypeError, raw=True
+        )
+
+
+def check_chunk_size(chunk_size: int | None) -> None:
+    """``chunk_size`` must be ``None`` or a positive integer."""
+    if chunk_size is not None:
+        check_positive_int("chunk_size", chunk_size)
+
+
+def check_neighbors(
+    name: str, k: int, plan_: dict[Hashable, int], counts: dict[Hashable, int]
+) -> None:
+    """Every class that receives samples needs more than ``k`` members."""
+    check_positive_int(name, k)
+    targeted = [c for c, n_new in plan_.items() if n_new > 0]
+    if not targeted:
+        return
+    smallest = min(targeted, key=counts.__getitem__)
+    if counts[smallest] <= k:
+        raise error(
+            name,
+            f"< {counts[smallest]}, the size of class {smallest!r} "
+            "(the smallest class to over-sample)",
+            k,
+        )
+
+
+def plan(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    sampling_strategy: SamplingStrategy,
+    generator: torch.Generator | None,
+) -> tuple[dict[Hashable, int], dict[Hashable, int]]:
+    """Validate ``X``/``y``/``generator``; return ``(counts, {class: n_new})``."""
+    check_features(X)
+    check_labels(y, X.shape[0])
+    check_generator(generator)
+    if y.device != X.device:
+        raise error("y", f"on the same device as X ({X.device})", f"device {y.device}", raw=True)
+    counts = class_counts(y)
+    return counts, resolve_sampling_strategy(sampling_strategy, counts, y)
+
+
+def _draw_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    return device if generator is None else generator.device
+
+
+def randint(
+    high: int, size: int, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """Uniform integers in ``[0, high)`` drawn on the generator's device, put on ``device``."""
+    out = torch.randint(high, (size,), generator=generator, device=_draw_device(generator, device))
+    return out.to(device)
+
+
+def rand(
+    size: tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Uniform ``[0, 1)`` numbers drawn on the generator's device, returned on ``device``."""
+    draw = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    out = torch.rand(size, generator=generator, device=_draw_device(generator, device), dtype=draw)
+    return out.to(device=device, dtype=dtype)
+
+
+def class_rows(y: torch.Tensor, label: Hashable) -> torch.Tensor:
+    """Positions of the rows of class ``label`` (int64, ascending)."""
+    return torch.nonzero(y == label).squeeze(1)
+
+
+def allocate(X: torch.Tensor, y: torch.Tensor, n_total: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs with the originals copied first and ``n_total`` rows left to fill."""
+    n = X.shape[0]
+    X_res = X.new_empty((n + n_total, X.shape[1]))
+    X_res[:n] = X
+    y_res = y.new_empty((n + n_total, *y.shape[1:]))
+    y_res[:n] = y
+    return X_res, y_res
+
+
+def fill_interpolated(
+    out: torch.Tensor,
+    base_pool: torch.Tensor,
+    rows: torch.Tensor,
+    partner_pool: torch.Tensor,
+    partners: torch.Tensor,
+    steps: torch.Tensor,
+) -> None:
+    """Write ``base_pool[rows] + steps * (partner_pool[partners] - base_pool[rows])`` into ``out``.
+
+    Works in place on ``out`` so that only one temporary of its size is made.
+    """
+    torch.index_select(partner_pool, 0, partners, out=out)
+    base = base_pool.index_select(0, rows)
+    out.sub_(base).mul_(steps).add_(base)
