@@ -39,10 +39,16 @@ def _data(shape, dtype=torch.float64, soft=False):
     return logits, targets
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Force the blocked engine through many (and partial, and column-split) blocks."""
+@pytest.fixture(params=[1, 2], ids=["one-thread", "two-threads"])
+def small_blocks(monkeypatch, request):
+    """Force the blocked engine through many (partial, column-split, threaded) blocks."""
     monkeypatch.setattr(sigmoid_core, "_BLOCK", 16)
+    monkeypatch.setattr(sigmoid_core, "_BLOCK_SINGLE_THREAD", 16)
+    monkeypatch.setattr(sigmoid_core, "_MIN_BLOCKS_PER_THREAD", 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- sigmoid vs BCE
