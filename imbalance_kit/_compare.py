@@ -36,7 +36,6 @@ __all__ = [
     "carve_validation",
     "evaluate",
     "run_strategy",
-    "tail_classes",
     "train_model",
 ]
 
@@ -157,7 +156,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             "smote",
             "SMOTE + CE",
-            "SMOTE to the majority count (k = 5, fewer for tiny classes), then cross-entropy",
+            "SMOTE every class to the majority count (k = min(5, n_c - 1)), then cross-entropy",
             _ce,
             data="smote",
         ),
@@ -195,7 +194,6 @@ class RunResult:
     metrics: dict[str, float]
     seconds: float
     test_probs: np.ndarray | None = field(default=None, repr=False)
-    test_probs_ts: np.ndarray | None = field(default=None, repr=False)
 
 
 class _CosineHead(nn.Module):
@@ -239,18 +237,28 @@ def carve_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def tail_classes(train_counts: np.ndarray) -> np.ndarray:
-    """The classes whose recall makes up *tail recall*.
+def _smote_each_class(
+    X: torch.Tensor, y: torch.Tensor, counts: torch.Tensor, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SMOTE every class up to the majority count with ``k = min(5, n_c - 1)`` neighbours.
 
-    Binary problems: the rarer class in training (class 1 on ties). More
-    classes: the rarest third, ``ceil(C / 3)`` classes with the smallest
-    training counts (ties broken by class index).
+    Classes are grouped by their ``k`` (one ``smote`` call per group); a class
+    with a single row has no neighbour to interpolate towards and is left as is.
     """
-    counts = np.asarray(train_counts)
-    if len(counts) == 2:
-        return np.array([0 if counts[0] < counts[1] else 1])
-    k = math.ceil(len(counts) / 3)
-    return np.sort(np.argsort(counts, kind="stable")[:k])
+    from imbalance_kit.augment import smote
+
+    n_max = int(counts.max())
+    groups: dict[int, dict[int, int]] = {}
+    for c, n in enumerate(counts.tolist()):
+        if 2 <= n < n_max:
+            groups.setdefault(min(5, int(n) - 1), {})[c] = n_max
+    gen = torch.Generator().manual_seed(seed)
+    new_X, new_y = [X], [y]
+    for k, targets in sorted(groups.items()):
+        X_res, y_res = smote(X, y, sampling_strategy=targets, k_neighbors=k, generator=gen)
+        new_X.append(X_res[len(X) :])
+        new_y.append(y_res[len(y) :])
+    return torch.cat(new_X), torch.cat(new_y)
 
 
 def train_model(
@@ -267,11 +275,7 @@ def train_model(
     loss_fn = strategy.make_loss(counts)
     gen = torch.Generator().manual_seed(seed)
     if strategy.data == "smote":
-        k = int(min(5, int(counts[counts > 0].min()) - 1))
-        if k >= 1:
-            from imbalance_kit.augment import smote
-
-            X, y = smote(X, y, k_neighbors=k, generator=torch.Generator(device).manual_seed(seed))
+        X, y = _smote_each_class(X, y, counts, seed)
     sampler = None
     if strategy.data == "sampler":
         from imbalance_kit.sampling import ClassBalancedSampler
@@ -313,11 +317,16 @@ def evaluate(
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """Test metrics of one trained model, and its test probabilities before/after scaling.
 
+    Predictions are the argmax of the raw logits (balanced softmax and logit
+    adjustment train with the offsets and predict without them).
+
     Returns:
         ``(metrics, probs, probs_ts)``. ``metrics`` holds ``balanced_accuracy``,
-        ``macro_f1``, ``tail_recall``, ``pr_auc`` (binary only, positive = the
-        rarer training class), ``ece`` and ``ece_ts`` (15 equal-width bins,
-        top-label), ``temperature``.
+        ``macro_f1``, ``tail_recall`` (mean recall of the ``ceil(C / 3)`` classes
+        with the fewest training rows: the rarer class of a binary problem),
+        ``pr_auc`` (binary only: average precision of the rarer training class),
+        ``ece`` and ``ece_ts`` (top-label, 15 equal-width bins, before and after
+        temperature scaling fitted on the validation logits) and ``temperature``.
     """
     from imbalance_kit.calibration import TemperatureScaling, expected_calibration_error
     from imbalance_kit.metrics import imbalance_report, tail_recall
@@ -326,27 +335,25 @@ def evaluate(
     logits = test_logits.double().cpu()
     probs = torch.softmax(logits, dim=1)
     target = torch.as_tensor(y_test)
-    pred = probs.argmax(1)
-    report = imbalance_report(pred, target, probs=probs, num_classes=num_classes)
-    tail = tail_classes(train_counts)
+    report = imbalance_report(target, probs, n_bins=15)
+    tail = tail_recall(
+        target, probs, class_counts=train_counts, tail_fraction=1 / 3, num_classes=num_classes
+    )
     metrics = {
         "balanced_accuracy": float(report["balanced_accuracy"]),
         "macro_f1": float(report["macro_f1"]),
-        "tail_recall": float(tail_recall(pred, target, classes=tail, num_classes=num_classes)),
+        "tail_recall": float(tail),
     }
     if num_classes == 2:
-        from sklearn.metrics import average_precision_score
-
-        positive = int(tail[0])
-        metrics["pr_auc"] = float(average_precision_score(y_test == positive, probs[:, positive]))
-    metrics["ece"] = float(expected_calibration_error(probs, target, n_bins=15))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a bound hit is recorded in `temperature`
-        if len(y_val) and len(np.unique(y_val)) > 1:
+        positive = str(int(np.argmin(train_counts)))  # the tail class of tail_recall
+        metrics["pr_auc"] = float(report["per_class"][positive]["pr_auc"])
+    metrics["ece"] = float(report["ece"])
+    temperature = 1.0
+    if len(y_val) and len(np.unique(y_val)) > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a bound hit shows in `temperature`
             ts = TemperatureScaling().fit(val_logits.double().cpu(), torch.as_tensor(y_val))
-            temperature = float(ts.temperature_)
-        else:
-            temperature = 1.0
+        temperature = float(ts.temperature_)
     probs_ts = torch.softmax(logits / temperature, dim=1)
     metrics["ece_ts"] = float(expected_calibration_error(probs_ts, target, n_bins=15))
     metrics["temperature"] = temperature
@@ -391,7 +398,7 @@ def run_strategy(
         config,
         seed,
     )
-    metrics, probs, probs_ts = evaluate(
+    metrics, probs, _ = evaluate(
         _logits(model, strategy, torch.from_numpy(X_te).to(device)),
         split.y_test,
         _logits(model, strategy, torch.from_numpy(X_val).to(device)),
@@ -399,11 +406,4 @@ def run_strategy(
         split.train_counts,
     )
     seconds = time.perf_counter() - start
-    return RunResult(
-        strategy.name,
-        seed,
-        metrics,
-        seconds,
-        probs if keep_probs else None,
-        probs_ts if keep_probs else None,
-    )
+    return RunResult(strategy.name, seed, metrics, seconds, probs if keep_probs else None)

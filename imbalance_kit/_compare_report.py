@@ -151,7 +151,7 @@ def plot_metric_bars(
 
     keys = [k for k in METRICS if any(k in e for e in summary.values())]
     names = list(summary)
-    fig = Figure(figsize=(max(6.0, 1.3 * len(keys) * max(1, len(names)) / 3), 4.2))
+    fig = Figure(figsize=(min(14.0, max(6.0, 0.22 * len(keys) * len(names) + 2.5)), 4.8))
     fig.set_layout_engine("constrained")
     ax = fig.subplots()
     width = 0.8 / max(1, len(names))
@@ -172,7 +172,7 @@ def plot_metric_bars(
     ax.set_ylim(0, 1)
     ax.set_ylabel("test score (mean ± std over seeds)")
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=3, loc="upper right")
+    ax.legend(fontsize=8, ncol=min(5, len(names)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     fig.savefig(path, dpi=110)
 
 

