@@ -45,10 +45,10 @@ class ComparePlan:
 
 
 def resolve_strategies(requested: list[list[str]] | None) -> list[str]:
-    """Flatten ``--strategies`` values (space- or comma-separated, ``all``) and check the names.
+    """Flatten the parsed ``--strategies`` groups (``all`` for every one) and check the names.
 
     Example:
-        >>> resolve_strategies([["ce,focal"], ["ce"]])
+        >>> resolve_strategies([["ce", "focal"], ["ce"]])  # --strategies ce,focal ce
         ['ce', 'focal']
     """
     from imbalance_kit._compare import STRATEGIES
