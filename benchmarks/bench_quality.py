@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from imbalance_kit import datasets  # noqa: E402
-from imbalance_kit._compare import STRATEGIES, TrainConfig, run_strategy  # noqa: E402
+from imbalance_kit._compare import STRATEGIES, TrainConfig, preload, run_strategy  # noqa: E402
 from imbalance_kit._compare_report import (  # noqa: E402
     METRICS,
     markdown_table,
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
     config = TrainConfig(model=args.model, epochs=args.epochs)
     command = shlex.join(["python", "benchmarks/bench_quality.py", *sys.argv[1:]])
+    preload()
     start = time.perf_counter()
     summaries: dict[str, dict] = {}
     described: dict[str, str] = {}

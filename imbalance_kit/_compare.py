@@ -35,6 +35,7 @@ __all__ = [
     "TrainConfig",
     "carve_validation",
     "evaluate",
+    "preload",
     "run_strategy",
     "train_model",
 ]
@@ -306,6 +307,19 @@ def train_model(
 def _logits(model: nn.Module, strategy: Strategy, X: torch.Tensor) -> torch.Tensor:
     out = model(X)
     return out * LDAM_SCALE if strategy.cosine_head else out
+
+
+def preload() -> None:
+    """Import every module a run uses, so the first run's time is not import time."""
+    import imbalance_kit.augment
+    import imbalance_kit.calibration
+    import imbalance_kit.losses
+    import imbalance_kit.metrics
+    import imbalance_kit.sampling
+    import imbalance_kit.weights  # noqa: F401
+
+    # The first optimizer built in a process imports torch's compiler stack (seconds).
+    torch.optim.Adam([nn.Parameter(torch.zeros(1))])
 
 
 def evaluate(

@@ -190,9 +190,10 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
 def _run(plan: ComparePlan, args: argparse.Namespace) -> int:
     from imbalance_kit import _compare_report as report
-    from imbalance_kit._compare import STRATEGIES, run_strategy
+    from imbalance_kit._compare import STRATEGIES, preload, run_strategy
 
     print(plan.description)
+    preload()
     runs = []
     start = time.perf_counter()
     total = len(plan.strategies) * len(plan.seeds)
