@@ -99,9 +99,12 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
         "--max-weight",
         type=_positive_float,
         default=10.0,
-        help="cap of the 'capped' weights (balanced weights clipped here; default 10)",
+        metavar="W",
+        help="cap of the 'capped' column: balanced weights clipped at W (default %(default)s)",
     )
-    p.add_argument("--out", metavar="DIR", default="analyze_output", help="output folder")
+    p.add_argument(
+        "--out", metavar="DIR", default="analyze_output", help="output folder (%(default)s)"
+    )
     p.add_argument("--plain", action="store_true", help="plain-text tables even if rich is there")
     p.set_defaults(handler="analyze")
 
@@ -149,19 +152,37 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"strategies to run, space- or comma-separated, or 'all' (default). Known: {names}",
     )
-    train.add_argument("--model", choices=("linear", "mlp"), default="mlp", help="default mlp")
+    train.add_argument(
+        "--model", choices=("linear", "mlp"), default="mlp", help="default %(default)s"
+    )
     train.add_argument("--seeds", type=_positive_int, metavar="N", help="seeds (default 3)")
     train.add_argument("--epochs", type=_positive_int, metavar="N", help="default 60")
-    train.add_argument("--batch-size", type=_positive_int, default=64, metavar="N")
-    train.add_argument("--lr", type=_positive_float, default=3e-3, help="Adam learning rate")
-    train.add_argument("--weight-decay", type=_non_negative_float, default=1e-4)
-    train.add_argument("--hidden", type=_positive_int, default=128, help="MLP hidden width")
-    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=64, metavar="N", help="default %(default)s"
+    )
+    train.add_argument(
+        "--lr", type=_positive_float, default=3e-3, help="Adam learning rate (%(default)s)"
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=_non_negative_float,
+        default=1e-4,
+        metavar="WD",
+        help="Adam weight decay (%(default)s)",
+    )
+    train.add_argument(
+        "--hidden", type=_positive_int, default=128, metavar="N", help="MLP width (%(default)s)"
+    )
+    train.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="default %(default)s"
+    )
     train.add_argument(
         "--quick", action="store_true", help="1 seed and 20 epochs (unless given): < 40 s on CPU"
     )
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", default="compare_output", help="output folder")
+    out.add_argument(
+        "--out", metavar="DIR", default="compare_output", help="output folder (%(default)s)"
+    )
     out.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--plain", action="store_true", help="plain-text table even if rich is there")
