@@ -183,47 +183,64 @@ class AliasTable:
         n = weights.numel()
         w = weights.detach().reshape(-1)
         step = CHUNK * 8
-        total = sum(float(w[s : s + step].sum(dtype=torch.float64)) for s in range(0, n, step))
         int_dtype = index_dtype(n)
         float_dtype = torch.float32 if int_dtype == torch.int32 else torch.float64
         self.n = n
         self._float_dtype = float_dtype
-        # p_i = n * w_i / sum(w): mean 1; "light" items have p < 1, "heavy" ones p >= 1
-        prob = torch.empty(n, dtype=float_dtype)
-        light_parts, heavy_parts, deficit_parts, surplus_parts = [], [], [], []
+
+        def scaled(start: int) -> torch.Tensor:
+            return w[start : start + step].to(device="cpu", dtype=torch.float64) * scale
+
+        # p_i = n * w_i / sum(w) has mean 1; "light" items have p < 1, "heavy" ones p >= 1
+        total = sum(float(w[s : s + step].sum(dtype=torch.float64)) for s in range(0, n, step))
+        scale = n / total
+        num_light = sum(int((scaled(s) < 1.0).sum()) for s in range(0, n, step))
+        if int_dtype == torch.int32:
+            # one int64 per item: low half the float32 probability bits, high half the alias
+            table = torch.empty((n, 2), dtype=torch.int32)
+            prob, alias = table[:, 0].view(torch.float32), table[:, 1]
+            self._packed: torch.Tensor | None = table.view(torch.int64).reshape(-1)
+            self._prob: torch.Tensor | None = None
+            self._alias: torch.Tensor | None = None
+        else:
+            prob = torch.empty(n, dtype=torch.float64)
+            alias = torch.empty(n, dtype=torch.int64)
+            self._packed, self._prob, self._alias = None, prob, alias
+        # light[t], heavy[j]: their indices in order; deficit[t]: total deficit 1 - p of the
+        # lights before light t (exclusive prefix sum); surplus[j]: total surplus p - 1 of
+        # heavies 0..j (inclusive); both float64
+        light = torch.empty(num_light, dtype=int_dtype)
+        heavy = torch.empty(n - num_light, dtype=int_dtype)
+        deficit = torch.zeros(num_light + 1, dtype=torch.float64)
+        surplus = torch.empty(n - num_light, dtype=torch.float64)
+        nl = nh = 0
         for s in range(0, n, step):
-            p = w[s : s + step].to(device="cpu", dtype=torch.float64) * (n / total)
-            prob[s : s + p.numel()] = p.to(float_dtype)
+            p = scaled(s)
+            stop = s + p.numel()
+            prob[s:stop] = p.to(float_dtype)
+            alias[s:stop] = torch.arange(s, stop, dtype=int_dtype)
             is_light = p < 1.0
-            light_parts.append((torch.nonzero(is_light).reshape(-1) + s).to(int_dtype))
-            heavy_parts.append((torch.nonzero(~is_light).reshape(-1) + s).to(int_dtype))
-            deficit_parts.append(1.0 - p[is_light])
-            surplus_parts.append(p[~is_light] - 1.0)
-        light = torch.cat(light_parts)
-        heavy = torch.cat(heavy_parts)
-        deficits = torch.cat(deficit_parts)
-        surpluses = torch.cat(surplus_parts)
-        del light_parts, heavy_parts, deficit_parts, surplus_parts
-        alias = torch.arange(n, dtype=int_dtype)
-        if light.numel() and heavy.numel():
-            # deficit[t]: total deficit of the lights before light t (exclusive prefix sum);
-            # surplus[j]: total surplus of heavies 0..j (inclusive), both in float64. Light t
-            # takes the first heavy whose cumulative surplus reaches its cumulative deficit;
-            # heavy j keeps what is left once the lights it covered are filled and takes
-            # heavy j + 1 as its alias.
-            deficit = torch.zeros(light.numel() + 1, dtype=torch.float64)
-            torch.cumsum(deficits, 0, out=deficit[1:])
-            surplus = torch.cumsum(surpluses, 0)
-            del deficits, surpluses
-            last = heavy.numel() - 1
-            for s in range(0, light.numel(), step):
-                stop = min(s + step, light.numel())
-                j = torch.searchsorted(surplus, deficit[s:stop].contiguous())
-                alias.index_copy_(
-                    0, light[s:stop].long(), heavy.index_select(0, j.clamp_(max=last))
-                )
-            for s in range(0, heavy.numel(), step):
-                stop = min(s + step, heavy.numel())
+            li = torch.nonzero(is_light).reshape(-1)
+            hi = torch.nonzero(~is_light).reshape(-1)
+            light[nl : nl + li.numel()] = li + s
+            heavy[nh : nh + hi.numel()] = hi + s
+            carry = float(deficit[nl])
+            deficit[nl + 1 : nl + 1 + li.numel()] = torch.cumsum(1.0 - p[is_light], 0) + carry
+            carry = float(surplus[nh - 1]) if nh else 0.0
+            surplus[nh : nh + hi.numel()] = torch.cumsum(p[~is_light] - 1.0, 0) + carry
+            nl += li.numel()
+            nh += hi.numel()
+        if num_light and nh:
+            # Light t takes the first heavy whose cumulative surplus reaches its cumulative
+            # deficit; heavy j keeps what is left once the lights it covered are filled and
+            # takes heavy j + 1 as its alias.
+            last = nh - 1
+            for s in range(0, num_light, step):
+                stop = min(s + step, num_light)
+                j = torch.searchsorted(surplus, deficit[s:stop].contiguous()).clamp_(max=last)
+                alias.index_copy_(0, light[s:stop].long(), heavy.index_select(0, j))
+            for s in range(0, nh, step):
+                stop = min(s + step, nh)
                 e = surplus[s:stop]
                 i = torch.searchsorted(deficit[:-1], e, right=True)
                 residual = (1.0 + e - deficit.index_select(0, i)).clamp_(0.0, 1.0)
@@ -231,18 +248,8 @@ class AliasTable:
                 prob.index_copy_(0, idx, residual.to(float_dtype))
                 successor = heavy.index_select(0, torch.arange(s + 1, stop + 1).clamp_(max=last))
                 alias.index_copy_(0, idx, successor)
-            del deficit, surplus
-        prob[heavy[-1:].long()] = 1.0  # the last heavy item absorbs rounding drift
-        if int_dtype == torch.int32:
-            # one int64 per item: low half the float32 probability bits, high half the alias
-            packed = torch.empty((n, 2), dtype=torch.int32)
-            packed[:, 0] = prob.view(torch.int32)
-            packed[:, 1] = alias
-            self._packed: torch.Tensor | None = packed.view(torch.int64).reshape(-1)
-            self._prob: torch.Tensor | None = None
-            self._alias: torch.Tensor | None = None
-        else:
-            self._packed, self._prob, self._alias = None, prob, alias
+        if nh:
+            prob[int(heavy[-1])] = 1.0  # the last heavy item absorbs rounding drift
 
     def _lookup(self, column: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self._packed is not None:

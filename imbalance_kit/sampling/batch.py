@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,8 +116,8 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
         return self.num_samples
 
     def _shuffled_pairs(self, perm: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, perm.numel(), CHUNK * 8):
-            idx = perm[start : start + CHUNK * 8]
+        for start in range(0, perm.numel(), CHUNK):
+            idx = perm[start : start + CHUNK]
             yield self._labels.index_select(0, idx), idx
 
     def _epoch_batches(self, epoch: int) -> torch.Tensor:
@@ -149,4 +150,7 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         epoch = self._start_epoch()
         mine = self._epoch_batches(epoch).index_select(0, self._rank_positions())
-        return iter(mine.tolist())
+        step = max(1, CHUNK // mine.shape[1])
+        return itertools.chain.from_iterable(
+            mine[start : start + step].tolist() for start in range(0, mine.shape[0], step)
+        )

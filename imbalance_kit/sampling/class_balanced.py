@@ -21,8 +21,8 @@ __all__ = ["ClassBalancedSampler"]
 
 
 def _label_chunks(labels: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for start in range(0, labels.numel(), CHUNK * 8):
-        chunk = labels[start : start + CHUNK * 8].to(device="cpu", dtype=torch.int64)
+    for start in range(0, labels.numel(), CHUNK):
+        chunk = labels[start : start + CHUNK].to(device="cpu", dtype=torch.int64)
         yield chunk, torch.arange(start, start + chunk.numel())
 
 

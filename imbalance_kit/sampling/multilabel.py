@@ -99,7 +99,7 @@ class MultiLabelBalancedSampler(ShardedSampler):
         self.replacement = bool(replacement)
         self.include_negatives = bool(include_negatives)
 
-        step = max(1, (CHUNK * 8) // num_labels)
+        step = max(1, CHUNK // num_labels)
 
         def positive_rows(start: int) -> torch.Tensor:
             chunk = y[start : start + step]
