@@ -78,27 +78,40 @@ def _class_vector(name: str, value: object, num_classes: int) -> torch.Tensor | 
 
 
 def _focal_terms(
-    log_p: torch.Tensor, gamma: float, *, need_grad: bool
+    log_p: torch.Tensor,
+    gamma: float,
+    *,
+    need_grad: bool,
+    p: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``phi = (1-p)^gamma * (-l)`` and ``psi = (1-p)^gamma * (1 + gamma p (-l)/(1-p))``.
 
-    Works on any shape of log-probabilities ``log_p`` (always <= 0); returns fresh tensors.
+    Works on any shape of log-probabilities ``log_p`` (always <= 0), with ``p = exp(log_p)``
+    passed in when the caller has it; returns fresh tensors. ``gamma`` 1 and 2 need no
+    division: ``psi = (1-p) + p (-l)`` and ``psi = (1-p) ((1-p) + 2 p (-l))``.
     """
     one_minus_p = torch.expm1(log_p).neg_()
-    if gamma == 1.0:
-        modulator = one_minus_p.clone()
-    elif gamma == 2.0:
-        modulator = one_minus_p * one_minus_p
-    else:
-        modulator = one_minus_p.pow(gamma)
     neg_log_p = log_p.neg()
+    if need_grad and p is None:
+        p = torch.exp(log_p)
+    if gamma == 1.0:
+        phi = one_minus_p * neg_log_p
+        if not need_grad:
+            return phi, None
+        return phi, torch.addcmul(one_minus_p, p, neg_log_p)
+    if gamma == 2.0:
+        phi = (one_minus_p * one_minus_p).mul_(neg_log_p)
+        if not need_grad:
+            return phi, None
+        return phi, torch.addcmul(one_minus_p, p, neg_log_p, value=2.0).mul_(one_minus_p)
+    modulator = torch.log(one_minus_p).mul_(gamma).exp_()  # (1 - p)^gamma, 0 where p == 1
     phi = modulator * neg_log_p
     if not need_grad:
         return phi, None
     # rho = -l / (1 - p) in [1, inf); the clamp only acts where 1 - p == 0, i.e. l == 0,
     # where the modulator is 0 as well, so psi's limit (0 for gamma > 0) is kept.
     rho = neg_log_p.div_(one_minus_p.clamp_min_(torch.finfo(log_p.dtype).tiny))
-    psi = rho.mul_(torch.exp(log_p)).mul_(phi.new_tensor(gamma)).add_(1.0).mul_(modulator)
+    psi = rho.mul_(p).mul_(gamma).add_(1.0).mul_(modulator)
     return phi, psi
 
 
@@ -164,6 +177,7 @@ def _softmax_forward(
 
     smooth = eps / num_classes if eps > 0.0 else 0.0
     log_p_target = log_p.gather(1, safe_target).squeeze(1)
+    probs: torch.Tensor | None = None
 
     if gamma == 0.0:
         loss_rows = log_p_target * (-(1.0 - eps)) * target_coef
@@ -177,7 +191,8 @@ def _softmax_forward(
         loss_rows = phi_t.mul_(target_coef).mul_(1.0 - eps)
         psi = None
         if smooth:
-            phi, psi = _focal_terms(log_p, gamma, need_grad=need_grad)
+            probs = torch.exp(log_p) if need_grad else None
+            phi, psi = _focal_terms(log_p, gamma, need_grad=need_grad, p=probs)
             smooth_sum = phi.sum(1) if class_coef is None else phi @ class_coef
             del phi
             loss_rows.addcmul_(smooth_sum, valid_f, value=smooth)
@@ -209,7 +224,7 @@ def _softmax_forward(
 
     # grad_j = p_j * (-G) - smooth * c_j * psi_j - [j == y] * coef_target, where
     # -G = coef_target + smooth * sum_c c_j psi_j (all times the row factor).
-    grad = log_p.exp_()
+    grad = probs if probs is not None else log_p.exp_()
     minus_total = coef_target
     if smooth:
         if psi is None:  # gamma == 0: psi == 1
