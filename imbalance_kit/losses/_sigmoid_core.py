@@ -30,10 +30,12 @@ which uses ``d q^gamma / dx = -gamma p q^gamma`` (no ``q^(gamma - 1)``), so frac
 (squares for ``gamma = 2``, the probabilities themselves for ``gamma = 1``).
 
 The torch path walks the input in cache-sized blocks: every block is computed with in-place
-and ``out=`` operations on a small reused workspace, its gradient is written straight into
-the one full-size buffer that backward returns, and its loss is either written into the
-output (``reduction="none"``) or folded into a running sum with dot products. No other
-full-size temporary exists.
+and ``out=`` operations on a small reused workspace (three transcendental passes: two
+sigmoids and one ``log1p``), its gradient is written straight into the one full-size buffer
+that backward returns, and its loss is either written into the output (``reduction="none"``)
+or summed per block. No other full-size temporary exists, so the peak extra memory of a
+forward and backward is one gradient-sized buffer. On CPU, blocks stay below ATen's intra-op
+grain size and are shared over ``torch.get_num_threads()`` threads.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ Reduction = Literal["none", "mean", "sum"]
 
 # Elements per block on CPU with several intra-op threads: below ATen's grain size (32768), so
 # each operation on a block runs inline on the calling thread, with no OpenMP hand-off per
-# operation, and the ten-block workspace (1.25 MB in float32) stays in cache. Blocks are shared
+# operation, and the eleven-buffer workspace (1.4 MB in float32) stays in cache. Blocks are shared
 # out over ``torch.get_num_threads()`` Python threads (ATen releases the GIL inside
 # operations). With one thread, larger blocks amortise the per-operation call overhead.
 # Other devices use large blocks: there the per-operation launch cost dominates.
@@ -120,13 +122,14 @@ class _Plan:
         self.grad2, self.out2, self.partial = grad2, out2, partial
         self.dtype, self.a_pos, self.a_neg, self.gamma, self.eps = dtype, a_pos, a_neg, gamma, eps
         self.ignore_index, self.factor = ignore_index, factor
+        self.zero = torch.zeros((), dtype=dtype, device=x2.device)
 
 
 def _run_block(
     plan: _Plan, views: tuple[torch.Tensor, ...], index: int, r0: int, r1: int, c0: int, c1: int
 ) -> None:
     """Loss and gradient of one block, written into the plan's outputs."""
-    coef_a, coef_b, sp, sn, p, q, tmp_a, tmp_b, xb, tb = views
+    coef_a, coef_b, sp, sn, p, q, tmp_a, tmp_b, xb, tb, t_buf = views
     dtype, gamma, eps, factor = plan.dtype, plan.gamma, plan.eps, plan.factor
     a_pos, a_neg, ignore_index = plan.a_pos, plan.a_neg, plan.ignore_index
 
@@ -137,32 +140,6 @@ def _run_block(
     if t.dtype != dtype:
         t = tb.copy_(t)
 
-    # Coefficients A = a+ pw t' k w and B = a- (1 - t') k w, k = mask * reduction factor.
-    t_eff = t if eps == 0.0 else torch.mul(t, 1.0 - eps, out=tmp_a).add_(eps / 2.0)
-    if ignore_index is not None or plan.w2 is not None:
-        if ignore_index is not None:
-            scale = torch.ne(t, ignore_index, out=tmp_b)
-            if plan.w2 is not None:
-                scale.mul_(plan.w2[r0:r1, c0:c1])
-            if isinstance(factor, torch.Tensor) or factor != 1.0:
-                scale.mul_(factor)
-        else:
-            scale = plan.w2[r0:r1, c0:c1]
-            if factor != 1.0:
-                scale = torch.mul(scale, factor, out=tmp_b)
-        torch.mul(t_eff, scale, out=coef_a)
-        torch.sub(scale, coef_a, out=coef_b)
-        if a_neg != 1.0:
-            coef_b.mul_(a_neg)
-        if a_pos != 1.0:
-            coef_a.mul_(a_pos)
-    else:
-        c_pos, c_neg = a_pos * factor, a_neg * factor
-        torch.mul(t_eff, c_pos, out=coef_a)
-        torch.mul(t_eff, -c_neg, out=coef_b).add_(c_neg)  # a- f (1 - t')
-    if plan.pw2 is not None:
-        coef_a.mul_(plan.pw2[r0:r1, c0:c1])
-
     # p, q = 1 - p, softplus(x) = -log q and softplus(-x) = -log p, sharing
     # log1p(exp(-|x|)) = -log1p(-min(p, q)).
     torch.sigmoid(x, out=p)
@@ -171,16 +148,51 @@ def _run_block(
     torch.clamp_min(x, 0.0, out=sp).sub_(shared)
     torch.sub(sp, x, out=sn)
 
-    # Focal factors folded into the coefficients: A q^gamma, B p^gamma.
-    if gamma == 1.0:
-        coef_a.mul_(q)
-        coef_b.mul_(p)
+    # Focal factors q^gamma (positive term) and p^gamma (negative term).
+    if gamma == 0.0:
+        q_pow = p_pow = None
+    elif gamma == 1.0:
+        q_pow, p_pow = q, p
     elif gamma == 2.0:
-        coef_a.mul_(q).mul_(q)
-        coef_b.mul_(p).mul_(p)
-    elif gamma != 0.0:
-        coef_a.mul_(torch.mul(sp, -gamma, out=tmp_a).exp_())
-        coef_b.mul_(torch.mul(sn, -gamma, out=tmp_b).exp_())
+        q_pow, p_pow = torch.mul(q, q, out=tmp_a), torch.mul(p, p, out=tmp_b)
+    else:
+        q_pow = torch.mul(sp, -gamma, out=tmp_a).exp_()
+        p_pow = torch.mul(sn, -gamma, out=tmp_b).exp_()
+
+    # Coefficients A = a+ pw t' k w q^g and B = a- (1 - t') k w p^g, where k is the
+    # ignore mask times the reduction factor.
+    t_eff = t if eps == 0.0 else torch.mul(t, 1.0 - eps, out=t_buf).add_(eps / 2.0)
+    if ignore_index is None and plan.w2 is None:
+        c_pos, c_neg = a_pos * factor, a_neg * factor
+        if q_pow is None:
+            torch.mul(t_eff, c_pos, out=coef_a)
+            torch.mul(t_eff, -c_neg, out=coef_b).add_(c_neg)
+        else:
+            torch.addcmul(plan.zero, t_eff, q_pow, value=c_pos, out=coef_a)
+            torch.mul(p_pow, c_neg, out=coef_b)
+            coef_b.addcmul_(coef_b, t_eff, value=-1.0)
+    else:
+        if ignore_index is not None:
+            scale = torch.ne(t, ignore_index, out=coef_b)
+            if plan.w2 is not None:
+                scale.mul_(plan.w2[r0:r1, c0:c1])
+            if isinstance(factor, torch.Tensor) or factor != 1.0:
+                scale.mul_(factor)
+        else:
+            scale = plan.w2[r0:r1, c0:c1]
+            if factor != 1.0:
+                scale = torch.mul(scale, factor, out=coef_b)
+        torch.mul(t_eff, scale, out=coef_a)
+        torch.sub(scale, coef_a, out=coef_b)
+        if a_neg != 1.0:
+            coef_b.mul_(a_neg)
+        if a_pos != 1.0:
+            coef_a.mul_(a_pos)
+        if q_pow is not None:
+            coef_a.mul_(q_pow)
+            coef_b.mul_(p_pow)
+    if plan.pw2 is not None:
+        coef_a.mul_(plan.pw2[r0:r1, c0:c1])
 
     # Loss: A q^g softplus(-x) + B p^g softplus(x), written out or summed.
     if plan.out2 is not None:
@@ -212,7 +224,7 @@ def _run_blocks(
     plan: _Plan, blocks: list[tuple[int, int, int, int]], first: int, size: int
 ) -> None:
     """Run ``blocks`` (numbered from ``first``) with a private workspace of ``size`` elements."""
-    work = torch.empty((10, size), dtype=plan.dtype, device=plan.x2.device)
+    work = torch.empty((11, size), dtype=plan.dtype, device=plan.x2.device)
     views: tuple[torch.Tensor, ...] = ()
     view_shape = (-1, -1)
     with torch.no_grad():
@@ -222,7 +234,7 @@ def _run_blocks(
                 continue
             if shape != view_shape:
                 n = shape[0] * shape[1]
-                views = tuple(work[i, :n].view(shape) for i in range(10))
+                views = tuple(work[i, :n].view(shape) for i in range(11))
                 view_shape = shape
             _run_block(plan, views, first + offset, r0, r1, c0, c1)
 
