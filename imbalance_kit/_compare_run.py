@@ -64,8 +64,12 @@ def resolve_strategies(requested: list[list[str]] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _dataset(args: argparse.Namespace) -> tuple[str, str, Callable[[int], Any]]:
-    """Name, description and per-seed split builder of the requested data."""
+def _dataset(args: argparse.Namespace, n_seeds: int) -> tuple[str, str, Callable[[int], Any]]:
+    """Name, description and per-seed split builder of the requested data.
+
+    Tables are split for every seed here, so a split that leaves a class
+    without training rows is reported before any training starts.
+    """
     from imbalance_kit import datasets
 
     if args.csv is not None and args.dataset is not None:
@@ -101,18 +105,19 @@ def _dataset(args: argparse.Namespace) -> tuple[str, str, Callable[[int], Any]]:
     else:
         raise error("--dataset", "'digits-lt' or 'keel:NAME'", spec)
 
-    def make_split(seed: int) -> Any:
-        return datasets.stratified_split(
+    splits = [
+        datasets.stratified_split(
             data.X, data.y, test_size=test_size, seed=seed, class_names=data.class_names
         )
-
-    first = make_split(0)
+        for seed in range(n_seeds)
+    ]
+    first = splits[0]
     counts = dict(zip(data.class_names, first.train_counts.tolist()))
     desc = (
         f"{name}: {len(data.y)} rows, {data.X.shape[1]} features, {len(counts)} classes, "
         f"train counts {counts}, stratified test split of {len(first.y_test)}"
     )
-    return name, desc, make_split
+    return name, desc, splits.__getitem__
 
 
 def prepare(args: argparse.Namespace) -> ComparePlan:
@@ -126,8 +131,8 @@ def prepare(args: argparse.Namespace) -> ComparePlan:
 
             if not torch.cuda.is_available():
                 raise error("--device", "'cpu' on this machine (CUDA is not available)", "cuda")
-        name, desc, make_split = _dataset(args)
         n_seeds = args.seeds or (1 if args.quick else DEFAULT_SEEDS)
+        name, desc, make_split = _dataset(args, n_seeds)
         epochs = args.epochs or (QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS)
         config = TrainConfig(
             model=args.model,

@@ -201,7 +201,8 @@ def stratified_split(
 
     Raises:
         ValueError: labels that are not integers in ``[0, C)``, fewer than 2
-            classes, a class with a single row, or mismatched lengths.
+            classes, a class with a single row, a ``test_size`` that leaves a
+            class without training rows, or mismatched lengths.
 
     Example:
         >>> X = np.arange(40, dtype=np.float32).reshape(20, 2)
@@ -243,12 +244,20 @@ def stratified_split(
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, stratify=y, random_state=seed
     )
+    train_counts = np.bincount(y_train, minlength=num_classes)
+    if train_counts.min() == 0:
+        c = int(np.argmin(train_counts))
+        raise error(
+            "test_size",
+            f"small enough to leave training rows of class {names[c]!r} ({counts[c]} rows)",
+            test_size,
+        )
     return LongTailSplit(
         X_train=X_train,
         y_train=y_train.astype(np.int64),
         X_test=X_test,
         y_test=y_test.astype(np.int64),
-        train_counts=np.bincount(y_train, minlength=num_classes).astype(np.int64),
+        train_counts=train_counts.astype(np.int64),
         class_names=names,
     )
 

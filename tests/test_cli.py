@@ -296,7 +296,15 @@ def bad_files(tmp_path):
     lonely = _write_csv(
         tmp_path / "lonely.csv", ["x", "y"], [[i, "a"] for i in range(9)] + [[9, "b"]]
     )
-    return {"one": one, "text": text, "good": good, "lonely": lonely, "dir": str(tmp_path)}
+    pair = _write_csv(tmp_path / "pair.csv", ["x", "y"], [[i, "ab"[i >= 38]] for i in range(40)])
+    return {
+        "one": one,
+        "text": text,
+        "good": good,
+        "lonely": lonely,
+        "pair": pair,
+        "dir": str(tmp_path),
+    }
 
 
 BAD = {
@@ -313,6 +321,14 @@ BAD = {
     "missing compare column": (["compare", "--csv", "{good}", "--target", "q"], "target must be"),
     "missing compare file": (["compare", "--csv", "{dir}/none.csv", "--target", "y"], "none.csv"),
     "class of one row": (["compare", "--csv", "{lonely}", "--target", "y"], "at least 2 rows"),
+    "test split takes a whole class": (
+        ["compare", "--csv", "{pair}", "--target", "y", "--test-size", "0.9"],
+        "test_size must be small enough to leave training rows of class 'b'",
+    ),
+    "test size out of range": (
+        ["compare", "--csv", "{good}", "--target", "y", "--test-size", "1.5"],
+        "--test-size must be in (0, 1)",
+    ),
     "unknown strategy": (["compare", "--strategies", "ce", "magic"], "got 'magic'"),
     "unknown dataset": (["compare", "--dataset", "mnist"], "'digits-lt' or 'keel:NAME'"),
     "unknown keel set": (["compare", "--dataset", "keel:nope"], "got 'nope'"),
