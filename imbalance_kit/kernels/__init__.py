@@ -1,0 +1,47 @@
+"""Fused Triton kernels for the imbalance losses (optional, needs ``triton``).
+
+The losses in :mod:`imbalance_kit.losses` choose the kernel with ``backend="triton"`` (or
+``"auto"`` on CUDA tensors when triton is installed); user code normally never calls these
+functions directly. Each kernel module holds the ``@triton.jit`` kernels, a host launcher
+that picks block sizes, and a :class:`torch.autograd.Function` whose forward computes the
+loss and its gradient in one pass.
+
+Importing this package does not import triton: the two entry points are resolved on first
+attribute access, so ``import imbalance_kit.kernels`` works without triton installed.
+
+* :func:`sigmoid_focal_triton`: the sigmoid focal family (binary / multi-label).
+* :func:`softmax_loss_triton`: the softmax family (focal, class-prior offsets, LDAM).
+
+Example:
+    >>> import imbalance_kit.kernels as kernels
+    >>> sorted(kernels.__all__)
+    ['sigmoid_focal_triton', 'softmax_loss_triton']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["sigmoid_focal_triton", "softmax_loss_triton"]
+
+_LOCATIONS = {
+    "sigmoid_focal_triton": "imbalance_kit.kernels.sigmoid_focal",
+    "softmax_loss_triton": "imbalance_kit.kernels.softmax_loss",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imbalance_kit.kernels.sigmoid_focal import sigmoid_focal_triton
+    from imbalance_kit.kernels.softmax_loss import softmax_loss_triton
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOCATIONS:
+        value = getattr(importlib.import_module(_LOCATIONS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'imbalance_kit.kernels' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,99 @@
+"""Host-side helpers shared by the Triton kernels (no triton import here)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+__all__ = [
+    "accumulator_dtype",
+    "broadcast_mode",
+    "check_runnable",
+    "grad_output_is_one",
+    "interpreting",
+    "series_cut",
+]
+
+# How an optional tensor operand is read by an element-wise kernel over a flattened
+# (..., K) input: not at all, one value per element, one value per last-dim index
+# (offset % K), or one value per row (offset // K).
+MODE_NONE = 0
+MODE_FULL = 1
+MODE_LAST = 2
+MODE_ROW = 3
+
+
+def interpreting() -> bool:
+    """Whether the Triton interpreter is on (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def check_runnable(tensor: torch.Tensor) -> None:
+    """Raise ``RuntimeError`` unless a Triton kernel can run on ``tensor``'s device."""
+    if tensor.is_cuda or interpreting():
+        return
+    raise RuntimeError(
+        "logits must be a CUDA tensor for the Triton kernels (or TRITON_INTERPRET=1 must be "
+        f"set before triton is imported, for CPU testing), got a tensor on {tensor.device}"
+    )
+
+
+def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 inputs are computed in float64, every other float dtype in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def series_cut(dtype: torch.dtype) -> float:
+    """Below this magnitude the kernels switch ``log1p``/``expm1`` to their Taylor series.
+
+    The interpreter has no ``libdevice``, so ``log1p(e)`` and ``1 - exp(l)`` are written as
+    ``log(1 + e)`` / ``1 - exp(l)`` above the cut and as a sixth-order series below it. The cut
+    keeps both branches within a few ulp of the exact value: 0.1 in float32 (series error
+    ~1e-8 relative) and 1e-3 in float64 (series error ~1e-19, direct error ~1e-13).
+    """
+    return 1e-3 if dtype == torch.float64 else 0.1
+
+
+def broadcast_mode(
+    value: torch.Tensor | None, shape: torch.Size, device: torch.device
+) -> tuple[int, torch.Tensor | None]:
+    """Describe how a tensor broadcastable to ``shape`` is read by a flattened kernel.
+
+    Returns ``(mode, tensor)`` where ``tensor`` is contiguous and, for
+    :data:`MODE_LAST` / :data:`MODE_ROW`, holds one value per last-dim index / per row.
+    Broadcast patterns other than these are expanded to the full shape (a copy).
+    """
+    if value is None:
+        return MODE_NONE, None
+    value = value.detach().to(device)
+    if not value.is_floating_point():
+        value = value.float()
+    ndim = len(shape)
+    if value.ndim > ndim:
+        value = value.reshape(value.shape[value.ndim - ndim :])
+    padded = (1,) * (ndim - value.ndim) + tuple(value.shape)
+    last = shape[-1] if ndim else 1
+    if ndim == 0 or tuple(padded) == tuple(shape):
+        return MODE_FULL, value.reshape(shape).contiguous()
+    if all(d == 1 for d in padded[:-1]):
+        return MODE_LAST, value.reshape(-1).expand(last).contiguous()
+    if padded[-1] == 1 and tuple(padded[:-1]) == tuple(shape[:-1]):
+        return MODE_ROW, value.reshape(-1).contiguous()
+    return MODE_FULL, value.reshape(padded).expand(shape).contiguous()
+
+
+def grad_output_is_one(grad_output: torch.Tensor) -> bool:
+    """Whether a scalar ``grad_output`` is exactly 1 (the plain ``loss.backward()`` case).
+
+    Lets backward return the saved gradient itself instead of a scaled copy. On CUDA the
+    test reads one value (a host sync, as Liger-Kernel does); it is skipped, answering
+    ``False``, while a CUDA graph is being captured or ``torch.compile`` is tracing.
+    """
+    if grad_output.numel() != 1 or grad_output.requires_grad:
+        return False
+    if torch.compiler.is_compiling():
+        return False
+    if grad_output.is_cuda and torch.cuda.is_current_stream_capturing():
+        return False
+    return bool(grad_output.reshape(()) == 1)
