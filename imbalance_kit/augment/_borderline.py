@@ -13,6 +13,7 @@ from imbalance_kit.augment._common import (
     check_chunk_size,
     check_neighbors,
     class_rows,
+    distinct,
     fill_interpolated,
     plan,
     rand,
@@ -148,8 +149,8 @@ def borderline_smote(
         else:
             cols = randint(k_neighbors, n_new, generator, X.device)
             steps = rand((n_new, 1), generator, X.device, X.dtype)
-            distinct, inverse = torch.unique(picks, return_inverse=True)
-            seeds = danger[distinct]
+            uniq, inverse = distinct(picks, danger.numel())
+            seeds = danger[uniq]
             nn = kneighbors(X[seeds], X, k_neighbors, exclude=seeds, chunk_size=chunk_size)
             partners = nn[inverse, cols]
             steps = torch.where((y[partners] == label).unsqueeze(1), steps, 0.5 * steps)

@@ -29,6 +29,7 @@ __all__ = [
     "check_labels",
     "check_neighbors",
     "class_rows",
+    "distinct",
     "fill_interpolated",
     "plan",
     "rand",
@@ -45,7 +46,9 @@ def check_features(X: torch.Tensor, name: str = "X") -> None:
         raise error(
             name, "non-empty (at least one row and one column)", f"shape {tuple(X.shape)}", raw=True
         )
-    check_finite(name, X)
+    # Two reductions (NaN propagates through both) instead of an element-wise mask.
+    if not bool(torch.isfinite(X.amax()) & torch.isfinite(X.amin())):
+        check_finite(name, X)
 
 
 def check_labels(y: torch.Tensor, n: int, name: str = "y") -> None:
@@ -129,6 +132,20 @@ def rand(
     draw = dtype if dtype in (torch.float32, torch.float64) else torch.float32
     out = torch.rand(size, generator=generator, device=_draw_device(generator, device), dtype=draw)
     return out.to(device=device, dtype=dtype)
+
+
+def distinct(values: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.unique(values, return_inverse=True)`` for integers in ``[0, size)``, without a sort.
+
+    Example:
+        >>> distinct(torch.tensor([4, 1, 4, 0]), 6)
+        (tensor([0, 1, 4]), tensor([2, 1, 2, 0]))
+    """
+    seen = torch.zeros(size, dtype=torch.bool, device=values.device)
+    seen[values] = True
+    uniq = torch.nonzero(seen).squeeze(1)
+    position = torch.cumsum(seen, dim=0) - 1
+    return uniq, position[values]
 
 
 def class_rows(y: torch.Tensor, label: Hashable) -> torch.Tensor:

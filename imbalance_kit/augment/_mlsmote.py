@@ -19,6 +19,7 @@ from imbalance_kit.augment._common import (
     check_features,
     check_generator,
     check_neighbors,
+    distinct,
     fill_interpolated,
     rand,
     randint,
@@ -171,11 +172,11 @@ def mlsmote(
         )
         cols = randint(k_neighbors, n_new, generator, X.device)
         steps = rand((n_new, 1), generator, X.device, X.dtype)
-        distinct, inverse = torch.unique(seeds, return_inverse=True)
-        nn = kneighbors(pool[distinct], pool, k_neighbors, exclude=distinct, chunk_size=chunk_size)
+        uniq, inverse = distinct(seeds, size)
+        nn = kneighbors(pool[uniq], pool, k_neighbors, exclude=uniq, chunk_size=chunk_size)
         out = X_res[start : start + n_new]
         fill_interpolated(out, pool, seeds, pool, nn[inverse, cols], steps)
-        votes = labels[distinct] + labels[nn].sum(dim=1)
+        votes = labels[uniq] + labels[nn].sum(dim=1)
         y_res[start : start + n_new] = (2 * votes >= k_neighbors + 1)[inverse].to(y.dtype)
         start += n_new
     return X_res, y_res

@@ -9,6 +9,7 @@ from imbalance_kit.augment._common import (
     check_chunk_size,
     check_neighbors,
     class_rows,
+    distinct,
     fill_interpolated,
     plan,
     rand,
@@ -37,8 +38,8 @@ def smote_into(
     n_new = out.shape[0]
     cols = randint(k, n_new, generator, out.device)
     steps = rand((n_new, 1), generator, out.device, out.dtype)
-    distinct, inverse = torch.unique(seeds, return_inverse=True)
-    nn = kneighbors(pool[distinct], pool, k, exclude=distinct, chunk_size=chunk_size)
+    uniq, inverse = distinct(seeds, pool.shape[0])
+    nn = kneighbors(pool[uniq], pool, k, exclude=uniq, chunk_size=chunk_size)
     partners = nn[inverse, cols]
     fill_interpolated(out, pool, seeds, pool, partners, steps)
 
