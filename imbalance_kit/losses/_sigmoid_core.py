@@ -227,7 +227,8 @@ def _run_blocks(
     work = torch.empty((11, size), dtype=plan.dtype, device=plan.x2.device)
     views: tuple[torch.Tensor, ...] = ()
     view_shape = (-1, -1)
-    with torch.no_grad():
+    # Worker threads do not inherit grad mode or autocast; the blocks need neither.
+    with torch.no_grad(), torch.autocast(plan.x2.device.type, enabled=False):
         for offset, (r0, r1, c0, c1) in enumerate(blocks):
             shape = (r1 - r0, c1 - c0)
             if shape[0] * shape[1] == 0:
