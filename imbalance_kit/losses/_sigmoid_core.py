@@ -3,11 +3,11 @@
 Element-wise on logits ``x`` (any shape) and float targets ``t`` in [0, 1], with
 ``p = sigmoid(x)``:
 
-```math
+$$
 t' = t (1 - \\varepsilon) + \\varepsilon / 2, \\qquad
 \\mathcal{L} = -w \\left[ a_+\\, \\omega\\, t' (1 - p)^{\\gamma} \\log p
              + a_-\\, (1 - t')\\, p^{\\gamma} \\log (1 - p) \\right],
-```
+$$
 
 ``a_+ = alpha``, ``a_- = 1 - alpha`` (both 1 for ``alpha=None``), ``omega`` = ``pos_weight``
 (broadcast over the last dimension), ``w`` = ``weight`` (broadcast to the logits). Elements
@@ -18,12 +18,12 @@ the number of counted elements (weights are not in the denominator, exactly as
 With ``A = a_+ omega t'``, ``B = a_- (1 - t')``, ``q = 1 - p`` and ``log p = -softplus(-x)``,
 ``log q = -softplus(x)``, the derivative is
 
-```math
+$$
 \\frac{\\partial \\mathcal{L}}{\\partial x} =
   w \\left[ B\\, p^{\\gamma} \\bigl(p + \\gamma\\, q\\, s(x)\\bigr)
           - A\\, q^{\\gamma} \\bigl(q + \\gamma\\, p\\, s(-x)\\bigr) \\right],
 \\qquad s = \\operatorname{softplus},
-```
+$$
 
 which uses ``d q^gamma / dx = -gamma p q^gamma`` (no ``q^(gamma - 1)``), so fractional
 ``gamma`` keeps finite gradients where ``p_t -> 1``. Powers are ``exp(-gamma softplus(.))``
@@ -471,11 +471,11 @@ def sigmoid_focal_family(
 ) -> torch.Tensor:
     """Validated sigmoid focal loss with backend dispatch (the engine of ``sigmoid_focal_loss``).
 
-    ```math
+    $$
     \\mathcal{L} = -w \\left[ a_+\\, \\omega\\, t' (1 - p)^{\\gamma} \\log p
                  + a_-\\, (1 - t')\\, p^{\\gamma} \\log (1 - p) \\right],
     \\qquad t' = t (1 - \\varepsilon) + \\varepsilon / 2
-    ```
+    $$
 
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 

@@ -2,15 +2,15 @@
 
 For one row with target class ``y`` (rows whose target equals ``ignore_index`` are skipped):
 
-```math
+$$
 z'_c = s\\,(z_c + o_c - m_c [c = y]), \\qquad
 \\ell_c = \\log \\operatorname{softmax}(z')_c, \\qquad p_c = e^{\\ell_c},
-```
+$$
 
-```math
+$$
 q_c = (1 - \\varepsilon)[c = y] + \\varepsilon / C, \\qquad
 \\mathcal{L}_{\\text{row}} = \\sum_c q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\, (-\\ell_c),
-```
+$$
 
 with offsets ``o``, margins ``m``, scale ``s``, label smoothing ``eps``, per-class (or
 scalar) ``alpha`` ``a`` and class ``weight`` ``w``. ``"mean"`` divides the sum over the
@@ -23,10 +23,10 @@ The torch path is a single :class:`torch.autograd.Function` that computes the lo
 analytic gradient in one forward pass and saves only the gradient. Writing
 ``g_c = -q_c a_c w_c \\psi_c`` with
 
-```math
+$$
 \\psi_c = (1 - p_c)^{\\gamma} + \\gamma\\, p_c\\, (1 - p_c)^{\\gamma}
           \\frac{-\\ell_c}{1 - p_c},
-```
+$$
 
 the gradient is ``dL/dz'_j = g_j - p_j * sum_c g_c``. The ratio ``-l/(1-p)`` tends to 1
 as ``p -> 1`` and is evaluated without ``(1 - p)^(gamma - 1)``, so fractional ``gamma``
@@ -384,11 +384,11 @@ def softmax_family_loss(
     Every softmax-based loss of :mod:`imbalance_kit.losses` is this function with some of
     its knobs set. Class dimension is 1, as in :func:`torch.nn.functional.cross_entropy`.
 
-    ```math
+    $$
     z'_c = s\\,(z_c + o_c - m_c [c = y]), \\quad
     \\mathcal{L}_{\\text{row}} = \\sum_c q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\, (-\\log p_c),
     \\quad p = \\operatorname{softmax}(z'), \\quad q_c = (1-\\varepsilon)[c=y] + \\varepsilon/C
-    ```
+    $$
 
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 

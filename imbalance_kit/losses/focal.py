@@ -58,10 +58,10 @@ def sigmoid_focal_loss(
 
     With ``p = sigmoid(x)`` and smoothed targets ``t' = t (1 - eps) + eps / 2``, element-wise:
 
-    ```math
+    $$
     \\mathcal{L}(x, t) = -w \\Bigl[ \\alpha\\, \\omega\\, t' (1 - p)^{\\gamma} \\log p
         + (1 - \\alpha)(1 - t')\\, p^{\\gamma} \\log (1 - p) \\Bigr]
-    ```
+    $$
 
     where ``omega`` is ``pos_weight`` and ``w`` is ``weight`` (both 1 when ``None``) and
     ``alpha=None`` puts 1 in place of both ``alpha`` and ``1 - alpha``. With hard targets and
@@ -148,9 +148,9 @@ def softmax_focal_loss(
     With ``p = softmax(z)`` over the classes and ``q_c = (1 - eps)[c = y] + eps / C``, per
     position with target ``y``:
 
-    ```math
+    $$
     \\mathcal{L} = \\sum_{c} q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\, (-\\log p_c)
-    ```
+    $$
 
     ``a_c`` is 1 (``alpha=None``), the scalar ``alpha`` or ``alpha[c]``; ``w_c`` is
     ``weight[c]`` (or 1). ``"mean"`` divides by the sum of ``w_y`` over the non-ignored
@@ -223,10 +223,10 @@ class SigmoidFocalLoss(nn.Module):
     ``pos_weight`` and ``weight`` are registered as buffers, so they follow ``.to(device)``
     and are saved in the state dict.
 
-    ```math
+    $$
     \\mathcal{L} = -w \\Bigl[ \\alpha\\, \\omega\\, t' (1 - p)^{\\gamma} \\log p
         + (1 - \\alpha)(1 - t')\\, p^{\\gamma} \\log (1 - p) \\Bigr]
-    ```
+    $$
 
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
@@ -308,9 +308,9 @@ class SoftmaxFocalLoss(nn.Module):
 
     A tensor ``alpha`` and ``weight`` are registered as buffers (they follow ``.to(device)``).
 
-    ```math
+    $$
     \\mathcal{L} = \\sum_{c} q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\, (-\\log p_c)
-    ```
+    $$
 
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
