@@ -68,7 +68,7 @@ Reduction = Literal["none", "mean", "sum"]
 # Other devices use large blocks: there the per-operation launch cost dominates.
 _BLOCK = 32000
 _BLOCK_SINGLE_THREAD = 128000
-_BLOCK_ACCELERATOR = 1 << 22
+_BLOCK_ACCELERATOR = 1 << 20
 _MIN_BLOCKS_PER_THREAD = 4
 
 
