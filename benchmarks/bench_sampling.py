@@ -13,6 +13,8 @@ replacement from the same long-tailed labels (1,000 classes, imbalance ratio
 * ``ClassBalancedSampler`` (imbalance-kit) on the labels, ``power=0``.
 * ``BalancedBatchSampler`` (imbalance-kit): 32 classes x 8 samples per batch,
   ``N / 256`` batches (a different draw: P x K batches, classes cycled).
+* ``.../no-replacement``: ``WeightedRandomSampler`` and ``WeightedSampler`` with
+  ``replacement=False`` (a weighted permutation of all N indices).
 
 Each (provider, N) runs in a fresh subprocess. The labels and weights are built
 first; then the peak resident memory is reset (``/proc/self/clear_refs``) and the
@@ -54,6 +56,8 @@ PROVIDERS = [
     "WeightedSampler",
     "ClassBalancedSampler",
     "BalancedBatchSampler",
+    "WeightedRandomSampler/no-replacement",
+    "WeightedSampler/no-replacement",
 ]
 NUM_CLASSES = 1000
 IMBALANCE = 1000.0
@@ -116,7 +120,7 @@ def run_case(provider: str, n: int) -> dict:
     from tests.references.sampling import ImbalancedDatasetSampler
 
     labels = make_labels(n)
-    needs_weights = provider in ("WeightedRandomSampler", "WeightedSampler")
+    needs_weights = provider.startswith(("WeightedRandomSampler", "WeightedSampler"))
     weights = (1.0 / torch.bincount(labels).double())[labels] if needs_weights else None
     data_mb = _rss_mb()
     _reset_peak_rss()
@@ -133,6 +137,10 @@ def run_case(provider: str, n: int) -> dict:
             sampler = ClassBalancedSampler(labels, num_samples=n, seed=0)
         elif provider == "BalancedBatchSampler":
             sampler = BalancedBatchSampler(labels, 32, 8, num_batches=n // 256, seed=0)
+        elif provider == "WeightedRandomSampler/no-replacement":
+            sampler = WeightedRandomSampler(weights, num_samples=n, replacement=False)
+        elif provider == "WeightedSampler/no-replacement":
+            sampler = WeightedSampler(weights, num_samples=n, replacement=False, seed=0)
         else:
             raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
         t1 = time.perf_counter()
@@ -228,8 +236,7 @@ def main(argv: list[str] | None = None) -> None:
             ]
         )
     title = (
-        "One epoch of N class-balanced indices (with replacement); peak MB = peak RSS above the "
-        "labels/weights (VmHWM)"
+        "One epoch of N class-balanced indices; peak MB = peak RSS above the labels/weights (VmHWM)"
     )
     print_table(columns, rows, title=title)
     if args.markdown:

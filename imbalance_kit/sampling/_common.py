@@ -313,45 +313,35 @@ def group_members(
 
 
 def exponential_race(
-    weight_chunk: Callable[[int, int], torch.Tensor],
-    n: int,
-    k: int,
-    seed: int,
-    epoch: int,
-    name: str,
+    weight_chunk: Callable[[int, int], torch.Tensor], n: int, k: int, seed: int, epoch: int
 ) -> torch.Tensor:
     """``k`` distinct items drawn one after another with probability proportional to weight.
 
     Each item gets the key ``E_i / w_i`` with ``E_i ~ Exp(1)``; the ``k``
     smallest keys in increasing order are distributed as ``k`` successive
-    weighted draws without replacement (Efraimidis & Spirakis 2006).
+    weighted draws without replacement (Efraimidis & Spirakis 2006). Items of
+    weight 0 get an infinite key; callers make sure that ``k`` does not exceed
+    the number of items with a positive weight.
 
     Args:
         weight_chunk: ``weight_chunk(start, stop)`` returns the float weights of
             items ``start..stop-1``.
         n: number of items.
         k: number of draws.
-        seed, epoch: the draw's seed and epoch.
-        name: argument name for the error when too few items have weight > 0.
+        seed: the draw's seed.
+        epoch: the draw's epoch.
 
     Returns:
         int64 tensor of ``k`` item indices in draw order.
     """
     keys = torch.empty(n, dtype=torch.float32)
-    positive = 0
+    tiny = torch.finfo(torch.float64).tiny
     for chunk, start in enumerate(range(0, n, CHUNK)):
         stop = min(n, start + CHUNK)
-        w = weight_chunk(start, stop).to(torch.float64)
         gen = chunk_generator(seed, epoch, _STREAM_KEYS, chunk)
         e = torch.empty(stop - start, dtype=torch.float64).exponential_(generator=gen)
-        keys[start:stop] = torch.where(w > 0, e / w, torch.full_like(e, math.inf))
-        positive += int((w > 0).sum())
-    if k > positive:
-        raise error(
-            name,
-            f"<= the number of items with non-zero weight ({positive}) without replacement",
-            k,
-        )
+        # E > 0, so a zero weight gives +inf
+        keys[start:stop] = e.clamp_(min=tiny).div_(weight_chunk(start, stop))
     if k == n:
         return torch.sort(keys, stable=True).indices
     return torch.topk(keys, k, largest=False, sorted=True).indices

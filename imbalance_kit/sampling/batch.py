@@ -16,6 +16,7 @@ from imbalance_kit.sampling._common import (
     EpochShards,
     chunk_generator,
     group_members,
+    index_dtype,
 )
 from imbalance_kit.weights import _as_labels
 
@@ -41,7 +42,9 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
     the first ones as ``DistributedSampler`` pads), and the ranks' batches
     together are the single-process epoch.
 
-    Memory: a compact copy of the labels and an epoch's worth of indices.
+    Cost: each epoch shuffles all ``len(labels)`` indices once (a random
+    permutation, grouped by class), then gathers the batches; memory is a
+    compact copy of the labels plus an epoch's worth of int32 indices.
 
     Reference: Hermans et al., "In Defense of the Triplet Loss for Person
     Re-Identification", 2017 (P x K batches).
@@ -126,7 +129,7 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
         n = self._labels.numel()
         p, k, nb = self.classes_per_batch, self.samples_per_class, self.num_batches
         # members of every class in a fresh random order: shuffle, then group stably by class
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen, dtype=index_dtype(n))
         _, members = group_members(self._shuffled_pairs(perm), self.class_counts, n)
         del perm
         # class sequence: permutations of the classes, P at a time

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,11 +111,22 @@ class ClassBalancedSampler(ShardedSampler):
         self.replacement = bool(replacement)
         counts = torch.bincount(tensor.reshape(-1).long()).cpu() if n else torch.zeros(0)
         self.class_counts = counts
-        present = counts > 0
-        mass = torch.where(
-            present, counts.to(torch.float64).pow(self.power), torch.zeros((), dtype=torch.float64)
+        # n_c ** power normalised over the non-empty classes, in log space (no overflow)
+        log_mass = torch.where(
+            counts > 0,
+            self.power * counts.to(torch.float64).clamp(min=1).log(),
+            torch.tensor(-math.inf, dtype=torch.float64),
         )
-        self.class_probabilities = mass / mass.sum()
+        self.class_probabilities = torch.softmax(log_mass, 0)
+        if not replacement:
+            reachable = int(counts[self.class_probabilities > 0].sum())
+            if self.num_samples > reachable:
+                raise error(
+                    "num_samples",
+                    f"<= the number of samples of drawable classes ({reachable}) "
+                    "without replacement",
+                    self.num_samples,
+                )
         self._offsets, self._members = group_members(_label_chunks(tensor), counts, n)
         self._class_table = AliasTable(self.class_probabilities)
         self._counts_f64 = counts.to(torch.float64)
@@ -141,7 +153,5 @@ class ClassBalancedSampler(ShardedSampler):
         if self.replacement:
             return self._iter_streamed(epoch, self._draw)
         n = self._members.numel()
-        picked = exponential_race(
-            self._position_weights, n, self.num_samples, self.seed, epoch, "num_samples"
-        )
+        picked = exponential_race(self._position_weights, n, self.num_samples, self.seed, epoch)
         return self._iter_materialised(self._members.index_select(0, picked))

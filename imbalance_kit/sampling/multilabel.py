@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,13 +132,12 @@ class MultiLabelBalancedSampler(ShardedSampler):
                 yield torch.cat(keys), torch.cat(values)
 
         self._offsets, self._members = group_members(pairs(), group_counts, n)
-        present = group_counts > 0
-        mass = torch.where(
-            present,
-            group_counts.to(torch.float64).pow(self.power),
-            torch.zeros((), dtype=torch.float64),
+        log_mass = torch.where(
+            group_counts > 0,
+            self.power * group_counts.to(torch.float64).clamp(min=1).log(),
+            torch.tensor(-math.inf, dtype=torch.float64),
         )
-        self.group_probabilities = mass / mass.sum()
+        self.group_probabilities = torch.softmax(log_mass, 0)
         self._group_counts = group_counts
         self._group_table = AliasTable(self.group_probabilities)
         self._sample_probabilities: torch.Tensor | None = None
@@ -179,6 +179,5 @@ class MultiLabelBalancedSampler(ShardedSampler):
             self.num_samples,
             self.seed,
             epoch,
-            "num_samples",
         )
         return self._iter_materialised(picked)

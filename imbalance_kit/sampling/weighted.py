@@ -119,6 +119,5 @@ class WeightedSampler(ShardedSampler):
             self.num_samples,
             self.seed,
             epoch,
-            "num_samples",
         )
         return self._iter_materialised(picked)
