@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+import imbalance_kit.sampling._common as sampling_common
 from imbalance_kit.sampling import (
     BalancedBatchSampler,
     ClassBalancedSampler,
     MultiLabelBalancedSampler,
     WeightedSampler,
 )
-from imbalance_kit.sampling._common import CHUNK, AliasTable
+from imbalance_kit.sampling._common import AliasTable
 from tests.references.sampling import class_probabilities, distributed_positions
 
 # A fixed seed makes every chi-square test deterministic; the bound still rejects a wrong
@@ -122,6 +123,19 @@ def test_alias_table_probabilities_exact(values):
     # float32 probabilities relative to the mean item probability 1 / n
     assert (implied - expected).abs().max().item() <= 1e-6 / len(values)
     assert (implied[w == 0] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[1 / 3] * 7, [2.0, 2.0, 0.0, 0.0], [5.0], [0.0, 0.0, 1.0], [1e-300, 1.0], [1.0] * 5 + [1e9]],
+)
+def test_alias_table_degenerate_weights(values):
+    w = torch.tensor(values, dtype=torch.float64)
+    table = AliasTable(w)
+    torch.testing.assert_close(table.probabilities(), w / w.sum(), atol=1e-7 / len(w), rtol=0)
+    drawn = table.sample(torch.Generator().manual_seed(0), 5000, slice(None))
+    assert drawn.min() >= 0 and drawn.max() < len(w)
+    assert (w[drawn] > 0).all()
 
 
 def test_weighted_accepts_integer_and_numpy_weights():
@@ -243,8 +257,10 @@ def test_rank_shards_are_the_single_process_draw(name, num_replicas):
         assert len(shard) == len(shard_sampler) == -(-n // num_replicas)
 
 
-def test_streamed_draw_crosses_chunks_and_pads():
-    n = 2 * CHUNK + 3
+def test_streamed_draw_crosses_chunks_and_pads(monkeypatch):
+    # a small chunk size stands in for the real one (CHUNK positions per generator)
+    monkeypatch.setattr(sampling_common, "CHUNK", 1000)
+    n = 2 * 1000 + 3
     single = ClassBalancedSampler(LABELS, num_samples=n, seed=9, num_replicas=1, rank=0)
     full = list(single)
     assert len(full) == n
@@ -254,6 +270,9 @@ def test_streamed_draw_crosses_chunks_and_pads():
     ]
     for rank, shard in enumerate(shards):
         assert shard == [full[p] for p in distributed_positions(n, 4, rank)]
+    # each chunk has its own generator: the first chunk does not depend on the epoch length
+    short = list(ClassBalancedSampler(LABELS, num_samples=1000, seed=9, num_replicas=1, rank=0))
+    assert short == full[:1000]
 
 
 def test_more_replicas_than_samples():

@@ -27,7 +27,7 @@ from torch.utils.data import Sampler
 
 from imbalance_kit._validation import check_positive_int, error
 
-CHUNK = 1 << 17
+CHUNK = 1 << 20
 """Positions per generator chunk. Part of the draw's definition: changing it changes the draws."""
 
 Draw = Callable[[torch.Generator, int, slice], torch.Tensor]
@@ -182,7 +182,7 @@ class AliasTable:
     def __init__(self, weights: torch.Tensor) -> None:
         n = weights.numel()
         w = weights.detach().reshape(-1)
-        step = CHUNK * 8
+        step = CHUNK
         int_dtype = index_dtype(n)
         float_dtype = torch.float32 if int_dtype == torch.int32 else torch.float64
         self.n = n
@@ -218,7 +218,6 @@ class AliasTable:
             p = scaled(s)
             stop = s + p.numel()
             prob[s:stop] = p.to(float_dtype)
-            alias[s:stop] = torch.arange(s, stop, dtype=int_dtype)
             is_light = p < 1.0
             li = torch.nonzero(is_light).reshape(-1)
             hi = torch.nonzero(~is_light).reshape(-1)
@@ -248,6 +247,8 @@ class AliasTable:
                 prob.index_copy_(0, idx, residual.to(float_dtype))
                 successor = heavy.index_select(0, torch.arange(s + 1, stop + 1).clamp_(max=last))
                 alias.index_copy_(0, idx, successor)
+        else:  # all items light or all heavy (equal weights up to rounding): no aliases
+            alias.copy_(torch.arange(n, dtype=int_dtype))
         if nh:
             prob[int(heavy[-1])] = 1.0  # the last heavy item absorbs rounding drift
 
