@@ -522,9 +522,9 @@ def print_table(rows: list[Row], mem_method: str) -> None:
 
 def write_csv(rows: list[Row], path: str, meta: dict[str, str], mem_method: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fields = ["timestamp", "device", "device_name", "torch", "triton", "python", "loadavg", "section",
-              "provider", "mode", "dtype", "shape", "ms", "peak_mb", "mem_method", "gbps",
-              "roofline_fraction", "ratio", "status", "extra"]  # fmt: skip
+    fields = ["timestamp", "device", "device_name", "torch", "triton", "python", "loadavg",
+              "section", "provider", "mode", "dtype", "shape", "ms", "peak_mb", "mem_method",
+              "gbps", "roofline_fraction", "ratio", "status", "extra"]  # fmt: skip
     new = not os.path.exists(path)
     with open(path, "a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
