@@ -153,9 +153,9 @@ def inverse_frequency_weights(counts: ArrayLike, power: float = 1.0) -> torch.Te
     The weights are scaled so that the average weight *per sample* is 1 (the
     loss keeps its scale, and a balanced data set gets all ones):
 
-    ```math
+    $$
     w_c = \frac{n_c^{-p}\, N}{\sum_{j:\, n_j > 0} n_j^{1-p}}, \qquad N = \sum_j n_j .
-    ```
+    $$
 
     ``power=1`` is scikit-learn's ``"balanced"`` heuristic
     ``N / (K n_c)``, ``power=0.5`` the square-root variant (softer), ``power=0``
@@ -197,9 +197,9 @@ def inverse_frequency_weights(counts: ArrayLike, power: float = 1.0) -> torch.Te
 def balanced_weights(labels: ArrayLike, num_classes: int | None = None) -> torch.Tensor:
     r"""scikit-learn's ``"balanced"`` class weights, computed from labels.
 
-    ```math
+    $$
     w_c = \frac{N}{K\, n_c}
-    ```
+    $$
 
     with ``N`` samples and ``K`` classes present. On the classes present this is
     exactly ``sklearn.utils.class_weight.compute_class_weight("balanced", ...)``;
@@ -238,10 +238,10 @@ def effective_number_weights(counts: ArrayLike, beta: float = 0.999) -> torch.Te
     ``K`` non-empty classes sum to ``K`` (the number of classes when none is
     empty):
 
-    ```math
+    $$
     w_c = \frac{1 - \beta}{1 - \beta^{n_c}}, \qquad
     w_c \leftarrow K\, \frac{w_c}{\sum_{j:\, n_j > 0} w_j}.
-    ```
+    $$
 
     ``beta=0`` gives all ones; ``beta -> 1`` tends to inverse frequency. Empty
     classes get 0. Computed in float64 (``expm1``/``log1p``) so that ``beta``
@@ -290,9 +290,9 @@ def positive_weights(
 ) -> torch.Tensor:
     r"""Per-label ``pos_weight`` for ``BCEWithLogitsLoss``: negatives over positives.
 
-    ```math
+    $$
     w_l = \frac{\sum_i (1 - y_{il})}{\sum_i y_{il}}
-    ```
+    $$
 
     With this ``pos_weight`` the positives of each label carry as much total
     loss weight as its negatives. Soft targets in ``[0, 1]`` are counted

@@ -30,10 +30,10 @@ def _label_chunks(labels: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Te
 class ClassBalancedSampler(ShardedSampler):
     r"""Draw a class with probability proportional to ``n_c ** power``, then a member uniformly.
 
-    ```math
+    $$
     P(\text{class } c) = \frac{n_c^{\,q}}{\sum_{j:\, n_j > 0} n_j^{\,q}}, \qquad
     P(\text{sample } i) = \frac{P(\text{class } y_i)}{n_{y_i}}
-    ```
+    $$
 
     ``power=0`` gives every class the same share (class-balanced), ``0.5``
     square-root sampling, ``1`` the natural distribution (instance-balanced).

@@ -28,9 +28,9 @@ class MultiLabelBalancedSampler(ShardedSampler):
     positive label) with probability proportional to ``n_g ** power`` and then
     one of its ``n_g`` samples uniformly, so a sample's probability is
 
-    ```math
+    $$
     P(i) = \sum_{g \ni i} \frac{n_g^{\,q}}{\sum_{h:\, n_h > 0} n_h^{\,q}} \cdot \frac{1}{n_g}.
-    ```
+    $$
 
     With ``power=0`` every label (and the no-label group) is drawn equally
     often, however rare; samples with several labels are reachable through

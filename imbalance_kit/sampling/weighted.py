@@ -17,9 +17,9 @@ __all__ = ["WeightedSampler"]
 class WeightedSampler(ShardedSampler):
     r"""Sample index ``i`` with probability proportional to ``weights[i]``, at any size.
 
-    ```math
+    $$
     P(i) = \frac{w_i}{\sum_j w_j}
-    ```
+    $$
 
     A drop-in for ``torch.utils.data.WeightedRandomSampler(weights,
     num_samples, replacement)`` without its limit of ``2**24`` weights (which
