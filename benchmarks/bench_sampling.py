@@ -24,8 +24,9 @@ build time, epoch time, indices per second over build + epoch, and the peak RSS
 above the data (``VmHWM``, Linux). Speed ratios are against
 ``WeightedRandomSampler`` in the same run.
 
-    python benchmarks/bench_sampling.py            # N = 1e5, 1e6, 1e7, 1e8
-    python benchmarks/bench_sampling.py --quick    # N = 1e5, 1e6
+    python benchmarks/bench_sampling.py              # N = 1e5, 1e6, 1e7, 1e8
+    python benchmarks/bench_sampling.py --quick      # N = 1e5, 1e6
+    python benchmarks/bench_sampling.py --threads 1  # one torch thread for every provider
 """
 
 from __future__ import annotations
@@ -170,8 +171,8 @@ def run_case(provider: str, n: int) -> dict:
     }
 
 
-def _child(provider: str, n: int, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--child", provider, str(n)]
+def _child(provider: str, n: int, timeout: float, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", provider, str(n), "--threads", str(threads)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -193,10 +194,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=float, nargs="*", help="override the sizes")
     parser.add_argument("--providers", nargs="*", default=PROVIDERS, choices=PROVIDERS)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch.set_num_threads for every provider (default: torch's default)",
+    )
     parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "sampling.csv"))
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     parser.add_argument("--child", nargs=2, metavar=("PROVIDER", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.child:
         print(json.dumps(run_case(args.child[0], int(args.child[1]))))
         return
@@ -207,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for n in sizes:
         for provider in args.providers:
-            res = _child(provider, n, args.timeout)
+            res = _child(provider, n, args.timeout, args.threads)
             results.append(res)
             shown = res["status"] if res["status"] != "ok" else f"{res['per_s'] / 1e6:.2f} M/s"
             print(f"  N={_fmt_n(n):>4} {provider:<26} {shown}", flush=True)
