@@ -1,0 +1,355 @@
+"""The ``imbalance-risk`` command.
+
+Sub-commands::
+
+    imbalance-risk simulate --out rollouts.npz [--episodes N] [--horizon T] [--links N] [--seed S]
+    imbalance-risk prepare ROLLOUTS... --out DIR [--k 15] [--include-all-failure-steps]
+                           [--risk-decay 0.9] [--attribution-weights 0.4 0.3 0.2 0.1]
+                           [--ttf-horizon 50] [--val-fraction 0.15] [--test-fraction 0.15]
+                           [--seed 0] [--allow-pickle]
+    imbalance-risk train --config CONFIG.yaml --data DIR --out RUN [--baseline mse] [--resume]
+                         [--set section.key=value ...]
+    imbalance-risk evaluate --run RUN [--data DIR] [--split test] [--mc-samples N]
+    imbalance-risk demo [--quick] --out DIR
+    imbalance-risk ablation --out DIR [--seeds 0 1 2] [--episodes 600]
+
+Bad input (a missing file, an unknown config key, a pickle without
+``--allow-pickle``, ...) prints one line ``imbalance-risk: error: ...`` on
+standard error and exits with status 2 (set ``IMBALANCE_RISK_TRACEBACK=1`` to
+see the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from imbalance_risk._version import __version__
+
+__all__ = ["UsageError", "build_parser", "main"]
+
+PROG = "imbalance-risk"
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line on standard error, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is often fastest for small models)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``imbalance-risk``."""
+    parser = _Parser(prog=PROG, description="Failure-risk prediction from sparse rollout labels.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("simulate", help="simulate rollouts of a noisy policy on a planar arm")
+    p.add_argument("--out", required=True, help="output file (.npz or .parquet)")
+    p.add_argument("--episodes", type=int, default=400)
+    p.add_argument("--horizon", type=int, default=120)
+    p.add_argument("--links", type=int, default=3, help="joints = action dimensions (2 to 6)")
+    p.add_argument("--hidden-dim", type=int, default=32)
+    p.add_argument("--glitch-rate", type=float, default=0.015)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("prepare", help="label steps, split by episode, write prepared.npz")
+    p.add_argument(
+        "rollouts", nargs="+", help="rollout files (.npz, .parquet; .pkl with --allow-pickle)"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--k", type=int, default=15, help="steps before the failure labelled positive")
+    p.add_argument("--include-all-failure-steps", action="store_true")
+    p.add_argument("--risk-decay", type=float, default=0.9)
+    p.add_argument(
+        "--attribution-weights",
+        type=float,
+        nargs=4,
+        default=[0.4, 0.3, 0.2, 0.1],
+        metavar=("ACTION", "ALIGNMENT", "VELOCITY", "FLOOR"),
+    )
+    p.add_argument("--ttf-horizon", type=int, default=50)
+    p.add_argument("--val-fraction", type=float, default=0.15)
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read legacy .pkl rollouts (unpickling runs code from the file: trusted files only)",
+    )
+
+    p = sub.add_parser("train", help="train the risk model (or the MSE baseline)")
+    p.add_argument("--config", help="YAML config (default: built-in defaults)")
+    p.add_argument("--data", help="prepared data folder or prepared.npz (overrides data.path)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--baseline", choices=["mse"], help="train the MSE baseline instead")
+    p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_threads(p)
+
+    p = sub.add_parser("evaluate", help="metrics, predictions and plots of a run")
+    p.add_argument("--run", required=True, help="run folder (with model.pt)")
+    p.add_argument("--data", help="prepared data (default: the run config's data.path)")
+    p.add_argument("--split", choices=["test", "val", "train"], default="test")
+    p.add_argument("--mc-samples", type=int, default=None)
+    p.add_argument("--no-plots", action="store_true")
+    _add_threads(p)
+
+    p = sub.add_parser("demo", help="simulate -> prepare -> train -> evaluate")
+    p.add_argument("--out", required=True)
+    p.add_argument("--quick", action="store_true", help="small preset (under a minute on a CPU)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    p.add_argument("--no-progress", action="store_true")
+    _add_threads(p)
+
+    p = sub.add_parser("ablation", help="the ablation table on simulated data")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--episodes", type=int, default=600)
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--variants", nargs="+", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    _add_threads(p)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from imbalance_risk.rollouts import save_rollouts
+    from imbalance_risk.simulate import simulate_rollouts
+
+    rollouts = simulate_rollouts(
+        n_episodes=args.episodes,
+        horizon=args.horizon,
+        n_links=args.links,
+        hidden_dim=args.hidden_dim,
+        glitch_rate=args.glitch_rate,
+        seed=args.seed,
+    )
+    path = save_rollouts(rollouts, args.out)
+    failed = int((~rollouts.success).sum())
+    print(f"{rollouts.n_episodes} episodes ({failed} failed), {rollouts.n_steps} steps -> {path}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from imbalance_risk.labels import LabelConfig
+    from imbalance_risk.prepare import prepare_rollouts, settings_record, write_prepared
+    from imbalance_risk.rollouts import Rollouts, load_rollouts
+
+    parts = [load_rollouts(p, allow_pickle=args.allow_pickle) for p in args.rollouts]
+    if len(parts) == 1:
+        rollouts = parts[0]
+    else:  # concatenate files (e.g. separate success / failure rollouts), renumbering episodes
+        fields = ("velocities", "failure_direction")
+        for name in fields:
+            present = [getattr(r, name) is not None for r in parts]
+            if any(present) and not all(present):
+                raise UsageError(f"{name} must be in every rollout file or in none")
+        rollouts = Rollouts(
+            hidden_states=np.concatenate([r.hidden_states for r in parts]),
+            actions=np.concatenate([r.actions for r in parts]),
+            episode_lengths=np.concatenate([r.episode_lengths for r in parts]),
+            success=np.concatenate([r.success for r in parts]),
+            failure_step=np.concatenate([r.failure_step for r in parts]),
+            **{
+                name: np.concatenate([getattr(r, name) for r in parts])
+                if getattr(parts[0], name) is not None
+                else None
+                for name in fields
+            },
+        )
+    labels = LabelConfig(
+        k=args.k,
+        include_all_failure_steps=args.include_all_failure_steps,
+        risk_decay=args.risk_decay,
+        attribution_weights=tuple(args.attribution_weights),
+        ttf_horizon=args.ttf_horizon,
+    )
+    data = prepare_rollouts(
+        rollouts,
+        labels,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+    )
+    settings = settings_record(
+        labels,
+        sources=[str(p) for p in args.rollouts],
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+    )
+    summary = write_prepared(data, args.out, settings)
+    splits = summary["splits"]
+    print(
+        f"{summary['n_steps']} steps from {summary['n_episodes']} episodes "
+        f"({summary['n_failed_episodes']} failed); positive rate {summary['positive_rate']:.4f}"
+    )
+    for name in ("train", "val", "test"):
+        s = splits[name]
+        print(
+            f"  {name:5} {s['n_episodes']:5} episodes {s['n_steps']:7} steps "
+            f"positive rate {s['positive_rate']:.4f}"
+        )
+    for dim in summary["per_dim_risk"]:
+        print(
+            f"  risk dim {dim['dim']}: mean {dim['mean']:.4f} max {dim['max']:.3f} "
+            f"non-zero {dim['nonzero']:.4f} mean on positives {dim['mean_on_positive']:.3f}"
+        )
+    print(f"-> {Path(args.out) / 'prepared.npz'}, {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from imbalance_risk.config import load_config
+    from imbalance_risk.train import train
+
+    config = load_config(args.config, args.overrides)
+    if args.baseline == "mse":
+        config = config.as_baseline()
+    result = train(
+        config,
+        args.data,
+        args.out,
+        resume=args.resume,
+        progress_bar=not args.no_progress,
+    )
+    score = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
+    print(f"{result.epochs} epochs in {result.seconds:.1f}s; best {config.train.monitor} {score}")
+    print(f"-> {result.model_path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from imbalance_risk.evaluate import evaluate_run
+
+    m = evaluate_run(
+        args.run, args.data, split=args.split, mc_samples=args.mc_samples, plots=not args.no_plots
+    )
+
+    def f(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.4f}"
+
+    print(
+        f"{m['model']} on {m['split']} ({m['n_steps']} steps, "
+        f"positive rate {m['positive_rate']:.4f})"
+    )
+    print(
+        f"  AUC {f(m['auc'])}  AP {f(m['ap'])}  balanced accuracy {f(m['balanced_accuracy'])}"
+        f"  F1 {f(m['f1'])} @ threshold {m['threshold']:.3f}"
+    )
+    print(f"  ECE {f(m['ece'])}  Brier {f(m['brier'])}")
+    print("  per-dim AUC " + ", ".join(f(v) for v in m["per_dim_auc"]))
+    print(
+        "  uncertainty AUROC for errors: "
+        + ", ".join(f"{k} {f(v)}" for k, v in m["uncertainty_auroc"].items())
+    )
+    print(f"-> {Path(args.run)}/metrics{'' if args.split == 'test' else '_' + args.split}.json")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from imbalance_risk.pipeline import run_demo
+
+    run_demo(
+        args.out,
+        quick=args.quick,
+        seed=args.seed,
+        overrides=args.overrides,
+        progress_bar=not args.no_progress,
+    )
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from imbalance_risk.pipeline import ABLATION_VARIANTS, run_ablation
+
+    unknown = [v for v in args.variants or [] if v not in ABLATION_VARIANTS]
+    if unknown:
+        raise UsageError(f"--variants must be among {list(ABLATION_VARIANTS)}, got {unknown}")
+    run_ablation(
+        args.out,
+        seeds=args.seeds,
+        n_episodes=args.episodes,
+        data_seed=args.data_seed,
+        variants=args.variants,
+        overrides=args.overrides,
+    )
+    return 0
+
+
+_HANDLERS = {
+    "simulate": _simulate,
+    "prepare": _prepare,
+    "train": _train,
+    "evaluate": _evaluate,
+    "demo": _demo,
+    "ablation": _ablation,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``imbalance-risk`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Returns:
+        0 on success, 2 on bad input (one line on standard error, no traceback).
+
+    Example:
+        >>> main(["prepare", "missing.npz", "--out", "/tmp/nowhere"])
+        2
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except UsageError as exc:
+        return _fail(str(exc))
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    try:
+        _threads(args)
+        return _HANDLERS[args.command](args)
+    except UsageError as exc:
+        return _fail(str(exc))
+    except (FileNotFoundError, PermissionError, ValueError, TypeError, ImportError) as exc:
+        if os.environ.get("IMBALANCE_RISK_TRACEBACK"):
+            raise
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,486 @@
+"""Training configuration: nested dataclasses read from YAML (``yaml.safe_load``), validated.
+
+Unknown keys are errors (a typo never silently falls back to a default), and
+``--set section.key=value`` overrides are parsed as YAML scalars. The full
+schema with defaults is :class:`RiskConfig`; ``configs/default.yaml`` in the
+package folder lists every key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from imbalance_kit._validation import (
+    check_choice,
+    check_in_range,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    error,
+)
+
+__all__ = [
+    "BinaryLossConfig",
+    "ContrastiveLossConfig",
+    "DataConfig",
+    "EvalConfig",
+    "ImbalanceConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OversampleConfig",
+    "RiskConfig",
+    "RiskLossConfig",
+    "SamplerConfig",
+    "TTFLossConfig",
+    "TrainConfig",
+    "UncertaintyLossConfig",
+    "WeightedLossConfig",
+    "apply_overrides",
+    "load_config",
+]
+
+Weighting = Literal["uniform", "uncertainty", "dwa"]
+Monitor = Literal["val_ap", "val_auc", "val_loss"]
+
+
+def _check_alpha(name: str, alpha: float | None) -> None:
+    if alpha is not None:
+        check_in_range(name, alpha, 0.0, 1.0)
+
+
+@dataclass
+class DataConfig:
+    """Where the prepared data is and how it is batched.
+
+    Attributes:
+        path: ``prepared.npz`` or its folder (the CLI's ``--data`` overrides it).
+        batch_size: training batch size over all processes.
+        eval_batch_size: batch size for validation and prediction.
+        num_workers: DataLoader workers.
+    """
+
+    path: str | None = None
+    batch_size: int = 256
+    eval_batch_size: int = 4096
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive_int("data.batch_size", self.batch_size)
+        check_positive_int("data.eval_batch_size", self.eval_batch_size)
+        check_positive_int("data.num_workers", self.num_workers, minimum=0)
+
+
+@dataclass
+class ModelConfig:
+    """Encoder and heads.
+
+    Attributes:
+        hidden_dims: widths of the encoder MLP's hidden layers.
+        embed_dim: width of the shared embedding.
+        head_hidden: hidden width of every head.
+        proj_dim: output width of the contrastive projection head.
+        dropout: dropout probability (also used for MC dropout).
+        n_heads: binary heads in the ensemble.
+    """
+
+    hidden_dims: list[int] = field(default_factory=lambda: [128, 128])
+    embed_dim: int = 64
+    head_hidden: int = 32
+    proj_dim: int = 32
+    dropout: float = 0.1
+    n_heads: int = 5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hidden_dims, list):
+            raise error("model.hidden_dims", "a list of layer widths", self.hidden_dims)
+        for i, width in enumerate(self.hidden_dims):
+            check_positive_int(f"model.hidden_dims[{i}]", width)
+        for name in ("embed_dim", "head_hidden", "proj_dim", "n_heads"):
+            check_positive_int(f"model.{name}", getattr(self, name))
+        check_in_range("model.dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
+
+
+@dataclass
+class WeightedLossConfig:
+    """A task whose loss needs only a weight (``0`` removes the task and its head)."""
+
+    weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_non_negative(f"loss.{self._name}.weight", self.weight)
+
+    _name = "task"
+
+
+@dataclass
+class BinaryLossConfig:
+    """Sigmoid focal loss of the binary heads.
+
+    Attributes:
+        weight: task weight (``0`` removes the binary heads).
+        alpha: focal alpha in ``[0, 1]`` or ``None``.
+        gamma: focal gamma ``>= 0``.
+        pos_weight: ``None``; ``"auto"`` (negatives / positives of the training
+            labels, :func:`imbalance_kit.weights.positive_weights`); or a number.
+    """
+
+    weight: float = 1.0
+    alpha: float | None = 0.25
+    gamma: float = 2.0
+    pos_weight: float | str | None = None
+
+    def __post_init__(self) -> None:
+        check_non_negative("loss.binary.weight", self.weight)
+        _check_alpha("loss.binary.alpha", self.alpha)
+        check_non_negative("loss.binary.gamma", self.gamma)
+        if isinstance(self.pos_weight, str):
+            check_choice("loss.binary.pos_weight", self.pos_weight, ("auto",))
+        elif self.pos_weight is not None:
+            check_positive("loss.binary.pos_weight", self.pos_weight)
+
+
+@dataclass
+class RiskLossConfig:
+    """Sigmoid focal loss of the per-dimension risk head on the soft risk labels."""
+
+    weight: float = 1.0
+    alpha: float | None = 0.25
+    gamma: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_non_negative("loss.risk.weight", self.weight)
+        _check_alpha("loss.risk.alpha", self.alpha)
+        check_non_negative("loss.risk.gamma", self.gamma)
+
+
+@dataclass
+class TTFLossConfig(WeightedLossConfig):
+    """Mean squared error of the time-to-failure head (``weight`` is ``ttf_weight``)."""
+
+    weight: float = 0.5
+    _name = "ttf"
+
+
+@dataclass
+class UncertaintyLossConfig(WeightedLossConfig):
+    """Gaussian NLL of the uncertainty head (mean and log-variance of the step's risk)."""
+
+    weight: float = 0.1
+    _name = "uncertainty"
+
+
+@dataclass
+class ContrastiveLossConfig:
+    """Supervised contrastive loss of the projection head.
+
+    Attributes:
+        weight: task weight (``0`` removes the projection head).
+        temperature: SupCon temperature ``> 0``.
+        label: ``"episode"`` contrasts steps of failed and successful episodes;
+            ``"binary"`` contrasts steps by their fails-within-k label.
+    """
+
+    weight: float = 0.1
+    temperature: float = 0.1
+    label: Literal["episode", "binary"] = "episode"
+
+    def __post_init__(self) -> None:
+        check_non_negative("loss.contrastive.weight", self.weight)
+        check_positive("loss.contrastive.temperature", self.temperature)
+        check_choice("loss.contrastive.label", self.label, ("episode", "binary"))
+
+
+@dataclass
+class LossConfig:
+    """The multi-task objective: ``MultiTaskLoss`` over the weighted task losses.
+
+    Attributes:
+        weighting: ``MultiTaskLoss`` weighting of the (already weighted) tasks:
+            ``"uniform"`` gives ``binary + risk + ttf_weight * ttf + ...``.
+    """
+
+    weighting: Weighting = "uniform"
+    binary: BinaryLossConfig = field(default_factory=BinaryLossConfig)
+    risk: RiskLossConfig = field(default_factory=RiskLossConfig)
+    ttf: TTFLossConfig = field(default_factory=TTFLossConfig)
+    uncertainty: UncertaintyLossConfig = field(default_factory=UncertaintyLossConfig)
+    contrastive: ContrastiveLossConfig = field(default_factory=ContrastiveLossConfig)
+
+    def __post_init__(self) -> None:
+        check_choice("loss.weighting", self.weighting, typing.get_args(Weighting))
+
+
+@dataclass
+class SamplerConfig:
+    """``ClassBalancedSampler`` on the binary label (``power=0``: balanced batches)."""
+
+    enabled: bool = True
+    power: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_bool("imbalance.sampler.enabled", self.enabled)
+        check_non_negative("imbalance.sampler.power", self.power)
+
+
+@dataclass
+class OversampleConfig:
+    """``noise_oversample`` of the positive training steps.
+
+    Attributes:
+        enabled: switch.
+        ratio: positives are raised to ``int(ratio * n_negative)`` (in ``(0, 1]``).
+        noise_std: jitter relative to the positives' per-feature standard deviation.
+    """
+
+    enabled: bool = True
+    ratio: float = 0.5
+    noise_std: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_bool("imbalance.noise_oversample.enabled", self.enabled)
+        check_in_range(
+            "imbalance.noise_oversample.ratio", self.ratio, 0.0, 1.0, low_inclusive=False
+        )
+        check_non_negative("imbalance.noise_oversample.noise_std", self.noise_std)
+
+
+@dataclass
+class ImbalanceConfig:
+    """The re-sampling switches."""
+
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    noise_oversample: OversampleConfig = field(default_factory=OversampleConfig)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and the Lightning ``Trainer``.
+
+    Attributes:
+        max_epochs: epoch limit.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        patience: early-stopping patience in epochs (``0`` turns early stopping off).
+        monitor: validation metric for early stopping and the best checkpoint.
+        accelerator: Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
+        devices: number of devices / processes.
+        strategy: Lightning strategy (``"auto"``, ``"ddp"``, ``"ddp_spawn"``).
+        precision: Lightning precision (``"32-true"``, ``"bf16-mixed"``, ...).
+        epoch_size: training samples drawn per epoch (``None``: the training set size).
+    """
+
+    max_epochs: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 5
+    monitor: Monitor = "val_ap"
+    accelerator: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    epoch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_int("train.max_epochs", self.max_epochs)
+        check_positive("train.lr", self.lr)
+        check_non_negative("train.weight_decay", self.weight_decay)
+        check_positive_int("train.patience", self.patience, minimum=0)
+        check_choice("train.monitor", self.monitor, typing.get_args(Monitor))
+        check_positive_int("train.devices", self.devices)
+        if self.epoch_size is not None:
+            check_positive_int("train.epoch_size", self.epoch_size)
+        for name in ("accelerator", "strategy", "precision"):
+            if not isinstance(getattr(self, name), str):
+                raise error(f"train.{name}", "a string", getattr(self, name))
+
+    @property
+    def monitor_mode(self) -> Literal["min", "max"]:
+        """``"min"`` for the loss, ``"max"`` for AUC / AP."""
+        return "min" if self.monitor == "val_loss" else "max"
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation settings.
+
+    Attributes:
+        mc_samples: MC-dropout forward passes (``0`` skips MC dropout).
+        n_bins: bins of the ECE and the reliability diagram.
+        threshold: ``"val_f1"`` picks the threshold with the best F1 on the
+            validation split (:func:`imbalance_kit.metrics.best_threshold`); a number fixes it.
+    """
+
+    mc_samples: int = 20
+    n_bins: int = 15
+    threshold: float | str = "val_f1"
+
+    def __post_init__(self) -> None:
+        check_positive_int("evaluate.mc_samples", self.mc_samples, minimum=0)
+        check_positive_int("evaluate.n_bins", self.n_bins)
+        if isinstance(self.threshold, str):
+            check_choice("evaluate.threshold", self.threshold, ("val_f1",))
+        else:
+            check_in_range("evaluate.threshold", self.threshold, 0.0, 1.0)
+
+
+@dataclass
+class RiskConfig:
+    """Everything ``imbalance-risk train`` / ``evaluate`` read.
+
+    Attributes:
+        seed: seed of initialisation, sampling and over-sampling.
+        baseline: ``None`` for the risk model; ``"mse"`` for the baseline that
+            regresses the risk labels with MSE (see :meth:`as_baseline`).
+
+    Example:
+        >>> cfg = RiskConfig.from_dict(
+        ...     {"loss": {"binary": {"gamma": 1.0}}, "train": {"max_epochs": 3}}
+        ... )
+        >>> cfg.loss.binary.gamma, cfg.train.max_epochs, cfg.loss.risk.gamma
+        (1.0, 3, 2.0)
+        >>> RiskConfig.from_dict({"loss": {"binry": {}}})
+        Traceback (most recent call last):
+        ...
+        ValueError: config key 'loss.binry' must be one of 'weighting', 'binary', ..., got 'binry'
+    """
+
+    seed: int = 0
+    baseline: Literal["mse"] | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        check_positive_int("seed", self.seed, minimum=0)
+        if self.baseline is not None:
+            check_choice("baseline", self.baseline, ("mse",))
+
+    @classmethod
+    def from_dict(cls, mapping: dict[str, Any] | None) -> RiskConfig:
+        """Build from a nested dict (missing keys take their defaults; unknown keys are errors)."""
+        return _build(cls, mapping or {}, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (YAML/JSON ready)."""
+        return dataclasses.asdict(self)
+
+    def as_baseline(self) -> RiskConfig:
+        """The MSE baseline: MSE on the risk labels, every imbalance technique off.
+
+        The encoder, data and training settings are kept; the binary, TTF,
+        uncertainty and contrastive tasks (and their heads), the sampler and
+        the over-sampling are switched off, as in the setup that predicted zeros.
+        """
+        data = self.to_dict()
+        data["baseline"] = "mse"
+        for task in ("binary", "ttf", "uncertainty", "contrastive"):
+            data["loss"][task]["weight"] = 0.0
+        data["loss"]["binary"]["pos_weight"] = None
+        data["imbalance"]["sampler"]["enabled"] = False
+        data["imbalance"]["noise_oversample"]["enabled"] = False
+        return RiskConfig.from_dict(data)
+
+    def active_tasks(self) -> dict[str, float]:
+        """Task name -> weight for every task with a positive weight."""
+        if self.baseline == "mse":
+            return {"risk_mse": 1.0}
+        return {
+            name: float(getattr(self.loss, name).weight)
+            for name in ("binary", "risk", "ttf", "uncertainty", "contrastive")
+            if getattr(self.loss, name).weight > 0
+        }
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise error(name, "true or false", value)
+
+
+def _build(cls: type, mapping: Any, prefix: str) -> Any:
+    if not isinstance(mapping, dict):
+        raise error(f"config section '{prefix or 'root'}'", "a mapping", mapping)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+    kwargs: dict[str, Any] = {}
+    for key, value in mapping.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            raise error(f"config key '{path}'", f"one of {', '.join(map(repr, names))}", key)
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value if value is not None else {}, f"{path}.")
+        else:
+            kwargs[key] = _coerce(path, value, hint)
+    return cls(**kwargs)
+
+
+def _coerce(path: str, value: Any, hint: Any) -> Any:
+    """Accept ints where floats are expected (YAML writes ``1`` for ``1.0``); check numbers."""
+    args = typing.get_args(hint)
+    accepts_float = hint is float or float in args
+    accepts_int = hint is int or int in args
+    if accepts_float and not accepts_int and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(path, "a finite number", value)
+    if typing.get_origin(hint) is list and isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
+
+    Example:
+        >>> apply_overrides({"train": {"lr": 0.1}}, ["train.lr=0.01", "model.hidden_dims=[8, 8]"])
+        {'train': {'lr': 0.01}, 'model': {'hidden_dims': [8, 8]}}
+    """
+    out = dict(mapping)
+    for item in overrides:
+        if "=" not in item:
+            raise error("--set", "section.key=value", item)
+        dotted, raw = item.split("=", 1)
+        keys = dotted.strip().split(".")
+        if not all(keys):
+            raise error("--set", "a dotted key such as train.lr", dotted)
+        node = out
+        for key in keys[:-1]:
+            child = node.get(key)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[key] = child
+            node = child
+        node[keys[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RiskConfig:
+    """Read a YAML config (``yaml.safe_load``), apply overrides, validate.
+
+    Args:
+        path: YAML file; ``None`` starts from the defaults.
+        overrides: ``section.key=value`` strings.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unknown keys or invalid values.
+    """
+    mapping: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        loaded = yaml.safe_load(path.read_text())
+        if loaded is not None and not isinstance(loaded, dict):
+            raise error(f"config file {path}", "a YAML mapping", type(loaded).__name__, raw=True)
+        mapping = loaded or {}
+    return RiskConfig.from_dict(apply_overrides(mapping, overrides or []))

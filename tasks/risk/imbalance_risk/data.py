@@ -1,0 +1,239 @@
+"""Training data: the prepared splits as tensors, over-sampling, class-balanced sampling.
+
+* ``noise_oversample`` (:mod:`imbalance_kit.augment`) raises the positive
+  training steps to ``ratio * n_negative``. The regression targets travel with
+  the features as extra columns, so each synthetic step carries its source
+  step's labels jittered by the same relative noise (clipped to ``[0, 1]``);
+  the binary and episode labels are constant among positives and stay exact.
+* ``ClassBalancedSampler`` (:mod:`imbalance_kit.sampling`) draws the binary
+  classes with probability proportional to ``n_c ** power`` and shards the
+  draw over DDP ranks; without it a shuffling ``DistributedSampler`` is used.
+* ``warn_if_double_correction`` (:mod:`imbalance_kit.weights`) warns when the
+  balanced sampler and a ``pos_weight`` on the binary loss are both on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from imbalance_kit._validation import error
+from imbalance_kit.augment import noise_oversample
+from imbalance_kit.sampling import ClassBalancedSampler
+from imbalance_kit.weights import positive_weights, warn_if_double_correction
+from imbalance_risk.config import RiskConfig
+from imbalance_risk.prepare import PreparedData
+
+__all__ = ["RiskDataModule", "StepDataset", "oversample_positives"]
+
+_FIELDS = ("features", "binary", "risk", "ttf", "episode_failed")
+
+
+class StepDataset(Dataset):
+    """Per-step tensors; indexing with a list of indices returns a whole batch (fast path).
+
+    Example:
+        >>> ds = StepDataset({"features": torch.zeros(4, 2), "binary": torch.tensor([0., 1, 0, 1])})
+        >>> len(ds), ds[[1, 3]]["binary"].tolist()
+        (4, [1.0, 1.0])
+    """
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        lengths = {t.shape[0] for t in tensors.values()}
+        if len(lengths) != 1:
+            raise error("tensors", "the same number of rows", sorted(lengths))
+        self.tensors = tensors
+        self.n = lengths.pop()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: Any) -> dict[str, torch.Tensor]:
+        return {name: t[index] for name, t in self.tensors.items()}
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return {name: t.index_select(0, idx) for name, t in self.tensors.items()}
+
+
+def _batch_identity(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return batch
+
+
+def _tensors(part: PreparedData) -> dict[str, torch.Tensor]:
+    return {
+        "features": torch.from_numpy(np.ascontiguousarray(part.features, dtype=np.float32)),
+        "binary": torch.from_numpy(part.binary.astype(np.float32)),
+        "risk": torch.from_numpy(part.risk.astype(np.float32)),
+        "ttf": torch.from_numpy(part.ttf.astype(np.float32)),
+        "episode_failed": torch.from_numpy(part.episode_failed.astype(np.float32)),
+        "synthetic": torch.zeros(part.n_steps, dtype=torch.bool),
+    }
+
+
+def oversample_positives(
+    tensors: dict[str, torch.Tensor], ratio: float, noise_std: float, seed: int
+) -> dict[str, torch.Tensor]:
+    """Raise the positive rows to ``int(ratio * n_negative)`` with ``noise_oversample``.
+
+    Returns the tensors with the synthetic rows appended (``synthetic`` marks
+    them). When the positives already reach that count nothing is added and a
+    warning says so.
+
+    Example:
+        >>> t = {"features": torch.randn(10, 3), "binary": torch.tensor([0.] * 8 + [1.] * 2),
+        ...      "risk": torch.rand(10, 2), "ttf": torch.rand(10), "episode_failed": torch.ones(10),
+        ...      "synthetic": torch.zeros(10, dtype=torch.bool)}
+        >>> out = oversample_positives(t, ratio=1.0, noise_std=0.1, seed=0)
+        >>> int(out["binary"].sum()), int(out["synthetic"].sum()), out["features"].shape[0]
+        (8, 6, 16)
+    """
+    y = tensors["binary"].round().long()
+    n_neg, n_pos = int((y == 0).sum()), int((y == 1).sum())
+    target = int(ratio * n_neg)
+    if n_pos == 0 or target <= n_pos:
+        warnings.warn(
+            f"noise_oversample skipped: {n_pos} positive training steps already reach "
+            f"ratio * n_negative = {target}",
+            stacklevel=2,
+        )
+        return tensors
+    a = tensors["risk"].shape[1]
+    columns = torch.cat(
+        [
+            tensors["features"],
+            tensors["risk"],
+            tensors["ttf"][:, None],
+            tensors["episode_failed"][:, None],
+        ],
+        dim=1,
+    )
+    generator = torch.Generator().manual_seed(seed)
+    x_res, y_res = noise_oversample(
+        columns, y, sampling_strategy={1: target}, noise_std=noise_std, generator=generator
+    )
+    h = tensors["features"].shape[1]
+    n = columns.shape[0]
+    synthetic = torch.zeros(x_res.shape[0], dtype=torch.bool)
+    synthetic[n:] = True
+    return {
+        "features": x_res[:, :h].contiguous(),
+        "binary": y_res.to(torch.float32),
+        "risk": x_res[:, h : h + a].clamp(0.0, 1.0).contiguous(),
+        "ttf": x_res[:, h + a].clamp(0.0, 1.0).contiguous(),
+        "episode_failed": x_res[:, h + a + 1].round().clamp(0.0, 1.0).contiguous(),
+        "synthetic": synthetic,
+    }
+
+
+class RiskDataModule(L.LightningDataModule):
+    """Prepared data -> training / validation loaders, with the config's imbalance switches.
+
+    Everything is computed in ``__init__`` (deterministic and identical on every
+    DDP rank): feature statistics, over-sampled training tensors and the
+    binary ``pos_weight``. Each DDP rank validates on the whole validation
+    split, so validation metrics need no gathering.
+
+    Args:
+        data: the prepared data set.
+        config: the training config.
+
+    Attributes:
+        feature_mean: ``(H,)`` training-split mean of the features.
+        feature_std: ``(H,)`` training-split standard deviation.
+        pos_weight: resolved ``pos_weight`` of the binary loss, or ``None``.
+        n_synthetic: rows added by over-sampling.
+
+    Raises:
+        ValueError: the training or validation split lacks positive or negative steps.
+    """
+
+    def __init__(self, data: PreparedData, config: RiskConfig) -> None:
+        super().__init__()
+        self.config = config
+        train, val = data.subset("train"), data.subset("val")
+        for name, part in (("train", train), ("val", val)):
+            positives = int((part.binary > 0.5).sum())
+            if positives == 0 or positives == part.n_steps:
+                raise error(
+                    f"the {name} split",
+                    "positive and negative steps",
+                    f"{positives} positives in {part.n_steps} steps",
+                    raw=True,
+                )
+        self.input_dim = int(train.features.shape[1])
+        self.action_dim = train.action_dim
+        self.feature_mean = train.features.mean(axis=0)
+        self.feature_std = train.features.std(axis=0)
+        tensors = _tensors(train)
+        over = config.imbalance.noise_oversample
+        if over.enabled:
+            tensors = oversample_positives(tensors, over.ratio, over.noise_std, config.seed)
+        self.n_synthetic = int(tensors["synthetic"].sum())
+        self.train_set = StepDataset({k: tensors[k] for k in _FIELDS})
+        self.val_set = StepDataset({k: v for k, v in _tensors(val).items() if k in _FIELDS})
+        binary = config.loss.binary
+        if config.baseline is None and binary.weight > 0 and binary.pos_weight == "auto":
+            self.pos_weight: float | None = float(positive_weights(tensors["binary"]))
+        elif config.baseline is None and binary.weight > 0 and binary.pos_weight is not None:
+            self.pos_weight = float(binary.pos_weight)
+        else:
+            self.pos_weight = None
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
+    def train_sampler(self) -> Sampler[int]:
+        """The training sampler of this rank (class-balanced or shuffling)."""
+        world, rank = self._world()
+        cfg = self.config
+        epoch_size = cfg.train.epoch_size or len(self.train_set)
+        sampler_cfg = cfg.imbalance.sampler
+        if sampler_cfg.enabled:
+            sampler: Sampler[int] = ClassBalancedSampler(
+                self.train_set.tensors["binary"].long(),
+                num_samples=epoch_size,
+                power=sampler_cfg.power,
+                seed=cfg.seed,
+                num_replicas=world,
+                rank=rank,
+            )
+            warn_if_double_correction(sampler, pos_weight=self.pos_weight, stacklevel=3)
+            return sampler
+        if cfg.train.epoch_size is not None:
+            raise error(
+                "train.epoch_size",
+                "None unless imbalance.sampler.enabled (the shuffling sampler visits every row)",
+                cfg.train.epoch_size,
+            )
+        return DistributedSampler(
+            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        world, _ = self._world()
+        per_rank = max(1, self.config.data.batch_size // world)
+        return DataLoader(
+            self.train_set,
+            batch_size=per_rank,
+            sampler=self.train_sampler(),
+            collate_fn=_batch_identity,
+            num_workers=self.config.data.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.val_set,
+            batch_size=self.config.data.eval_batch_size,
+            shuffle=False,
+            collate_fn=_batch_identity,
+            num_workers=self.config.data.num_workers,
+        )

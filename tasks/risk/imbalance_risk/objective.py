@@ -1,0 +1,197 @@
+"""The multi-task objective: per-task losses from ``imbalance_kit`` combined by ``MultiTaskLoss``.
+
+```math
+\\mathcal{L} = w_b\\,\\mathrm{FL}(\\text{binary heads}, y)
+  + w_r\\,\\mathrm{FL}(\\text{risk}, r)
+  + w_t\\,\\mathrm{MSE}(\\sigma(\\text{ttf}), \\tau)
+  + w_u\\,\\mathrm{NLL}_{\\mathcal N}(\\max_j r_j \\mid \\mu, \\sigma^2)
+  + w_c\\,\\mathrm{SupCon}(z, c)
+```
+
+with the sigmoid focal loss FL
+(:func:`imbalance_kit.losses.sigmoid_focal_loss`, soft targets for the risk
+labels), SupCon (:func:`imbalance_kit.losses.supervised_contrastive_loss`,
+gathered over DDP ranks) on the episode outcome or the binary label, and the
+weights of the config. With ``loss.weighting="uniform"`` the tasks are summed
+as written; ``"uncertainty"`` / ``"dwa"`` let :class:`~imbalance_kit.losses.MultiTaskLoss`
+re-weight them. Each task is a small picklable ``nn.Module`` (``ddp_spawn`` pickles the model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imbalance_kit.losses import MultiTaskLoss, sigmoid_focal_loss, supervised_contrastive_loss
+from imbalance_risk.config import RiskConfig
+
+__all__ = [
+    "ContrastiveTask",
+    "EnsembleFocalTask",
+    "GaussianNLLTask",
+    "RiskFocalTask",
+    "RiskMSETask",
+    "TTFTask",
+    "build_objective",
+    "task_outputs",
+    "task_targets",
+]
+
+
+class EnsembleFocalTask(nn.Module):
+    """Sigmoid focal loss of every binary head against the same label, averaged.
+
+    Example:
+        >>> task = EnsembleFocalTask(1.0, alpha=None, gamma=0.0)
+        >>> logits, y = torch.zeros(4, 3), torch.tensor([0.0, 1.0, 0.0, 1.0])
+        >>> round(float(task(logits, y)), 4)  # BCE at p = 0.5
+        0.6931
+    """
+
+    def __init__(
+        self,
+        weight: float,
+        alpha: float | None,
+        gamma: float,
+        pos_weight: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.weight, self.alpha, self.gamma = float(weight), alpha, float(gamma)
+        if pos_weight is None:
+            self.pos_weight: torch.Tensor | None = None
+        else:
+            self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        targets = target.to(logits.dtype)[:, None].expand_as(logits)
+        loss = sigmoid_focal_loss(
+            logits, targets, self.alpha, self.gamma, pos_weight=self.pos_weight
+        )
+        return self.weight * loss
+
+
+class RiskFocalTask(nn.Module):
+    """Sigmoid focal loss of the risk logits against the soft per-dimension risk labels."""
+
+    def __init__(self, weight: float, alpha: float | None, gamma: float) -> None:
+        super().__init__()
+        self.weight, self.alpha, self.gamma = float(weight), alpha, float(gamma)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.weight * sigmoid_focal_loss(
+            logits, target.to(logits.dtype), self.alpha, self.gamma
+        )
+
+
+class TTFTask(nn.Module):
+    """Mean squared error of ``sigmoid(logit)`` against the normalised time to failure."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.weight = float(weight)
+
+    def forward(self, logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.weight * F.mse_loss(torch.sigmoid(logit), target.to(logit.dtype))
+
+
+class GaussianNLLTask(nn.Module):
+    """Gaussian NLL of the step's risk level under ``N(sigmoid(mean), exp(logvar))``."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.weight = float(weight)
+
+    def forward(
+        self, output: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor
+    ) -> torch.Tensor:
+        mean_logit, logvar = output
+        mean = torch.sigmoid(mean_logit)
+        return self.weight * F.gaussian_nll_loss(mean, target.to(mean.dtype), torch.exp(logvar))
+
+
+class ContrastiveTask(nn.Module):
+    """Supervised contrastive loss of the projections (gathered over the ranks under DDP)."""
+
+    def __init__(self, weight: float, temperature: float) -> None:
+        super().__init__()
+        self.weight, self.temperature = float(weight), float(temperature)
+
+    def forward(self, projection: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = supervised_contrastive_loss(
+            projection, labels.long(), self.temperature, gather_distributed=True
+        )
+        return self.weight * loss
+
+
+class RiskMSETask(nn.Module):
+    """The baseline: mean squared error of the raw risk outputs against the risk labels."""
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(output, target.to(output.dtype))
+
+
+def build_objective(config: RiskConfig, pos_weight: float | None = None) -> MultiTaskLoss:
+    """The :class:`~imbalance_kit.losses.MultiTaskLoss` over the config's active tasks.
+
+    Args:
+        config: the training config.
+        pos_weight: the binary heads' ``pos_weight`` (resolved from ``"auto"`` by the caller).
+
+    Example:
+        >>> objective = build_objective(RiskConfig())
+        >>> objective.task_names
+        ('binary', 'risk', 'ttf', 'uncertainty', 'contrastive')
+        >>> build_objective(RiskConfig().as_baseline()).task_names
+        ('risk_mse',)
+    """
+    loss = config.loss
+    tasks: dict[str, nn.Module] = {}
+    for name in config.active_tasks():
+        if name == "binary":
+            tasks[name] = EnsembleFocalTask(
+                loss.binary.weight, loss.binary.alpha, loss.binary.gamma, pos_weight
+            )
+        elif name == "risk":
+            tasks[name] = RiskFocalTask(loss.risk.weight, loss.risk.alpha, loss.risk.gamma)
+        elif name == "ttf":
+            tasks[name] = TTFTask(loss.ttf.weight)
+        elif name == "uncertainty":
+            tasks[name] = GaussianNLLTask(loss.uncertainty.weight)
+        elif name == "contrastive":
+            tasks[name] = ContrastiveTask(loss.contrastive.weight, loss.contrastive.temperature)
+        else:
+            tasks[name] = RiskMSETask()
+    return MultiTaskLoss(tasks, weighting=loss.weighting)
+
+
+def task_outputs(out: dict[str, torch.Tensor], tasks: tuple[str, ...]) -> dict[str, Any]:
+    """Map the network's outputs onto the task names of the objective."""
+    mapped: dict[str, Any] = {}
+    for name in tasks:
+        if name == "uncertainty":
+            mapped[name] = (out["mean"], out["logvar"])
+        elif name == "contrastive":
+            mapped[name] = out["projection"]
+        else:
+            mapped[name] = out[name]
+    return mapped
+
+
+def task_targets(
+    batch: dict[str, torch.Tensor], tasks: tuple[str, ...], contrastive_label: str
+) -> dict[str, torch.Tensor]:
+    """Map a batch's labels onto the task names of the objective."""
+    source = {
+        "binary": batch["binary"],
+        "risk": batch["risk"],
+        "risk_mse": batch["risk"],
+        "ttf": batch["ttf"],
+        "uncertainty": batch["risk"].amax(dim=1),
+        "contrastive": (
+            batch["episode_failed"] if contrastive_label == "episode" else batch["binary"]
+        ).long(),
+    }
+    return {name: source[name] for name in tasks}

@@ -1,0 +1,301 @@
+"""``imbalance-risk prepare``: labels, an episode-level split, the prepared file and its summary.
+
+The prepared data set is one NPZ file (``prepared.npz``) with one row per kept step:
+
+==================  ==========  ===============================================
+array               shape       meaning
+==================  ==========  ===============================================
+``features``        ``(N, H)``  hidden states
+``actions``         ``(N, A)``  actions
+``binary``          ``(N,)``    fails-within-k label (0/1)
+``ttf``             ``(N,)``    normalised time to failure in ``[0, 1]``
+``steps_to_failure``  ``(N,)``  steps until the failure, ``-1`` in successes
+``risk``            ``(N, A)``  per-action-dimension risk in ``[0, 1]``
+``episode``         ``(N,)``    episode id
+``step``            ``(N,)``    step within the episode
+``episode_failed``  ``(N,)``    whether the step's episode failed
+``split``           ``(N,)``    0 train, 1 validation, 2 test
+==================  ==========  ===============================================
+
+Episodes, never single steps, are assigned to splits (stratified by outcome),
+so no episode contributes steps to two splits. ``summary.json`` holds the
+positive rates, per-dimension label statistics and the settings used.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imbalance_kit._validation import check_in_range, error
+from imbalance_risk.labels import LabelConfig, make_labels
+from imbalance_risk.rollouts import Rollouts
+
+__all__ = [
+    "SPLITS",
+    "PreparedData",
+    "label_summary",
+    "load_prepared",
+    "prepare_rollouts",
+    "settings_record",
+    "split_episodes",
+    "write_prepared",
+]
+
+SPLITS = ("train", "val", "test")
+_ARRAYS = (
+    "features",
+    "actions",
+    "binary",
+    "ttf",
+    "steps_to_failure",
+    "risk",
+    "episode",
+    "step",
+    "episode_failed",
+    "split",
+)
+
+
+@dataclass
+class PreparedData:
+    """The prepared per-step data set (see the module docstring for the arrays).
+
+    Example:
+        >>> from imbalance_risk.simulate import simulate_rollouts
+        >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
+        >>> data.features.shape[1], data.action_dim, sorted(set(data.split.tolist()))
+        (32, 3, [0, 1, 2])
+        >>> train = data.subset("train")
+        >>> bool((train.split == 0).all())
+        True
+    """
+
+    features: np.ndarray
+    actions: np.ndarray
+    binary: np.ndarray
+    ttf: np.ndarray
+    steps_to_failure: np.ndarray
+    risk: np.ndarray
+    episode: np.ndarray
+    step: np.ndarray
+    episode_failed: np.ndarray
+    split: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        """Number of rows."""
+        return int(self.features.shape[0])
+
+    @property
+    def action_dim(self) -> int:
+        """Number of action dimensions (columns of ``risk``)."""
+        return int(self.risk.shape[1])
+
+    def subset(self, split: str) -> PreparedData:
+        """The rows of one split: ``"train"``, ``"val"`` or ``"test"``."""
+        if split not in SPLITS:
+            raise error("split", f"one of {', '.join(map(repr, SPLITS))}", split)
+        mask = self.split == SPLITS.index(split)
+        return PreparedData(**{name: getattr(self, name)[mask] for name in _ARRAYS})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name."""
+        return {name: getattr(self, name) for name in _ARRAYS}
+
+
+def split_episodes(
+    success: np.ndarray, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
+) -> np.ndarray:
+    """Assign episodes to train (0), validation (1) and test (2), stratified by outcome.
+
+    Within each outcome the episodes are shuffled and cut by the fractions
+    (rounded), so both outcomes are spread over the splits in proportion.
+
+    Args:
+        success: ``(E,)`` episode outcomes.
+        val_fraction: share of episodes in validation, in ``[0, 1)``.
+        test_fraction: share of episodes in test, in ``[0, 1)``; the two sum below 1.
+        seed: shuffling seed.
+
+    Returns:
+        ``(E,)`` int8 split code of each episode.
+
+    Example:
+        >>> codes = split_episodes(np.array([True] * 10 + [False] * 10), 0.2, 0.2, seed=0)
+        >>> np.bincount(codes).tolist(), np.bincount(codes[10:]).tolist()
+        ([12, 4, 4], [6, 2, 2])
+    """
+    check_in_range("val_fraction", val_fraction, 0.0, 1.0, high_inclusive=False)
+    check_in_range("test_fraction", test_fraction, 0.0, 1.0, high_inclusive=False)
+    if val_fraction + test_fraction >= 1.0:
+        raise error(
+            "val_fraction + test_fraction",
+            "< 1 (some episodes must train)",
+            val_fraction + test_fraction,
+        )
+    success = np.asarray(success, dtype=bool)
+    rng = np.random.default_rng(seed)
+    codes = np.zeros(success.shape[0], dtype=np.int8)
+    for outcome in (False, True):
+        members = rng.permutation(np.flatnonzero(success == outcome))
+        n_val = int(round(val_fraction * members.size))
+        n_test = int(round(test_fraction * members.size))
+        codes[members[:n_val]] = 1
+        codes[members[n_val : n_val + n_test]] = 2
+    return codes
+
+
+def prepare_rollouts(
+    rollouts: Rollouts,
+    config: LabelConfig | None = None,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+) -> PreparedData:
+    """Label every step and split the episodes.
+
+    Args:
+        rollouts: the episodes.
+        config: labelling settings (defaults when ``None``).
+        val_fraction: share of episodes in validation.
+        test_fraction: share of episodes in test.
+        seed: split seed.
+
+    Returns:
+        The :class:`PreparedData`. A warning is issued when a split has no
+        positive step.
+    """
+    labels = make_labels(rollouts, config)
+    episode_split = split_episodes(rollouts.success, val_fraction, test_fraction, seed)
+    data = PreparedData(
+        features=rollouts.hidden_states[labels.rows],
+        actions=rollouts.actions[labels.rows],
+        binary=labels.binary,
+        ttf=labels.ttf,
+        steps_to_failure=labels.steps_to_failure,
+        risk=labels.risk,
+        episode=rollouts.episode_id[labels.episode],
+        step=labels.step,
+        episode_failed=~rollouts.success[labels.episode],
+        split=episode_split[labels.episode],
+    )
+    for code, name in enumerate(SPLITS):
+        fraction = (val_fraction, test_fraction)[code - 1] if code else 1.0
+        rows = data.split == code
+        if fraction > 0 and rows.any() and not data.binary[rows].any():
+            warnings.warn(
+                f"the {name} split has no positive step; use more episodes or other fractions",
+                stacklevel=2,
+            )
+    return data
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {"mean": float("nan"), "std": float("nan"), "max": float("nan"), "nonzero": 0.0}
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "max": float(values.max()),
+        "nonzero": float((values > 0).mean()),
+    }
+
+
+def label_summary(data: PreparedData) -> dict[str, Any]:
+    """Positive rates and label statistics, overall and per split.
+
+    Example:
+        >>> from imbalance_risk.simulate import simulate_rollouts
+        >>> summary = label_summary(prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80)))
+        >>> sorted(summary["splits"])
+        ['test', 'train', 'val']
+        >>> 0.0 < summary["positive_rate"] < 1.0
+        True
+    """
+
+    def block(part: PreparedData) -> dict[str, Any]:
+        positive = part.binary > 0.5
+        episodes, first = np.unique(part.episode, return_index=True)
+        return {
+            "n_steps": part.n_steps,
+            "n_episodes": int(episodes.size),
+            "n_failed_episodes": int(part.episode_failed[first].sum()),
+            "n_positive": int(positive.sum()),
+            "positive_rate": float(positive.mean()) if part.n_steps else float("nan"),
+            "risk_nonzero_rate": float((part.risk > 0).any(axis=1).mean())
+            if part.n_steps
+            else float("nan"),
+        }
+
+    summary = block(data)
+    summary["splits"] = {name: block(data.subset(name)) for name in SPLITS}
+    positive = data.binary > 0.5
+    summary["per_dim_risk"] = [
+        {
+            "dim": j,
+            **_stats(data.risk[:, j]),
+            "mean_on_positive": _stats(data.risk[positive, j])["mean"],
+        }
+        for j in range(data.action_dim)
+    ]
+    failed = data.steps_to_failure >= 0
+    summary["steps_to_failure"] = _stats(data.steps_to_failure[failed].astype(np.float64))
+    summary["feature_dim"] = int(data.features.shape[1])
+    summary["action_dim"] = data.action_dim
+    return summary
+
+
+def write_prepared(
+    data: PreparedData, out_dir: str | Path, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write ``prepared.npz`` and ``summary.json`` into ``out_dir``; return the summary.
+
+    Args:
+        data: the prepared data set.
+        out_dir: output folder (created).
+        settings: extra settings recorded under ``"settings"`` in the summary.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "prepared.tmp.npz"
+    with tmp.open("wb") as fh:
+        np.savez_compressed(fh, **data.arrays())
+    tmp.replace(out / "prepared.npz")  # atomic: a crash never leaves half a file
+    summary = label_summary(data)
+    summary["settings"] = settings or {}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def load_prepared(path: str | Path) -> PreparedData:
+    """Read a prepared data set: ``prepared.npz`` or the folder holding it.
+
+    Raises:
+        FileNotFoundError: no prepared file there.
+        ValueError: the file lacks arrays of the prepared schema.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "prepared.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"prepared data set not found: {path} (run imbalance-risk prepare)")
+    with np.load(path, allow_pickle=False) as npz:
+        missing = [name for name in _ARRAYS if name not in npz.files]
+        if missing:
+            raise error("prepared file", f"arrays {list(_ARRAYS)}", f"missing {missing}", raw=True)
+        return PreparedData(**{name: npz[name] for name in _ARRAYS})
+
+
+def settings_record(config: LabelConfig, **extra: Any) -> dict[str, Any]:
+    """The labelling settings as a JSON-ready dict (for ``summary.json``)."""
+    record = asdict(config)
+    record["attribution_weights"] = list(config.attribution_weights)
+    record.update(extra)
+    return record

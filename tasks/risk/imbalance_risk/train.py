@@ -1,0 +1,206 @@
+"""``imbalance-risk train``: Lightning training into a run folder, resumable.
+
+Run folder layout::
+
+    RUN/
+      config.yaml              the resolved config (every key)
+      checkpoints/best.ckpt    best epoch by ``train.monitor``  (Lightning checkpoint)
+      checkpoints/last.ckpt    latest epoch (``--resume`` continues from it)
+      logs/metrics.csv         per-epoch training and validation metrics (CSVLogger)
+      model.pt                 the best network for ``evaluate``: state dict + config
+      train_summary.json       epochs run, best score, data and sampling statistics
+
+Every file loads with ``torch.load(..., weights_only=True)``: checkpoints hold
+tensors and plain Python values only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from imbalance_kit._validation import error
+from imbalance_risk.config import RiskConfig
+from imbalance_risk.data import RiskDataModule
+from imbalance_risk.model import RiskNet
+from imbalance_risk.module import RiskModule, _silence_lightning_warnings
+from imbalance_risk.prepare import load_prepared
+
+__all__ = ["TrainResult", "load_model", "train"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes:
+        run_dir: the run folder.
+        model_path: ``model.pt`` (written by rank 0).
+        best_score: best value of the monitored metric.
+        epochs: epochs completed.
+        seconds: wall time of the fit.
+    """
+
+    run_dir: Path
+    model_path: Path
+    best_score: float | None
+    epochs: int
+    seconds: float
+
+
+def train(
+    config: RiskConfig,
+    data_path: str | Path | None = None,
+    run_dir: str | Path = "runs/risk",
+    *,
+    resume: bool = False,
+    progress_bar: bool = True,
+    trainer_kwargs: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train the risk model (or the MSE baseline) with Lightning.
+
+    Args:
+        config: the training config (``config.baseline == "mse"`` trains the baseline).
+        data_path: prepared data (``prepared.npz`` or its folder); defaults to ``config.data.path``.
+        run_dir: output folder.
+        resume: continue from ``checkpoints/last.ckpt`` when it exists.
+        progress_bar: show Lightning's progress bar and model summary.
+        trainer_kwargs: extra ``lightning.Trainer`` arguments (they override the config's).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ValueError: no data path, or a split without both classes.
+    """
+    path = data_path if data_path is not None else config.data.path
+    if path is None:
+        raise error("data_path", "a prepared data set (--data or data.path)", None)
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    _silence_lightning_warnings()
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    data = load_prepared(path)
+    datamodule = RiskDataModule(data, config)
+    module = RiskModule(
+        config.to_dict(), datamodule.input_dim, datamodule.action_dim, datamodule.pos_weight
+    )
+    module.net.set_normalization(datamodule.feature_mean, datamodule.feature_std)
+    (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    ckpt_dir = run / "checkpoints"
+    cfg = config.train
+    callbacks: list[Any] = [
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor=cfg.monitor,
+            mode=cfg.monitor_mode,
+            save_last=True,
+            enable_version_counter=False,
+        )
+    ]
+    if cfg.patience > 0:
+        callbacks.append(
+            EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience)
+        )
+    options: dict[str, Any] = {
+        "max_epochs": cfg.max_epochs,
+        "accelerator": cfg.accelerator,
+        "devices": cfg.devices,
+        "strategy": cfg.strategy,
+        "precision": cfg.precision,
+        "callbacks": callbacks,
+        "logger": CSVLogger(run, name="logs", version=""),
+        "default_root_dir": run,
+        "use_distributed_sampler": False,  # the data module shards its own samplers
+        "enable_progress_bar": progress_bar,
+        "enable_model_summary": progress_bar,
+        "log_every_n_steps": 10,
+        "num_sanity_val_steps": 0,
+    }
+    options.update(trainer_kwargs or {})
+    trainer = L.Trainer(**options)
+    last = ckpt_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.is_file() else None
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    seconds = time.perf_counter() - start
+
+    checkpoint_cb = callbacks[0]
+    best_path = checkpoint_cb.best_model_path or str(last)
+    best_score = checkpoint_cb.best_model_score
+    model_path = run / "model.pt"
+    if trainer.is_global_zero:
+        state = torch.load(best_path, map_location="cpu", weights_only=True)
+        net_state = {
+            k.removeprefix("net."): v
+            for k, v in state["state_dict"].items()
+            if k.startswith("net.")
+        }
+        torch.save(
+            {
+                "config": config.to_dict(),
+                "input_dim": datamodule.input_dim,
+                "action_dim": datamodule.action_dim,
+                "heads": list(module.net.heads),
+                "state_dict": net_state,
+                "epoch": int(state.get("epoch", -1)),
+            },
+            model_path,
+        )
+        summary = {
+            "best_checkpoint": str(Path(best_path).name),
+            "monitor": cfg.monitor,
+            "best_score": None if best_score is None else float(best_score),
+            "best_epoch": int(state.get("epoch", -1)),
+            "epochs": int(trainer.current_epoch),
+            "seconds": round(seconds, 2),
+            "resumed_from": ckpt_path,
+            "train_steps": len(datamodule.train_set),
+            "synthetic_steps": datamodule.n_synthetic,
+            "pos_weight": datamodule.pos_weight,
+            "world_size": int(trainer.world_size),
+        }
+        (run / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return TrainResult(
+        run_dir=run,
+        model_path=model_path,
+        best_score=None if best_score is None else float(best_score),
+        epochs=int(trainer.current_epoch),
+        seconds=seconds,
+    )
+
+
+def load_model(path: str | Path) -> tuple[RiskNet, RiskConfig]:
+    """Load ``model.pt`` (or a run folder holding it) with ``weights_only=True``.
+
+    Returns:
+        ``(net, config)`` with the network in evaluation mode on the CPU.
+
+    Raises:
+        FileNotFoundError: no ``model.pt`` there.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"model not found: {path} (run imbalance-risk train first)")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    config = RiskConfig.from_dict(payload["config"])
+    net = RiskNet(payload["input_dim"], payload["action_dim"], config.model, payload["heads"])
+    net.load_state_dict(payload["state_dict"])
+    net.eval()
+    return net, config
