@@ -66,6 +66,10 @@ MARK_END = "<!-- END GENERATED -->"
 RANKED = ("balanced_accuracy", "macro_f1", "tail_recall", "pr_auc", "ece_ts")
 
 
+def _fmt(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{value:.6g}"
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -119,7 +123,7 @@ def _mean_ranks(summaries: dict[str, dict], strategies: list[str]) -> tuple[list
                 continue
             higher = METRICS[metric][1]
             # rank the means as the tables show them (3 decimals), so equal-looking means tie
-            means = np.round([summary[s][metric]["mean"] for s in strategies], 3)
+            means = np.array([round(summary[s][metric]["mean"], 3) for s in strategies])
             r = rankdata(-means if higher else means, method="average")
             for s, value in zip(strategies, r):
                 ranks[s][metric].append(float(value))
@@ -218,8 +222,8 @@ def main(argv: list[str] | None = None) -> None:
                             seed,
                             args.model,
                             args.epochs,
-                            *(run.metrics.get(m, "") for m in METRICS),
-                            run.metrics["temperature"],
+                            *(_fmt(run.metrics.get(m, "")) for m in METRICS),
+                            _fmt(run.metrics["temperature"]),
                             round(run.seconds, 3),
                         ]
                     )

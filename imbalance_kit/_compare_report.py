@@ -72,11 +72,12 @@ def format_mean_std(stat: dict[str, float] | None, digits: int = 3) -> str:
 
 
 def _best(summary: dict[str, dict[str, Any]], key: str, higher: bool) -> set[str]:
-    means = {n: e[key]["mean"] for n, e in summary.items() if key in e}
+    """Strategies whose mean, at the 3 decimals the table shows, is the best one."""
+    means = {n: round(e[key]["mean"], 3) for n, e in summary.items() if key in e}
     if len(means) < 2:
         return set()
     target = max(means.values()) if higher else min(means.values())
-    return {n for n, m in means.items() if abs(m - target) < 5e-4}
+    return {n for n, m in means.items() if m == target}
 
 
 def summary_table(

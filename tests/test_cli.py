@@ -374,3 +374,26 @@ def test_help_and_module_entry(monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         runpy.run_module("imbalance_kit", run_name="__main__")
     assert info.value.code == 2
+
+
+def test_summary_mean_std_and_best_marks():
+    from imbalance_kit._compare import RunResult
+    from imbalance_kit._compare_report import markdown_table, summarise, summary_table
+
+    values = {"ce": [0.70, 0.74, 0.72], "focal": [0.80, 0.78, 0.79]}
+    runs = [
+        RunResult(name, seed, {"balanced_accuracy": v, "ece": 1 - v}, seconds=1.0)
+        for name, vs in values.items()
+        for seed, v in enumerate(vs)
+    ]
+    summary = summarise(runs)
+    for name, vs in values.items():
+        assert summary[name]["balanced_accuracy"]["mean"] == pytest.approx(np.mean(vs))
+        assert summary[name]["balanced_accuracy"]["std"] == pytest.approx(np.std(vs, ddof=1))
+    columns, rows = summary_table(summary, timing=False)
+    assert columns == ["strategy", "bal. acc", "ECE"]
+    # focal has the higher balanced accuracy and the lower ECE: both cells get the star
+    assert rows[1][1] == "0.790 ± 0.010*" and rows[1][2].endswith("*")
+    assert not rows[0][1].endswith("*") and not rows[0][2].endswith("*")
+    table = markdown_table(columns, rows).splitlines()
+    assert table[0] == "| strategy | bal. acc | ECE |" and len(table) == 4
