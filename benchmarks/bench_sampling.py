@@ -16,12 +16,13 @@ replacement from the same long-tailed labels (1,000 classes, imbalance ratio
 * ``.../no-replacement``: ``WeightedRandomSampler`` and ``WeightedSampler`` with
   ``replacement=False`` (a weighted permutation of all N indices).
 
-Each (provider, N) runs in a fresh subprocess. The labels and weights are built
-first; then the peak resident memory is reset (``/proc/self/clear_refs``) and the
-sampler is built and one epoch is consumed (``collections.deque(sampler,
-maxlen=0)``, the same Python-level iteration a ``DataLoader`` does). Reported:
-build time, epoch time, indices per second over build + epoch, and the peak RSS
-above the data (``VmHWM``, Linux). Speed ratios are against
+Each (provider, N) runs in a fresh subprocess, after a warm-up on 4,096 labels
+(first-call costs of the torch ops). The labels and weights are built first;
+then the peak resident memory is reset (``/proc/self/clear_refs``), the sampler
+is built and one epoch is consumed (``collections.deque(sampler, maxlen=0)``,
+the same Python-level iteration a ``DataLoader`` does). Reported: build time,
+epoch time, indices per second over build + epoch, and the peak RSS above the
+data (``VmHWM``, Linux). Speed ratios are against
 ``WeightedRandomSampler`` in the same run.
 
     python benchmarks/bench_sampling.py              # N = 1e5, 1e6, 1e7, 1e8
@@ -120,36 +121,46 @@ def run_case(provider: str, n: int) -> dict:
     )
     from tests.references.sampling import ImbalancedDatasetSampler
 
-    labels = make_labels(n)
+    def data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        labels = make_labels(n, seed)
+        weights = (1.0 / torch.bincount(labels).double())[labels] if needs_weights else None
+        return labels, weights
+
+    def build(labels: torch.Tensor, weights: torch.Tensor | None) -> object:
+        n = labels.numel()
+        if provider == "WeightedRandomSampler":
+            return WeightedRandomSampler(weights, num_samples=n, replacement=True)
+        if provider == "ImbalancedDatasetSampler":
+            return ImbalancedDatasetSampler(labels, num_samples=n)
+        if provider == "WeightedSampler":
+            return WeightedSampler(weights, num_samples=n, seed=0)
+        if provider == "ClassBalancedSampler":
+            return ClassBalancedSampler(labels, num_samples=n, seed=0)
+        if provider == "BalancedBatchSampler":
+            return BalancedBatchSampler(labels, 32, 8, num_batches=max(1, n // 256), seed=0)
+        if provider == "WeightedRandomSampler/no-replacement":
+            return WeightedRandomSampler(weights, num_samples=n, replacement=False)
+        if provider == "WeightedSampler/no-replacement":
+            return WeightedSampler(weights, num_samples=n, replacement=False, seed=0)
+        raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
+
+    def consume(sampler: object) -> int:
+        if provider == "BalancedBatchSampler":
+            return sum(len(batch) for batch in sampler)
+        collections.deque(sampler, maxlen=0)  # the fastest pure-Python consumer
+        return len(sampler)
+
     needs_weights = provider.startswith(("WeightedRandomSampler", "WeightedSampler"))
-    weights = (1.0 / torch.bincount(labels).double())[labels] if needs_weights else None
+    consume(build(*data(4096, seed=1)))  # warm-up: first-call costs of the torch ops
+    labels, weights = data(n, seed=0)
     data_mb = _rss_mb()
     _reset_peak_rss()
     base_mb = _rss_mb()
-    t0 = time.perf_counter()
     try:
-        if provider == "WeightedRandomSampler":
-            sampler = WeightedRandomSampler(weights, num_samples=n, replacement=True)
-        elif provider == "ImbalancedDatasetSampler":
-            sampler = ImbalancedDatasetSampler(labels, num_samples=n)
-        elif provider == "WeightedSampler":
-            sampler = WeightedSampler(weights, num_samples=n, seed=0)
-        elif provider == "ClassBalancedSampler":
-            sampler = ClassBalancedSampler(labels, num_samples=n, seed=0)
-        elif provider == "BalancedBatchSampler":
-            sampler = BalancedBatchSampler(labels, 32, 8, num_batches=n // 256, seed=0)
-        elif provider == "WeightedRandomSampler/no-replacement":
-            sampler = WeightedRandomSampler(weights, num_samples=n, replacement=False)
-        elif provider == "WeightedSampler/no-replacement":
-            sampler = WeightedSampler(weights, num_samples=n, replacement=False, seed=0)
-        else:
-            raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
+        t0 = time.perf_counter()
+        sampler = build(labels, weights)
         t1 = time.perf_counter()
-        if provider == "BalancedBatchSampler":
-            drawn = sum(len(batch) for batch in sampler)
-        else:
-            consumer = collections.deque(sampler, maxlen=0)
-            drawn = n if consumer is not None else 0
+        drawn = consume(sampler)
         t2 = time.perf_counter()
     except RuntimeError as exc:  # torch.multinomial beyond 2**24 categories
         return {

@@ -18,7 +18,7 @@ from imbalance_kit.sampling._common import (
     group_members,
     index_dtype,
 )
-from imbalance_kit.weights import _as_labels
+from imbalance_kit.weights import _as_labels, class_counts
 
 __all__ = ["BalancedBatchSampler"]
 
@@ -96,7 +96,7 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
         default = max(1, n // batch_size)
         Sampler.__init__(self)
         self._init_shards(default if num_batches is None else num_batches, seed, num_replicas, rank)
-        counts = torch.bincount(tensor.long()).cpu()
+        counts = class_counts(tensor).cpu()
         self.class_counts = counts
         self.classes = torch.nonzero(counts).reshape(-1)
         if classes_per_batch > self.classes.numel():

@@ -16,7 +16,7 @@ from imbalance_kit.sampling._common import (
     exponential_race,
     group_members,
 )
-from imbalance_kit.weights import _as_labels
+from imbalance_kit.weights import _as_labels, class_counts
 
 __all__ = ["ClassBalancedSampler"]
 
@@ -109,7 +109,7 @@ class ClassBalancedSampler(ShardedSampler):
             )
         self.power = float(power)
         self.replacement = bool(replacement)
-        counts = torch.bincount(tensor.reshape(-1).long()).cpu() if n else torch.zeros(0)
+        counts = class_counts(tensor).cpu()
         self.class_counts = counts
         # n_c ** power normalised over the non-empty classes, in log space (no overflow)
         log_mass = torch.where(
