@@ -66,6 +66,14 @@ def test_class_balanced_skips_empty_classes_and_accepts_numpy_and_lists(device):
         assert sampler.class_probabilities.tolist() == [1 / 3, 0, 1 / 3, 0, 0, 1 / 3]
 
 
+def test_class_balanced_extreme_power_stays_finite():
+    sampler = ClassBalancedSampler(LABELS, num_samples=50, power=1000.0, seed=0)
+    assert sampler.class_probabilities.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert set(LABELS[list(sampler)].tolist()) == {0}
+    with pytest.raises(ValueError, match=r"<= the number of samples of drawable classes \(600\)"):
+        ClassBalancedSampler(LABELS, num_samples=601, power=1000.0, replacement=False)
+
+
 def test_class_balanced_without_replacement():
     sampler = ClassBalancedSampler(LABELS, replacement=False, seed=2)
     drawn = list(sampler)

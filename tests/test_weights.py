@@ -92,6 +92,13 @@ def test_balanced_with_num_classes_pads_zeros_without_changing_others():
     assert torch.allclose(balanced_weights(y, num_classes=4), torch.tensor([2 / 3, 2.0, 0, 0]))
 
 
+def test_single_class_gets_weight_one_in_every_method():
+    y = [3, 3, 3]
+    for method in ("balanced", "inverse", "sqrt_inverse", "effective"):
+        assert compute_class_weights(y, method).tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert positive_weights(torch.ones(4, 1)).tolist() == [0.0]
+
+
 def test_balanced_rejects_empty_labels():
     with pytest.raises(ValueError, match="labels must be non-empty"):
         balanced_weights([], num_classes=3)
