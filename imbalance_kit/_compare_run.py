@@ -251,9 +251,9 @@ def _run(plan: ComparePlan, args: argparse.Namespace) -> int:
             )
             written.append(fname)
     print(
-        "* best mean per column. tail recall: mean recall of the rarest third of the classes "
-        "(binary: the rarer class); ECE: 15 bins, TS: temperature fitted on a validation part "
-        "of the training split."
+        "* best mean per column; tail recall: mean recall of the rarest third of the classes "
+        "(binary: the rarer class)\nECE: top-label, 15 bins; TS: temperature scaling fitted on "
+        "a validation part of the training split"
     )
     shown = ", ".join(written[:3]) + (f" and {len(written) - 3} more" if len(written) > 3 else "")
     print(f"{total} runs in {elapsed:.1f} s; wrote {shown} to {plan.out}")

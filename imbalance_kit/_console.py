@@ -65,7 +65,10 @@ def print_table(
 
     table = Table()
     for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=True)
+        if i == 0:  # names stay whole; numbers wrap at the space in "0.81 ± 0.02"
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, justify="right")
     for row in rows:
         table.add_row(*(str(c) for c in row))
     is_tty = hasattr(stream, "isatty") and stream.isatty()
