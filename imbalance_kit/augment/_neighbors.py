@@ -32,10 +32,10 @@ from imbalance_kit._validation import check_positive_int, error
 __all__ = ["default_chunk_size", "kneighbors"]
 
 #: Bytes the distance block of one chunk may take (CPU, CUDA and other devices).
-_BUDGET_CPU = 32 * 2**20
+_BUDGET_CPU = 16 * 2**20
 _BUDGET_ACCEL = 512 * 2**20
 #: Extra candidates kept by the selection before the exact re-ranking.
-_MARGIN = 8
+_MARGIN = 4
 #: Column block of the two-stage selection, and the number of blocks per candidate
 #: from which it pays off.
 _BLOCK = 64
@@ -45,12 +45,12 @@ _MIN_BLOCKS_PER_CANDIDATE = 4
 def default_chunk_size(n_reference: int, device: torch.device, element_size: int = 4) -> int:
     """Query rows per block so that one distance block fits the memory budget.
 
-    The budget is 32 MiB on CPU (the block stays in cache-friendly sizes) and
-    512 MiB on accelerators.
+    The budget is 16 MiB on CPU (the block stays near the caches) and 512 MiB
+    on accelerators.
 
     Example:
         >>> default_chunk_size(10_000, torch.device("cpu"))
-        838
+        419
     """
     budget = _BUDGET_CPU if device.type == "cpu" else _BUDGET_ACCEL
     return max(1, budget // max(1, n_reference * element_size))
@@ -116,23 +116,26 @@ def kneighbors(
     n_cand = min(k + _MARGIN, available)
     n_blocks = -(-n // _BLOCK)
     blocked = n_blocks >= _MIN_BLOCKS_PER_CANDIDATE * n_cand
-    if blocked:
-        # Pad to whole blocks with rows at infinite distance.
-        pad = n_blocks * _BLOCK - n
-        ref_t = torch.cat([ref, ref.new_zeros(pad, ref.shape[1])]).t()
-        ref_sq_t = torch.cat([ref_sq, ref_sq.new_full((pad,), torch.inf)])
-        offsets = torch.arange(_BLOCK, device=ref.device)
-    else:
-        ref_t, ref_sq_t = ref.t(), ref_sq
+    # One GEMM gives ||r||^2 - 2 q.r: queries get a column of ones, the reference
+    # rows become [-2 r, ||r||^2]. Padding rows (to whole blocks) are [0, inf].
+    pad = n_blocks * _BLOCK - n if blocked else 0
+    ref_aug = torch.cat([ref * -2.0, ref_sq.unsqueeze(1)], dim=1)
+    if pad:
+        filler = ref_aug.new_zeros(pad, ref_aug.shape[1])
+        filler[:, -1] = torch.inf
+        ref_aug = torch.cat([ref_aug, filler])
+    ref_aug_t = ref_aug.t()
+    offsets = torch.arange(_BLOCK, device=ref.device)
+    all_rows = torch.arange(min(chunk_size, m), device=ref.device)
 
     for start in range(0, m, chunk_size):
         stop = min(start + chunk_size, m)
         q = query[start:stop].to(dtype) - center
+        q_aug = torch.cat([q, q.new_ones(stop - start, 1)], dim=1)
         # ||q||^2 is constant per row, so it does not change the candidate order.
-        dist = torch.addmm(ref_sq_t, q, ref_t, alpha=-2.0)
-        rows = torch.arange(stop - start, device=dist.device)
+        dist = q_aug @ ref_aug_t
         if exclude is not None:
-            dist[rows, exclude[start:stop]] = torch.inf
+            dist[all_rows[: stop - start], exclude[start:stop]] = torch.inf
         if blocked:
             block_min = dist.view(stop - start, n_blocks, _BLOCK).amin(dim=2)
             best = block_min.topk(n_cand, dim=1, largest=False, sorted=False).indices

@@ -83,7 +83,7 @@ def smote(
             generator's device (so a CPU generator gives the same samples on every
             device); ``None`` uses the global generator of ``X``'s device.
         chunk_size: query rows per block of the neighbour search; ``None`` picks a
-            block from a memory budget (32 MiB on CPU, 512 MiB on accelerators).
+            block from a memory budget (16 MiB on CPU, 512 MiB on accelerators).
 
     Returns:
         ``(X_res, y_res)``: the originals first and unchanged, then the synthetic
