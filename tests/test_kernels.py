@@ -643,3 +643,48 @@ def test_packaging_lazy_import_and_device_check():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["refused:", "True", "auto:", "True", "lazy:", "True"]
+
+
+_COMPILE_SM90 = """
+import triton, triton.language as tl
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from imbalance_kit.kernels import sigmoid_focal as sf, softmax_loss as sl
+
+def build(fn, sig, consts, warps):
+    sig = {**sig, **{k: "constexpr" for k in consts}}
+    src = ASTSource(fn=fn, signature=sig, constexprs=consts)
+    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": warps})
+    return len(kernel.asm["cubin"]) > 0
+
+sig = dict(x_ptr="*bf16", t_ptr="*bf16", pw_ptr="*fp32", w_ptr="*fp32", loss_ptr="*bf16",
+           grad_ptr="*bf16", partial_ptr="*fp32", count_ptr="*i32", n="i64", alpha="fp32",
+           gamma="fp32", eps="fp32", ignore_value="fp32", cut="fp32", grad_scale="fp32")
+consts = dict(K=1, HAS_ALPHA=True, GAMMA_MODE=3, PW_MODE=2, W_MODE=3, HAS_IGNORE=True,
+              STORE_LOSS=False, STORE_PARTIAL=True, COUNT=True, COMPUTE_GRAD=True,
+              ACC=tl.float32, BLOCK=sf.BLOCK_SIZE)
+print("sigmoid", build(sf._sigmoid_focal_kernel, sig, consts, sf.NUM_WARPS))
+sig = dict(x_ptr="*bf16", x_stride="i64", t_ptr="*i64", alpha_ptr="*fp32", w_ptr="*fp32",
+           off_ptr="*fp32", margin_ptr="*fp32", grad_ptr="*bf16", grad_stride="i64",
+           loss_ptr="*fp32", inv_den_ptr="*fp32", ignore_index="i32", gamma="fp32", eps="fp32",
+           scale="fp32", cut="fp32")
+consts = dict(C=1, GAMMA_MODE=3, HAS_SMOOTH=True, HAS_ALPHA=True, HAS_WEIGHT=True,
+              HAS_OFFSET=True, HAS_MARGIN=True, COMPUTE_GRAD=True, MEAN=True, ACC=tl.float32,
+              BLOCK_C=sl.MAX_BLOCK_C)
+print("softmax", build(sl._softmax_loss_kernel, sig, consts, 16))
+"""
+
+
+def test_kernels_compile_for_sm90_without_a_gpu():
+    """Compile (not run) the richest variants for an H100 with triton's bundled ptxas.
+
+    The interpreter does not type-check like the compiler does (e.g. integer arguments equal
+    to 1 become compile-time constants on the GPU), so this catches GPU-only build errors.
+    Sizes 1 (``K``, ``C``) are passed as constants, as triton's specialisation does.
+    """
+    ptxas = os.path.join(os.path.dirname(__import__("triton").__file__), "backends", "nvidia")
+    if not os.path.exists(os.path.join(ptxas, "bin", "ptxas")):
+        pytest.skip("triton's bundled ptxas is not installed")
+    result = _run_python(_COMPILE_SM90)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["sigmoid", "True", "softmax", "True"]

@@ -185,7 +185,7 @@ def _softmax_loss_kernel(
             aw_y = aw_y * tl.load(alpha_ptr + yc).to(ACC)
         if HAS_WEIGHT:
             aw_y = aw_y * tl.load(w_ptr + yc).to(ACC)
-        inv_c = 1.0 / C.to(ACC)
+        inv_c = tl.full([], 1.0, ACC) / C
 
         # Pass 1: online max and sum of exponentials (plus smoothing sums at gamma = 0).
         m = tl.full([], float("-inf"), ACC)
