@@ -337,7 +337,10 @@ class RiskConfig:
     Attributes:
         seed: seed of initialisation, sampling and over-sampling.
         baseline: ``None`` for the risk model; ``"mse"`` for the baseline that
-            regresses the risk labels with MSE (see :meth:`as_baseline`).
+            regresses the risk labels with MSE. ``"mse"`` is a preset: it sets the
+            binary, TTF, uncertainty and contrastive weights to 0 and switches the
+            sampler and the over-sampling off, whatever the other keys say (see
+            :meth:`as_baseline`).
 
     Example:
         >>> cfg = RiskConfig.from_dict(
@@ -364,6 +367,12 @@ class RiskConfig:
         check_positive_int("seed", self.seed, minimum=0)
         if self.baseline is not None:
             check_choice("baseline", self.baseline, ("mse",))
+            # The baseline preset: only the MSE task, no re-sampling.
+            for task in ("binary", "ttf", "uncertainty", "contrastive"):
+                getattr(self.loss, task).weight = 0.0
+            self.loss.binary.pos_weight = None
+            self.imbalance.sampler.enabled = False
+            self.imbalance.noise_oversample.enabled = False
 
     @classmethod
     def from_dict(cls, mapping: dict[str, Any] | None) -> RiskConfig:
@@ -383,11 +392,6 @@ class RiskConfig:
         """
         data = self.to_dict()
         data["baseline"] = "mse"
-        for task in ("binary", "ttf", "uncertainty", "contrastive"):
-            data["loss"][task]["weight"] = 0.0
-        data["loss"]["binary"]["pos_weight"] = None
-        data["imbalance"]["sampler"]["enabled"] = False
-        data["imbalance"]["noise_oversample"]["enabled"] = False
         return RiskConfig.from_dict(data)
 
     def active_tasks(self) -> dict[str, float]:

@@ -124,9 +124,11 @@ def _metrics(
     }
     if preds.mc_mean is not None:
         metrics["auc_mc_dropout"] = binary_auc(y, preds.mc_mean)
-    per_dim, per_dim_pos, spearman = [], [], []
+    per_dim: list[float | None] = []
+    per_dim_pos: list[float | None] = []
+    spearman: list[float | None] = []
     positive_rows = y == 1
-    for j in range(part.action_dim):
+    for j in range(part.action_dim if preds.risk is not None else 0):
         truth = part.risk[:, j]
         per_dim.append(binary_auc(truth > 0, preds.risk[:, j]))
         on_pos = truth[positive_rows]
@@ -182,7 +184,8 @@ def _write_predictions(
     columns.update({k: v for k, v in optional.items() if v is not None})
     for j in range(part.action_dim):
         columns[f"risk_true_{j}"] = part.risk[:, j]
-        columns[f"risk_pred_{j}"] = preds.risk[:, j]
+        if preds.risk is not None:
+            columns[f"risk_pred_{j}"] = preds.risk[:, j]
     names = list(columns)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)

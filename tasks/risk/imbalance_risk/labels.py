@@ -16,10 +16,11 @@ r_{t,j} = y_t \, \rho^{d_t} \Bigl( w_a \frac{|a_{t,j}|}{s_j}
     + w_v \frac{|v_{t,j} - v_{t-1,j}|}{u_j} + w_0 \Bigr),
 ```
 
-with $\rho$ = ``risk_decay``, $s_j$ the largest $|a_j|$ in the data, $u_j$
-the largest velocity change of dimension $j$, and $f$ the episode's failure
-direction scaled to a maximum absolute value of 1 (given by the rollouts, or
-else the mean scaled action over the last ``k`` steps before the failure). The
+with $\rho$ = ``risk_decay``, $s_j$ the largest $|a_j|$ over the kept steps,
+$u_j$ the largest velocity change of dimension $j$ over the kept steps, and
+$f$ the episode's failure direction scaled to a maximum absolute value of 1
+(given by the rollouts, or else the mean scaled action over the last ``k``
+steps before the failure). The
 default weights $(w_a, w_f, w_v, w_0) = (0.4, 0.3, 0.2, 0.1)$ sum to 1, so
 $r_{t,j} \in [0, 1]$ and every positive step has $r_{t,j} \ge w_0\,\rho^{d_t}$.
 Without velocities the velocity term is 0.
@@ -187,7 +188,7 @@ def make_labels(rollouts: Rollouts, config: LabelConfig | None = None) -> StepLa
     keep = ~failed | (step <= fs)
     d = np.where(failed, fs - step, -1)
 
-    action_scale = _safe_scale(rollouts.actions)
+    action_scale = _safe_scale(rollouts.actions[keep])
     dv = _velocity_change(rollouts, step)
     velocity_scale = (
         _safe_scale(dv[keep]) if rollouts.velocities is not None else np.zeros_like(action_scale)

@@ -162,7 +162,7 @@ class Predictions:
         ensemble_std: ``(N,)`` spread of the binary heads' probabilities.
         mc_mean: ``(N,)`` mean probability over MC-dropout passes.
         mc_std: ``(N,)`` standard deviation over MC-dropout passes.
-        risk: ``(N, A)`` predicted per-dimension risk.
+        risk: ``(N, A)`` predicted per-dimension risk (``None`` without a risk head).
         ttf: ``(N,)`` predicted normalised time to failure.
         aleatoric_std: ``(N,)`` predicted standard deviation of the risk level.
     """
@@ -173,7 +173,7 @@ class Predictions:
     ensemble_std: np.ndarray | None
     mc_mean: np.ndarray | None
     mc_std: np.ndarray | None
-    risk: np.ndarray
+    risk: np.ndarray | None
     ttf: np.ndarray | None
     aleatoric_std: np.ndarray | None
 
@@ -234,7 +234,7 @@ def predict(
                 add("ensemble_std", torch.sigmoid(out["binary"]).std(dim=1, unbiased=False))
             if "risk" in out:
                 add("risk", torch.sigmoid(out["risk"]))
-            else:
+            elif "risk_mse" in out:
                 add("risk", out["risk_mse"])
             if "ttf" in out:
                 add("ttf", torch.sigmoid(out["ttf"]))
@@ -262,7 +262,7 @@ def predict(
         ensemble_std=get("ensemble_std"),
         mc_mean=get("mc_mean"),
         mc_std=get("mc_std"),
-        risk=get("risk"),  # type: ignore[arg-type]
+        risk=get("risk"),
         ttf=get("ttf"),
         aleatoric_std=get("aleatoric_std"),
     )

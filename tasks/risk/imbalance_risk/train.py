@@ -6,7 +6,8 @@ Run folder layout::
       config.yaml              the resolved config (every key)
       checkpoints/best.ckpt    best epoch by ``train.monitor``  (Lightning checkpoint)
       checkpoints/last.ckpt    latest epoch (``--resume`` continues from it)
-      logs/metrics.csv         per-epoch training and validation metrics (CSVLogger)
+      logs/version_N/metrics.csv  training and validation metrics (CSVLogger; a new version
+                               per call, so a resumed run keeps the earlier log)
       model.pt                 the best network for ``evaluate``: state dict + config
       train_summary.json       epochs run, best score, data and sampling statistics
 
@@ -121,7 +122,7 @@ def train(
         "strategy": cfg.strategy,
         "precision": cfg.precision,
         "callbacks": callbacks,
-        "logger": CSVLogger(run, name="logs", version=""),
+        "logger": CSVLogger(run, name="logs"),
         "default_root_dir": run,
         "use_distributed_sampler": False,  # the data module shards its own samplers
         "enable_progress_bar": progress_bar,
@@ -136,6 +137,8 @@ def train(
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        if ckpt_path is not None:
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     seconds = time.perf_counter() - start
 
