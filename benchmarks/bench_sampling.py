@@ -231,10 +231,14 @@ def main(argv: list[str] | None = None) -> None:
             shown = res["status"] if res["status"] != "ok" else f"{res['per_s'] / 1e6:.2f} M/s"
             print(f"  N={_fmt_n(n):>4} {provider:<26} {shown}", flush=True)
 
+    # ratios against WeightedRandomSampler with the same replacement setting
+    def kind(provider: str) -> str:
+        return "no-replacement" if provider.endswith("/no-replacement") else "replacement"
+
     reference = {
-        r["n"]: r["per_s"]
+        (r["n"], kind(r["provider"])): r["per_s"]
         for r in results
-        if r["provider"] == "WeightedRandomSampler" and r["status"] == "ok"
+        if r["provider"].startswith("WeightedRandomSampler") and r["status"] == "ok"
     }
     columns = ["N", "provider", "build s", "epoch s", "M indices/s", "vs WRS", "peak MB"]
     rows = []
@@ -242,7 +246,8 @@ def main(argv: list[str] | None = None) -> None:
         if r["status"] != "ok":
             rows.append([_fmt_n(r["n"]), r["provider"], "-", "-", r["status"], "-", "-"])
             continue
-        ratio = f"{r['per_s'] / reference[r['n']]:.2f}x" if r["n"] in reference else "-"
+        ref = reference.get((r["n"], kind(r["provider"])))
+        ratio = f"{r['per_s'] / ref:.2f}x" if ref else "-"
         rows.append(
             [
                 _fmt_n(r["n"]),
@@ -290,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         for r in results:
             ok = r["status"] == "ok"
-            ratio = r["per_s"] / reference[r["n"]] if ok and r["n"] in reference else ""
+            ref = reference.get((r["n"], kind(r["provider"])))
+            ratio = r["per_s"] / ref if ok and ref else ""
             writer.writerow(
                 [
                     stamp,

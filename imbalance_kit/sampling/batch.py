@@ -124,7 +124,7 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
             yield self._labels.index_select(0, idx), idx
 
     def _epoch_batches(self, epoch: int) -> torch.Tensor:
-        """The global ``(num_batches, P * K)`` int64 batches of an epoch."""
+        """The global ``(num_batches, P * K)`` batches of an epoch (int32 below 2**31 samples)."""
         gen = chunk_generator(self.seed, epoch, _STREAM_BATCHES, 0)
         n = self._labels.numel()
         p, k, nb = self.classes_per_batch, self.samples_per_class, self.num_batches
@@ -145,15 +145,25 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
         run_start = torch.repeat_interleave(torch.cumsum(run, 0) - run, run)
         occurrence = torch.empty_like(slots)
         occurrence.index_copy_(0, sort_idx, torch.arange(slots.numel()) - run_start)
-        size = self.class_counts.index_select(0, slots)
-        within = (occurrence.unsqueeze(1) * k + torch.arange(k)) % size.unsqueeze(1)
-        positions = self._offsets.index_select(0, slots).unsqueeze(1) + within
-        return members.index_select(0, positions.reshape(-1)).reshape(nb, p * k)
+        # the t-th visit of class c takes members t*K .. t*K + K - 1 (mod n_c) of its order
+        batches = torch.empty(nb * p * k, dtype=members.dtype)
+        step = max(1, CHUNK // k)
+        for start in range(0, slots.numel(), step):
+            cls = slots[start : start + step]
+            size = self.class_counts.index_select(0, cls).unsqueeze(1)
+            within = (occurrence[start : start + step].unsqueeze(1) * k + torch.arange(k)) % size
+            positions = self._offsets.index_select(0, cls).unsqueeze(1) + within
+            batches[start * k : (start + cls.numel()) * k] = members.index_select(
+                0, positions.reshape(-1)
+            )
+        return batches.reshape(nb, p * k)
 
     def __iter__(self) -> Iterator[list[int]]:
         epoch = self._start_epoch()
-        mine = self._epoch_batches(epoch).index_select(0, self._rank_positions())
-        step = max(1, CHUNK // mine.shape[1])
+        batches = self._epoch_batches(epoch)
+        rows = self._rank_positions()
+        step = max(1, CHUNK // batches.shape[1])
         return itertools.chain.from_iterable(
-            mine[start : start + step].tolist() for start in range(0, mine.shape[0], step)
+            batches.index_select(0, rows[start : start + step]).tolist()
+            for start in range(0, rows.numel(), step)
         )
