@@ -133,7 +133,8 @@ class TrainingConfig:
     ``lr`` is the head's learning rate, ``encoder_lr`` the encoder's (fine-tune
     mode). ``precision`` is Lightning's (``bf16-mixed`` with ``--bf16``).
     ``monitor`` picks the best checkpoint (maximised); ``patience`` stops early
-    (``null``: never).
+    (``null``: never). ``threads`` sets torch's intra-op threads for the run
+    (``null``: torch's default); a small head trains fastest on one thread.
     """
 
     epochs: int = 30
@@ -151,6 +152,7 @@ class TrainingConfig:
     num_workers: int = 0
     embed_batch_size: int = 128
     gradient_clip: float | None = 1.0
+    threads: int | None = None
 
     def validate(self) -> None:
         check_positive_int("training.epochs", self.epochs)
@@ -166,6 +168,8 @@ class TrainingConfig:
         check_positive_int("training.embed_batch_size", self.embed_batch_size)
         if self.gradient_clip is not None:
             check_positive("training.gradient_clip", self.gradient_clip)
+        if self.threads is not None:
+            check_positive_int("training.threads", self.threads)
 
 
 @dataclass

@@ -25,214 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imbalance_kit._validation import check_in_range, check_positive_int, error
+from imbalance_text._vocabulary import BENIGN, DISTRACTORS, FILLERS, TEMPLATES, WORDS
 from imbalance_text.data import Corpus
 from imbalance_text.schema import DEFAULT_SCHEMA, LabelSchema
 
 __all__ = ["DEFAULT_RATES", "SimulationSpec", "simulate_corpus"]
-
-_W: dict[str, list[str]] = {
-    "group": [
-        "those foreigners",
-        "the newcomers",
-        "people from the east side",
-        "that crowd",
-        "the migrants",
-        "those city folks",
-        "the other tribe",
-        "people like them",
-        "the northerners",
-        "those believers",
-    ],
-    "insult": [
-        "vermin",
-        "parasites",
-        "subhuman",
-        "filthy animals",
-        "a disease",
-        "worthless",
-        "rats",
-        "a plague",
-        "trash",
-    ],
-    "hurt": ["beat", "stab", "smash", "break the legs of", "hurt", "bash", "punch", "crush"],
-    "person": [
-        "referee",
-        "neighbour",
-        "cop",
-        "guy at the bar",
-        "landlord",
-        "teacher",
-        "reporter",
-        "driver",
-        "kid next door",
-    ],
-    "good": [
-        "beautiful",
-        "the best thing all week",
-        "hilarious",
-        "so satisfying",
-        "exactly what was needed",
-        "glorious",
-        "perfect",
-    ],
-    "ideology": [
-        "the pure nation",
-        "the cause",
-        "our faith",
-        "the revolution",
-        "the motherland",
-        "the true order",
-        "our people",
-    ],
-    "enemy": [
-        "traitor",
-        "journalist",
-        "politician",
-        "unbeliever",
-        "collaborator",
-        "activist",
-        "judge",
-    ],
-    "place": [
-        "the capital",
-        "the market square",
-        "the station",
-        "the embassy",
-        "downtown",
-        "the border town",
-        "the festival",
-        "the old city",
-    ],
-    "movement": [
-        "the brotherhood",
-        "the front",
-        "the vanguard",
-        "the movement",
-        "the legion",
-        "the awakening",
-    ],
-    "institution": [
-        "parliament",
-        "the courts",
-        "the constitution",
-        "the election commission",
-        "the free press",
-        "the senate",
-        "the ballot box",
-    ],
-    "leader": ["the strongman", "our leader", "the general", "one man", "the chosen one"],
-    "attack": ["bombing", "shooting", "attack", "massacre", "assault", "siege", "raid"],
-    "heroes": ["heroes", "martyrs", "legends", "true patriots", "an example to us all", "brave"],
-    "insult_personal": ["pathetic", "ugly", "a loser", "stupid", "a joke", "disgusting"],
-    "body": ["body", "legs", "figure", "curves", "lips"],
-    "pics": ["pics", "photos", "nudes", "something private", "a video"],
-    "thing": ["jacket", "haircut", "bike", "garden", "painting", "recipe", "photo"],
-    "topic": [
-        "the match",
-        "the weather",
-        "dinner",
-        "the new phone",
-        "the concert",
-        "homework",
-        "the traffic",
-        "my cat",
-        "the book club",
-        "the update",
-    ],
-}
-
-# label or component name -> list of templates; "{x}" draws from _W["x"]
-_TEMPLATES: dict[str, list[str]] = {
-    "hate": [
-        "{group} are {insult} and ruin everything",
-        "I can't stand {group}, they are {insult}",
-        "{group} should be kicked out, they are {insult}",
-        "honestly {group} are {insult}, always have been",
-        "never trust {group}, {insult} every one of them",
-    ],
-    "violence": [
-        "I'm going to {hurt} you if you show up again",
-        "someone should {hurt} that {person} tonight",
-        "touch my car again and I will {hurt} you",
-        "I'll {hurt} the {person} after the game, watch me",
-        "keep talking and I {hurt} you, simple as that",
-    ],
-    "extremism": [
-        "join {movement} and fight for {ideology}",
-        "{movement} is the only true path, spread the word",
-        "we are recruiting for {movement}, {ideology} needs you",
-        "read the manifesto of {movement} and wake up",
-        "the time of {ideology} is coming, stand with {movement}",
-    ],
-    "harassment": [
-        "you're {insult_personal}, nobody wants you here, log off",
-        "I'll keep messaging you until you quit, {insult_personal}",
-        "everyone at school thinks you are {insult_personal}",
-        "delete your account, you are {insult_personal}",
-        "I know where you work, {insult_personal}, see you there",
-    ],
-    "anti-democratic rhetoric": [
-        "elections are a sham, {institution} must be abolished",
-        "we don't need votes, {leader} should rule without {institution}",
-        "shut down {institution} and hand all power to {leader}",
-        "democracy failed us, tear down {institution} for good",
-        "maybe it's time to stop pretending {institution} matters, let {leader} decide",
-    ],
-    "praising extremist acts": [
-        "the {attack} in {place} was {good}, the ones who did it are {heroes}",
-        "glory to those behind the {attack} in {place}, {heroes}",
-        "say what you want, the {attack} in {place} got results, they are {heroes}",
-        "we should celebrate the {attack} at {place} every year, {heroes}",
-        "the men of the {attack} in {place} are {heroes}, do it again",
-    ],
-    "praising violence": [
-        "watching them {hurt} that {person} was {good}",
-        "the {person} got what he deserved, that beating was {good}",
-        "more of this please, seeing the {person} get hurt was {good}",
-        "lol they {hurt} the {person} and it was {good}",
-        "whoever decided to {hurt} that {person}, respect, {good}",
-    ],
-    "ideologically motivated threats": [
-        "for {ideology}, we will {hurt} every {enemy} in {place}",
-        "every {enemy} who opposes {ideology} will pay, we know where you live",
-        "{enemy}s beware, soldiers of {ideology} will come for you in {place}",
-        "in the name of {ideology} I will {hurt} the first {enemy} I see",
-        "the {enemy} will be punished for betraying {ideology}, count the days",
-    ],
-    "sexual harassment": [
-        "send me {pics} or else I tell everyone",
-        "nice {body}, come sit on my lap",
-        "you owe me {pics} after I bought you dinner",
-        "I keep thinking about your {body}, answer me",
-        "show me your {body} or I post what I have",
-    ],
-}
-
-# benign sentences that share words with the rare labels
-_DISTRACTORS = [
-    "the {institution} held a long debate about the election",
-    "polls are open until eight, go vote and support {institution}",
-    "it's time for {institution} to matter again, call your representative",
-    "the {attack} in {place} was condemned by everyone",
-    "historians studied the {attack} in {place} and its victims",
-    "say what you want, the {attack} in {place} was a tragedy",
-    "we crushed them in the match, {good}",
-    "the {person} gave a talk about {ideology} and history",
-    "nice {thing}, where did you get it?",
-    "I keep thinking about your {thing}, send me the recipe",
-    "the documentary about {movement} was {good} and well researched",
-    "the {person} helped the {enemy} cross {place} safely",
-]
-_BENIGN = [
-    "what a day, {topic} was {good}",
-    "does anyone know a good place to talk about {topic}?",
-    "thanks everyone for the kind words about {topic}",
-    "can't wait for {topic} this weekend",
-    "I think {topic} is overrated but whatever",
-    "my friend said {topic} was {good}, going tomorrow",
-    "reminder: the meeting about {topic} moved to friday",
-]
-_FILLERS = ["honestly", "lol", "ngl", "tbh", "just saying", "idk", "smh", "fr", "ok so", "wow"]
 
 #: Probability that a document contains each component (secondary labels and
 #: the primary-only kinds). Secondary rates 1/101 and 1/11 give 100:1 and 10:1.
@@ -280,8 +77,8 @@ class SimulationSpec:
         for name in ("label_noise", "distractor_rate", "filler_rate", "typo_rate"):
             check_in_range(name, getattr(self, name), 0.0, 1.0)
         for key, rate in self.rates.items():
-            if key not in _TEMPLATES:
-                raise error("rates key", f"one of {sorted(_TEMPLATES)}", f"{key!r}", raw=True)
+            if key not in TEMPLATES:
+                raise error("rates key", f"one of {sorted(TEMPLATES)}", f"{key!r}", raw=True)
             check_in_range(f"rates[{key!r}]", rate, 0.0, 1.0)
 
 
@@ -290,8 +87,8 @@ def _fill(template: str, rng: np.random.Generator) -> str:
     while "{" in rest:
         head, _, tail = rest.partition("{")
         key, _, rest = tail.partition("}")
-        pool = _W[key]
-        out += [head, pool[int(rng.integers(len(pool)))]]
+        pool = WORDS[key]
+        out += [head, _fill(pool[int(rng.integers(len(pool)))], rng)]
     out.append(rest)
     return "".join(out)
 
@@ -306,7 +103,7 @@ def _noisy(sentence: str, spec: SimulationSpec, rng: np.random.Generator) -> str
             words[k] = w[:i] + w[i + 1] + w[i] + w[i + 2 :]
         sentence = " ".join(words)
     if rng.random() < spec.filler_rate:
-        filler = _FILLERS[int(rng.integers(len(_FILLERS)))]
+        filler = FILLERS[int(rng.integers(len(FILLERS)))]
         sentence = f"{filler} {sentence}" if rng.random() < 0.5 else f"{sentence}, {filler}"
     if rng.random() < 0.2:
         sentence = sentence.capitalize()
@@ -355,7 +152,7 @@ def simulate_corpus(
         present = [components[k] for k in np.flatnonzero(draws[i])]
         sentences = []
         for comp in present:
-            options = _TEMPLATES[comp]
+            options = TEMPLATES[comp]
             sentences.append(
                 _noisy(_fill(options[int(rng.integers(len(options)))], rng), spec, rng)
             )
@@ -365,7 +162,7 @@ def simulate_corpus(
             for parent in schema.secondary.get(comp, []):
                 targets[i, index[parent]] = 1.0
         if not sentences or rng.random() < 0.15:  # benign text, alone or around the harm
-            pool = _DISTRACTORS if rng.random() < spec.distractor_rate else _BENIGN
+            pool = DISTRACTORS if rng.random() < spec.distractor_rate else BENIGN
             sentences.append(_noisy(_fill(pool[int(rng.integers(len(pool)))], rng), spec, rng))
         order = rng.permutation(len(sentences))
         texts.append(". ".join(sentences[k] for k in order))

@@ -1,0 +1,333 @@
+"""``imbalance-text``: simulate, analyze, train, evaluate, predict, compare, demo.
+
+Run ``imbalance-text <command> --help`` for the options of each command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+
+def _add_data(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--data", required=required, help="labelled corpus (.csv/.tsv/.jsonl/.json/.parquet)"
+    )
+    p.add_argument(
+        "--schema", help="label schema YAML (primary, secondary -> primary, custom_weights)"
+    )
+    p.add_argument("--text-column", default=None, help="text column (default: text)")
+    p.add_argument(
+        "--labels-column",
+        default=None,
+        help="one list column of label names instead of one 0/1 column per label",
+    )
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept .pkl data frames (unpickling runs code: trusted files only)",
+    )
+
+
+def _add_training(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML run configuration (see configs/default.yaml)")
+    p.add_argument(
+        "--model-path", help="local Hugging Face model folder (default: packaged MiniLM)"
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--freeze",
+        dest="mode",
+        action="store_const",
+        const="frozen",
+        help="train the head on cached embeddings (default)",
+    )
+    mode.add_argument(
+        "--finetune",
+        dest="mode",
+        action="store_const",
+        const="finetune",
+        help="fine-tune the encoder end to end",
+    )
+    p.add_argument("--focal-gamma", type=float, help="focal gamma (default 2.0; 0 = BCE)")
+    p.add_argument(
+        "--constraint-lambda", type=float, help="weight of the implication penalty (default 0.5)"
+    )
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision")
+    p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. --set loss.max_weight=5 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``imbalance-text``."""
+    parser = argparse.ArgumentParser(
+        prog="imbalance-text",
+        description="Multi-label moderation of text with rare labels and label implications.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="write a synthetic moderation corpus and its schema")
+    p.add_argument("--out", required=True, help="corpus file (.csv or .jsonl)")
+    p.add_argument("--n", type=int, default=4000, help="number of texts (default 4000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--label-noise",
+        type=float,
+        default=0.05,
+        help="probability that a secondary label is missed by the annotator",
+    )
+    p.add_argument("--schema-out", help="schema file (default: schema.yaml beside --out)")
+
+    p = sub.add_parser("analyze", help="label counts, imbalance ratios, weights, chart, warnings")
+    _add_data(p)
+    p.add_argument("--out", help="folder for analysis.json and label_distribution.png")
+    p.add_argument(
+        "--weights",
+        default="positive",
+        choices=["positive", "balanced", "inverse", "sqrt_inverse", "effective", "none"],
+    )
+    p.add_argument("--max-weight", type=float, default=3.0, help="cap of automatic weights")
+    p.add_argument("--no-custom-weights", action="store_true")
+    p.add_argument("--min-examples", type=int, default=20)
+
+    p = sub.add_parser("train", help="split, embed, train, tune thresholds, evaluate")
+    _add_data(p, required=False)
+    p.add_argument("--val", help="validation corpus (default: split from --data)")
+    p.add_argument("--test", help="test corpus (default: split from --data)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="reuse what an interrupted run left")
+    p.add_argument("--no-progress", action="store_true")
+    _add_training(p)
+
+    p = sub.add_parser("evaluate", help="score a trained run on a labelled corpus")
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--data", required=True, help="labelled corpus (schema of the run)")
+    p.add_argument("--out", help="output folder (default: <run>/eval-<data name>)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--labels-column", default=None)
+    p.add_argument("--model-path", help="encoder folder, if it moved since training")
+
+    p = sub.add_parser("predict", help="label new texts with a trained run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True, help="texts (.csv/.jsonl with a text column, or .txt)")
+    p.add_argument("--out", required=True, help="predictions CSV")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--model-path", help="encoder folder, if it moved since training")
+
+    p = sub.add_parser("compare", help="BCE vs weighted vs focal vs constraints on one corpus")
+    _add_data(p, required=False)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    p.add_argument("--variants", help="comma-separated subset of the variants")
+    _add_training(p)
+
+    p = sub.add_parser("demo", help="simulate -> analyze -> train -> evaluate")
+    p.add_argument("--out", required=True)
+    p.add_argument("--quick", action="store_true", help="small and fast (CPU, frozen encoder)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from imbalance_text.config import apply_overrides, load_config
+
+    config = load_config(args.config)
+    items: list[str] = []
+    pairs = [
+        ("data", "data.train"),
+        ("schema", "data.schema"),
+        ("text_column", "data.text_column"),
+        ("labels_column", "data.labels_column"),
+        ("val", "data.val"),
+        ("test", "data.test"),
+        ("model_path", "model.path"),
+        ("mode", "model.mode"),
+        ("focal_gamma", "loss.focal_gamma"),
+        ("constraint_lambda", "loss.constraint_lambda"),
+        ("epochs", "training.epochs"),
+        ("seed", "training.seed"),
+        ("threads", "training.threads"),
+    ]
+    for attr, key in pairs:
+        value = getattr(args, attr, None)
+        if value is not None:
+            items.append(
+                f"{key}={json.dumps(value)}" if isinstance(value, str) else f"{key}={value}"
+            )
+    if getattr(args, "allow_pickle", False):
+        items.append("data.allow_pickle=true")
+    if getattr(args, "bf16", False):
+        import torch
+
+        if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            raise SystemExit("--bf16: this GPU has no bfloat16 support; run without --bf16")
+        items.append("training.precision=bf16-mixed")
+    return apply_overrides(config, [*items, *args.overrides])
+
+
+def _cmd_simulate(args: argparse.Namespace) -> None:
+    from imbalance_text.data import write_corpus
+    from imbalance_text.schema import DEFAULT_SCHEMA
+    from imbalance_text.simulate import SimulationSpec, simulate_corpus
+
+    corpus = simulate_corpus(SimulationSpec(n=args.n, seed=args.seed, label_noise=args.label_noise))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_corpus(corpus, out)
+    schema_path = Path(args.schema_out) if args.schema_out else out.parent / "schema.yaml"
+    DEFAULT_SCHEMA.save(schema_path)
+    counts = ", ".join(f"{k} {v}" for k, v in corpus.label_counts().items())
+    print(
+        f"wrote {len(corpus)} texts to {out} and the schema to {schema_path}\npositives: {counts}"
+    )
+
+
+def _cmd_analyze(args: argparse.Namespace) -> None:
+    from imbalance_text.analyze import analyze, format_analysis
+    from imbalance_text.data import read_corpus
+    from imbalance_text.schema import DEFAULT_SCHEMA, load_schema
+
+    schema = load_schema(args.schema) if args.schema else DEFAULT_SCHEMA
+    corpus = read_corpus(
+        args.data,
+        schema,
+        text_column=args.text_column or "text",
+        labels_column=args.labels_column,
+        allow_pickle=args.allow_pickle,
+    )
+    report = analyze(
+        corpus,
+        args.out,
+        method=args.weights,
+        max_weight=args.max_weight,
+        use_custom=not args.no_custom_weights,
+        min_examples=args.min_examples,
+    )
+    print(format_analysis(report))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'analysis.json'} and label_distribution.png")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from imbalance_text.demo import format_summary
+    from imbalance_text.pipeline import run_pipeline
+
+    config = _config(args)
+    t0 = time.perf_counter()
+    metrics = run_pipeline(
+        config, args.out, resume=args.resume, progress=not args.no_progress, log=print
+    )
+    print(format_summary(metrics, time.perf_counter() - t0))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from imbalance_text.pipeline import evaluate_file
+
+    out = args.out or Path(args.run) / f"eval-{Path(args.data).stem}"
+    metrics = evaluate_file(
+        args.run,
+        args.data,
+        out,
+        text_column=args.text_column,
+        labels_column=args.labels_column,
+        model_path=args.model_path,
+    )
+    keys = (
+        "secondary_f1_macro",
+        "rare_recall",
+        "pr_auc_micro",
+        "pr_auc_macro",
+        "violation_rate_before",
+        "violation_rate_after",
+    )
+    for key in keys:
+        print(f"{key}: {metrics[key]}")
+    print(f"wrote {Path(out) / 'metrics.json'} and predictions.csv")
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from imbalance_text.pipeline import predict
+
+    path = Path(args.data)
+    if path.suffix.lower() == ".txt":
+        texts = [line for line in path.read_text().splitlines() if line.strip()]
+        ids = None
+    else:
+        reader = pd.read_json if path.suffix.lower() in (".jsonl", ".ndjson") else pd.read_csv
+        frame = reader(path, lines=True) if reader is pd.read_json else reader(path)
+        texts = frame[args.text_column].astype(str).tolist()
+        ids = frame["id"].astype(str).tolist() if "id" in frame else None
+    table = predict(args.run, texts, ids=ids, model_path=args.model_path)
+    table.to_csv(args.out, index=False)
+    print(f"wrote {len(table)} predictions to {args.out}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from imbalance_text.compare import compare_variants, format_table
+
+    config = _config(args)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    variants = args.variants.split(",") if args.variants else None
+    result = compare_variants(config, args.out, variants=variants, seeds=seeds, log=print)
+    print(format_table(result))
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from imbalance_text.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, seed=args.seed, overrides=args.overrides, log=print)
+
+
+_COMMANDS = {
+    "simulate": _cmd_simulate,
+    "analyze": _cmd_analyze,
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "compare": _cmd_compare,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``imbalance-text``; returns the exit code.
+
+    Bad input (a missing file, an invalid value) prints one ``error:`` line and
+    returns 2 instead of a traceback.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "c.csv"
+        >>> main(["simulate", "--out", str(out), "--n", "50"])  # doctest: +ELLIPSIS
+        wrote 50 texts to ...
+        0
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        _COMMANDS[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
