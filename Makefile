@@ -28,7 +28,7 @@ $(STAMP): $(PY) pyproject.toml $(TASKS)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m imbalance_kit._demo
+	$(PY) -m imbalance_kit compare
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
