@@ -269,6 +269,14 @@ def test_float_strategy_binary(ratio):
     assert Counter(y_res.tolist())[1] == 10 + expected[1]
 
 
+@pytest.mark.parametrize("method", [smote, noise_oversample, random_oversample])
+def test_input_requiring_grad_gives_a_detached_result(method):
+    X, y = blobs(sizes=(20, 8))
+    X.requires_grad_(True)
+    X_res, _ = method(X, y, generator=gen())
+    assert not X_res.requires_grad and torch.equal(X_res[:28], X.detach())
+
+
 def test_labels_need_not_be_contiguous():
     X, y = blobs(sizes=(30, 10))
     y = torch.where(y == 0, torch.tensor(-3), torch.tensor(7))

@@ -41,6 +41,7 @@ def apportion(weights: torch.Tensor, total: int) -> torch.Tensor:
     return base.long()
 
 
+@torch.no_grad()
 def adasyn(
     X: torch.Tensor,
     y: torch.Tensor,

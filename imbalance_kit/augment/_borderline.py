@@ -47,6 +47,7 @@ def danger_mask(
     return (2 * n_foreign >= m_neighbors) & (n_foreign < m_neighbors)
 
 
+@torch.no_grad()
 def borderline_smote(
     X: torch.Tensor,
     y: torch.Tensor,

@@ -173,8 +173,8 @@ def fill_interpolated(
 ) -> None:
     """Write ``base_pool[rows] + steps * (partner_pool[partners] - base_pool[rows])`` into ``out``.
 
-    Works in place on ``out`` so that only one temporary of its size is made.
+    One fused ``torch.lerp`` over the two gathered blocks.
     """
-    torch.index_select(partner_pool, 0, partners, out=out)
-    base = base_pool.index_select(0, rows)
-    out.sub_(base).mul_(steps).add_(base)
+    torch.lerp(
+        base_pool.index_select(0, rows), partner_pool.index_select(0, partners), steps, out=out
+    )

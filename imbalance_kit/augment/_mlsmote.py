@@ -79,6 +79,7 @@ def resolve_label_strategy(
     return resolve_sampling_strategy(sampling_strategy, counts, y)
 
 
+@torch.no_grad()
 def mlsmote(
     X: torch.Tensor,
     y: torch.Tensor,

@@ -25,6 +25,7 @@ def class_feature_scale(X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return source.std(dim=0)
 
 
+@torch.no_grad()
 def noise_oversample(
     X: torch.Tensor,
     y: torch.Tensor,

@@ -10,6 +10,7 @@ from imbalance_kit.augment._strategy import SamplingStrategy
 __all__ = ["random_oversample"]
 
 
+@torch.no_grad()
 def random_oversample(
     X: torch.Tensor,
     y: torch.Tensor,

@@ -44,6 +44,7 @@ def smote_into(
     fill_interpolated(out, pool, seeds, pool, partners, steps)
 
 
+@torch.no_grad()
 def smote(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -87,7 +88,8 @@ def smote(
 
     Returns:
         ``(X_res, y_res)``: the originals first and unchanged, then the synthetic
-        rows class by class (sorted class order).
+        rows class by class (sorted class order). The result is computed without
+        autograd (it never requires grad).
 
     Raises:
         ValueError: non-finite features, mismatched lengths, a single class, an
