@@ -1,0 +1,356 @@
+"""The ``imbalance-video`` command: simulate, split, train, evaluate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from imbalance_video.split import SPLIT_METHODS
+
+__all__ = ["apply_overrides", "build_parser", "main"]
+
+DEFAULT_MULTITASK = {"action_class": "ce", "severity": "focal", "offence": "ce"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``imbalance-video`` (one sub-parser per command)."""
+    parser = argparse.ArgumentParser(
+        prog="imbalance-video",
+        description="Rare-behaviour detection in fixed-camera videos, without learning the camera.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="write small confounded mp4 videos and manifests")
+    sim.add_argument("--out", required=True, help="output folder")
+    sim.add_argument("--videos", type=int, default=12, help="development videos (train + val)")
+    sim.add_argument("--test-videos", type=int, default=6, help="videos of other cameras (test)")
+    sim.add_argument("--events", type=int, default=12, help="events per video")
+    sim.add_argument("--event-frames", type=int, default=16)
+    sim.add_argument("--gap-frames", type=int, default=4)
+    sim.add_argument("--size", type=int, default=48, help="frame side in pixels (even)")
+    sim.add_argument("--fps", type=int, default=8)
+    sim.add_argument("--tail-share", type=float, default=0.14)
+    sim.add_argument(
+        "--confound",
+        type=float,
+        default=0.75,
+        help="share of development videos whose scene predicts the tail share",
+    )
+    sim.add_argument("--rich-tail-share", type=float, default=0.4)
+    sim.add_argument("--test-confound", choices=("none", "reversed"), default="none")
+    sim.add_argument("--noise", type=float, default=1.0)
+    sim.add_argument("--seed", type=int, default=0)
+
+    spl = sub.add_parser("split", help="group / intra-video / boosted train-val(-test) split")
+    spl.add_argument("--manifest", required=True, help="development events (CSV)")
+    spl.add_argument(
+        "--out", required=True, help="folder for train.csv, val.csv, test.csv, split_summary.json"
+    )
+    spl.add_argument("--method", choices=SPLIT_METHODS, default="intravideo")
+    spl.add_argument("--test-manifest", help="events of unseen videos to use as the test side")
+    spl.add_argument(
+        "--test-share",
+        type=float,
+        default=0.0,
+        help="instead, hold out this share of the videos as the test side",
+    )
+    spl.add_argument("--val-share", type=float, default=0.3)
+    spl.add_argument("--label-column", default="label")
+    spl.add_argument(
+        "--tail", nargs="+", help="tail classes of the label column (default: the rarest)"
+    )
+    spl.add_argument(
+        "--target-tail-share", type=float, default=0.3, help="boosted: tail share of train"
+    )
+    spl.add_argument("--seed", type=int, default=0)
+
+    tr = sub.add_parser("train", help="train a video model (Lightning) from a YAML config")
+    tr.add_argument("--config", help="YAML config (default: built-in defaults)")
+    tr.add_argument("--out", required=True, help="run folder")
+    tr.add_argument("--train", help="training manifest (overrides data.train)")
+    tr.add_argument("--val", help="validation manifest (overrides data.val)")
+    tr.add_argument("--test", help="test manifest (overrides data.test)")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--model", help="backbone registry name")
+    tr.add_argument(
+        "--multi-task",
+        action="store_true",
+        help="heads action_class (ce), severity (focal), offence (ce), or those of --loss-types",
+    )
+    tr.add_argument(
+        "--loss-types",
+        nargs="+",
+        metavar="TASK LOSS",
+        help="pairs, e.g. action_class ce severity focal offence ce",
+    )
+    tr.add_argument(
+        "--weighting-strategy",
+        choices=("uniform", "uncertainty", "dwa", "inverse_accuracy", "inverse_f1", "difficulty"),
+    )
+    tr.add_argument(
+        "--adaptive-weights",
+        action="store_true",
+        help="re-compute the task weights every evaluation epoch",
+    )
+    tr.add_argument(
+        "--effective-class-weights",
+        action="store_true",
+        help="effective-number class weights (same as --class-weights effective)",
+    )
+    tr.add_argument("--class-weights", choices=("none", "balanced", "effective"))
+    balanced = tr.add_mutually_exclusive_group()
+    balanced.add_argument("--balanced-sampling", dest="balanced", action="store_true", default=None)
+    balanced.add_argument("--no-balanced-sampling", dest="balanced", action="store_false")
+    tr.add_argument("--accelerator")
+    tr.add_argument("--devices", type=int)
+    tr.add_argument("--strategy")
+    tr.add_argument("--threads", type=int, help="torch threads per process")
+    tr.add_argument("--resume", action="store_true", help="continue from RUN/last.ckpt")
+    tr.add_argument("--no-progress", action="store_true")
+
+    ev = sub.add_parser("evaluate", help="TTA metrics, diagnostics, predictions and plots of a run")
+    ev.add_argument("--run", required=True, help="run folder written by train")
+    ev.add_argument("--checkpoint", default="best", help="best, last or a checkpoint path")
+    ev.add_argument(
+        "--manifest",
+        action="append",
+        metavar="SPLIT=PATH",
+        help="evaluate these manifests instead of the config's val and test",
+    )
+    ev.add_argument("--clips-per-event", type=int)
+    ev.add_argument("--aggregation", choices=("mean", "max"))
+    ev.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of the checkpoint (only for files you trust)",
+    )
+    ev.add_argument("--no-plots", action="store_true")
+
+    de = sub.add_parser("demo", help="simulate -> split -> train -> evaluate, three split methods")
+    de.add_argument("--out", required=True)
+    de.add_argument("--quick", action="store_true", help="tiny videos, 3 epochs")
+    de.add_argument("--methods", nargs="+", choices=SPLIT_METHODS, default=list(SPLIT_METHODS))
+    de.add_argument("--seeds", nargs="+", type=int, default=[0])
+    de.add_argument("--epochs", type=int)
+    de.add_argument("--multi-task", action="store_true")
+    de.add_argument("--progress", action="store_true")
+    return parser
+
+
+def _loss_pairs(values: Sequence[str]) -> dict[str, str]:
+    if len(values) % 2:
+        raise ValueError(f"--loss-types must be TASK LOSS pairs, got {' '.join(values)!r}")
+    return dict(zip(values[0::2], values[1::2]))
+
+
+def apply_overrides(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Apply the ``train`` command's flags to a config mapping (returns a new mapping).
+
+    Example:
+        >>> args = build_parser().parse_args(
+        ...     ["train", "--out", "r", "--loss-types", "action_class", "ce", "severity", "focal",
+        ...      "--weighting-strategy", "inverse_f1", "--adaptive-weights"])
+        >>> raw = apply_overrides({}, args)
+        >>> raw["tasks"]
+        {'action_class': {'loss': 'ce'}, 'severity': {'loss': 'focal'}}
+        >>> raw["multitask"]
+        {'weighting': 'inverse_f1', 'adaptive_weights': True}
+    """
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+
+    def section(name: str) -> dict[str, Any]:
+        out.setdefault(name, {})
+        return out[name]
+
+    for key in ("train", "val", "test"):
+        if getattr(args, key) is not None:
+            section("data")[key] = getattr(args, key)
+    for flag, key in (
+        ("epochs", "epochs"),
+        ("seed", "seed"),
+        ("accelerator", "accelerator"),
+        ("devices", "devices"),
+        ("strategy", "strategy"),
+        ("threads", "num_threads"),
+    ):
+        if getattr(args, flag) is not None:
+            section("training")[key] = getattr(args, flag)
+    if args.model is not None:
+        section("model")["name"] = args.model
+    if args.balanced is not None:
+        section("training")["balanced_sampling"] = args.balanced
+    if args.class_weights is not None:
+        section("training")["class_weights"] = args.class_weights
+    if args.effective_class_weights:
+        if args.class_weights not in (None, "effective"):
+            raise ValueError(
+                "--effective-class-weights must not be combined with "
+                f"--class-weights {args.class_weights}"
+            )
+        section("training")["class_weights"] = "effective"
+    tasks = {k: dict(v or {}) for k, v in (out.get("tasks") or {}).items()}
+    pairs = _loss_pairs(args.loss_types) if args.loss_types else {}
+    if args.multi_task and len(tasks) <= 1:
+        tasks = {} if pairs else {t: {"loss": loss} for t, loss in DEFAULT_MULTITASK.items()}
+    elif pairs and len(tasks) <= 1 and any(t not in tasks for t in pairs):
+        tasks = {}
+    for task, loss in pairs.items():
+        tasks.setdefault(task, {})["loss"] = loss
+    if tasks:
+        out["tasks"] = tasks
+    if args.weighting_strategy is not None:
+        section("multitask")["weighting"] = args.weighting_strategy
+    if args.adaptive_weights:
+        section("multitask")["adaptive_weights"] = True
+    return out
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    for key, value in summary.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"  {key:<28} {shown}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "simulate":
+        from imbalance_video.simulate import SimulationSpec, simulate_dataset
+
+        spec = SimulationSpec(
+            n_videos=args.videos,
+            n_test_videos=args.test_videos,
+            events_per_video=args.events,
+            event_frames=args.event_frames,
+            gap_frames=args.gap_frames,
+            size=args.size,
+            fps=args.fps,
+            tail_share=args.tail_share,
+            confound=args.confound,
+            rich_tail_share=args.rich_tail_share,
+            test_confound=args.test_confound,
+            noise=args.noise,
+            seed=args.seed,
+        )
+        info = simulate_dataset(args.out, spec)
+        tails = sum(v["tail_events"] for v in info["videos"])
+        events = sum(v["events"] for v in info["videos"])
+        print(f"wrote {len(info['videos'])} videos, {events} events ({tails} tail) to {args.out}")
+        print(f"  manifest:      {info['manifest']}\n  test manifest: {info['test_manifest']}")
+        return 0
+    if args.command == "split":
+        from imbalance_video.manifest import read_manifest
+        from imbalance_video.split import split_manifest
+
+        manifest = read_manifest(args.manifest, label_columns=[args.label_column])
+        test = read_manifest(args.test_manifest) if args.test_manifest else None
+        result = split_manifest(
+            manifest,
+            args.method,
+            label_column=args.label_column,
+            tail_classes=args.tail,
+            val_share=args.val_share,
+            test_manifest=test,
+            test_share=args.test_share,
+            target_tail_share=args.target_tail_share,
+            seed=args.seed,
+        )
+        result.write(args.out)
+        print(f"{args.method} split -> {args.out}")
+        for name, side in result.summary["splits"].items():
+            print(
+                f"  {name:<5} {side['events']:>5} events  {side['videos']:>3} videos  "
+                f"tail share {side['tail_share']:.3f}  videos with tail {side['videos_with_tail']}"
+            )
+        overlap = result.summary["overlap"]
+        print(
+            f"  videos in train and val: {overlap['train_val_videos']}, with tail events on both "
+            f"sides: {overlap['tail_videos_train_and_val']}, "
+            f"train and test: {overlap['train_test_videos']}"
+        )
+        return 0
+    if args.command == "train":
+        import yaml
+
+        from imbalance_video.config import VideoConfig
+        from imbalance_video.train import train
+
+        raw: dict[str, Any] = {}
+        if args.config:
+            path = Path(args.config)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"--config must be an existing YAML file, got {args.config!r}"
+                )
+            raw = yaml.safe_load(path.read_text()) or {}
+        config = VideoConfig.from_dict(apply_overrides(raw, args))
+        done = train(config, args.out, resume=args.resume, progress=not args.no_progress)
+        print(
+            f"best {done['monitor']} = {done['best_score']} "
+            f"({done['best_checkpoint']}) in {args.out}"
+        )
+        return 0
+    if args.command == "evaluate":
+        from imbalance_video.evaluate import evaluate_run
+
+        manifests = None
+        if args.manifest:
+            manifests = {}
+            for item in args.manifest:
+                if "=" not in item:
+                    raise ValueError(f"--manifest must be SPLIT=PATH, got {item!r}")
+                split, path = item.split("=", 1)
+                manifests[split] = path
+        result = evaluate_run(
+            args.run,
+            checkpoint=args.checkpoint,
+            manifests=manifests,
+            clips=args.clips_per_event,
+            aggregate=args.aggregation,
+            trust_checkpoint=args.trust_checkpoint,
+            plots=not args.no_plots,
+        )
+        print(f"metrics.json, predictions.csv and plots written to {args.run}")
+        _print_summary(result["summary"])
+        return 0
+    from imbalance_video.demo import run_demo
+
+    started = time.perf_counter()
+    out = run_demo(
+        args.out,
+        quick=args.quick,
+        methods=args.methods,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        multi_task=args.multi_task,
+        progress=args.progress,
+    )
+    print()
+    print(out["table"])
+    print(
+        f"\n{len(args.methods) * len(args.seeds)} runs in {time.perf_counter() - started:.1f} s; "
+        f"results in {Path(args.out) / 'comparison.json'}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``imbalance-video``; returns the exit status.
+
+    Errors in the input (a missing file, a bad value) print one line,
+    ``imbalance-video: error: ...``, and return 2.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"imbalance-video: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Clips sampled inside events, samplers and the Lightning data module."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from imbalance_kit._validation import check_positive_int, error
+from imbalance_kit.sampling import ClassBalancedSampler
+from imbalance_kit.weights import warn_if_double_correction
+from imbalance_video.decode import VideoCache
+from imbalance_video.labels import TaskLabels
+from imbalance_video.manifest import Manifest
+from imbalance_video.transforms import ClipAugment, clip_to_tensor, normalize_clip
+
+__all__ = [
+    "EventClipDataset",
+    "ShardSampler",
+    "VideoDataModule",
+    "build_train_sampler",
+    "clip_starts",
+]
+
+
+def clip_starts(
+    start: int, end: int, clip_len: int, stride: int, count: int, n_frames: int
+) -> list[int]:
+    """``count`` evenly spaced clip start frames inside the event ``[start, end)``.
+
+    A clip covers ``(clip_len - 1) * stride + 1`` frames. When the event is shorter,
+    every clip starts at ``start`` (its frame indices are clamped to the event's
+    last frame, repeating it).
+
+    Example:
+        >>> clip_starts(10, 30, clip_len=8, stride=1, count=3, n_frames=100)
+        [10, 16, 22]
+        >>> clip_starts(10, 14, clip_len=8, stride=1, count=2, n_frames=100)
+        [10, 10]
+    """
+    last = min(end, n_frames) - ((clip_len - 1) * stride + 1)
+    if last <= start or count == 1:
+        first = start if last <= start else start + (last - start) // 2
+        return [first] * count
+    return [int(round(v)) for v in np.linspace(start, last, count)]
+
+
+class EventClipDataset(Dataset):
+    """Clips of ``clip_len`` frames taken inside each event of a manifest.
+
+    Training (``clips_per_event=None``): one clip per item at a uniformly random
+    position inside the event, augmented with ``augment``; shape ``(3, T, H, W)``.
+    Evaluation (``clips_per_event=k``): ``k`` evenly spaced clips (the TTA clips),
+    shape ``(k, 3, T, H, W)``; with ``flip_tta`` every other clip is mirrored.
+
+    Items are dicts: ``clip`` (normalised float tensor), ``targets`` (task -> class
+    index) and ``index`` (row of the manifest). Training draws use torch's global
+    random stream, which ``lightning.seed_everything`` seeds and the ``DataLoader``
+    seeds per worker and epoch, so runs repeat and epochs differ.
+
+    Args:
+        manifest: the events.
+        cache: decoded videos (frame size and ``.npy`` cache).
+        tasks: the label columns to return as targets (may be empty).
+        clip_len: frames per clip.
+        frame_stride: step between the clip's frames.
+        clips_per_event: ``None`` for training mode, else the number of TTA clips.
+        augment: clip augmentation (training mode only).
+        flip_tta: mirror every other TTA clip.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        cache: VideoCache,
+        tasks: Sequence[TaskLabels],
+        *,
+        clip_len: int = 8,
+        frame_stride: int = 1,
+        clips_per_event: int | None = None,
+        augment: ClipAugment | None = None,
+        flip_tta: bool = False,
+    ) -> None:
+        check_positive_int("clip_len", clip_len)
+        check_positive_int("frame_stride", frame_stride)
+        if clips_per_event is not None:
+            check_positive_int("clips_per_event", clips_per_event)
+            if augment is not None:
+                raise error("augment", "None in evaluation mode (clips_per_event set)", augment)
+        self.manifest = manifest
+        self.cache = cache
+        self.tasks = list(tasks)
+        self.clip_len = clip_len
+        self.frame_stride = frame_stride
+        self.clips_per_event = clips_per_event
+        self.augment = augment
+        self.flip_tta = flip_tta
+        self.targets = {t.name: t.encode(manifest.column(t.name)) for t in self.tasks}
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def _frames(self, index: int) -> tuple[np.ndarray, int, int]:
+        video = self.cache.get(self.manifest.video_file(index))
+        start, end = self.manifest.frame_range(index, video.fps)
+        n = video.frames.shape[0]
+        if start >= n:
+            where = f"event {self.manifest.rows[index]['event_id']}"
+            raise error(where, f"inside its video ({n} frames)", f"start frame {start}", raw=True)
+        return video.frames, start, min(end, n)
+
+    def _take(self, frames: np.ndarray, first: int, end: int) -> torch.Tensor:
+        idx = np.minimum(first + self.frame_stride * np.arange(self.clip_len), end - 1)
+        return clip_to_tensor(frames[idx])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        frames, start, end = self._frames(index)
+        n = frames.shape[0]
+        if self.clips_per_event is None:
+            span = (self.clip_len - 1) * self.frame_stride + 1
+            last = max(start, end - span)
+            first = int(torch.randint(start, last + 1, ()))
+            clip = self._take(frames, first, end)
+            if self.augment is not None:
+                clip = self.augment(clip)
+            clip = normalize_clip(clip)
+        else:
+            starts = clip_starts(
+                start, end, self.clip_len, self.frame_stride, self.clips_per_event, n
+            )
+            clips = [self._take(frames, s, end) for s in starts]
+            if self.flip_tta:
+                clips = [c.flip(-1) if i % 2 else c for i, c in enumerate(clips)]
+            clip = normalize_clip(torch.stack(clips))
+        targets = {name: torch.tensor(int(values[index])) for name, values in self.targets.items()}
+        return {"clip": clip, "targets": targets, "index": torch.tensor(index)}
+
+
+class ShardSampler(Sampler[int]):
+    """Indices ``rank, rank + world, ...`` of ``range(n)``: an unpadded evaluation shard.
+
+    Example:
+        >>> list(ShardSampler(5, rank=1, num_replicas=2))
+        [1, 3]
+    """
+
+    def __init__(self, n: int, rank: int = 0, num_replicas: int = 1) -> None:
+        self.n, self.rank, self.num_replicas = n, rank, num_replicas
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.num_replicas))
+
+
+def build_train_sampler(
+    labels: np.ndarray,
+    *,
+    balanced: bool,
+    power: float = 0.0,
+    seed: int = 0,
+    rank: int = 0,
+    num_replicas: int = 1,
+) -> Sampler[int]:
+    """The training sampler: class-balanced draws, or a shuffled (DDP-sharded) pass.
+
+    ``balanced=True`` gives :class:`imbalance_kit.sampling.ClassBalancedSampler` over
+    ``labels`` (an epoch has ``len(labels)`` draws over all ranks); otherwise
+    ``torch.utils.data.DistributedSampler`` with shuffling.
+    """
+    if balanced:
+        return ClassBalancedSampler(
+            torch.from_numpy(labels), power=power, seed=seed, num_replicas=num_replicas, rank=rank
+        )
+    return DistributedSampler(
+        range(len(labels)), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
+    )  # type: ignore[arg-type]
+
+
+try:
+    import lightning as L
+
+    _DataModuleBase: Any = L.LightningDataModule
+except ImportError:  # pragma: no cover - lightning is a dependency of the package
+    _DataModuleBase = object
+
+
+class VideoDataModule(_DataModuleBase):
+    """Training and validation loaders for a run (Lightning data module).
+
+    The training loader uses :func:`build_train_sampler` over the labels of
+    ``sample_by`` (sharded by rank under DDP; run the trainer with
+    ``use_distributed_sampler=False``), the validation loader yields TTA clip stacks
+    in unpadded rank shards (:class:`ShardSampler`). When the sampler balances the
+    classes and ``class_weights[sample_by]`` is also set,
+    :func:`imbalance_kit.weights.warn_if_double_correction` warns.
+
+    Args:
+        train: training events.
+        val: validation events.
+        tasks: the task label spaces.
+        cache: decoded-video cache.
+        config: the run's :class:`imbalance_video.config.VideoConfig`.
+        class_weights: task -> per-class loss weights (or ``None``).
+    """
+
+    def __init__(
+        self,
+        train: Manifest,
+        val: Manifest,
+        tasks: Sequence[TaskLabels],
+        cache: VideoCache,
+        config: Any,
+        class_weights: Mapping[str, torch.Tensor | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.tasks = list(tasks)
+        self.class_weights = dict(class_weights or {})
+        data = config.data
+        augment = (
+            ClipAugment(**config.augment.transform_kwargs()) if config.augment.enabled else None
+        )
+        common = {"clip_len": data.clip_len, "frame_stride": data.frame_stride}
+        self.train_set = EventClipDataset(train, cache, self.tasks, augment=augment, **common)
+        self.val_set = EventClipDataset(
+            val,
+            cache,
+            self.tasks,
+            clips_per_event=config.tta.clips,
+            flip_tta=config.tta.flip,
+            **common,
+        )
+        self.sample_by = config.multitask.sample_by or self.tasks[0].name
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._world()
+        training = self.config.training
+        sampler = build_train_sampler(
+            self.train_set.targets[self.sample_by],
+            balanced=training.balanced_sampling,
+            power=training.sampler_power,
+            seed=training.seed,
+            rank=rank,
+            num_replicas=world,
+        )
+        if rank == 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warn_if_double_correction(
+                    sampler, loss_weight=self.class_weights.get(self.sample_by)
+                )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.config.data.batch_size,
+            sampler=sampler,
+            num_workers=self.config.data.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self._world()
+        batch = max(1, math.ceil(self.config.data.batch_size / max(1, self.config.tta.clips)))
+        return DataLoader(
+            self.val_set,
+            batch_size=batch,
+            sampler=ShardSampler(len(self.val_set), rank, world),
+            num_workers=self.config.data.num_workers,
+        )
