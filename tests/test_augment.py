@@ -30,6 +30,7 @@ from imbalance_kit.augment import (
 from imbalance_kit.augment._adasyn import apportion
 from imbalance_kit.augment._borderline import danger_mask
 from imbalance_kit.augment._neighbors import kneighbors
+from imbalance_kit.augment._strategy import class_counts
 from tests.conftest import requires_cuda
 from tests.references.augment import (
     knn_indices,
@@ -275,6 +276,14 @@ def test_input_requiring_grad_gives_a_detached_result(method):
     X.requires_grad_(True)
     X_res, _ = method(X, y, generator=gen())
     assert not X_res.requires_grad and torch.equal(X_res[:28], X.detach())
+
+
+@pytest.mark.parametrize(
+    "labels", [[3, 3, -2, 7, 3], [0, 10**12, 0, 5], [1, 1, 1]], ids=["small", "sparse", "one"]
+)
+def test_class_counts_matches_counter(labels):
+    y = torch.tensor(labels)
+    assert class_counts(y) == dict(sorted(Counter(labels).items()))
 
 
 def test_labels_need_not_be_contiguous():
