@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=400)
     p.add_argument("--horizon", type=int, default=120)
     p.add_argument("--links", type=int, default=3, help="joints = action dimensions (2 to 6)")
-    p.add_argument("--hidden-dim", type=int, default=32)
+    p.add_argument("--hidden-dim", type=int, default=64)
+    p.add_argument("--scene-dim", type=int, default=8, help="per-episode nuisance inputs")
     p.add_argument("--glitch-rate", type=float, default=0.015)
     p.add_argument("--seed", type=int, default=0)
 
@@ -153,6 +154,7 @@ def _simulate(args: argparse.Namespace) -> int:
         horizon=args.horizon,
         n_links=args.links,
         hidden_dim=args.hidden_dim,
+        scene_dim=args.scene_dim,
         glitch_rate=args.glitch_rate,
         seed=args.seed,
     )

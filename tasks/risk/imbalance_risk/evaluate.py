@@ -3,7 +3,8 @@
 Written into the run folder (``_val`` / ``_train`` suffixes for other splits):
 
 * ``metrics.json``: binary AUC, AP, balanced accuracy, F1, precision and recall
-  at the chosen threshold, ECE and Brier (:mod:`imbalance_kit.calibration`,
+  at the chosen threshold and at 0.5 (``at_0.5``), quantiles of the scores, ECE
+  and Brier (:mod:`imbalance_kit.calibration`,
   :func:`imbalance_kit.metrics.imbalance_report`), per-dimension risk AUC,
   time-to-failure error, uncertainty quality (AUROC of each uncertainty
   estimate for predicting the classifier's errors) and prediction clustering.
@@ -121,6 +122,18 @@ def _metrics(
         "ece": float(expected_calibration_error(preds.prob, y, n_bins)),
         "brier": report["brier"],
         "confusion_matrix": report["confusion_matrix"],
+    }
+    # At the plain 0.5 cut: a model squeezed towards 0 (the MSE failure) flags nothing here.
+    half = imbalance_report(y, preds.prob, threshold=0.5, n_bins=n_bins)
+    metrics["at_0.5"] = {
+        "balanced_accuracy": half["balanced_accuracy"],
+        "recall": half["per_class"]["1"]["recall"],
+        "precision": half["per_class"]["1"]["precision"],
+        "f1": half["per_class"]["1"]["f1"],
+        "predicted_positive_rate": float((preds.prob >= 0.5).mean()),
+    }
+    metrics["score_quantiles"] = {
+        q: float(np.quantile(preds.score, float(q))) for q in ("0.5", "0.9", "0.99", "1.0")
     }
     if preds.mc_mean is not None:
         metrics["auc_mc_dropout"] = binary_auc(y, preds.mc_mean)

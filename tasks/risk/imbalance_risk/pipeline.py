@@ -83,7 +83,15 @@ ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
 }
 
-ABLATION_METRICS = ("auc", "ap", "balanced_accuracy", "f1", "ece", "per_dim_auc_mean")
+ABLATION_METRICS = (
+    "auc",
+    "ap",
+    "balanced_accuracy",
+    "recall_at_0.5",
+    "ece",
+    "per_dim_auc_mean",
+    "ttf_mae_steps",
+)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -254,9 +262,10 @@ def _markdown(table: list[dict[str, Any]], seeds: list[int]) -> str:
         "auc": "AUC",
         "ap": "AP",
         "balanced_accuracy": "Bal. acc.",
-        "f1": "F1",
+        "recall_at_0.5": "Recall @0.5",
         "ece": "ECE",
         "per_dim_auc_mean": "Per-dim AUC",
+        "ttf_mae_steps": "TTF MAE (steps)",
     }
     head = "| Variant | " + " | ".join(names[m] for m in ABLATION_METRICS) + " |"
     lines = [head, "|" + "---|" * (len(ABLATION_METRICS) + 1)]
@@ -313,8 +322,10 @@ def run_ablation(
             metrics = _train_and_evaluate(config, prepared, run, log, False, plots=False)
             dims = [v for v in metrics["per_dim_auc"] if v is not None]
             row = {"variant": variant, "seed": seed}
-            row.update({m: metrics.get(m) for m in ABLATION_METRICS if m != "per_dim_auc_mean"})
+            row.update({m: metrics.get(m) for m in ("auc", "ap", "balanced_accuracy", "ece")})
+            row["recall_at_0.5"] = metrics["at_0.5"]["recall"]
             row["per_dim_auc_mean"] = float(np.mean(dims)) if dims else None
+            row["ttf_mae_steps"] = metrics.get("ttf_mae_steps")
             rows.append(row)
             log(f"[ablation] {variant} seed {seed}: AUC {_fmt(row['auc'])} AP {_fmt(row['ap'])}")
     with (out / "ablation.csv").open("w", newline="") as fh:

@@ -70,7 +70,7 @@ class PreparedData:
         >>> from imbalance_risk.simulate import simulate_rollouts
         >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
         >>> data.features.shape[1], data.action_dim, sorted(set(data.split.tolist()))
-        (32, 3, [0, 1, 2])
+        (64, 3, [0, 1, 2])
         >>> train = data.subset("train")
         >>> bool((train.split == 0).all())
         True

@@ -27,9 +27,12 @@ short glitches recover).
 
 The hidden state is a fixed random two-layer tanh network of what the policy
 observes (joint angles, velocities, its goal error, its previous action and the
-end-effector position) plus observation noise: a stand-in for a learned policy's
-features. Actions are torques normalised by the motor limits (in ``[-1, 1]``);
-velocities are the joint speeds. With the defaults and ``prepare``'s default
+end-effector position) and of a per-episode scene vector (the lighting, objects
+and instruction a real policy also encodes, unrelated to failures), plus
+observation noise: a stand-in for a learned policy's features, where the
+failure signal is entangled with variation that does not matter. Actions are
+torques normalised by the motor limits (in ``[-1, 1]``); velocities are the
+joint speeds. With the defaults and ``prepare``'s default
 ``k``, about 6% of steps are labelled positive.
 """
 
@@ -62,6 +65,10 @@ class SimulationConfig:
         action_noise: standard deviation of the Ornstein-Uhlenbeck action noise,
             as a fraction of the torque limit.
         obs_noise: standard deviation of the noise added to the hidden state.
+        scene_dim: size of a per-episode scene vector (lighting, objects,
+            instruction: what a real policy also encodes) fed to the feature
+            network with the observation; it varies between episodes and has
+            nothing to do with failures (0: none).
         seed: seed of the episodes (initial postures, goals, noise, glitches).
         policy_seed: seed of the policy's feature network (keep it fixed so that
             different data sets come from the same policy).
@@ -70,10 +77,11 @@ class SimulationConfig:
     n_episodes: int = 400
     horizon: int = 120
     n_links: int = 3
-    hidden_dim: int = 32
+    hidden_dim: int = 64
     glitch_rate: float = 0.015
     action_noise: float = 0.15
     obs_noise: float = 0.05
+    scene_dim: int = 8
     seed: int = 0
     policy_seed: int = 1234
 
@@ -87,6 +95,7 @@ class SimulationConfig:
         check_in_range("glitch_rate", self.glitch_rate, 0.0, 1.0)
         check_non_negative("action_noise", self.action_noise)
         check_non_negative("obs_noise", self.obs_noise)
+        check_positive_int("scene_dim", self.scene_dim, minimum=0)
         for name in ("seed", "policy_seed"):
             check_positive_int(name, getattr(self, name), minimum=0)
 
@@ -238,9 +247,9 @@ class ArmSimulator:
 class _Policy:
     """Features of a fixed random policy network: observation -> hidden state."""
 
-    def __init__(self, arm: ArmSimulator, hidden_dim: int, seed: int) -> None:
+    def __init__(self, arm: ArmSimulator, hidden_dim: int, scene_dim: int, seed: int) -> None:
         rng = np.random.default_rng(seed)
-        n_obs = 6 * arm.n + 3
+        n_obs = 6 * arm.n + 3 + scene_dim
         width = max(64, 2 * hidden_dim)
         self.w1 = rng.normal(0, 1 / np.sqrt(n_obs), (n_obs, width))
         self.b1 = rng.normal(0, 0.1, width)
@@ -269,7 +278,7 @@ def simulate_rollouts(config: SimulationConfig | None = None, **overrides: Any) 
     Example:
         >>> r = simulate_rollouts(n_episodes=20, horizon=40, seed=3)
         >>> r.n_episodes, r.action_dim, r.hidden_dim
-        (20, 3, 32)
+        (20, 3, 64)
         >>> bool(np.abs(r.actions).max() <= 1.0)
         True
     """
@@ -280,9 +289,10 @@ def simulate_rollouts(config: SimulationConfig | None = None, **overrides: Any) 
 
 def _simulate(cfg: SimulationConfig) -> Rollouts:
     arm = ArmSimulator(cfg.n_links)
-    policy = _Policy(arm, cfg.hidden_dim, cfg.policy_seed)
+    policy = _Policy(arm, cfg.hidden_dim, cfg.scene_dim, cfg.policy_seed)
     rng = np.random.default_rng(cfg.seed)
     b, n, horizon = cfg.n_episodes, arm.n, cfg.horizon
+    scene = rng.normal(size=(b, cfg.scene_dim))
 
     goal = arm.sample_goals(rng, b)
     q = goal + rng.normal(0, 0.15, (b, n))
@@ -332,6 +342,7 @@ def _simulate(cfg: SimulationConfig) -> Rollouts:
                 np.clip(q - arm.center, -3, 3) / arm.limits,
                 ee,
                 arm.points(q)[:, :, 1].min(axis=1, keepdims=True),
+                scene,
             ],
             axis=1,
         )
