@@ -107,9 +107,16 @@ class EpochShards:
             self.epoch += 1
         return epoch
 
-    def _rank_positions(self) -> torch.Tensor:
-        """Positions of this rank in the padded global draw, wrapped into ``[0, num_samples)``."""
-        return torch.arange(self.rank, self.total_size, self.num_replicas) % self.num_samples
+    def _rank_positions(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Positions ``start..stop-1`` of this rank's share of the padded global draw.
+
+        Position ``i`` of rank ``r`` is ``r + i * num_replicas``, wrapped into
+        ``[0, num_samples)`` (the padding repeats the draw from its start).
+        """
+        stop = len(self) if stop is None else min(stop, len(self))
+        first = self.rank + start * self.num_replicas
+        last = self.rank + stop * self.num_replicas
+        return torch.arange(first, last, self.num_replicas) % self.num_samples
 
 
 class ShardedSampler(EpochShards, Sampler[int]):
@@ -154,10 +161,9 @@ class ShardedSampler(EpochShards, Sampler[int]):
 
     def _iter_materialised(self, indices: torch.Tensor) -> Iterator[int]:
         """This rank's share of a global draw held in memory, gathered chunk by chunk."""
-        positions = self._rank_positions()
         return itertools.chain.from_iterable(
-            indices.index_select(0, positions[start : start + CHUNK]).tolist()
-            for start in range(0, positions.numel(), CHUNK)
+            indices.index_select(0, self._rank_positions(start, start + CHUNK)).tolist()
+            for start in range(0, len(self), CHUNK)
         )
 
 
