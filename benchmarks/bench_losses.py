@@ -567,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
         args.contrastive_sizes = [4096, 16384] if gpu else [4096]
         args.compile_dtypes = list(DTYPES) if gpu else ["fp32"]
     else:
-        args.repeats, args.warmup = (50, 10) if gpu else (5, 1)
+        args.repeats, args.warmup = (50, 10) if gpu else (3, 1)
         cols = [1, 8, 80, 1000, 4096, 32768] if gpu else [1, 80, 1000, 4096]
         args.focal_shapes = _shapes(cols, 8192) + [(4096, 1000)]
         args.softmax_shapes = (
