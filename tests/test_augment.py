@@ -110,6 +110,16 @@ def test_smote_points_lie_on_minority_neighbour_segments(dtype):
         assert not on_neighbor_segments(points, pool, np.arange(len(pool)), nbrs[:, :1]).all()
 
 
+def test_many_new_rows_span_several_interpolation_blocks():
+    X, y = blobs(sizes=(33_000, 20), d=2)
+    X_res, y_res = smote(X, y, k_neighbors=3, generator=gen())
+    points = new_rows(X_res, y_res, len(X), 1)
+    assert len(points) == 32_980  # more than one block of 2**15 rows
+    pool = X[y == 1].numpy()
+    nbrs = knn_indices(pool, np.arange(20), 3)
+    assert on_neighbor_segments(points, pool, np.arange(20), nbrs).all()
+
+
 @given(
     n_min=st.integers(4, 20),
     extra=st.integers(1, 30),

@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 
+#: Rows interpolated per block (bounds the temporaries of ``fill_interpolated``).
+_FILL_BLOCK = 1 << 15
+
+
 def check_features(X: torch.Tensor, name: str = "X") -> None:
     """``X`` must be a finite 2-D floating tensor with at least one row and column."""
     check_tensor(name, X)
@@ -173,8 +177,14 @@ def fill_interpolated(
 ) -> None:
     """Write ``base_pool[rows] + steps * (partner_pool[partners] - base_pool[rows])`` into ``out``.
 
-    One fused ``torch.lerp`` over the two gathered blocks.
+    A fused ``torch.lerp`` per block of ``_FILL_BLOCK`` rows, so the gathered
+    temporaries stay small whatever the number of new rows.
     """
-    torch.lerp(
-        base_pool.index_select(0, rows), partner_pool.index_select(0, partners), steps, out=out
-    )
+    for start in range(0, out.shape[0], _FILL_BLOCK):
+        stop = min(start + _FILL_BLOCK, out.shape[0])
+        torch.lerp(
+            base_pool.index_select(0, rows[start:stop]),
+            partner_pool.index_select(0, partners[start:stop]),
+            steps[start:stop],
+            out=out[start:stop],
+        )
