@@ -319,3 +319,11 @@ def test_plot_reliability_diagram(tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 1000
     single = plot_reliability_diagram(probs, labels, binning="quantile", show_histogram=False)
     assert len(single.axes) == 1
+    # side by side in subfigures of one figure
+    root = Figure(figsize=(8, 5))
+    left, right = root.subfigures(1, 2)
+    assert plot_reliability_diagram(probs, labels, figure=left) is root
+    assert plot_reliability_diagram(probs, labels, figure=right, show_histogram=False) is root
+    assert len(root.axes) == 3
+    with pytest.raises(ValueError, match="figsize must be None when figure is given"):
+        plot_reliability_diagram(probs, labels, figure=Figure(), figsize=(3, 3))

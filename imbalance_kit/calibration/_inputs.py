@@ -14,6 +14,7 @@ tensors stay on their device. Half-precision inputs are computed in float32.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -84,21 +85,27 @@ def prepare_probs(
 
 
 def _check_probabilities(name: str, probs: torch.Tensor, tol: float) -> None:
-    """Value check (one host sync): entries in [0, 1] and, for (N, C), rows summing to 1."""
+    """Value check: entries in [0, 1] and, for (N, C), rows summing to 1.
+
+    Two reads of the data (``aminmax``, which NaN and inf propagate into, and
+    the row sums) and a single host synchronisation for all four numbers.
+    """
     hint = " (pass from_logits=True for logits)"
-    if not bool(torch.isfinite(probs).all()):
-        bad = int((~torch.isfinite(probs)).sum())
-        raise error(name, "finite probabilities", f"{bad} non-finite value(s)", raw=True)
     lo, hi = torch.aminmax(probs)
-    lo_f, hi_f = float(lo), float(hi)
-    if lo_f < -tol or hi_f > 1 + tol:
+    parts = [lo, hi]
+    if probs.ndim == 2:
+        parts.extend(torch.aminmax(probs.sum(dim=1)))
+    values = torch.stack(parts).tolist()
+    lo_f, hi_f = values[0], values[1]
+    if math.isnan(lo_f) or math.isnan(hi_f):
+        raise error(name, "finite probabilities", "NaN values", raw=True)
+    if not (lo_f >= -tol and hi_f <= 1 + tol):
         raise error(
             name, "probabilities in [0, 1]" + hint, f"values in [{lo_f:.4g}, {hi_f:.4g}]", raw=True
         )
-    if probs.ndim == 2:
-        sums = probs.sum(dim=1, dtype=torch.float64)
-        s_lo, s_hi = (float(v) for v in torch.aminmax(sums))
-        if s_lo < 1 - tol or s_hi > 1 + tol:
+    if len(values) == 4:
+        s_lo, s_hi = values[2], values[3]
+        if not (s_lo >= 1 - tol and s_hi <= 1 + tol):
             raise error(
                 name,
                 "probabilities with rows summing to 1" + hint,
@@ -129,7 +136,7 @@ def prepare_labels(
         if tensor.is_floating_point() and not bool((tensor == tensor.round()).all()):
             raise error(name, "whole-number class labels", "fractional values", raw=True)
         if tensor.dtype != torch.bool:
-            lo, hi = (float(v) for v in torch.aminmax(tensor))
+            lo, hi = torch.stack(torch.aminmax(tensor)).tolist()
             if lo < 0 or hi >= num_classes:
                 bad = lo if lo < 0 else hi
                 expected = (

@@ -21,7 +21,7 @@ from imbalance_kit.calibration._ece import (
 from imbalance_kit.calibration._inputs import prepare_labels, prepare_probs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = ["plot_reliability_diagram", "reliability_curve"]
 
@@ -123,6 +123,7 @@ def plot_reliability_diagram(
     title: str | None = None,
     show_histogram: bool = True,
     figsize: tuple[float, float] | None = None,
+    figure: Figure | SubFigure | None = None,
 ) -> Figure:
     """Reliability diagram: accuracy bars, the gap to the diagonal, and a confidence histogram.
 
@@ -147,11 +148,13 @@ def plot_reliability_diagram(
         from_logits: apply softmax / sigmoid first.
         title: title of the top panel.
         show_histogram: add the confidence histogram below the diagram.
-        figsize: figure size in inches; defaults to ``(4, 5)`` with the histogram,
-            ``(4, 4)`` without.
+        figsize: size in inches of a new figure; defaults to ``(4, 5)`` with the
+            histogram, ``(4, 4)`` without. Not allowed together with ``figure``.
+        figure: draw into this (empty) ``Figure`` or ``SubFigure`` instead of a new
+            one, e.g. ``Figure().subfigures(1, 2)`` for diagrams side by side.
 
     Returns:
-        The matplotlib ``Figure``.
+        The matplotlib ``Figure`` (the root figure when ``figure`` is a ``SubFigure``).
 
     Raises:
         ImportError: matplotlib is not installed.
@@ -179,9 +182,15 @@ def plot_reliability_diagram(
     filled = (count > 0).numpy()
     conf, acc = confidence.numpy(), accuracy.numpy()
 
-    if figsize is None:
-        figsize = (4.0, 5.0) if show_histogram else (4.0, 4.0)
-    fig = Figure(figsize=figsize, layout="constrained")
+    if figure is not None and figsize is not None:
+        raise ValueError("figsize must be None when figure is given (size the figure itself)")
+    if figure is None:
+        if figsize is None:
+            figsize = (4.0, 5.0) if show_histogram else (4.0, 4.0)
+        fig = Figure(figsize=figsize, layout="constrained")
+    else:
+        fig = figure
+    root = fig.figure  # the figure itself, or the root of a SubFigure
     if show_histogram:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     else:
@@ -205,7 +214,7 @@ def plot_reliability_diagram(
         top.set_title(title)
     if bottom is None:
         top.set_xlabel("confidence")
-        return fig
+        return root
     total = max(int(count.sum()), 1)
     bottom.bar(
         left, count.numpy() / total, width=width, align="edge",
@@ -218,4 +227,4 @@ def plot_reliability_diagram(
     bottom.set_xlabel("confidence")
     bottom.set_ylabel("fraction")
     bottom.legend(loc="upper left", fontsize="x-small")
-    return fig
+    return root

@@ -129,16 +129,24 @@ def lbfgs_temperature(
     init: float = 1.5,
     lr: float = 0.01,
     max_iter: int = 50,
-) -> float:
-    """The usual temperature-scaling fit: LBFGS on T directly (gpleiss/temperature_scaling)."""
+    return_evaluations: bool = False,
+) -> float | tuple[float, int]:
+    """The usual temperature-scaling fit: LBFGS on T directly (gpleiss/temperature_scaling).
+
+    Returns T, and with ``return_evaluations`` also the number of NLL + gradient evaluations.
+    """
     temperature = torch.nn.Parameter(torch.ones(1, dtype=logits.dtype) * init)
     optimizer = torch.optim.LBFGS([temperature], lr=lr, max_iter=max_iter)
+    calls = [0]
 
     def closure():
+        calls[0] += 1
         optimizer.zero_grad()
         loss = F.cross_entropy(logits / temperature, labels)
         loss.backward()
         return loss
 
     optimizer.step(closure)
+    if return_evaluations:
+        return float(temperature.detach()), calls[0]
     return float(temperature.detach())
