@@ -70,8 +70,6 @@ def analyze(
     largest = max(r["positives"] for r in rows) or 1
     for r in rows:
         r["ratio_to_largest"] = largest / r["positives"] if r["positives"] else None
-        if r["ratio"] == float("inf"):
-            r["ratio"] = None
     warnings_: list[str] = []
     for r in rows:
         name, pos = r["label"], r["positives"]

@@ -29,7 +29,7 @@ import lightning as L
 import numpy as np
 
 from imbalance_text.config import TextConfig, apply_overrides
-from imbalance_text.pipeline import _datasets, _fit, evaluate_stage, prepare_splits
+from imbalance_text.pipeline import _datasets, _fit, evaluate_stage, prepare_splits, torch_threads
 
 __all__ = ["VARIANTS", "compare_variants", "format_table"]
 
@@ -97,14 +97,23 @@ def compare_variants(
     Raises:
         ValueError: an unknown variant, or fine-tune mode.
     """
-    say = log or (lambda _m: None)
+    with torch_threads(config.training.threads):
+        return _compare(config, Path(out_dir), variants, seeds, log or (lambda _m: None))
+
+
+def _compare(
+    config: TextConfig,
+    out: Path,
+    variants: Sequence[str] | None,
+    seeds: Sequence[int],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     names = list(variants) if variants is not None else list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ValueError(f"variants must be among {list(VARIANTS)}, got {unknown}")
     if config.model.mode != "frozen":
         raise ValueError(f"compare needs model.mode 'frozen', got {config.model.mode!r}")
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     schema, train, val, test = prepare_splits(config, out)
     say(f"splits: train {len(train)}, val {len(val)}, test {0 if test is None else len(test)}")

@@ -28,6 +28,7 @@ def run_demo(
     *,
     quick: bool = False,
     seed: int = 0,
+    n_texts: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -42,6 +43,7 @@ def run_demo(
         out_dir: the demo folder.
         quick: the small, fast set-up.
         seed: seed of the corpus, the split and the training.
+        n_texts: corpus size (default 2,400 quick, 8,000 full).
         overrides: extra ``section.key=value`` config overrides.
         progress: Lightning's progress bar.
         log: receives one line per stage (default: silent).
@@ -53,7 +55,7 @@ def run_demo(
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    corpus = simulate_corpus(SimulationSpec(n=2400 if quick else 8000, seed=seed))
+    corpus = simulate_corpus(SimulationSpec(n=n_texts or (2400 if quick else 8000), seed=seed))
     write_corpus(corpus, data / "corpus.csv")
     DEFAULT_SCHEMA.save(data / "schema.yaml")
     say(f"simulate: {len(corpus)} texts -> {data / 'corpus.csv'}")

@@ -277,7 +277,7 @@ def predictions_frame(
         pred = enforce_implications(pred, schema.implication_indices)
     frame = pd.DataFrame({"id": list(ids), "text": list(texts)})
     for j, name in enumerate(names):
-        frame[f"prob:{name}"] = np.round(p[:, j], 6)
+        frame[f"prob:{name}"] = p[:, j]
     for j, name in enumerate(names):
         frame[f"pred:{name}"] = pred[:, j].astype(np.int64)
     if targets is not None:

@@ -162,6 +162,7 @@ class TextModule(L.LightningModule):
                 normalize=model["normalize"],
                 max_length=model["max_length"],
             )
+            self.encoder.train()  # from_pretrained returns eval mode: dropout on for fine-tuning
             in_dim = self.encoder.dim
         if in_dim is None:
             raise ValueError("in_dim must be given in frozen mode, got None")

@@ -107,6 +107,8 @@ def weight_table(
 ) -> list[dict[str, Any]]:
     """One row per label: positives, negatives, ratio, weight and its source (custom/automatic).
 
+    ``ratio`` is negatives per positive (``None`` for a label without positives).
+
     Example:
         >>> from imbalance_text.schema import LabelSchema
         >>> s = LabelSchema(["a"], {"b": "a"}, custom_weights={"b": 5.0})
@@ -129,7 +131,7 @@ def weight_table(
                 "positives": p,
                 "negatives": n,
                 "prevalence": p / max(1, y.shape[0]),
-                "ratio": (n / p) if p else float("inf"),
+                "ratio": (n / p) if p else None,
                 "weight": 1.0 if weights is None else float(weights[j]),
                 "source": source,
             }
@@ -181,7 +183,8 @@ class TextObjective(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss": total, "focal": ..., "penalty": ...}`` (penalty 0 when off)."""
-        logits = logits.float()
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()  # mixed precision: the loss is computed in float32
         focal = sigmoid_focal_loss(
             logits, targets.to(logits.dtype), alpha=self.alpha, gamma=self.gamma,
             pos_weight=self.pos_weight, validate_args=False,

@@ -22,12 +22,13 @@ last checkpoint of an unfinished one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,18 @@ _NOISE = (
     ".*precision.*is supported.*",
 )
 Log = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads inside the block (``None``: leave them), then restore."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -206,6 +219,7 @@ def _fit(
     run: Path,
     resume: bool,
     progress: bool,
+    extra_callbacks: Sequence[Any] = (),
 ) -> TextModule:
     t = config.training
     weights = label_weights(
@@ -229,6 +243,7 @@ def _fit(
     callbacks: list[Any] = [checkpoint]
     if t.patience is not None:
         callbacks.append(EarlyStopping(monitor=t.monitor, mode="max", patience=t.patience))
+    callbacks += list(extra_callbacks)
     trainer = L.Trainer(
         max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         precision=t.precision,  # type: ignore[arg-type]
@@ -314,6 +329,7 @@ def run_pipeline(
     resume: bool = False,
     progress: bool = True,
     log: Log | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Split, embed, train, tune thresholds on validation, evaluate on test; write the run folder.
 
@@ -323,6 +339,7 @@ def run_pipeline(
         resume: reuse what an earlier, possibly interrupted, run left (see the module docs).
         progress: Lightning's progress bar.
         log: receives one line per stage (default: silent).
+        callbacks: extra Lightning callbacks for the fit.
 
     Returns:
         The content of ``metrics.json``.
@@ -330,16 +347,19 @@ def run_pipeline(
     Raises:
         ValueError: no training data, or an invalid corpus.
     """
-    threads = torch.get_num_threads()
-    if config.training.threads is not None:
-        torch.set_num_threads(config.training.threads)
-    try:
-        return _run(config, Path(run_dir), resume, progress, log or (lambda _msg: None))
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(config.training.threads):
+        say = log or (lambda _msg: None)
+        return _run(config, Path(run_dir), resume, progress, say, callbacks)
 
 
-def _run(config: TextConfig, run: Path, resume: bool, progress: bool, say: Log) -> dict[str, Any]:
+def _run(
+    config: TextConfig,
+    run: Path,
+    resume: bool,
+    progress: bool,
+    say: Log,
+    callbacks: Sequence[Any],
+) -> dict[str, Any]:
     run.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config.training.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(False)
@@ -351,7 +371,7 @@ def _run(config: TextConfig, run: Path, resume: bool, progress: bool, say: Log) 
         module = load_run(run)[0]
         say("training: reused (train_done.json)")
     else:
-        module = _fit(config, schema, train, datasets, in_dim, run, resume, progress)
+        module = _fit(config, schema, train, datasets, in_dim, run, resume, progress, callbacks)
         done = json.loads((run / "train_done.json").read_text())
         say(f"training: {done['epochs'] + 1} epochs in {done['seconds']}s, "
             f"best {done['monitor']} {done['best_score']}")  # fmt: skip

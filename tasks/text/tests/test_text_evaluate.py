@@ -1,0 +1,147 @@
+"""Constraint enforcement, threshold tuning and the evaluation report against scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair
+from imbalance_text.evaluate import evaluate_predictions, rare_labels, tune_thresholds
+from imbalance_text.schema import LabelSchema
+from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+
+SCHEMA = LabelSchema(["hate", "violence"], {"slur": "hate", "praising violence": "violence"})
+CHAIN = [(2, 1), (1, 0), (3, 0)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.booleans(), min_size=4, max_size=4), min_size=1, max_size=30))
+def test_enforcement_properties(rows: list[list[bool]]) -> None:
+    preds = np.array(rows)
+    out = enforce_implications(preds, CHAIN)
+    assert violation_rate(out, CHAIN) == 0.0  # no violation left, chains included
+    assert np.all(out >= preds)  # only adds labels
+    np.testing.assert_array_equal(enforce_implications(out, CHAIN), out)  # idempotent
+    # a row is switched on exactly where an implied ancestor exists (brute force closure)
+    for r, row in enumerate(preds):
+        closure = set(np.flatnonzero(row))
+        changed = True
+        while changed:
+            new = {q for c, q in CHAIN if c in closure} - closure
+            closure |= new
+            changed = bool(new)
+        assert set(np.flatnonzero(out[r])) == closure
+
+
+def test_violation_counts_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    preds = rng.random((50, 4)) < 0.4
+    per_pair = violations_per_pair(preds, CHAIN)
+    for k, (c, q) in enumerate(CHAIN):
+        assert per_pair[k] == sum(1 for row in preds if row[c] and not row[q])
+    rows_bad = sum(1 for row in preds if any(row[c] and not row[q] for c, q in CHAIN))
+    assert violation_rate(preds, CHAIN) == rows_bad / 50
+    with pytest.raises(ValueError, match="implications must be column indices"):
+        enforce_implications(preds, [(4, 0)])
+
+
+def _data(seed: int = 0, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 4)) < [0.3, 0.25, 0.05, 0.1]).astype(float)
+    y[:, 0] = np.maximum(y[:, 0], y[:, 2])
+    y[:, 1] = np.maximum(y[:, 1], y[:, 3])
+    probs = np.clip(0.6 * y + rng.normal(0.2, 0.2, y.shape), 0, 1)
+    return y, probs
+
+
+def _ece(p: np.ndarray, y: np.ndarray, bins: int) -> float:
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    return sum(
+        (idx == b).mean() * abs(y[idx == b].mean() - p[idx == b].mean())
+        for b in range(bins)
+        if (idx == b).any()
+    )
+
+
+def test_report_matches_sklearn() -> None:
+    y, p = _data()
+    cuts = [0.5, 0.45, 0.4, 0.55]
+    report = evaluate_predictions(y, p, SCHEMA, thresholds=cuts, rare=["slur"], n_bins=10)
+    final = enforce_implications(p >= np.array(cuts), SCHEMA.implication_indices)
+    for j, name in enumerate(SCHEMA.names):
+        row = report["per_label"][name]
+        assert row["precision"] == pytest.approx(precision_score(y[:, j], final[:, j]))
+        assert row["recall"] == pytest.approx(recall_score(y[:, j], final[:, j]))
+        assert row["f1"] == pytest.approx(f1_score(y[:, j], final[:, j]))
+        assert row["pr_auc"] == pytest.approx(average_precision_score(y[:, j], p[:, j]))
+        assert row["ece"] == pytest.approx(_ece(p[:, j], y[:, j], 10), abs=1e-6)
+        assert row["support"] == int(y[:, j].sum())
+    sec = [2, 3]
+    assert report["secondary_f1_macro"] == pytest.approx(
+        f1_score(y[:, sec], final[:, sec], average="macro")
+    )
+    assert report["micro_f1"] == pytest.approx(f1_score(y, final, average="micro"))
+    assert report["pr_auc_micro"] == pytest.approx(average_precision_score(y, p, average="micro"))
+    assert report["pr_auc_macro"] == pytest.approx(average_precision_score(y, p, average="macro"))
+    assert report["rare_recall"] == pytest.approx(recall_score(y[:, 2], final[:, 2]))
+    raw = p >= np.array(cuts)
+    assert report["violation_rate_before"] == pytest.approx(
+        violation_rate(raw, SCHEMA.implication_indices)
+    )
+    assert report["violation_rate_after"] == 0.0
+    assert report["before_enforcement"]["secondary_f1_macro"] == pytest.approx(
+        f1_score(y[:, sec], raw[:, sec], average="macro")
+    )
+
+
+def test_report_without_enforcement_and_missing_label() -> None:
+    y, p = _data(1)
+    y[:, 3] = 0  # a label without positives: recall and PR-AUC undefined
+    report = evaluate_predictions(y, p, SCHEMA, enforce=False, rare=["praising violence"])
+    assert report["per_label"]["praising violence"]["recall"] is None
+    assert report["per_label"]["praising violence"]["pr_auc"] is None
+    assert report["rare_recall"] is None
+    assert report["violation_rate_after"] == report["violation_rate_before"]
+
+
+def test_report_errors() -> None:
+    y, p = _data()
+    with pytest.raises(ValueError, match=r"probs must be \(N, 4\)"):
+        evaluate_predictions(y[:, :3], p[:, :3], SCHEMA)
+    with pytest.raises(ValueError, match="probabilities in"):
+        evaluate_predictions(y, p + 1.5, SCHEMA)
+    with pytest.raises(ValueError, match="thresholds must be keyed by labels"):
+        evaluate_predictions(y, p, SCHEMA, thresholds={"nope": 0.3})
+
+
+def test_thresholds_maximise_f1_by_brute_force() -> None:
+    y, p = _data(2, n=150)
+    tuned = tune_thresholds(y, p, SCHEMA)
+    for j, name in enumerate(SCHEMA.names):
+        best = max(f1_score(y[:, j], p[:, j] >= t, zero_division=0) for t in np.unique(p[:, j]))
+        assert tuned[name]["f1"] == pytest.approx(best)
+        got = f1_score(y[:, j], p[:, j] >= tuned[name]["threshold"])
+        assert got == pytest.approx(best)
+    y[:, 2] = 0
+    assert tune_thresholds(y, p, SCHEMA, default=0.3)["slur"] == {
+        "threshold": 0.3, "precision": None, "recall": None, "f1": None, "tuned": False,
+    }  # fmt: skip
+
+
+def test_target_recall_thresholds() -> None:
+    y, p = _data(3, n=200)
+    tuned = tune_thresholds(y, p, SCHEMA, target_recall=0.9)
+    for j, name in enumerate(SCHEMA.names):
+        assert recall_score(y[:, j], p[:, j] >= tuned[name]["threshold"]) >= 0.9
+
+
+def test_rare_labels() -> None:
+    y = np.zeros((1010, 4))
+    y[:500, 0] = 1
+    y[:10, 2] = 1  # 100:1
+    y[:90, 3] = 1  # about 10:1
+    assert rare_labels(y, SCHEMA) == ["violence", "slur"]  # violence has no positive at all
+    assert rare_labels(y, SCHEMA, rare_ratio=5.0) == ["violence", "slur", "praising violence"]
+    listed = LabelSchema(["a"], {"b": "a"}, rare=["b"])
+    assert rare_labels(np.zeros((3, 2)), listed) == ["b"]
