@@ -197,8 +197,9 @@ class TextModule(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         out = self.objective(self(batch), batch["targets"])
         size = batch["targets"].shape[0]
-        self.log("train_loss", out["loss"], on_step=False, on_epoch=True, batch_size=size)
-        self.log("train_penalty", out["penalty"], on_step=False, on_epoch=True, batch_size=size)
+        for key in ("loss", "penalty"):
+            self.log(f"train_{key}", out[key], on_step=False, on_epoch=True, batch_size=size,
+                     sync_dist=True)  # fmt: skip
         return out["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -238,8 +239,8 @@ class TextModule(L.LightningModule):
             "val_secondary_f1": float(sec_f1),
             "val_rare_recall": rare_recall,
         }
-        for key, value in values.items():
-            self.log(key, value, sync_dist=False)
+        for key, value in values.items():  # computed on the gathered set: equal on every rank
+            self.log(key, value, sync_dist=False, rank_zero_only=False)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         t = self.hparams["training"]

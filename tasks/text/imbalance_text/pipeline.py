@@ -75,6 +75,8 @@ _NOISE = (
     ".*LeafSpec.*",
     ".*litlogger.*",
     ".*precision.*is supported.*",
+    ".*when logging on epoch level in distributed setting.*",
+    ".*all_gather is deprecated.*",
 )
 Log = Callable[[str], None]
 
@@ -275,11 +277,17 @@ def _fit(
         module.load_state_dict(state["state_dict"])
         torch.save({"state_dict": module.state_dict(), "hparams": dict(module.hparams)},
                    run / "model.pt")  # fmt: skip
-        score = checkpoint.best_model_score
+        # read from the checkpoints: under ddp_spawn this process's trainer saw no epoch
+        epochs = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+        score = next(
+            (v.get("best_model_score") for k, v in state.get("callbacks", {}).items()
+             if k.startswith("ModelCheckpoint")),
+            None,
+        )  # fmt: skip
         _write_json(run / "train_done.json", {
             "best_checkpoint": best, "monitor": t.monitor,
             "best_score": None if score is None else float(score),
-            "epochs": int(trainer.current_epoch), "seconds": round(time.perf_counter() - t0, 2),
+            "epochs": epochs, "seconds": round(time.perf_counter() - t0, 2),
         })  # fmt: skip
     return module
 
@@ -373,7 +381,7 @@ def _run(
     else:
         module = _fit(config, schema, train, datasets, in_dim, run, resume, progress, callbacks)
         done = json.loads((run / "train_done.json").read_text())
-        say(f"training: {done['epochs'] + 1} epochs in {done['seconds']}s, "
+        say(f"training: {done['epochs']} epochs in {done['seconds']}s, "
             f"best {done['monitor']} {done['best_score']}")  # fmt: skip
     metrics = evaluate_stage(config, schema, module, datasets, train, val, test, run)
     say(f"evaluation on {metrics['evaluated_on']}: written metrics.json, predictions.csv, plots/")

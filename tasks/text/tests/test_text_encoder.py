@@ -96,3 +96,29 @@ def test_cache_reuses_and_dedupes(
     assert calls == [6, 6] and len(list(tmp_path.glob("emb-*.npy"))) == 2
     cached_embeddings(TEXTS, TextEncoder(tiny_bert, pooling="cls", max_length=32), tmp_path)
     assert len(calls) == 3  # another pooling is another cache entry
+
+
+def test_roberta_style_model_folder(tmp_path: Path) -> None:
+    """A RoBERTa folder (byte-level BPE tokenizer, position offset) loads and encodes offline."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(TEXTS * 5, vocab_size=300, min_frequency=1, special_tokens=specials)
+    bpe.save_model(str(tmp_path))
+    tokenizer = RobertaTokenizerFast(
+        vocab_file=str(tmp_path / "vocab.json"), merges_file=str(tmp_path / "merges.txt")
+    )
+    tokenizer.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = RobertaConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=40, pad_token_id=1,
+    )  # fmt: skip
+    RobertaModel(config).save_pretrained(tmp_path)
+    enc = TextEncoder(tmp_path, pooling="cls", normalize=False, max_length=32)
+    out = encode_texts([*TEXTS, "a much longer text " * 20], enc, batch_size=3)
+    assert out.shape == (7, 32) and torch.isfinite(out).all()
+    ids = enc.tokenize(TEXTS[:1])
+    assert int(ids["input_ids"][0, 0]) == tokenizer.convert_tokens_to_ids("<s>")
