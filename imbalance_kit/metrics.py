@@ -101,9 +101,9 @@ def _num_classes(num_classes: int | None, *tensors: torch.Tensor, width: int | N
 def per_class_recall(y_true: Any, y_pred: Any, *, num_classes: int | None = None) -> torch.Tensor:
     r"""Recall of every class: the fraction of its samples predicted as that class.
 
-    ```math
+    $$
     \mathrm{recall}_c = \frac{\#\{i : y_i = c,\ \hat y_i = c\}}{\#\{i : y_i = c\}}
-    ```
+    $$
 
     Classes without samples in ``y_true`` get NaN (their recall is undefined,
     not 0 or 1). The mean of the non-NaN entries is the balanced accuracy.
@@ -122,7 +122,7 @@ def per_class_recall(y_true: Any, y_pred: Any, *, num_classes: int | None = None
         ValueError: empty or mismatched inputs, labels beyond ``num_classes``.
         TypeError: floating ``(N,)`` predictions (threshold them first).
 
-    Example:
+    Examples:
         >>> import torch
         >>> per_class_recall(torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([0, 0, 1, 1, 0, 2]))
         tensor([0.6667, 0.5000, 1.0000], dtype=torch.float64)
@@ -175,7 +175,7 @@ def tail_recall(
         ValueError: both ``tail_classes`` and ``class_counts`` given, a bad
             ``tail_fraction``, tail classes out of range.
 
-    Example:
+    Examples:
         >>> import torch
         >>> y_true = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 2])
         >>> y_pred = torch.tensor([0, 0, 0, 0, 0, 0, 1, 0, 0])
@@ -252,7 +252,7 @@ def best_threshold(
     Raises:
         ValueError: labels not 0/1 or a single class, mismatched lengths, a bad ``target_recall``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> y = torch.tensor([0, 0, 0, 0, 1, 0, 1, 1])
         >>> s = torch.tensor([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
@@ -329,7 +329,7 @@ def probability_clustering(
     Raises:
         ValueError: empty input, ``min_repeats < 2``, negative ``decimals``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> p = torch.tensor([0.91, 0.91, 0.91, 0.2, 0.33, 0.33, 0.33, 0.33, 0.5, 0.7])
         >>> probability_clustering(p)
@@ -397,7 +397,7 @@ def imbalance_report(
         ValueError: invalid probabilities or labels, ``threshold`` with ``(N, C)``
             input, wrong number of ``class_names``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> y = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1])
         >>> p = torch.tensor([0.1, 0.2, 0.1, 0.3, 0.6, 0.2, 0.7, 0.4])

@@ -15,23 +15,22 @@ __all__ = ["brier_score"]
 def brier_score(probs: Any, labels: Any, *, from_logits: bool = False) -> torch.Tensor:
     r"""Brier score: mean squared difference between probabilities and outcomes.
 
-    * Binary ``(N,)`` input (positive-class probabilities, 0/1 labels):
+    Binary ``(N,)`` input (positive-class probabilities, 0/1 labels) gives
 
-      ```math
-      \mathrm{BS} = \frac{1}{N} \sum_{i=1}^{N} (p_i - y_i)^2 \in [0, 1],
-      ```
+    $$
+    \mathrm{BS} = \frac{1}{N} \sum_{i=1}^{N} (p_i - y_i)^2 \in [0, 1],
+    $$
 
-      equal to scikit-learn's ``brier_score_loss(labels, probs)``.
+    equal to scikit-learn's ``brier_score_loss(labels, probs)``. Multiclass
+    ``(N, C)`` input uses the original definition, summed over classes,
 
-    * Multiclass ``(N, C)`` input: the original definition summed over classes,
+    $$
+    \mathrm{BS} = \frac{1}{N} \sum_{i=1}^{N} \sum_{c=1}^{C} (p_{ic} - [y_i = c])^2 \in [0, 2],
+    $$
 
-      ```math
-      \mathrm{BS} = \frac{1}{N} \sum_{i=1}^{N} \sum_{c=1}^{C} (p_{ic} - [y_i = c])^2 \in [0, 2],
-      ```
-
-      equal to scikit-learn's ``brier_score_loss(labels, probs, labels=range(C))``
-      (scikit-learn >= 1.7). A binary problem written as ``(N, 2)`` therefore gives
-      twice the ``(N,)`` value.
+    equal to scikit-learn's ``brier_score_loss(labels, probs, labels=range(C))``
+    (scikit-learn >= 1.7). A binary problem written as ``(N, 2)`` therefore gives
+    twice the ``(N,)`` value.
 
     The score is differentiable in ``probs`` (it can be used as a loss).
 
@@ -48,7 +47,7 @@ def brier_score(probs: Any, labels: Any, *, from_logits: bool = False) -> torch.
     Raises:
         ValueError: empty input, values that are not probabilities, labels out of range.
 
-    Example:
+    Examples:
         >>> import torch
         >>> brier_score(torch.tensor([0.1, 0.9, 0.8, 0.3]), torch.tensor([0, 1, 1, 0]))
         tensor(0.0375)

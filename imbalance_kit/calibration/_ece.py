@@ -190,13 +190,13 @@ def expected_calibration_error(
     Predictions are grouped into bins by their score; in each bin the mean
     score (confidence) is compared with the fraction that was right (accuracy):
 
-    ```math
+    $$
     \mathrm{ECE}_1 = \sum_{b=1}^{B} \frac{n_b}{N} \lvert \mathrm{acc}_b - \mathrm{conf}_b \rvert,
     \quad
     \mathrm{ECE}_2 = \sqrt{\textstyle\sum_{b} \frac{n_b}{N} (\mathrm{acc}_b - \mathrm{conf}_b)^2},
     \quad
     \mathrm{ECE}_\infty = \max_{b:\,n_b>0} \lvert \mathrm{acc}_b - \mathrm{conf}_b \rvert .
-    ```
+    $$
 
     * ``mode="top_label"`` bins the top probability of each row against
       ``argmax == label`` (Guo et al. 2017). For binary ``(N,)`` input it bins the
@@ -237,7 +237,7 @@ def expected_calibration_error(
             summing to 1, labels out of range, mismatched lengths, bad options.
         TypeError: non-floating ``probs`` or a non-bool ``debias``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> probs = torch.tensor([[0.95, 0.05], [0.85, 0.15], [0.25, 0.75], [0.65, 0.35]])
         >>> labels = torch.tensor([0, 1, 1, 0])
@@ -268,9 +268,9 @@ def maximum_calibration_error(
 ) -> torch.Tensor:
     r"""Maximum calibration error: the largest bin gap (Naeini et al. 2015).
 
-    ```math
+    $$
     \mathrm{MCE} = \max_{b:\,n_b>0} \lvert \mathrm{acc}_b - \mathrm{conf}_b \rvert
-    ```
+    $$
 
     Same as ``expected_calibration_error(..., norm="max")``; see there for the
     binning, mode and input conventions. With ``mode="classwise"`` it is the
@@ -293,7 +293,7 @@ def maximum_calibration_error(
     Raises:
         ValueError: as :func:`expected_calibration_error`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> probs = torch.tensor([[0.95, 0.05], [0.85, 0.15], [0.25, 0.75], [0.65, 0.35]])
         >>> maximum_calibration_error(probs, torch.tensor([0, 1, 1, 0]), n_bins=5)

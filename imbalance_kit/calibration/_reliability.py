@@ -74,10 +74,10 @@ def reliability_curve(
     with ``accuracy = prob_true`` and ``confidence = prob_pred``). A perfectly
     calibrated model has $\mathrm{acc}_b = \mathrm{conf}_b$ in every bin:
 
-    ```math
+    $$
     \mathrm{conf}_b = \frac{1}{n_b}\sum_{i \in b} s_i, \qquad
     \mathrm{acc}_b = \frac{1}{n_b}\sum_{i \in b} [\text{hit}_i].
-    ```
+    $$
 
     Reference: DeGroot & Fienberg 1983; Niculescu-Mizil & Caruana 2005.
 
@@ -97,7 +97,7 @@ def reliability_curve(
     Raises:
         ValueError: as :func:`expected_calibration_error`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> conf, acc, count = reliability_curve(
         ...     torch.tensor([0.15, 0.25, 0.85, 0.95]), torch.tensor([0, 1, 1, 1]), n_bins=2
@@ -160,7 +160,7 @@ def plot_reliability_diagram(
         ImportError: matplotlib is not installed.
         ValueError: as :func:`expected_calibration_error`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> probs = torch.softmax(3 * torch.randn(500, 4), dim=1)
         >>> labels = torch.randint(0, 4, (500,))

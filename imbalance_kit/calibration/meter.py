@@ -65,7 +65,7 @@ class CalibrationMeter:
     Raises:
         ValueError: bad options, including ``binning="quantile"``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from imbalance_kit.calibration import expected_calibration_error
         >>> g = torch.Generator().manual_seed(0)

@@ -89,9 +89,9 @@ class TemperatureScaling(BaseEstimator):
     binary ``(N,)`` logits) minimises the negative log-likelihood on held-out
     data. Written in the inverse temperature $\beta = 1/T$ the NLL
 
-    ```math
+    $$
     f(\beta) = \frac{1}{N}\sum_{i=1}^{N} \Big(\log \sum_{c} e^{\beta z_{ic}} - \beta z_{i y_i}\Big)
-    ```
+    $$
 
     is convex ($f''(\beta)$ is the mean variance of the logits under the
     scaled softmax), so $f'(\beta) = 0$ has a single root. The fit runs a
@@ -129,7 +129,7 @@ class TemperatureScaling(BaseEstimator):
         at_bound_: the optimum was outside the bounds and $T$ is a bound.
         binary_: fitted on ``(N,)`` binary logits.
 
-    Example:
+    Examples:
         >>> import torch
         >>> g = torch.Generator().manual_seed(0)
         >>> true_logits = 2 * torch.randn(4000, 5, generator=g)
