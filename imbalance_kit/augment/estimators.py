@@ -107,6 +107,11 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
 
     def _features(self, X: Any) -> tuple[torch.Tensor, Literal["torch", "numpy", "list"]]:
         device = _resolve_device(getattr(self, "device", None), X)
+        columns = getattr(X, "columns", None)
+        if columns is not None and all(isinstance(c, str) for c in columns):
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         if isinstance(X, torch.Tensor):
             Xt = X if X.is_floating_point() else X.to(torch.get_default_dtype())
             return Xt.to(device), "torch"
@@ -119,11 +124,6 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
                 raw=True,
             )
         kind: Literal["numpy", "list"] = "list" if isinstance(X, list) else "numpy"
-        columns = getattr(X, "columns", None)
-        if columns is not None and all(isinstance(c, str) for c in columns):
-            self.feature_names_in_ = np.asarray(columns, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
         arr = np.asarray(X)
         if arr.dtype.kind in "biu":
             arr = arr.astype(np.float64)
