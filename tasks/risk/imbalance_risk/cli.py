@@ -249,6 +249,8 @@ def _train(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress_bar=not args.no_progress,
     )
+    if result.global_rank != 0:  # under DDP only rank 0 reports
+        return 0
     score = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
     print(f"{result.epochs} epochs in {result.seconds:.1f}s; best {config.train.monitor} {score}")
     print(f"-> {result.model_path}")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from imbalance_kit._validation import error
 from imbalance_risk.config import RiskConfig
 from imbalance_risk.model import RiskNet
 from imbalance_risk.objective import build_objective, task_outputs, task_targets
@@ -53,9 +54,11 @@ class RiskModule(L.LightningModule):
         tasks = tuple(self.risk_config.active_tasks())
         heads = list(tasks)
         if self.risk_config.baseline is None and "binary" not in heads and "risk" not in heads:
-            raise ValueError(
-                "loss weights must keep the binary or the risk task (> 0): "
-                "one of them gives the failure score"
+            raise error(
+                "loss.binary.weight or loss.risk.weight",
+                "> 0 (one of the two tasks gives the failure score)",
+                "0 for both",
+                raw=True,
             )
         self.net = RiskNet(input_dim, action_dim, self.risk_config.model, heads)
         self.objective = build_objective(self.risk_config, pos_weight)
@@ -128,10 +131,11 @@ class RiskModule(L.LightningModule):
         else:
             auc = float(roc_auc_score(labels, scores))
             ap = float(average_precision_score(labels, scores))
-        # Every rank sees the whole validation split: the values agree without a sync.
-        self.log("val_loss", loss, sync_dist=False)
-        self.log("val_auc", auc, sync_dist=False, prog_bar=True)
-        self.log("val_ap", ap, sync_dist=False, prog_bar=True)
+        # Every rank sees the whole validation split, so the values already agree; the
+        # (cheap) sync only keeps Lightning's bookkeeping uniform under DDP.
+        self.log("val_loss", loss, sync_dist=True)
+        self.log("val_auc", auc, sync_dist=True, prog_bar=True)
+        self.log("val_ap", ap, sync_dist=True, prog_bar=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         cfg = self.risk_config.train

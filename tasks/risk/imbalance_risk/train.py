@@ -50,6 +50,7 @@ class TrainResult:
         best_score: best value of the monitored metric.
         epochs: epochs completed.
         seconds: wall time of the fit.
+        global_rank: this process's rank (0 without DDP).
     """
 
     run_dir: Path
@@ -57,6 +58,7 @@ class TrainResult:
     best_score: float | None
     epochs: int
     seconds: float
+    global_rank: int = 0
 
 
 def train(
@@ -89,6 +91,10 @@ def train(
         raise error("data_path", "a prepared data set (--data or data.path)", None)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
+    # Record where the data came from, so that `evaluate --run RUN` needs no --data.
+    resolved = config.to_dict()
+    resolved["data"]["path"] = str(Path(path).resolve())
+    config = RiskConfig.from_dict(resolved)
     _silence_lightning_warnings()
     L.seed_everything(config.seed, workers=True, verbose=False)
     data = load_prepared(path)
@@ -184,6 +190,7 @@ def train(
         best_score=None if best_score is None else float(best_score),
         epochs=int(trainer.current_epoch),
         seconds=seconds,
+        global_rank=int(trainer.global_rank),
     )
 
 

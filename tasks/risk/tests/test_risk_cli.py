@@ -96,7 +96,7 @@ def test_simulate_prepare_train_evaluate(tmp_path, capsys):
     )
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["loss"]["ttf"]["weight"] == 0.25 and saved["model"]["n_heads"] == 2
-    assert main(["evaluate", "--run", str(run), "--data", str(prepared), "--no-plots"]) == 0
+    assert main(["evaluate", "--run", str(run), "--no-plots"]) == 0  # data path from the run
     out = capsys.readouterr().out
     assert "AUC" in out and "per-dim AUC" in out
     metrics = json.loads((run / "metrics.json").read_text())

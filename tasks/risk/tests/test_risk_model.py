@@ -140,7 +140,7 @@ def test_heads_follow_the_active_tasks():
     assert not hasattr(net, "projection")
     with pytest.raises(ValueError, match="heads must be a non-empty subset"):
         RiskNet(4, 2, ModelConfig(), ["binary", "nope"])
-    with pytest.raises(ValueError, match="binary or the risk task"):
+    with pytest.raises(ValueError, match="loss.binary.weight or loss.risk.weight must be > 0"):
         RiskModule(
             RiskConfig.from_dict(
                 {"loss": {"binary": {"weight": 0}, "risk": {"weight": 0}}}
