@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
-from imbalance_kit._validation import check_in_range, error
+from imbalance_kit._validation import check_in_range, check_positive_int, error
 from imbalance_kit.calibration import expected_calibration_error
 from imbalance_kit.metrics import best_threshold
 from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair
@@ -83,13 +83,16 @@ def tune_thresholds(
     *,
     target_recall: float | None = None,
     default: float = 0.5,
+    min_positives: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """One decision threshold per label from validation scores.
 
     Each label gets :func:`imbalance_kit.metrics.best_threshold` (maximum F1,
     or the highest precision with recall >= ``target_recall``). A label whose
-    validation split has no positive (or only positives) keeps ``default`` and
-    is marked ``tuned: False``.
+    validation split has fewer than ``min_positives`` positives (or no
+    negative) keeps ``default`` and is marked ``tuned: False``: a threshold
+    fitted to a dozen positives tends to sit just below the lowest-scoring
+    one of them and misses many test positives.
 
     Args:
         targets: ``(N, L)`` 0/1 validation targets.
@@ -97,6 +100,7 @@ def tune_thresholds(
         schema: the label schema.
         target_recall: optional minimum recall per label.
         default: the threshold of labels that cannot be tuned.
+        min_positives: fewest validation positives for tuning a label (>= 1).
 
     Returns:
         ``{label: {"threshold", "precision", "recall", "f1", "tuned"}}`` (the
@@ -112,10 +116,11 @@ def tune_thresholds(
     """
     y, p = _check(targets, probs, schema)
     check_in_range("default", default, 0.0, 1.0)
+    check_positive_int("min_positives", min_positives)
     out: dict[str, dict[str, Any]] = {}
     for j, name in enumerate(schema.names):
         positives = int(y[:, j].sum())
-        if positives == 0 or positives == len(y):
+        if positives < min_positives or positives == len(y):
             out[name] = {"threshold": default, "precision": None, "recall": None, "f1": None,
                          "tuned": False}  # fmt: skip
             continue

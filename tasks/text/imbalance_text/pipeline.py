@@ -412,7 +412,7 @@ def evaluate_stage(
     if ev.threshold == "tuned":
         tuned = tune_thresholds(
             val.targets, val_probs, schema, target_recall=ev.target_recall,
-            default=ev.fixed_threshold,
+            default=ev.fixed_threshold, min_positives=ev.min_tune_positives,
         )  # fmt: skip
     else:
         tuned = {n: {"threshold": ev.fixed_threshold, "tuned": False} for n in schema.names}

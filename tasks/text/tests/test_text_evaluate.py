@@ -129,6 +129,18 @@ def test_thresholds_maximise_f1_by_brute_force() -> None:
     }  # fmt: skip
 
 
+def test_labels_with_few_validation_positives_keep_the_default() -> None:
+    y, p = _data(4, n=300)
+    counts = y.sum(axis=0)
+    tuned = tune_thresholds(y, p, SCHEMA, default=0.5, min_positives=30)
+    for j, name in enumerate(SCHEMA.names):
+        assert tuned[name]["tuned"] == (counts[j] >= 30), name
+        if counts[j] < 30:
+            assert tuned[name]["threshold"] == 0.5
+    with pytest.raises(ValueError, match="min_positives must be an integer >= 1"):
+        tune_thresholds(y, p, SCHEMA, min_positives=0)
+
+
 def test_target_recall_thresholds() -> None:
     y, p = _data(3, n=200)
     tuned = tune_thresholds(y, p, SCHEMA, target_recall=0.9)
