@@ -99,11 +99,11 @@ class AugmentConfig:
     """Clip augmentation (:class:`imbalance_video.transforms.ClipAugment`) for training."""
 
     enabled: bool = True
-    crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])
+    crop_scale: list[float] = field(default_factory=lambda: [0.8, 1.0])
     flip: float = 0.5
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.3
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
     trivial_augment: bool = True
 
     def validate(self) -> None:

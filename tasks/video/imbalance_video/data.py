@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -257,11 +256,9 @@ class VideoDataModule(_DataModuleBase):
             num_replicas=world,
         )
         if rank == 0:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always")
-                warn_if_double_correction(
-                    sampler, loss_weight=self.class_weights.get(self.sample_by)
-                )
+            warn_if_double_correction(
+                sampler, loss_weight=self.class_weights.get(self.sample_by), stacklevel=3
+            )
         return DataLoader(
             self.train_set,
             batch_size=self.config.data.batch_size,

@@ -185,8 +185,8 @@ def available_models() -> list[str]:
     """Sorted registry names accepted by :func:`build_model`.
 
     Example:
-        >>> available_models()
-        ['c3d', 'frame_pool', 'r2plus1d']
+        >>> {"c3d", "frame_pool", "r2plus1d"} <= set(available_models())
+        True
     """
     return sorted(_MODELS)
 
@@ -203,7 +203,7 @@ def register_model(
         TypeError: ``factory`` is not callable.
 
     Example:
-        >>> register_model("my_c3d", C3DBackbone)
+        >>> register_model("my_c3d", C3DBackbone, overwrite=True)
         >>> "my_c3d" in available_models()
         True
     """

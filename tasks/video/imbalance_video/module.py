@@ -217,13 +217,13 @@ class VideoEventModule(L.LightningModule):
         for name, values in metrics.items():
             prefix = f"val_{name}_" if multi else "val_"
             for metric in SUMMARY_METRICS:
-                self.log(prefix + metric, float(values[metric]), sync_dist=False)
+                self.log(prefix + metric, float(values[metric]), sync_dist=True)
         if multi:
             for metric in SUMMARY_METRICS:
                 mean = float(np.nanmean([m[metric] for m in metrics.values()]))
-                self.log(f"val_{metric}", mean, sync_dist=False)
+                self.log(f"val_{metric}", mean, sync_dist=True)
         for name, weight in self.weights_used.items():
-            self.log(f"weight_{name}", float(weight), sync_dist=False)
+            self.log(f"weight_{name}", float(weight), sync_dist=True)
         cfg = self.config.multitask
         if cfg.adaptive and cfg.weighting != "dwa" and not self.trainer.sanity_checking:
             key = "accuracy" if cfg.weighting == "inverse_accuracy" else "macro_f1"

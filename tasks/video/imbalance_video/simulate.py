@@ -296,19 +296,25 @@ def _video(
 
 
 def _tail_counts(n_events: int, kinds: list[str], spec: SimulationSpec) -> list[int]:
-    """Tail events per video: rich cameras at ``rich_tail_share``, the rest fills the total."""
-    n_conf = sum(k != "neutral" for k in kinds)
-    target_conf = round(spec.tail_share * n_events * n_conf)
+    """Tail events per video.
+
+    An unconfounded camera gets ``round(tail_share * n_events)``; the confounded ones
+    share what is left of ``round(tail_share * all events)``: the rich cameras first
+    (``rich_tail_share`` each), the poor cameras the remainder.
+    """
+    per_neutral = round(spec.tail_share * n_events)
+    n_neutral = sum(k == "neutral" for k in kinds)
+    target_conf = max(0, round(spec.tail_share * n_events * len(kinds)) - n_neutral * per_neutral)
     rich = [i for i, k in enumerate(kinds) if k == "rich"]
     poor = [i for i, k in enumerate(kinds) if k == "poor"]
-    counts = [round(spec.tail_share * n_events)] * len(kinds)
+    counts = [per_neutral] * len(kinds)
     per_rich = min(n_events, round(spec.rich_tail_share * n_events))
-    left = target_conf
-    for i in rich:
-        counts[i] = min(per_rich, max(left, 0))
-        left -= counts[i]
-    for j, i in enumerate(poor):  # spread what is left over the poor cameras
-        counts[i] = max(left, 0) // len(poor) + (j < max(left, 0) % len(poor))
+    rich_total = min(target_conf, per_rich * len(rich))
+    for j, i in enumerate(rich):  # the rich cameras share their part evenly
+        counts[i] = rich_total // len(rich) + (j < rich_total % len(rich))
+    left = target_conf - rich_total
+    for j, i in enumerate(poor):  # the poor cameras share what is left
+        counts[i] = min(n_events, left // len(poor) + (j < left % len(poor)))
     return counts
 
 

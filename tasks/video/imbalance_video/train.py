@@ -14,10 +14,12 @@ Run folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,24 @@ _NOISE = (
 )
 
 
+@contextlib.contextmanager
+def _quiet_lightning(quiet: bool) -> Iterator[None]:
+    """Hide Lightning's informational messages (not its warnings about problems)."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for pattern in _NOISE:
+            warnings.filterwarnings("ignore", message=pattern)
+        if quiet:
+            for logger in loggers:
+                logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2))
@@ -66,7 +86,8 @@ class HistoryCallback(Callback):
         self.path = Path(path)
         self.records: list[dict[str, Any]] = []
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # runs after a resumed checkpoint has restored the epoch counter
         self.records = []
         if self.path.is_file():
             old = json.loads(self.path.read_text())
@@ -83,6 +104,19 @@ class HistoryCallback(Callback):
         self.records.append(record)
         if trainer.is_global_zero:
             _write_json(self.path, self.records)
+
+
+def _spawned_record(best: Path, history: Path) -> tuple[float | None, int]:
+    """Best score and finished epochs read from the files, for training that ran in spawned
+    processes (``ddp_spawn``), whose callback state does not come back to this one."""
+    score = None
+    if best.is_file():
+        state = torch.load(best, map_location="cpu", weights_only=True)
+        for key, value in state.get("callbacks", {}).items():
+            if key.startswith("ModelCheckpoint") and value.get("best_model_score") is not None:
+                score = float(value["best_model_score"])
+    records = json.loads(history.read_text()) if history.is_file() else []
+    return score, 1 + max((int(r["epoch"]) for r in records), default=-1)
 
 
 def build_tasks(
@@ -197,50 +231,41 @@ def train(
             EarlyStopping(monitor=training.monitor, mode="max", patience=training.patience)
         )
     all_callbacks += callbacks or []
-    trainer = L.Trainer(
-        max_epochs=training.epochs,
-        accelerator=training.accelerator,
-        devices=training.devices,
-        strategy=training.strategy,
-        precision=training.precision,  # type: ignore[arg-type]
-        logger=CSVLogger(run, name="logs", version=""),
-        callbacks=all_callbacks,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        gradient_clip_val=training.gradient_clip,
-        deterministic=training.deterministic,
-        default_root_dir=run,
-    )
     last = run / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
     threads = torch.get_num_threads()
-    quiet = (
-        []
-        if progress
-        else [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    )
-    levels = [logger.level for logger in quiet]
-    for logger in quiet:
-        logger.setLevel(logging.WARNING)
     try:
-        with warnings.catch_warnings():
-            for pattern in _NOISE:
-                warnings.filterwarnings("ignore", message=pattern)
+        with _quiet_lightning(not progress):
+            trainer = L.Trainer(
+                max_epochs=training.epochs,
+                accelerator=training.accelerator,
+                devices=training.devices,
+                strategy=training.strategy,
+                precision=training.precision,  # type: ignore[arg-type]
+                logger=CSVLogger(run, name="logs", version=""),
+                callbacks=all_callbacks,
+                enable_progress_bar=progress,
+                enable_model_summary=False,
+                use_distributed_sampler=False,
+                num_sanity_val_steps=0,
+                log_every_n_steps=1,
+                gradient_clip_val=training.gradient_clip,
+                deterministic=training.deterministic,
+                default_root_dir=run,
+            )
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         torch.set_num_threads(threads)  # the module may have changed it (training.num_threads)
-        for logger, level in zip(quiet, levels):
-            logger.setLevel(level)
-    best = checkpoint.best_model_path or str(last)
-    score = checkpoint.best_model_score
+    best = Path(checkpoint.best_model_path or last)
+    if checkpoint.best_model_score is not None:
+        score, epochs = float(checkpoint.best_model_score), int(trainer.current_epoch)
+    else:
+        score, epochs = _spawned_record(best, run / "training_history.json")
     done = {
-        "best_checkpoint": Path(best).name,
-        "best_score": None if score is None else float(score),
+        "best_checkpoint": best.name,
+        "best_score": score,
         "monitor": training.monitor,
-        "epochs": int(trainer.current_epoch),
+        "epochs": epochs,
         "class_weights": weights,
         "class_counts": counts,
     }

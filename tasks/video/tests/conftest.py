@@ -22,6 +22,12 @@ TINY_SPEC = SimulationSpec(
 
 
 @pytest.fixture(scope="session")
+def tiny_spec() -> SimulationSpec:
+    """The spec of :func:`tiny_data`."""
+    return TINY_SPEC
+
+
+@pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulated data set: 6 development + 2 test videos of 16x16 pixels, 6 events each."""
     root = tmp_path_factory.mktemp("video_data")

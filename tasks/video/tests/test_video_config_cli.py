@@ -1,0 +1,219 @@
+"""YAML configs, the train command's flags and the CLI's error handling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from imbalance_video.cli import apply_overrides, build_parser, main
+from imbalance_video.config import VideoConfig, load_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_shipped_configs_exist():
+    names = {p.stem for p in CONFIGS}
+    assert {"intravideo", "group", "boosted", "multitask"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_shipped_configs_load(path):
+    config = load_config(path)
+    raw = yaml.safe_load(path.read_text())
+    assert config.training.monitor == raw.get("training", {}).get("monitor", "val_tail_f1")
+    if "tasks" in raw:
+        assert config.task_names == list(raw["tasks"])
+    assert VideoConfig.from_dict(config.to_dict()) == config  # the dict form round-trips
+
+
+def test_defaults_follow_the_field_notes():
+    config = load_config(None)
+    assert config.tasks["label"].loss == "focal" and config.tasks["label"].gamma == 2.0
+    assert config.training.balanced_sampling and config.training.monitor == "val_tail_f1"
+    assert config.training.label_smoothing > 0 and config.model.dropout > 0
+    assert config.tta.clips == 5 and config.tta.aggregate == "mean"
+    assert not config.multi_task
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({"trainig": {}}, "config key trainig must be one of"),
+        ({"training": {"epoch": 3}}, "config key training.epoch must be one of"),
+        ({"training": {"lr": -1.0}}, "training.lr must be a finite number > 0"),
+        ({"training": {"class_weights": "inverse"}}, "training.class_weights must be one of"),
+        ({"training": {"monitor": "tail_f1"}}, "training.monitor must be a validation metric"),
+        ({"training": {"monitor": "val_loss"}}, "training.monitor must be a metric where higher"),
+        ({"model": {"name": "resnet"}}, "model.name must be one of"),
+        ({"model": {"pooling": "sum"}}, "model.pooling must be one of"),
+        ({"tasks": {"label": {"loss": "hinge"}}}, "tasks.label.loss must be one of"),
+        ({"tasks": {}}, "tasks must be a mapping"),
+        ({"tta": {"aggregate": "median"}}, "tta.aggregate must be one of"),
+        ({"augment": {"flip": 2.0}}, "flip must be in"),
+        (
+            {"multitask": {"weighting": "inverse_f1", "adaptive_weights": False}},
+            "multitask.adaptive_weights must be true",
+        ),
+        (
+            {"multitask": {"weighting": "uniform", "adaptive_weights": True}},
+            "multitask.adaptive_weights must be false",
+        ),
+        ({"multitask": {"sample_by": "offence"}}, "multitask.sample_by must be one of the tasks"),
+        ({"data": {"clip_len": 1}}, "data.clip_len must be an integer >= 2"),
+    ],
+)
+def test_config_errors_name_the_key(raw, match):
+    with pytest.raises(ValueError, match=match):
+        VideoConfig.from_dict(raw)
+
+
+def test_yaml_numbers_written_as_text_are_read_as_floats(tmp_path):
+    (tmp_path / "c.yaml").write_text("training:\n  lr: 5e-4\n  weight_decay: 0\n")
+    config = load_config(tmp_path / "c.yaml")
+    assert config.training.lr == 5e-4 and isinstance(config.training.weight_decay, float)
+    with pytest.raises(FileNotFoundError, match="config must be an existing YAML file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_adaptive_weights_default_follows_the_strategy():
+    for weighting, adaptive in [
+        ("uniform", False),
+        ("uncertainty", False),
+        ("dwa", True),
+        ("inverse_accuracy", True),
+        ("difficulty", True),
+    ]:
+        config = VideoConfig.from_dict({"multitask": {"weighting": weighting}})
+        assert config.multitask.adaptive is adaptive
+
+
+def _train_args(*flags: str):
+    return build_parser().parse_args(["train", "--out", "run", *flags])
+
+
+def test_multi_task_flags_build_the_field_notes_setup():
+    args = _train_args(
+        "--multi-task",
+        "--loss-types",
+        "action_class",
+        "ce",
+        "severity",
+        "focal",
+        "offence",
+        "ce",
+        "--weighting-strategy",
+        "difficulty",
+        "--adaptive-weights",
+        "--effective-class-weights",
+    )
+    config = VideoConfig.from_dict(apply_overrides({}, args))
+    assert {t: c.loss for t, c in config.tasks.items()} == {
+        "action_class": "ce",
+        "severity": "focal",
+        "offence": "ce",
+    }
+    assert config.multitask.weighting == "difficulty" and config.multitask.adaptive
+    assert config.training.class_weights == "effective"
+    default = VideoConfig.from_dict(apply_overrides({}, _train_args("--multi-task")))
+    assert {t: c.loss for t, c in default.tasks.items()} == {
+        "action_class": "ce",
+        "severity": "focal",
+        "offence": "ce",
+    }
+
+
+def test_single_task_flags_override_the_config():
+    raw = {"tasks": {"label": {"loss": "focal", "gamma": 1.0}}, "training": {"epochs": 9}}
+    args = _train_args(
+        "--loss-types",
+        "label",
+        "ce",
+        "--epochs",
+        "2",
+        "--no-balanced-sampling",
+        "--class-weights",
+        "balanced",
+        "--threads",
+        "1",
+        "--model",
+        "c3d",
+    )
+    config = VideoConfig.from_dict(apply_overrides(raw, args))
+    assert config.tasks["label"].loss == "ce" and config.tasks["label"].gamma == 1.0
+    assert config.training.epochs == 2 and not config.training.balanced_sampling
+    assert config.training.class_weights == "balanced" and config.training.num_threads == 1
+    assert config.model.name == "c3d"
+    assert raw["training"]["epochs"] == 9  # the input mapping is not changed
+
+
+def test_conflicting_or_malformed_flags():
+    with pytest.raises(ValueError, match="--loss-types must be TASK LOSS pairs"):
+        apply_overrides({}, _train_args("--loss-types", "label"))
+    with pytest.raises(ValueError, match="--effective-class-weights must not be combined"):
+        apply_overrides({}, _train_args("--effective-class-weights", "--class-weights", "balanced"))
+    with pytest.raises(SystemExit):
+        _train_args("--balanced-sampling", "--no-balanced-sampling")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["split", "--manifest", str(tmp_path / "none.csv"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("imbalance-video: error: manifest must be an existing CSV file")
+    assert "\n" not in err
+    (tmp_path / "bad.yaml").write_text("training:\n  epochz: 1\n")
+    code = main(["train", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "config key training.epochz must be one of" in capsys.readouterr().err
+    code = main(["train", "--out", str(tmp_path / "r")])  # no manifests anywhere
+    assert code == 2 and "data.train and data.val must be manifest paths" in capsys.readouterr().err
+
+
+def test_cli_simulate_and_split(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert (
+        main(
+            [
+                "simulate",
+                "--out",
+                str(data),
+                "--videos",
+                "4",
+                "--test-videos",
+                "1",
+                "--events",
+                "4",
+                "--event-frames",
+                "4",
+                "--gap-frames",
+                "1",
+                "--size",
+                "16",
+            ]
+        )
+        == 0
+    )
+    assert "wrote 5 videos, 20 events" in capsys.readouterr().out
+    out = tmp_path / "split"
+    code = main(
+        [
+            "split",
+            "--manifest",
+            str(data / "manifest.csv"),
+            "--method",
+            "group",
+            "--test-manifest",
+            str(data / "test_manifest.csv"),
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "group split" in printed and "videos in train and val: 0" in printed
+    summary = json.loads((out / "split_summary.json").read_text())
+    assert summary["method"] == "group" and summary["splits"]["test"]["events"] == 4
+    assert sorted(p.name for p in out.glob("*.csv")) == ["test.csv", "train.csv", "val.csv"]
