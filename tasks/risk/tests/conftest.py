@@ -47,8 +47,8 @@ def tiny_config():
 
 @pytest.fixture(scope="session")
 def tiny_rollouts():
-    """About 100 short episodes of the arm simulator."""
-    return simulate_rollouts(n_episodes=100, horizon=70, seed=5)
+    """About 100 short episodes of the arm simulator (no scene nuisance: learnable in seconds)."""
+    return simulate_rollouts(n_episodes=100, horizon=70, seed=5, scene_dim=0)
 
 
 @pytest.fixture(scope="session")
