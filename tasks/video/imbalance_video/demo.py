@@ -62,7 +62,7 @@ DEMO_PRESETS: dict[str, dict[str, Any]] = {
 
 MULTITASK_SETTINGS: dict[str, Any] = {
     "tasks": {
-        "action_class": {"loss": "ce"},
+        "action_class": {"loss": "ce", "tail": ["1"]},
         "severity": {"loss": "focal"},
         "offence": {"loss": "ce"},
     },

@@ -213,3 +213,32 @@ def test_aggregate_clips_mean_and_max():
     top = torch.tensor([[0.7, 0.3, 0.6], [0.5, 0.5, 0.0]])
     torch.testing.assert_close(aggregate_clips(p, "max"), top / top.sum(dim=1, keepdim=True))
     assert math.isclose(float(aggregate_clips(p, "max").sum()), 2.0, rel_tol=1e-6)
+
+
+def test_demo_runs_every_stage_once_and_resumes(tmp_path, monkeypatch):
+    from imbalance_video import demo
+
+    tiny = {
+        "simulation": {"n_videos": 4, "n_test_videos": 2, "events_per_video": 6, "event_frames": 6,
+                       "gap_frames": 1, "size": 16, "tail_share": 0.25, "rich_tail_share": 0.5},
+        "config": {**TINY, "training": {"epochs": 1, "num_threads": 1}},
+    }  # fmt: skip
+    monkeypatch.setitem(demo.DEMO_PRESETS, "quick", tiny)
+    messages: list[str] = []
+    out = demo.run_demo(tmp_path, quick=True, methods=["group", "intravideo"], log=messages.append)
+    assert set(out["results"]) == {"group", "intravideo"}
+    assert out["table"].count("\n") == 3  # header, rule, two rows
+    stored = _strict_json(tmp_path / "comparison.json")
+    assert (
+        stored["results"]["group"][0]["test_roc_auc"] == out["results"]["group"][0]["test_roc_auc"]
+    )
+    split = _strict_json(tmp_path / "splits" / "group_s0" / "split_summary.json")
+    assert split["overlap"]["train_val_videos"] == 0
+    best = tmp_path / "runs" / "intravideo_s0" / "best.ckpt"
+    stamp = best.stat().st_mtime_ns
+    again = demo.run_demo(tmp_path, quick=True, methods=["intravideo"], log=messages.append)
+    assert best.stat().st_mtime_ns == stamp  # nothing retrained
+    assert again["results"]["intravideo"] == out["results"]["intravideo"]
+    assert any("reusing" in m for m in messages)
+    with pytest.raises(ValueError, match="a simulation with the full preset"):
+        demo.run_demo(tmp_path, quick=False, methods=["group"])
