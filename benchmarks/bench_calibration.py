@@ -313,6 +313,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, help="splits of the real-data part (10, quick 5)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per case")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--parts", nargs="*", default=["stream", "temperature", "real"],
+        choices=["stream", "temperature", "real"], help="which parts to run (default: all)",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, help="streaming runs per provider, min kept (3)")
     parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "calibration.csv"))
     parser.add_argument("--markdown", action="store_true", help="also print markdown tables")
@@ -334,7 +338,18 @@ def main(argv: list[str] | None = None) -> None:
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     csv_rows: list[list] = []
 
-    # 1. streaming ECE: providers round-robin, the fastest of the repeats is kept
+    if "stream" in args.parts:
+        csv_rows += _stream_part(args, n_stream)
+    if "temperature" in args.parts:
+        csv_rows += _temperature_part(args, n_logits)
+    if "real" in args.parts:
+        csv_rows += _real_part(args)
+    _write_csv(args.csv, csv_rows, stamp, machine)
+
+
+def _stream_part(args, n_stream: int) -> list[list]:
+    """Part 1: streaming ECE; providers round-robin, the fastest of the repeats is kept."""
+    csv_rows: list[list] = []
     repeats = args.repeats or (2 if args.quick else 3)
     runs: dict[str, list[dict]] = {provider: [] for provider in STREAM_PROVIDERS}
     for repeat in range(repeats):
@@ -395,7 +410,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.markdown:
         _markdown(columns, rows)
 
-    # 2. temperature scaling
+    return csv_rows
+
+
+def _temperature_part(args, n_logits: int) -> list[list]:
+    """Part 2: temperature-scaling fits."""
+    csv_rows: list[list] = []
     fits = []
     for provider in TS_PROVIDERS:
         res = _child("temperature", provider, n_logits, args.timeout, args.threads)
@@ -409,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
         "provider",
         "fit s",
         "speed vs recipe",
-        "passes",
+        "NLL evals",
         "T",
         "NLL",
         "NLL - best",
@@ -446,7 +466,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.markdown:
         _markdown(columns, rows)
 
-    # 3. real data
+    return csv_rows
+
+
+def _real_part(args) -> list[list]:
+    """Part 3: ECE before and after temperature scaling on load_digits."""
+    csv_rows: list[list] = []
     real = run_real(args.seeds or (5 if args.quick else 10))
     columns = [
         "split",
@@ -494,10 +519,13 @@ def main(argv: list[str] | None = None) -> None:
     for r in real:
         for metric in ("ece_before", "ece_after", "temperature", "accuracy"):
             csv_rows.append(["real_digits", f"split {r['seed']}", 1213, 10, metric, r[metric], ""])
+    return csv_rows
 
-    os.makedirs(os.path.dirname(args.csv), exist_ok=True)
-    new_file = not os.path.exists(args.csv)
-    with open(args.csv, "a", newline="") as handle:
+
+def _write_csv(path: str, csv_rows: list[list], stamp: str, machine: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    new_file = not os.path.exists(path)
+    with open(path, "a", newline="") as handle:
         writer = csv.writer(handle)
         if new_file:
             writer.writerow(
@@ -506,7 +534,7 @@ def main(argv: list[str] | None = None) -> None:
             )  # fmt: skip
         for row in csv_rows:
             writer.writerow([stamp, machine, torch.__version__, platform.python_version(), *row])
-    print(f"rows appended to {args.csv}")
+    print(f"rows appended to {path}")
 
 
 if __name__ == "__main__":

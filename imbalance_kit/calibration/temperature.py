@@ -17,7 +17,7 @@ from imbalance_kit.calibration._inputs import as_tensor, prepare_labels
 
 __all__ = ["TemperatureScaling"]
 
-_CHUNK_ELEMENTS = 1 << 22  # rows per pass are chosen so one chunk holds ~4M logits
+_CHUNK_ELEMENTS = 1 << 20  # rows per chunk are chosen so one chunk holds ~1M logits
 
 
 def _nll_derivatives(
@@ -184,7 +184,8 @@ class TemperatureScaling(BaseEstimator):
             raise error(
                 "logits", "(N, C) with C >= 2 or (N,)", f"shape {tuple(tensor.shape)}", raw=True
             )
-        if not bool(torch.isfinite(tensor).all()):
+        if not all(math.isfinite(v) for v in torch.stack(torch.aminmax(tensor)).tolist()):
+            # NaN and inf propagate into the min / max: no full-size temporary needed
             raise error("logits", "finite (no NaN or inf)", "non-finite values", raw=True)
         return tensor
 
