@@ -1,9 +1,8 @@
 """End-to-end demo: simulate -> analyze -> train -> evaluate, in one folder.
 
-``quick=True`` uses 2,400 simulated texts, the frozen packaged MiniLM encoder,
-a head trained on cached embeddings for at most 15 epochs on one thread: it
-runs in well under a minute on a laptop CPU. The full demo uses 8,000 texts
-and 30 epochs.
+``quick=True`` uses 2,400 simulated texts, the frozen packaged MiniLM encoder
+and a head trained on cached embeddings for at most 15 epochs, all on one
+thread: about 25 s of CPU time. The full demo uses 8,000 texts and 30 epochs.
 """
 
 from __future__ import annotations
