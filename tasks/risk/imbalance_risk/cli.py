@@ -36,7 +36,12 @@ PROG = "imbalance-risk"
 
 
 class UsageError(Exception):
-    """Bad command-line input: one line on standard error, exit status 2."""
+    """Bad command-line input: one line on standard error, exit status 2.
+
+    Example:
+        >>> str(UsageError("--threads must be >= 1, got 0"))
+        '--threads must be >= 1, got 0'
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,7 +59,13 @@ def _add_threads(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``imbalance-risk``."""
+    """The argument parser of ``imbalance-risk``.
+
+    Example:
+        >>> args = build_parser().parse_args(["prepare", "r.npz", "--out", "prepared", "--k", "30"])
+        >>> args.command, args.k, args.include_all_failure_steps
+        ('prepare', 30, False)
+    """
     parser = _Parser(prog=PROG, description="Failure-risk prediction from sparse rollout labels.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

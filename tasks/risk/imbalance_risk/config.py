@@ -64,6 +64,10 @@ class DataConfig:
         batch_size: training batch size over all processes.
         eval_batch_size: batch size for validation and prediction.
         num_workers: DataLoader workers.
+
+    Example:
+        >>> DataConfig(batch_size=512).batch_size
+        512
     """
 
     path: str | None = None
@@ -88,6 +92,10 @@ class ModelConfig:
         proj_dim: output width of the contrastive projection head.
         dropout: dropout probability (also used for MC dropout).
         n_heads: binary heads in the ensemble.
+
+    Example:
+        >>> ModelConfig(hidden_dims=[256, 128], dropout=0.2).hidden_dims
+        [256, 128]
     """
 
     hidden_dims: list[int] = field(default_factory=lambda: [128, 128])
@@ -109,7 +117,12 @@ class ModelConfig:
 
 @dataclass
 class WeightedLossConfig:
-    """A task whose loss needs only a weight (``0`` removes the task and its head)."""
+    """A task whose loss needs only a weight (``0`` removes the task and its head).
+
+    Example:
+        >>> TTFLossConfig(weight=0.25).weight
+        0.25
+    """
 
     weight: float = 0.5
 
@@ -129,6 +142,10 @@ class BinaryLossConfig:
         gamma: focal gamma ``>= 0``.
         pos_weight: ``None``; ``"auto"`` (negatives / positives of the training
             labels, :func:`imbalance_kit.weights.positive_weights`); or a number.
+
+    Example:
+        >>> BinaryLossConfig(pos_weight="auto").pos_weight
+        'auto'
     """
 
     weight: float = 1.0
@@ -148,7 +165,12 @@ class BinaryLossConfig:
 
 @dataclass
 class RiskLossConfig:
-    """Sigmoid focal loss of the per-dimension risk head on the soft risk labels."""
+    """Sigmoid focal loss of the per-dimension risk head on the soft risk labels.
+
+    Example:
+        >>> RiskLossConfig(alpha=None).alpha is None
+        True
+    """
 
     weight: float = 1.0
     alpha: float | None = 0.25
@@ -162,7 +184,12 @@ class RiskLossConfig:
 
 @dataclass
 class TTFLossConfig(WeightedLossConfig):
-    """Mean squared error of the time-to-failure head (``weight`` is ``ttf_weight``)."""
+    """Mean squared error of the time-to-failure head (``weight`` is ``ttf_weight``).
+
+    Example:
+        >>> TTFLossConfig().weight
+        0.5
+    """
 
     weight: float = 0.5
     _name = "ttf"
@@ -170,7 +197,12 @@ class TTFLossConfig(WeightedLossConfig):
 
 @dataclass
 class UncertaintyLossConfig(WeightedLossConfig):
-    """Gaussian NLL of the uncertainty head (mean and log-variance of the step's risk)."""
+    """Gaussian NLL of the uncertainty head (mean and log-variance of the step's risk).
+
+    Example:
+        >>> UncertaintyLossConfig().weight
+        0.1
+    """
 
     weight: float = 0.1
     _name = "uncertainty"
@@ -188,6 +220,10 @@ class ContrastiveLossConfig:
             step of an episode shares the episode's scene, so ``"episode"``
             rewards recognising training episodes; on the simulated data it
             generalised worse than ``"binary"`` (see the package README).
+
+    Example:
+        >>> ContrastiveLossConfig(label="episode").temperature
+        0.1
     """
 
     weight: float = 0.1
@@ -207,6 +243,10 @@ class LossConfig:
     Attributes:
         weighting: ``MultiTaskLoss`` weighting of the (already weighted) tasks:
             ``"uniform"`` gives ``binary + risk + ttf_weight * ttf + ...``.
+
+    Example:
+        >>> LossConfig(weighting="uncertainty").binary.gamma
+        2.0
     """
 
     weighting: Weighting = "uniform"
@@ -222,7 +262,12 @@ class LossConfig:
 
 @dataclass
 class SamplerConfig:
-    """``ClassBalancedSampler`` on the binary label (``power=0``: balanced batches)."""
+    """``ClassBalancedSampler`` on the binary label (``power=0``: balanced batches).
+
+    Example:
+        >>> SamplerConfig(power=0.5).enabled
+        True
+    """
 
     enabled: bool = True
     power: float = 0.0
@@ -240,6 +285,10 @@ class OversampleConfig:
         enabled: switch.
         ratio: positives are raised to ``int(ratio * n_negative)`` (in ``(0, 1]``).
         noise_std: jitter relative to the positives' per-feature standard deviation.
+
+    Example:
+        >>> OversampleConfig(ratio=1.0).noise_std
+        0.1
     """
 
     enabled: bool = True
@@ -256,7 +305,12 @@ class OversampleConfig:
 
 @dataclass
 class ImbalanceConfig:
-    """The re-sampling switches."""
+    """The re-sampling switches.
+
+    Example:
+        >>> ImbalanceConfig().sampler.power
+        0.0
+    """
 
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     noise_oversample: OversampleConfig = field(default_factory=OversampleConfig)
@@ -277,6 +331,10 @@ class TrainConfig:
         strategy: Lightning strategy (``"auto"``, ``"ddp"``, ``"ddp_spawn"``).
         precision: Lightning precision (``"32-true"``, ``"bf16-mixed"``, ...).
         epoch_size: training samples drawn per epoch (``None``: the training set size).
+
+    Example:
+        >>> TrainConfig(monitor="val_loss").monitor_mode
+        'min'
     """
 
     max_epochs: int = 20
@@ -318,6 +376,10 @@ class EvalConfig:
         n_bins: bins of the ECE and the reliability diagram.
         threshold: ``"val_f1"`` picks the threshold with the best F1 on the
             validation split (:func:`imbalance_kit.metrics.best_threshold`); a number fixes it.
+
+    Example:
+        >>> EvalConfig(threshold=0.3).threshold
+        0.3
     """
 
     mc_samples: int = 20
@@ -480,6 +542,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     Raises:
         FileNotFoundError: no such file.
         ValueError: unknown keys or invalid values.
+
+    Example:
+        >>> load_config(None, ["train.max_epochs=2"]).train.max_epochs
+        2
     """
     mapping: dict[str, Any] = {}
     if path is not None:

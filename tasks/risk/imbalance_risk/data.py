@@ -151,6 +151,17 @@ class RiskDataModule(L.LightningDataModule):
 
     Raises:
         ValueError: the training or validation split lacks positive or negative steps.
+
+    Example:
+        >>> from imbalance_risk.prepare import prepare_rollouts
+        >>> from imbalance_risk.simulate import simulate_rollouts
+        >>> data = prepare_rollouts(simulate_rollouts(n_episodes=80, horizon=70, seed=5), seed=1)
+        >>> dm = RiskDataModule(data, RiskConfig())
+        >>> batch = next(iter(dm.train_dataloader()))
+        >>> sorted(batch), batch["features"].shape[0]
+        (['binary', 'episode_failed', 'features', 'risk', 'ttf'], 256)
+        >>> 0.3 < float(batch["binary"].mean()) < 0.7  # class-balanced batches
+        True
     """
 
     def __init__(self, data: PreparedData, config: RiskConfig) -> None:

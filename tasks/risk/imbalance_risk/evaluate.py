@@ -291,6 +291,17 @@ def evaluate_run(
     Raises:
         FileNotFoundError: no model or prepared data.
         ValueError: a bad split, or no data path anywhere.
+
+    Example:
+        After ``train(config, "prepared", "runs/risk")`` (see
+        :func:`imbalance_risk.train.train`, whose example trains a run):
+
+        >>> metrics = evaluate_run("runs/risk", "prepared", mc_samples=10)  # doctest: +SKIP
+        >>> metrics["auc"], metrics["at_0.5"]["recall"]  # doctest: +SKIP
+        >>> evaluate_run("runs/risk", split="dev")
+        Traceback (most recent call last):
+        ...
+        ValueError: split must be one of 'train', 'val', 'test', got 'dev'
     """
     check_choice("split", split, SPLITS)
     run = Path(run_dir)

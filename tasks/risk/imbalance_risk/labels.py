@@ -54,6 +54,10 @@ class LabelConfig:
         attribution_weights: ``(action, alignment, velocity, floor)`` weights, each
             ``>= 0`` with a positive sum.
         ttf_horizon: steps at which time to failure is capped (``> 0``).
+
+    Example:
+        >>> LabelConfig(k=30, include_all_failure_steps=True).attribution_weights
+        (0.4, 0.3, 0.2, 0.1)
     """
 
     k: int = 15
@@ -97,6 +101,12 @@ class StepLabels:
         risk: ``(N, A)`` float32 per-dimension risk.
         action_scale: ``(A,)`` the $s_j$ used.
         velocity_scale: ``(A,)`` the $u_j$ used (zeros without velocities).
+
+    Example:
+        >>> import numpy as np
+        >>> r = Rollouts(np.zeros((3, 1)), np.ones((3, 1)), [3], [False], [2])
+        >>> make_labels(r, LabelConfig(k=1)).binary.tolist()
+        [0.0, 0.0, 1.0]
     """
 
     rows: np.ndarray

@@ -165,6 +165,12 @@ class Predictions:
         risk: ``(N, A)`` predicted per-dimension risk (``None`` without a risk head).
         ttf: ``(N,)`` predicted normalised time to failure.
         aleatoric_std: ``(N,)`` predicted standard deviation of the risk level.
+
+    Example:
+        >>> net = RiskNet(4, 2, ModelConfig(hidden_dims=[8], embed_dim=8), ["binary"])
+        >>> p = predict(net, np.zeros((3, 4), np.float32))
+        >>> p.prob.shape, p.risk is None, p.ensemble_std.shape
+        ((3,), True, (3,))
     """
 
     score: np.ndarray

@@ -74,7 +74,13 @@ class EnsembleFocalTask(nn.Module):
 
 
 class RiskFocalTask(nn.Module):
-    """Sigmoid focal loss of the risk logits against the soft per-dimension risk labels."""
+    """Sigmoid focal loss of the risk logits against the soft per-dimension risk labels.
+
+    Example:
+        >>> task = RiskFocalTask(1.0, alpha=0.25, gamma=2.0)
+        >>> float(task(torch.zeros(2, 3), torch.zeros(2, 3))) > 0
+        True
+    """
 
     def __init__(self, weight: float, alpha: float | None, gamma: float) -> None:
         super().__init__()
@@ -87,7 +93,12 @@ class RiskFocalTask(nn.Module):
 
 
 class TTFTask(nn.Module):
-    """Mean squared error of ``sigmoid(logit)`` against the normalised time to failure."""
+    """Mean squared error of ``sigmoid(logit)`` against the normalised time to failure.
+
+    Example:
+        >>> float(TTFTask(2.0)(torch.zeros(2), torch.tensor([0.5, 1.0])))  # 2 * mean(0, 0.25)
+        0.25
+    """
 
     def __init__(self, weight: float) -> None:
         super().__init__()
@@ -98,7 +109,13 @@ class TTFTask(nn.Module):
 
 
 class GaussianNLLTask(nn.Module):
-    """Gaussian NLL of the step's risk level under ``N(sigmoid(mean), exp(logvar))``."""
+    """Gaussian NLL of the step's risk level under ``N(sigmoid(mean), exp(logvar))``.
+
+    Example:
+        >>> loss = GaussianNLLTask(1.0)((torch.zeros(2), torch.zeros(2)), torch.tensor([0.5, 0.5]))
+        >>> float(loss)  # log(1) / 2 + 0
+        0.0
+    """
 
     def __init__(self, weight: float) -> None:
         super().__init__()
@@ -113,7 +130,15 @@ class GaussianNLLTask(nn.Module):
 
 
 class ContrastiveTask(nn.Module):
-    """Supervised contrastive loss of the projections (gathered over the ranks under DDP)."""
+    """Supervised contrastive loss of the projections (gathered over the ranks under DDP).
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+        >>> tight = ContrastiveTask(1.0, 0.1)(z, torch.tensor([0, 0, 1, 1]))
+        >>> mixed = ContrastiveTask(1.0, 0.1)(z, torch.tensor([0, 1, 0, 1]))
+        >>> bool(tight < mixed)
+        True
+    """
 
     def __init__(self, weight: float, temperature: float) -> None:
         super().__init__()
@@ -127,7 +152,12 @@ class ContrastiveTask(nn.Module):
 
 
 class RiskMSETask(nn.Module):
-    """The baseline: mean squared error of the raw risk outputs against the risk labels."""
+    """The baseline: mean squared error of the raw risk outputs against the risk labels.
+
+    Example:
+        >>> float(RiskMSETask()(torch.zeros(2, 2), torch.full((2, 2), 0.5)))
+        0.25
+    """
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(output, target.to(output.dtype))
@@ -168,7 +198,13 @@ def build_objective(config: RiskConfig, pos_weight: float | None = None) -> Mult
 
 
 def task_outputs(out: dict[str, torch.Tensor], tasks: tuple[str, ...]) -> dict[str, Any]:
-    """Map the network's outputs onto the task names of the objective."""
+    """Map the network's outputs onto the task names of the objective.
+
+    Example:
+        >>> out = {"binary": torch.zeros(2, 3), "mean": torch.zeros(2), "logvar": torch.zeros(2)}
+        >>> sorted(task_outputs(out, ("binary", "uncertainty")))
+        ['binary', 'uncertainty']
+    """
     mapped: dict[str, Any] = {}
     for name in tasks:
         if name == "uncertainty":
@@ -183,7 +219,15 @@ def task_outputs(out: dict[str, torch.Tensor], tasks: tuple[str, ...]) -> dict[s
 def task_targets(
     batch: dict[str, torch.Tensor], tasks: tuple[str, ...], contrastive_label: str
 ) -> dict[str, torch.Tensor]:
-    """Map a batch's labels onto the task names of the objective."""
+    """Map a batch's labels onto the task names of the objective.
+
+    Example:
+        >>> batch = {"binary": torch.tensor([0.0, 1.0]),
+        ...          "risk": torch.tensor([[0.0, 0.0], [0.2, 0.6]]),
+        ...          "ttf": torch.tensor([1.0, 0.1]), "episode_failed": torch.tensor([1.0, 1.0])}
+        >>> task_targets(batch, ("uncertainty", "contrastive"), "binary")
+        {'uncertainty': tensor([0.0000, 0.6000]), 'contrastive': tensor([0, 1])}
+    """
     source = {
         "binary": batch["binary"],
         "risk": batch["risk"],

@@ -171,6 +171,12 @@ def prepare_rollouts(
     Returns:
         The :class:`PreparedData`. A warning is issued when a split has no
         positive step.
+
+    Example:
+        >>> from imbalance_risk.simulate import simulate_rollouts
+        >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80), LabelConfig(k=10))
+        >>> int(data.binary.sum()) <= 10 * 60
+        True
     """
     labels = make_labels(rollouts, config)
     episode_split = split_episodes(rollouts.success, val_fraction, test_fraction, seed)
@@ -261,6 +267,15 @@ def write_prepared(
         data: the prepared data set.
         out_dir: output folder (created).
         settings: extra settings recorded under ``"settings"`` in the summary.
+
+    Example:
+        >>> import tempfile
+        >>> from imbalance_risk.simulate import simulate_rollouts
+        >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     summary = write_prepared(data, tmp, {"k": 15})
+        ...     load_prepared(tmp).n_steps == data.n_steps == summary["n_steps"]
+        True
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -280,6 +295,12 @@ def load_prepared(path: str | Path) -> PreparedData:
     Raises:
         FileNotFoundError: no prepared file there.
         ValueError: the file lacks arrays of the prepared schema.
+
+    Example:
+        >>> load_prepared("no/such/folder")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: prepared data set not found: no/such/folder ...
     """
     path = Path(path)
     if path.is_dir():
@@ -294,7 +315,12 @@ def load_prepared(path: str | Path) -> PreparedData:
 
 
 def settings_record(config: LabelConfig, **extra: Any) -> dict[str, Any]:
-    """The labelling settings as a JSON-ready dict (for ``summary.json``)."""
+    """The labelling settings as a JSON-ready dict (for ``summary.json``).
+
+    Example:
+        >>> settings_record(LabelConfig(k=5), seed=1)["attribution_weights"]
+        [0.4, 0.3, 0.2, 0.1]
+    """
     record = asdict(config)
     record["attribution_weights"] = list(config.attribution_weights)
     record.update(extra)

@@ -72,6 +72,10 @@ class SimulationConfig:
         seed: seed of the episodes (initial postures, goals, noise, glitches).
         policy_seed: seed of the policy's feature network (keep it fixed so that
             different data sets come from the same policy).
+
+    Example:
+        >>> SimulationConfig(n_links=4).hidden_dim
+        64
     """
 
     n_episodes: int = 400

@@ -51,6 +51,10 @@ class TrainResult:
         epochs: epochs completed.
         seconds: wall time of the fit.
         global_rank: this process's rank (0 without DDP).
+
+    Example:
+        >>> TrainResult(Path("run"), Path("run/model.pt"), 0.8, 3, 12.5).epochs
+        3
     """
 
     run_dir: Path
@@ -85,6 +89,26 @@ def train(
 
     Raises:
         ValueError: no data path, or a split without both classes.
+
+    Example:
+        >>> import tempfile
+        >>> from imbalance_risk.prepare import prepare_rollouts, write_prepared
+        >>> from imbalance_risk.simulate import simulate_rollouts
+        >>> tmp = tempfile.mkdtemp()
+        >>> rollouts = simulate_rollouts(n_episodes=80, horizon=70, seed=5, scene_dim=0)
+        >>> _ = write_prepared(prepare_rollouts(rollouts, seed=1), f"{tmp}/prepared")
+        >>> config = RiskConfig.from_dict({"model": {"hidden_dims": [16], "embed_dim": 8},
+        ...                                "train": {"max_epochs": 1, "patience": 0}})
+        >>> result = train(config, f"{tmp}/prepared", f"{tmp}/run", progress_bar=False)
+        >>> result.epochs, result.model_path.name
+        (1, 'model.pt')
+        >>> net, loaded = load_model(f"{tmp}/run")
+        >>> net.heads
+        ('binary', 'risk', 'ttf', 'uncertainty', 'contrastive')
+        >>> from imbalance_risk.evaluate import evaluate_run
+        >>> metrics = evaluate_run(f"{tmp}/run", mc_samples=2, plots=False)  # data from the run
+        >>> metrics["split"], metrics["model"], sorted(metrics["uncertainty_auroc"])[:2]
+        ('test', 'risk_model', ['aleatoric_std', 'ensemble_std'])
     """
     path = data_path if data_path is not None else config.data.path
     if path is None:
@@ -202,6 +226,12 @@ def load_model(path: str | Path) -> tuple[RiskNet, RiskConfig]:
 
     Raises:
         FileNotFoundError: no ``model.pt`` there.
+
+    Example:
+        >>> load_model("no/such/run")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: model not found: no/such/run (run imbalance-risk train first)
     """
     path = Path(path)
     if path.is_dir():
