@@ -21,6 +21,8 @@ from sklearn.metrics import average_precision_score, f1_score, recall_score
 from torch import nn
 from torch.utils.data import Dataset
 
+from imbalance_text.head import MultiLabelHead
+
 __all__ = [
     "EmbeddingDataset",
     "MultiLabelHead",
@@ -28,50 +30,6 @@ __all__ = [
     "TextModule",
     "predict_probs",
 ]
-
-
-class MultiLabelHead(nn.Module):
-    """Dropout, an optional hidden layer (GELU) and one logit per label.
-
-    Args:
-        in_dim: embedding size.
-        num_labels: number of labels.
-        hidden: hidden width (0: a linear head).
-        dropout: dropout before each linear layer.
-        prior: optional per-label prevalence; the output bias starts at its
-            log-odds, so rare labels start near their base rate instead of 0.5
-            (Lin et al. 2017, section 4.1).
-
-    Example:
-        >>> head = MultiLabelHead(8, 3, hidden=4, prior=[0.5, 0.1, 0.01])
-        >>> torch.sigmoid(head.out.bias).round(decimals=2).tolist()
-        [0.5, 0.1, 0.01]
-    """
-
-    def __init__(
-        self,
-        in_dim: int,
-        num_labels: int,
-        hidden: int = 256,
-        dropout: float = 0.1,
-        prior: Sequence[float] | None = None,
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        width = in_dim
-        if hidden > 0:
-            layers += [nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout)]
-            width = hidden
-        self.body = nn.Sequential(*layers)
-        self.out = nn.Linear(width, num_labels)
-        if prior is not None:
-            p = torch.as_tensor(list(prior), dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
-            with torch.no_grad():
-                self.out.bias.copy_(torch.log(p / (1 - p)))
-
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, num_labels)``."""
-        return self.out(self.body(embeddings))
 
 
 class EmbeddingDataset(Dataset):

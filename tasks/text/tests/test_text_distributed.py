@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from imbalance_text.config import TextConfig
-from imbalance_text.module import TextModule
+from imbalance_text.head import MultiLabelHead
+from imbalance_text.objective import TextObjective
 from imbalance_text.schema import DEFAULT_SCHEMA
 from torch.nn.parallel import DistributedDataParallel
 
@@ -16,14 +16,15 @@ pytestmark = pytest.mark.distributed
 N, DIM = 24, 16
 
 
-def _module() -> TextModule:
-    cfg = TextConfig()
+def _model() -> tuple[MultiLabelHead, TextObjective]:
+    """The head and objective a TextModule builds (Lightning stays out of the workers)."""
     torch.manual_seed(0)
-    weights = [3.0, 3.0, 3.0, 3.0, 10.0, 10.0, 5.0, 5.0, 5.0]
-    return TextModule(
-        DEFAULT_SCHEMA.names, DEFAULT_SCHEMA.implication_indices, model=vars(cfg.model),
-        loss=vars(cfg.loss), training=vars(cfg.training), in_dim=DIM, pos_weight=weights,
-    )  # fmt: skip
+    weights = torch.tensor([3.0, 3.0, 3.0, 3.0, 10.0, 10.0, 5.0, 5.0, 5.0])
+    head = MultiLabelHead(DIM, DEFAULT_SCHEMA.num_labels, hidden=8, dropout=0.0)
+    objective = TextObjective(
+        DEFAULT_SCHEMA.implication_indices, pos_weight=weights, gamma=2.0, constraint_lambda=0.5
+    )
+    return head, objective
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,25 +34,24 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def _gradients(module: TextModule) -> torch.Tensor:
-    return torch.cat([p.grad.reshape(-1) for p in module.head.parameters()])
+def _gradients(head: MultiLabelHead) -> torch.Tensor:
+    return torch.cat([p.grad.reshape(-1) for p in head.parameters()])
 
 
 def _worker(rank: int, world_size: int) -> torch.Tensor:
-    module = _module().eval()  # eval: no dropout, so both sides see the same network
+    head, objective = _model()
     x, y = _data()
     shard = slice(rank * N // world_size, (rank + 1) * N // world_size)
-    ddp = DistributedDataParallel(module.head)
-    out = module.objective(ddp(x[shard]), y[shard])
-    out["loss"].backward()
-    return _gradients(module)
+    ddp = DistributedDataParallel(head)
+    objective(ddp(x[shard]), y[shard])["loss"].backward()
+    return _gradients(head)
 
 
 def test_objective_gradients_under_ddp_match_single_process() -> None:
-    module = _module().eval()
+    head, objective = _model()
     x, y = _data()
-    module.objective(module.head(x), y)["loss"].backward()
-    reference = _gradients(module)
+    objective(head(x), y)["loss"].backward()
+    reference = _gradients(head)
     results = run_distributed(_worker, world_size=2)
     for grad in results:
         torch.testing.assert_close(grad, reference, rtol=1e-5, atol=1e-6)
