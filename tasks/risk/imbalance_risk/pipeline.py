@@ -216,9 +216,11 @@ def run_demo(
         ``{"model": metrics, "baseline": metrics, "seconds": ...}``.
 
     Example:
-        The same as ``imbalance-risk demo --quick --out runs/risk-demo`` (about half a
-        minute on a CPU, so not run here):
+        The same as ``imbalance-risk demo --quick --out runs/risk-demo``; it takes about
+        half a minute on a CPU, so only its preset is shown running here:
 
+        >>> DEMO_PRESETS["quick"]["simulation"], demo_config(quick=True).train.max_epochs
+        ({'n_episodes': 160}, 6)
         >>> result = run_demo("runs/risk-demo", quick=True)  # doctest: +SKIP
         >>> result["model"]["auc"], result["baseline"]["at_0.5"]["recall"]  # doctest: +SKIP
     """
