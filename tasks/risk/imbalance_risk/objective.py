@@ -4,7 +4,7 @@
 \\mathcal{L} = w_b\\,\\mathrm{FL}(\\text{binary heads}, y)
   + w_r\\,\\mathrm{FL}(\\text{risk}, r)
   + w_t\\,\\mathrm{MSE}(\\sigma(\\text{ttf}), \\tau)
-  + w_u\\,\\mathrm{NLL}_{\\mathcal N}(\\max_j r_j \\mid \\mu, \\sigma^2)
+  + w_u\\,\\bigl(\\mathrm{NLL}_{\\mathcal N}(\\max_j r_j \\mid \\mu, \\sigma^2) + 3.5\\bigr)
   + w_c\\,\\mathrm{SupCon}(z, c)
 ```
 
@@ -12,9 +12,12 @@ with the sigmoid focal loss FL
 (:func:`imbalance_kit.losses.sigmoid_focal_loss`, soft targets for the risk
 labels), SupCon (:func:`imbalance_kit.losses.supervised_contrastive_loss`,
 gathered over DDP ranks) on the episode outcome or the binary label, and the
-weights of the config. With ``loss.weighting="uniform"`` the tasks are summed
-as written; ``"uncertainty"`` / ``"dwa"`` let :class:`~imbalance_kit.losses.MultiTaskLoss`
-re-weight them. Each task is a small picklable ``nn.Module`` (``ddp_spawn`` pickles the model).
+weights of the config. The constant 3.5 (minus half the lowest log-variance the
+head can output) keeps the NLL task non-negative (see :class:`GaussianNLLTask`).
+With ``loss.weighting="uniform"`` the tasks are summed as written;
+``"uncertainty"`` / ``"dwa"`` let :class:`~imbalance_kit.losses.MultiTaskLoss`
+re-weight them. Each task is a small picklable ``nn.Module`` (``ddp_spawn``
+pickles the model).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch import nn
 
 from imbalance_kit.losses import MultiTaskLoss, sigmoid_focal_loss, supervised_contrastive_loss
 from imbalance_risk.config import RiskConfig
+from imbalance_risk.model import LOGVAR_RANGE
 
 __all__ = [
     "ContrastiveTask",
@@ -109,24 +113,31 @@ class TTFTask(nn.Module):
 
 
 class GaussianNLLTask(nn.Module):
-    """Gaussian NLL of the step's risk level under ``N(sigmoid(mean), exp(logvar))``.
+    r"""Gaussian NLL of the step's risk level under ``N(sigmoid(mean), exp(logvar))``, made >= 0.
+
+    The NLL $\tfrac12(\log\sigma^2 + (y - \mu)^2 / \sigma^2)$ is negative for small
+    variances; the head bounds $\log\sigma^2 \ge$ ``LOGVAR_RANGE[0]``, so adding
+    $-\tfrac12$ ``LOGVAR_RANGE[0]`` makes the task loss non-negative without changing its
+    gradient. Task weightings that divide losses (``dwa``) or take their logarithm need that.
 
     Example:
         >>> loss = GaussianNLLTask(1.0)((torch.zeros(2), torch.zeros(2)), torch.tensor([0.5, 0.5]))
-        >>> float(loss)  # log(1) / 2 + 0
-        0.0
+        >>> float(loss)  # log(1) / 2 + 0, plus the shift 3.5
+        3.5
     """
 
     def __init__(self, weight: float) -> None:
         super().__init__()
         self.weight = float(weight)
+        self.shift = -0.5 * LOGVAR_RANGE[0]
 
     def forward(
         self, output: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor
     ) -> torch.Tensor:
         mean_logit, logvar = output
         mean = torch.sigmoid(mean_logit)
-        return self.weight * F.gaussian_nll_loss(mean, target.to(mean.dtype), torch.exp(logvar))
+        nll = F.gaussian_nll_loss(mean, target.to(mean.dtype), torch.exp(logvar))
+        return self.weight * (nll + self.shift)
 
 
 class ContrastiveTask(nn.Module):

@@ -73,7 +73,7 @@ def test_gaussian_nll_and_ttf_by_hand():
     mean_logit, logvar = torch.tensor([0.0, 2.0, -1.0]), torch.tensor([-1.0, 0.5, -3.0])
     target = torch.tensor([0.2, 0.9, 0.0])
     mu, var = torch.sigmoid(mean_logit), torch.exp(logvar)
-    by_hand = (0.5 * (torch.log(var) + (target - mu) ** 2 / var)).mean()
+    by_hand = (0.5 * (torch.log(var) + (target - mu) ** 2 / var)).mean() + 3.5  # shift: >= 0
     torch.testing.assert_close(GaussianNLLTask(1.0)((mean_logit, logvar), target), by_hand)
     ttf = TTFTask(0.5)(mean_logit, target)
     torch.testing.assert_close(ttf, 0.5 * ((torch.sigmoid(mean_logit) - target) ** 2).mean())
@@ -103,8 +103,11 @@ def test_objective_total_is_the_weighted_sum():
         + _soft_focal(out["risk"], batch["risk"], 0.25, 2.0)
         + 0.7 * F.mse_loss(torch.sigmoid(out["ttf"]), batch["ttf"])
         + 0.1
-        * F.gaussian_nll_loss(
-            torch.sigmoid(out["mean"]), batch["risk"].amax(1), out["logvar"].exp()
+        * (
+            F.gaussian_nll_loss(
+                torch.sigmoid(out["mean"]), batch["risk"].amax(1), out["logvar"].exp()
+            )
+            + 3.5  # the shift that keeps the task loss >= 0
         )
         + 0.2 * supcon_reference(out["projection"], batch["episode_failed"].long(), 0.1)
     )

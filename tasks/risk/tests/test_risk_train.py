@@ -106,3 +106,22 @@ def test_train_needs_data(tiny_config, tmp_path):
         train(tiny_config(), None, tmp_path)
     with pytest.raises(FileNotFoundError, match="prepared data set not found"):
         train(tiny_config(), tmp_path / "nothing", tmp_path)
+
+
+def test_dwa_weighting_reads_the_epoch_losses(tiny_prepared, tiny_config, tmp_path):
+    config = tiny_config(
+        loss={"weighting": "dwa", "contrastive": {"weight": 0.0}},
+        train={"max_epochs": 3, "epoch_size": 512},
+        evaluate={"mc_samples": 0},
+    )
+    train(config, tiny_prepared, tmp_path, progress_bar=False)
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    extra = state["state_dict"]["objective._extra_state"]
+    assert extra["epochs"] == 3 and len(extra["history"]) == 2  # one entry per closed epoch
+    ratios = np.array(extra["history"][1]) / np.array(extra["history"][0])
+    expected = np.exp(ratios / 2.0) / np.exp(ratios / 2.0).sum() * len(ratios)  # DWA, T = 2
+    from imbalance_risk.objective import build_objective
+
+    objective = build_objective(config)
+    objective.set_extra_state(extra)
+    np.testing.assert_allclose(list(objective.task_weights().values()), expected, rtol=1e-5)
