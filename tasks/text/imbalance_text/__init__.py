@@ -54,7 +54,7 @@ _LAZY = {
     "TextEncoder": "imbalance_text.encoder",
     "TextModule": "imbalance_text.module",
     "run_pipeline": "imbalance_text.pipeline",
-    "predict": "imbalance_text.pipeline",
+    "predict": "imbalance_text.inference",
     "run_demo": "imbalance_text.demo",
     "analyze": "imbalance_text.analyze",
 }

@@ -28,8 +28,9 @@ from typing import Any
 import lightning as L
 import numpy as np
 
+from imbalance_text._runtime import torch_threads
 from imbalance_text.config import TextConfig, apply_overrides
-from imbalance_text.pipeline import _datasets, _fit, evaluate_stage, prepare_splits, torch_threads
+from imbalance_text.pipeline import _datasets, _fit, evaluate_stage, prepare_splits
 
 __all__ = ["VARIANTS", "compare_variants", "format_table"]
 

@@ -22,24 +22,29 @@ last checkpoint of an unfinished one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
-import pandas as pd
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from torch.utils.data import DataLoader
 
+from imbalance_text._runtime import (
+    TokenizerProxy,
+    device_for,
+    loader,
+    probs_of,
+    torch_threads,
+    uses_bf16,
+    write_json,
+)
 from imbalance_text.config import TextConfig
 from imbalance_text.data import Corpus, read_corpus, split_corpus, write_corpus
 from imbalance_text.encoder import TextEncoder, cached_embeddings
@@ -49,7 +54,8 @@ from imbalance_text.evaluate import (
     rare_labels,
     tune_thresholds,
 )
-from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule, predict_probs
+from imbalance_text.inference import evaluate_file, load_run, predict
+from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule
 from imbalance_text.objective import label_weights, weight_table
 from imbalance_text.plots import (
     plot_per_label_scores,
@@ -79,35 +85,6 @@ _NOISE = (
     ".*all_gather is deprecated.*",
 )
 Log = Callable[[str], None]
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads inside the block (``None``: leave them), then restore."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
-    os.replace(tmp, path)
-
-
-def _device(config: TextConfig) -> torch.device:
-    acc = config.training.accelerator
-    if acc in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def _bf16(config: TextConfig) -> bool:
-    return str(config.training.precision).startswith("bf16")
 
 
 def _schema(config: TextConfig) -> LabelSchema:
@@ -155,19 +132,12 @@ def prepare_splits(
     return schema, train, val, test
 
 
-def _loader(dataset: Any, batch_size: int, shuffle: bool, workers: int) -> DataLoader:
-    collate = getattr(dataset, "collate", None)
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, collate_fn=collate
-    )
-
-
 def _datasets(
     config: TextConfig, corpora: Sequence[Corpus | None], run: Path, log: Log
 ) -> tuple[list[Any], int | None]:
     """Datasets of each corpus: cached embeddings (frozen) or texts (fine-tune)."""
     if config.model.mode == "finetune":
-        tokenize = _TokenizerProxy(config)
+        tokenize = TokenizerProxy(config)
         return [
             None if c is None else TextDataset(c.texts, c.targets, tokenize) for c in corpora
         ], None
@@ -176,9 +146,13 @@ def _datasets(
     encoder = TextEncoder(m.path, pooling=m.pooling, normalize=m.normalize, max_length=m.max_length)
     texts = [t for c in corpora if c is not None for t in c.texts]
     emb = cached_embeddings(
-        texts, encoder, config.data.cache_dir or run / "cache",
-        batch_size=config.training.embed_batch_size, device=_device(config), bf16=_bf16(config),
-    )  # fmt: skip
+        texts,
+        encoder,
+        config.data.cache_dir or run / "cache",
+        batch_size=config.training.embed_batch_size,
+        device=device_for(config),
+        bf16=uses_bf16(config),
+    )
     log(f"embedded {len(texts)} texts ({emb.shape[1]} dims) in {time.perf_counter() - t0:.1f}s")
     out, start = [], 0
     for c in corpora:
@@ -188,28 +162,6 @@ def _datasets(
         out.append(EmbeddingDataset(emb[start : start + len(c)], c.targets))
         start += len(c)
     return out, encoder.dim
-
-
-class _TokenizerProxy:
-    """Tokenises with the model's own tokenizer, loaded once on first use."""
-
-    def __init__(self, config: TextConfig) -> None:
-        self.model = config.model
-        self._tok: Any = None
-
-    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        if self._tok is None:
-            from transformers import AutoTokenizer
-
-            from imbalance_text.encoder import resolve_model_path
-
-            path = resolve_model_path(self.model.path)
-            self._tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        batch = self._tok(
-            texts, padding=True, truncation=True, max_length=self.model.max_length,
-            return_tensors="pt",
-        )  # fmt: skip
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
 
 def _fit(
@@ -228,7 +180,7 @@ def _fit(
         train.targets, schema, method=config.loss.weights, max_weight=config.loss.max_weight,
         use_custom=config.loss.use_custom_weights,
     )  # fmt: skip
-    _write_json(run / "weights.json", weight_table(train.targets, schema, weights))
+    write_json(run / "weights.json", weight_table(train.targets, schema, weights))
     rare = [
         schema.index(n) for n in rare_labels(train.targets, schema, config.evaluation.rare_ratio)
     ]
@@ -253,8 +205,8 @@ def _fit(
         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, gradient_clip_val=t.gradient_clip, default_root_dir=run,
     )  # fmt: skip
-    train_loader = _loader(datasets[0], t.batch_size, True, t.num_workers)
-    val_loader = _loader(datasets[1], 4 * t.batch_size, False, t.num_workers)
+    train_loader = loader(datasets[0], t.batch_size, True, t.num_workers)
+    val_loader = loader(datasets[1], 4 * t.batch_size, False, t.num_workers)
     last = run / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
     loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
@@ -284,50 +236,12 @@ def _fit(
              if k.startswith("ModelCheckpoint")),
             None,
         )  # fmt: skip
-        _write_json(run / "train_done.json", {
+        write_json(run / "train_done.json", {
             "best_checkpoint": best, "monitor": t.monitor,
             "best_score": None if score is None else float(score),
             "epochs": epochs, "seconds": round(time.perf_counter() - t0, 2),
         })  # fmt: skip
     return module
-
-
-def load_run(
-    run_dir: str | os.PathLike[str], *, model_path: str | None = None
-) -> tuple[TextModule, TextConfig, LabelSchema, dict[str, float]]:
-    """The trained module (from ``model.pt``, ``weights_only=True``), config, schema and thresholds.
-
-    Args:
-        run_dir: a finished run folder.
-        model_path: the encoder folder, when it moved since training.
-
-    Raises:
-        FileNotFoundError: the run has no ``model.pt``.
-    """
-    run = Path(run_dir)
-    if not (run / "model.pt").is_file():
-        raise FileNotFoundError(f"{run} has no model.pt: train first (imbalance-text train)")
-    import yaml
-
-    config = TextConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text()))
-    if model_path is not None:
-        config.model.path = model_path
-    schema = load_schema(run / "schema.yaml")
-    saved = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
-    hparams = dict(saved["hparams"])
-    hparams["model"] = {**hparams["model"], "path": config.model.path}
-    module = TextModule(**hparams)
-    module.load_state_dict(saved["state_dict"])
-    thresholds: dict[str, float] = {}
-    if (run / "thresholds.json").is_file():
-        tuned = json.loads((run / "thresholds.json").read_text())
-        thresholds = {k: float(v["threshold"]) for k, v in tuned.items()}
-    return module.eval(), config, schema, thresholds
-
-
-def _probs(config: TextConfig, module: TextModule, dataset: Any) -> np.ndarray:
-    loader = _loader(dataset, 4 * config.training.batch_size, False, 0)
-    return predict_probs(module, loader, _device(config))
 
 
 def run_pipeline(
@@ -408,7 +322,7 @@ def evaluate_stage(
     """
     ev = config.evaluation
     rare = rare_labels(train.targets, schema, ev.rare_ratio)
-    val_probs = _probs(config, module, datasets[1])
+    val_probs = probs_of(config, module, datasets[1])
     if ev.threshold == "tuned":
         tuned = tune_thresholds(
             val.targets, val_probs, schema, target_recall=ev.target_recall,
@@ -416,19 +330,21 @@ def evaluate_stage(
         )  # fmt: skip
     else:
         tuned = {n: {"threshold": ev.fixed_threshold, "tuned": False} for n in schema.names}
-    _write_json(run / "thresholds.json", tuned)
+    write_json(run / "thresholds.json", tuned)
     cuts = {n: float(v["threshold"]) for n, v in tuned.items()}
     common = {"rare": rare, "enforce": ev.enforce_constraints, "n_bins": ev.n_bins}
     metrics: dict[str, Any] = {
         "val": evaluate_predictions(val.targets, val_probs, schema, thresholds=cuts, **common),
     }
-    final, probs = (val, val_probs) if test is None else (test, _probs(config, module, datasets[2]))
+    final, probs = (
+        (val, val_probs) if test is None else (test, probs_of(config, module, datasets[2]))
+    )
     metrics["test"] = evaluate_predictions(final.targets, probs, schema, thresholds=cuts, **common)
     metrics["test_at_0.5"] = evaluate_predictions(
         final.targets, probs, schema, thresholds=0.5, **common
     )
     metrics["evaluated_on"] = "val" if test is None else "test"
-    _write_json(run / "metrics.json", metrics)
+    write_json(run / "metrics.json", metrics)
     frame = predictions_frame(
         final.ids or [], final.texts, probs, schema, thresholds=cuts,
         enforce=ev.enforce_constraints, targets=final.targets,
@@ -443,74 +359,3 @@ def evaluate_stage(
             plot_reliability(final.targets, probs, schema, ev.n_bins), folder / "reliability.png"
         )
     return metrics
-
-
-def predict(
-    run_dir: str | os.PathLike[str],
-    texts: Sequence[str],
-    *,
-    ids: Sequence[str] | None = None,
-    model_path: str | None = None,
-    batch_size: int = 128,
-) -> pd.DataFrame:
-    """Probabilities and enforced 0/1 predictions of a trained run for new texts.
-
-    Args:
-        run_dir: a finished run folder.
-        texts: the documents.
-        ids: identifiers (default: row numbers).
-        model_path: the encoder folder, when it moved since training.
-        batch_size: texts per batch.
-
-    Returns:
-        :func:`~imbalance_text.evaluate.predictions_frame` without truth columns.
-    """
-    module, config, schema, thresholds = load_run(run_dir, model_path=model_path)
-    targets = np.zeros((len(texts), schema.num_labels), dtype=np.float32)
-    if config.model.mode == "finetune":
-        dataset: Any = TextDataset(texts, targets, _TokenizerProxy(config))
-    else:
-        m = config.model
-        encoder = TextEncoder(
-            m.path, pooling=m.pooling, normalize=m.normalize, max_length=m.max_length
-        )
-        emb = cached_embeddings(texts, encoder, None, batch_size=batch_size, device=_device(config))
-        dataset = EmbeddingDataset(emb, targets)
-    probs = predict_probs(module, _loader(dataset, batch_size, False, 0), _device(config))
-    return predictions_frame(
-        list(ids) if ids is not None else [str(i) for i in range(len(texts))], texts, probs, schema,
-        thresholds=thresholds or 0.5, enforce=config.evaluation.enforce_constraints,
-    )  # fmt: skip
-
-
-def evaluate_file(
-    run_dir: str | os.PathLike[str],
-    data: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    text_column: str = "text",
-    labels_column: str | None = None,
-    model_path: str | None = None,
-) -> dict[str, Any]:
-    """Score a trained run on a labelled corpus with the run's thresholds and enforcement.
-
-    Writes ``metrics.json`` and ``predictions.csv`` to ``out_dir``; returns the
-    :func:`~imbalance_text.evaluate.evaluate_predictions` report.
-    """
-    module, config, schema, thresholds = load_run(run_dir, model_path=model_path)
-    corpus = read_corpus(data, schema, text_column=text_column, labels_column=labels_column)
-    frame = predict(run_dir, corpus.texts, ids=corpus.ids, model_path=model_path)
-    probs = frame[[f"prob:{n}" for n in schema.names]].to_numpy()
-    saved = json.loads((Path(run_dir) / "metrics.json").read_text())
-    ev = config.evaluation
-    report = evaluate_predictions(
-        corpus.targets, probs, schema, thresholds=thresholds or 0.5,
-        rare=saved["test"]["rare_labels"], enforce=ev.enforce_constraints, n_bins=ev.n_bins,
-    )  # fmt: skip
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "metrics.json", report)
-    for j, name in enumerate(schema.names):
-        frame[f"true:{name}"] = corpus.targets[:, j].astype(np.int64)
-    frame.to_csv(out / "predictions.csv", index=False)
-    return report

@@ -1,0 +1,129 @@
+"""Using a trained run: load it, label new texts, score a labelled file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from imbalance_text._runtime import TokenizerProxy, device_for, loader, write_json
+from imbalance_text.config import TextConfig
+from imbalance_text.data import read_corpus
+from imbalance_text.encoder import TextEncoder, cached_embeddings
+from imbalance_text.evaluate import evaluate_predictions, predictions_frame
+from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule, predict_probs
+from imbalance_text.schema import LabelSchema, load_schema
+
+__all__ = ["evaluate_file", "load_run", "predict"]
+
+
+def load_run(
+    run_dir: str | os.PathLike[str], *, model_path: str | None = None
+) -> tuple[TextModule, TextConfig, LabelSchema, dict[str, float]]:
+    """The trained module (from ``model.pt``, ``weights_only=True``), config, schema and thresholds.
+
+    Args:
+        run_dir: a finished run folder.
+        model_path: the encoder folder, when it moved since training.
+
+    Raises:
+        FileNotFoundError: the run has no ``model.pt``.
+    """
+    run = Path(run_dir)
+    if not (run / "model.pt").is_file():
+        raise FileNotFoundError(f"{run} has no model.pt: train first (imbalance-text train)")
+    import yaml
+
+    config = TextConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+    if model_path is not None:
+        config.model.path = model_path
+    schema = load_schema(run / "schema.yaml")
+    saved = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+    hparams = dict(saved["hparams"])
+    hparams["model"] = {**hparams["model"], "path": config.model.path}
+    module = TextModule(**hparams)
+    module.load_state_dict(saved["state_dict"])
+    thresholds: dict[str, float] = {}
+    if (run / "thresholds.json").is_file():
+        tuned = json.loads((run / "thresholds.json").read_text())
+        thresholds = {k: float(v["threshold"]) for k, v in tuned.items()}
+    return module.eval(), config, schema, thresholds
+
+
+def predict(
+    run_dir: str | os.PathLike[str],
+    texts: Sequence[str],
+    *,
+    ids: Sequence[str] | None = None,
+    model_path: str | None = None,
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """Probabilities and enforced 0/1 predictions of a trained run for new texts.
+
+    Args:
+        run_dir: a finished run folder.
+        texts: the documents.
+        ids: identifiers (default: row numbers).
+        model_path: the encoder folder, when it moved since training.
+        batch_size: texts per batch.
+
+    Returns:
+        :func:`~imbalance_text.evaluate.predictions_frame` without truth columns.
+    """
+    module, config, schema, thresholds = load_run(run_dir, model_path=model_path)
+    targets = np.zeros((len(texts), schema.num_labels), dtype=np.float32)
+    if config.model.mode == "finetune":
+        dataset: Any = TextDataset(texts, targets, TokenizerProxy(config))
+    else:
+        m = config.model
+        encoder = TextEncoder(
+            m.path, pooling=m.pooling, normalize=m.normalize, max_length=m.max_length
+        )
+        emb = cached_embeddings(
+            texts, encoder, None, batch_size=batch_size, device=device_for(config)
+        )
+        dataset = EmbeddingDataset(emb, targets)
+    probs = predict_probs(module, loader(dataset, batch_size, False, 0), device_for(config))
+    return predictions_frame(
+        list(ids) if ids is not None else [str(i) for i in range(len(texts))], texts, probs, schema,
+        thresholds=thresholds or 0.5, enforce=config.evaluation.enforce_constraints,
+    )  # fmt: skip
+
+
+def evaluate_file(
+    run_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    labels_column: str | None = None,
+    model_path: str | None = None,
+) -> dict[str, Any]:
+    """Score a trained run on a labelled corpus with the run's thresholds and enforcement.
+
+    Writes ``metrics.json`` and ``predictions.csv`` to ``out_dir``; returns the
+    :func:`~imbalance_text.evaluate.evaluate_predictions` report.
+    """
+    module, config, schema, thresholds = load_run(run_dir, model_path=model_path)
+    corpus = read_corpus(data, schema, text_column=text_column, labels_column=labels_column)
+    frame = predict(run_dir, corpus.texts, ids=corpus.ids, model_path=model_path)
+    probs = frame[[f"prob:{n}" for n in schema.names]].to_numpy()
+    saved = json.loads((Path(run_dir) / "metrics.json").read_text())
+    ev = config.evaluation
+    report = evaluate_predictions(
+        corpus.targets, probs, schema, thresholds=thresholds or 0.5,
+        rare=saved["test"]["rare_labels"], enforce=ev.enforce_constraints, n_bins=ev.n_bins,
+    )  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", report)
+    for j, name in enumerate(schema.names):
+        frame[f"true:{name}"] = corpus.targets[:, j].astype(np.int64)
+    frame.to_csv(out / "predictions.csv", index=False)
+    return report
