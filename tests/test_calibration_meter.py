@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imbalance_kit.calibration import (
@@ -52,6 +52,7 @@ def test_streaming_equals_one_shot(norm, debias, mode, binary):
     assert meter.compute().item() == pytest.approx(ref, abs=1e-12)
 
 
+@settings(max_examples=20)
 @given(
     n=st.integers(1, 200),
     cuts=st.lists(st.integers(1, 50), max_size=6),

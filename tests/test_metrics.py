@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import (
     average_precision_score,
@@ -124,6 +124,7 @@ def _brute_force(y, s, target_recall=None):
     return best[1:]
 
 
+@settings(max_examples=20)
 @given(
     n=st.integers(2, 30), seed=st.integers(0, 10_000), target=st.sampled_from([None, 0.5, 0.9, 1.0])
 )
