@@ -62,7 +62,7 @@ def summarise(runs: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
 def format_mean_std(stat: dict[str, float] | None, digits: int = 3) -> str:
     """``"0.812 ± 0.013"`` (or ``"-"`` when the metric does not apply).
 
-    Example:
+    Examples:
         >>> format_mean_std({"mean": 0.8123, "std": 0.0131})
         '0.812 ± 0.013'
     """
@@ -104,7 +104,7 @@ def summary_table(
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table (first column left, the rest right-aligned).
 
-    Example:
+    Examples:
         >>> print(markdown_table(["a", "b"], [["x", "1"]]))
         | a | b |
         |:--|--:|

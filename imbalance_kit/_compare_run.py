@@ -47,7 +47,7 @@ class ComparePlan:
 def resolve_strategies(requested: list[list[str]] | None) -> list[str]:
     """Flatten the parsed ``--strategies`` groups (``all`` for every one) and check the names.
 
-    Example:
+    Examples:
         >>> resolve_strategies([["ce", "focal"], ["ce"]])  # --strategies ce,focal ce
         ['ce', 'focal']
     """

@@ -19,7 +19,7 @@ def format_table(
 ) -> str:
     """Fixed-width plain-text table: first column left-aligned, the others right-aligned.
 
-    Example:
+    Examples:
         >>> print(format_table(["name", "n"], [["a", "1"], ["bb", "22"]]))
         name   n
         --------
@@ -85,7 +85,7 @@ class Progress:
     ``enabled`` is false or standard error is not a terminal, so logs and
     captured output never carry bar fragments.
 
-    Example:
+    Examples:
         >>> with Progress(2, enabled=False) as bar:
         ...     bar.advance("step 1")
         ...     bar.advance("step 2")

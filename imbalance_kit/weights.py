@@ -127,7 +127,7 @@ def class_counts(labels: ArrayLike, num_classes: int | None = None) -> torch.Ten
         ValueError: ``labels`` is not 1-D, has a negative entry or an entry
             ``>= num_classes``.
 
-    Example:
+    Examples:
         >>> class_counts([0, 0, 2, 0])
         tensor([3, 0, 1])
         >>> class_counts(torch.tensor([1, 1]), num_classes=4)
@@ -176,7 +176,7 @@ def inverse_frequency_weights(counts: ArrayLike, power: float = 1.0) -> torch.Te
         ValueError: ``power`` is negative or not finite; ``counts`` is not
             1-D, is empty, has a NaN/inf/negative entry, or is all zeros.
 
-    Example:
+    Examples:
         >>> inverse_frequency_weights([90, 10])
         tensor([0.5556, 5.0000])
         >>> inverse_frequency_weights([90, 10], power=0.5)
@@ -220,7 +220,7 @@ def balanced_weights(labels: ArrayLike, num_classes: int | None = None) -> torch
         TypeError: ``labels`` is not integer.
         ValueError: ``labels`` is empty, not 1-D, or out of range.
 
-    Example:
+    Examples:
         >>> balanced_weights([0, 0, 0, 1])
         tensor([0.6667, 2.0000])
     """
@@ -261,7 +261,7 @@ def effective_number_weights(counts: ArrayLike, beta: float = 0.999) -> torch.Te
         ValueError: ``beta`` outside ``[0, 1)``; ``counts`` is not 1-D, is
             empty, has a NaN/inf/negative entry, or is all zeros.
 
-    Example:
+    Examples:
         >>> effective_number_weights([1000, 100, 10], beta=0.99)
         tensor([0.2301, 0.3630, 2.4068])
         >>> effective_number_weights([5, 5], beta=0.5)
@@ -312,7 +312,7 @@ def positive_weights(
         ValueError: targets outside ``[0, 1]``, NaN, not 1-D/2-D, or empty;
             ``max_weight`` not positive.
 
-    Example:
+    Examples:
         >>> y = torch.tensor([[1, 0], [0, 0], [0, 1], [0, 1]])
         >>> positive_weights(y)
         tensor([3., 1.])
@@ -420,7 +420,7 @@ def compute_class_weights(
             ``class_names`` length disagrees with the counts.
         TypeError: floating labels without ``from_counts=True``.
 
-    Example:
+    Examples:
         Named rare labels at 10x and 5x, every other label automatic and capped at 3x:
 
         >>> labels = torch.tensor([0] * 80 + [1] * 12 + [2] * 5 + [3] * 3)
@@ -491,7 +491,7 @@ class DistributionSummary(dict):
     (``{method: [weight per class]}``). Values are plain Python numbers and
     lists, so the summary serialises to JSON as is.
 
-    Example:
+    Examples:
         >>> s = describe_distribution([0, 0, 0, 1])
         >>> s["imbalance_ratio"]
         3.0
@@ -558,7 +558,7 @@ def describe_distribution(
     Raises:
         ValueError: empty or invalid labels, or ``class_names`` of the wrong length.
 
-    Example:
+    Examples:
         >>> print(describe_distribution([0] * 6 + [1] * 3 + [2], ["ok", "warn", "fail"]))
         10 samples, 3 classes, imbalance ratio 6
         class  count   share  balanced  inverse  sqrt_inverse  effective
@@ -618,7 +618,7 @@ def plot_distribution(
     Raises:
         ImportError: matplotlib is not installed.
 
-    Example:
+    Examples:
         >>> fig = plot_distribution([0] * 90 + [1] * 9 + [2], ["a", "b", "c"])
         >>> fig.axes[0].get_yscale()
         'log'
@@ -712,7 +712,7 @@ def warn_if_double_correction(
     Returns:
         ``True`` when the warning was issued.
 
-    Example:
+    Examples:
         >>> from torch.utils.data import WeightedRandomSampler
         >>> sampler = WeightedRandomSampler([1.0, 1.0, 1.0, 3.0], num_samples=4)
         >>> with warnings.catch_warnings(record=True) as caught:

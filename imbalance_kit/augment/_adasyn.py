@@ -28,7 +28,7 @@ def apportion(weights: torch.Tensor, total: int) -> torch.Tensor:
     the remaining units go to the largest fractional parts (ties to the lower
     index).
 
-    Example:
+    Examples:
         >>> apportion(torch.tensor([1.0, 1.0, 1.0]), 10).tolist()
         [4, 3, 3]
     """
@@ -88,7 +88,7 @@ def adasyn(
             :func:`smote`).
         TypeError: non-tensor input, integer features or floating labels.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> X = torch.cat([torch.randn(40, 2, generator=g), torch.randn(10, 2, generator=g) + 1])
         >>> y = torch.tensor([0] * 40 + [1] * 10)

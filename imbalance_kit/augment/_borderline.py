@@ -99,7 +99,7 @@ def borderline_smote(
         ValueError: as :func:`smote`, an unknown ``kind``, or ``m_neighbors`` >= ``N``.
         TypeError: non-tensor input, integer features or floating labels.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> X = torch.cat([torch.randn(40, 2, generator=g), torch.randn(10, 2, generator=g) + 1])
         >>> y = torch.tensor([0] * 40 + [1] * 10)

@@ -141,7 +141,7 @@ def rand(
 def distinct(values: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``torch.unique(values, return_inverse=True)`` for integers in ``[0, size)``, without a sort.
 
-    Example:
+    Examples:
         >>> distinct(torch.tensor([4, 1, 4, 0]), 6)
         (tensor([0, 1, 4]), tensor([2, 1, 2, 0]))
     """

@@ -56,7 +56,7 @@ def resolve_label_strategy(
     count as its class count (a dict asks for a target positive count); a
     callable receives ``y``.
 
-    Example:
+    Examples:
         >>> counts = {0: 11, 1: 3, 2: 1}
         >>> resolve_label_strategy("auto", counts)
         {2: 1}
@@ -135,7 +135,7 @@ def mlsmote(
             ``sampling_strategy`` or ``k_neighbors`` >= the size of a bag.
         TypeError: non-tensor input or integer features.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> X = torch.randn(40, 3, generator=g)
         >>> y = torch.zeros(40, 3, dtype=torch.long)

@@ -48,7 +48,7 @@ def default_chunk_size(n_reference: int, device: torch.device, element_size: int
     The budget is 16 MiB on CPU (the block stays near the caches) and 512 MiB
     on accelerators.
 
-    Example:
+    Examples:
         >>> default_chunk_size(10_000, torch.device("cpu"))
         419
     """
@@ -87,7 +87,7 @@ def kneighbors(
         ValueError: ``k`` larger than the available reference rows, or a bad
             ``chunk_size``.
 
-    Example:
+    Examples:
         >>> ref = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
         >>> kneighbors(ref, ref, 2, exclude=torch.arange(4))
         tensor([[1, 2],

@@ -14,7 +14,7 @@ __all__ = ["class_feature_scale", "noise_oversample"]
 def class_feature_scale(X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Per-feature standard deviation of ``X[rows]`` (of all of ``X`` for a single row).
 
-    Example:
+    Examples:
         >>> X = torch.tensor([[0.0, 1.0], [2.0, 1.0], [9.0, 9.0]])
         >>> class_feature_scale(X, torch.tensor([0, 1]))
         tensor([1.4142, 0.0000])
@@ -70,7 +70,7 @@ def noise_oversample(
             ``noise_std``.
         TypeError: non-tensor input, integer features or floating labels.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> X = torch.randn(20, 4, generator=g)
         >>> y = torch.tensor([0] * 16 + [1] * 4)

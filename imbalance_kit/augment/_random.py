@@ -47,7 +47,7 @@ def random_oversample(
             impossible ``sampling_strategy``.
         TypeError: non-tensor input, integer features or floating labels.
 
-    Example:
+    Examples:
         >>> X = torch.tensor([[0.0], [1.0], [2.0], [5.0]])
         >>> y = torch.tensor([0, 0, 0, 1])
         >>> X_res, y_res = random_oversample(X, y, generator=torch.Generator().manual_seed(0))

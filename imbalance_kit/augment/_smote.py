@@ -97,7 +97,7 @@ def smote(
             class to over-sample.
         TypeError: non-tensor input, integer features or floating labels.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> X = torch.randn(30, 2, generator=g)
         >>> y = torch.tensor([0] * 24 + [1] * 6)

@@ -43,7 +43,7 @@ SamplingStrategy = (
 def class_counts(y: torch.Tensor) -> dict[int, int]:
     """Sorted ``{class: count}`` of an integer label tensor (one host sync).
 
-    Example:
+    Examples:
         >>> class_counts(torch.tensor([2, 0, 2, 2]))
         {0: 1, 2: 3}
     """
@@ -116,7 +116,7 @@ def resolve_sampling_strategy(
             a dict naming an absent class or asking for fewer samples than present.
         TypeError: a strategy of another type.
 
-    Example:
+    Examples:
         >>> resolve_sampling_strategy("auto", {0: 90, 1: 10, 2: 40})
         {1: 80, 2: 50}
         >>> resolve_sampling_strategy(0.5, {0: 90, 1: 10})

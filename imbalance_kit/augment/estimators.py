@@ -288,7 +288,7 @@ class SMOTE(_Oversampler):
         n_features_in_: number of features seen.
         feature_names_in_: column names, when ``X`` was a DataFrame with string names.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.RandomState(0)
         >>> X, y = rng.normal(size=(100, 3)), np.array([0] * 90 + [1] * 10)
@@ -345,7 +345,7 @@ class BorderlineSMOTE(_Oversampler):
         n_features_in_: number of features seen.
         feature_names_in_: column names, when ``X`` was a DataFrame with string names.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.RandomState(0)
         >>> X = np.vstack([rng.normal(size=(90, 2)), rng.normal(size=(10, 2)) + 1])
@@ -407,7 +407,7 @@ class ADASYN(_Oversampler):
         n_features_in_: number of features seen.
         feature_names_in_: column names, when ``X`` was a DataFrame with string names.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.RandomState(0)
         >>> X = np.vstack([rng.normal(size=(90, 2)), rng.normal(size=(10, 2)) + 1])
@@ -466,7 +466,7 @@ class MLSMOTE(_Oversampler):
         n_features_in_: number of features seen.
         feature_names_in_: column names, when ``X`` was a DataFrame with string names.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.RandomState(0)
         >>> X = rng.normal(size=(60, 4))
@@ -526,7 +526,7 @@ class NoiseOversampler(_Oversampler):
         n_features_in_: number of features seen.
         feature_names_in_: column names, when ``X`` was a DataFrame with string names.
 
-    Example:
+    Examples:
         >>> import torch
         >>> X, y = torch.randn(50, 8), torch.tensor([0] * 45 + [1] * 5)
         >>> X_res, y_res = NoiseOversampler(random_state=0, noise_std=0.05).fit_resample(X, y)

@@ -380,7 +380,7 @@ def sigmoid_focal_triton(
             differentiates with respect to ``logits`` only).
         RuntimeError: ``logits`` is not on a device Triton can run on.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from imbalance_kit.kernels import sigmoid_focal_triton
         >>> device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: TRITON_INTERPRET=1

@@ -497,7 +497,7 @@ def softmax_loss_triton(
     Raises:
         RuntimeError: ``logits2d`` is not on a device Triton can run on.
 
-    Example:
+    Examples:
         >>> import torch
         >>> import torch.nn.functional as F
         >>> from imbalance_kit.kernels import softmax_loss_triton

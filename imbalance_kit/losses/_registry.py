@@ -36,7 +36,7 @@ def _normalise(name: str) -> str:
 def available_losses() -> list[str]:
     """Sorted names accepted by :func:`get_loss`.
 
-    Example:
+    Examples:
         >>> "sigmoid_focal" in available_losses()
         True
     """
@@ -67,7 +67,7 @@ def get_loss(name: str, **kwargs: Any) -> nn.Module:
     Raises:
         ValueError: unknown name (the message lists the known ones).
 
-    Example:
+    Examples:
         >>> loss = get_loss("sigmoid_focal", gamma=1.0)
         >>> type(loss).__name__
         'SigmoidFocalLoss'

@@ -502,7 +502,7 @@ def sigmoid_focal_family(
         ValueError: a shape, range or option error (the message names the argument).
         RuntimeError: ``backend="triton"`` where Triton cannot run.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[3.0, -1.0], [0.5, -4.0]])
         >>> targets = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> sigmoid_focal_family(logits, targets, reduction="none")

@@ -419,7 +419,7 @@ def softmax_family_loss(
         ValueError: a shape, range or option error (the message names the argument).
         RuntimeError: ``backend="triton"`` where Triton cannot run.
 
-    Example:
+    Examples:
         >>> import torch.nn.functional as F
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
         >>> target = torch.tensor([0, 2])

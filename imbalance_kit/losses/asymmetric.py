@@ -124,7 +124,7 @@ def asymmetric_loss(
             ``clip`` outside ``[0, 1)``, targets outside ``[0, 1]``, a bad
             ``weight`` or ``reduction``.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 1.0]])
         >>> targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
         >>> asymmetric_loss(logits, targets)
@@ -199,7 +199,7 @@ class AsymmetricLoss(nn.Module):
         reduction: ``"none"``, ``"mean"`` or ``"sum"``.
         validate_args: check tensor values on every call.
 
-    Example:
+    Examples:
         >>> loss_fn = AsymmetricLoss(gamma_neg=4.0, clip=0.05)
         >>> logits = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 1.0]])
         >>> targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])

@@ -135,7 +135,7 @@ def balanced_softmax_loss(
         ValueError: counts of the wrong length, non-positive or non-finite;
             target out of range; other argument errors (named in the message).
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
         >>> target = torch.tensor([0, 2])
         >>> counts = [900, 90, 10]
@@ -182,7 +182,7 @@ class BalancedSoftmaxLoss(nn.Module):
         backend: ``"auto"``, ``"torch"`` or ``"triton"``.
         validate_args: check tensor values on every call.
 
-    Example:
+    Examples:
         >>> loss_fn = BalancedSoftmaxLoss([900, 90, 10])
         >>> loss_fn(torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]]), torch.tensor([0, 2]))
         tensor(2.2197)

@@ -157,7 +157,7 @@ def class_balanced_loss(
             negative, non-finite or all zero; unknown ``loss_type``; negative
             ``gamma``; target out of range; other argument errors.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
         >>> target = torch.tensor([0, 2])
         >>> counts = [900, 90, 10]
@@ -240,7 +240,7 @@ class ClassBalancedLoss(nn.Module):
         backend: ``"auto"``, ``"torch"`` or ``"triton"``.
         validate_args: check the target values on every call.
 
-    Example:
+    Examples:
         >>> loss_fn = ClassBalancedLoss([900, 90, 10], beta=0.999, loss_type="focal", gamma=2.0)
         >>> loss_fn(torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]]), torch.tensor([0, 2]))
         tensor(0.5445)

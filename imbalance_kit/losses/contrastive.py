@@ -382,7 +382,7 @@ def supervised_contrastive_loss(
         ValueError: bad shapes, ``temperature <= 0``, ``chunk_size < 1``,
             non-finite features (with ``validate_args``).
 
-    Example:
+    Examples:
         >>> _ = torch.manual_seed(0)
         >>> features = torch.randn(8, 2, 16)  # 8 samples, 2 views each
         >>> labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
@@ -446,7 +446,7 @@ def nt_xent_loss(
         ValueError: ``z1`` and ``z2`` of different shapes or not 2-D, bad
             ``temperature`` or ``chunk_size``.
 
-    Example:
+    Examples:
         >>> _ = torch.manual_seed(0)
         >>> z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
         >>> loss = nt_xent_loss(z1, z2, temperature=0.5)
@@ -482,7 +482,7 @@ class SupervisedContrastiveLoss(nn.Module):
         normalize: L2-normalise features first.
         validate_args: check that features are finite.
 
-    Example:
+    Examples:
         >>> criterion = SupervisedContrastiveLoss(temperature=0.1, chunk_size=64)
         >>> features = torch.randn(6, 2, 32, requires_grad=True)
         >>> loss = criterion(features, torch.tensor([0, 1, 0, 1, 2, 2]))
@@ -536,7 +536,7 @@ class NTXentLoss(nn.Module):
         normalize: L2-normalise embeddings first (cosine similarity).
         validate_args: check that embeddings are finite.
 
-    Example:
+    Examples:
         >>> criterion = NTXentLoss(temperature=0.5)
         >>> z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
         >>> criterion(z1, z2).ndim

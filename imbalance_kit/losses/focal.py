@@ -105,7 +105,7 @@ def sigmoid_focal_loss(
             ``pos_weight`` or ``weight`` that require grad.
         RuntimeError: ``backend="triton"`` where Triton cannot run.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[3.0, -1.0], [0.5, -4.0]])
         >>> targets = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
         >>> sigmoid_focal_loss(logits, targets)
@@ -186,7 +186,7 @@ def softmax_focal_loss(
             values outside ``[0, C)``.
         RuntimeError: ``backend="triton"`` where Triton cannot run.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
         >>> target = torch.tensor([0, 2])
         >>> softmax_focal_loss(logits, target, gamma=2.0)
@@ -244,7 +244,7 @@ class SigmoidFocalLoss(nn.Module):
     Raises:
         ValueError: an out-of-range scalar argument or unknown option (checked here too).
 
-    Example:
+    Examples:
         >>> criterion = SigmoidFocalLoss(alpha=0.25, gamma=2.0)
         >>> logits = torch.tensor([[3.0, -1.0], [0.5, -4.0]], requires_grad=True)
         >>> loss = criterion(logits, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
@@ -327,7 +327,7 @@ class SoftmaxFocalLoss(nn.Module):
     Raises:
         ValueError: an out-of-range scalar argument or unknown option (checked here too).
 
-    Example:
+    Examples:
         >>> criterion = SoftmaxFocalLoss(alpha=torch.tensor([0.25, 0.5, 1.0]), gamma=2.0)
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
         >>> criterion(logits, torch.tensor([0, 2]))

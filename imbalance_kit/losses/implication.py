@@ -184,7 +184,7 @@ def implication_penalty(
             no pairs, ``weight`` of the wrong shape or negative, a bad
             ``reduction``.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[2.0, 0.0], [-1.0, 1.0]])  # columns: hateful, slur
         >>> implication_penalty(logits, [("slur", "hateful")], labels=["hateful", "slur"],
         ...                     reduction="none")
@@ -233,7 +233,7 @@ class ImplicationPenalty(nn.Module):
         reduction: ``"none"``, ``"mean"`` or ``"sum"``.
         validate_args: check tensor values on every call.
 
-    Example:
+    Examples:
         >>> penalty = ImplicationPenalty([("slur", "hateful")], labels=["hateful", "slur"])
         >>> penalty(torch.tensor([[2.0, 0.0], [-1.0, 1.0]]))
         tensor(0.2311)

@@ -47,7 +47,7 @@ def ldam_margins(samples_per_class: Counts, max_margin: float = 0.5) -> torch.Te
         ValueError: counts not 1-D, non-positive or non-finite; negative
             ``max_margin``.
 
-    Example:
+    Examples:
         >>> ldam_margins([1000, 100, 10], max_margin=0.5)
         tensor([0.1581, 0.2812, 0.5000], dtype=torch.float64)
     """
@@ -128,7 +128,7 @@ def ldam_loss(
         ValueError: bad counts, negative ``max_margin``, non-positive
             ``scale``, target out of range, other argument errors.
 
-    Example:
+    Examples:
         >>> cosine = torch.tensor([[0.9, 0.1, -0.2], [0.2, 0.1, 0.4]])
         >>> target = torch.tensor([0, 2])
         >>> ldam_loss(cosine, target, [1000, 100, 10])
@@ -181,7 +181,7 @@ class LDAMLoss(nn.Module):
         backend: ``"auto"``, ``"torch"`` or ``"triton"``.
         validate_args: check tensor values on every call.
 
-    Example:
+    Examples:
         >>> from imbalance_kit.weights import effective_number_weights
         >>> loss_fn = LDAMLoss([1000, 100, 10])
         >>> cosine = torch.tensor([[0.9, 0.1, -0.2], [0.2, 0.1, 0.4]])

@@ -76,7 +76,7 @@ def adjust_logits(
         ValueError: priors of the wrong length, non-positive or non-finite;
             ``tau`` negative or not finite.
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[1.0, 0.0, 0.8]])
         >>> adjust_logits(logits, [0.7, 0.2, 0.1]).argmax(dim=1)  # the tail class wins
         tensor([2])
@@ -146,7 +146,7 @@ def logit_adjusted_loss(
         ValueError: bad priors, negative ``tau``, target out of range, other
             argument errors (named in the message).
 
-    Example:
+    Examples:
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
         >>> target = torch.tensor([0, 2])
         >>> logit_adjusted_loss(logits, target, [0.7, 0.2, 0.1], tau=1.0)
@@ -191,7 +191,7 @@ class LogitAdjustedLoss(nn.Module):
         backend: ``"auto"``, ``"torch"`` or ``"triton"``.
         validate_args: check tensor values on every call.
 
-    Example:
+    Examples:
         >>> loss_fn = LogitAdjustedLoss([0.7, 0.2, 0.1], tau=1.0)
         >>> loss_fn(torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]]), torch.tensor([0, 2]))
         tensor(1.1067)

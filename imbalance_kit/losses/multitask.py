@@ -211,7 +211,7 @@ class MultiTaskLoss(nn.Module):
             weighting or an out-of-range option.
         TypeError: a task spec of an unsupported type.
 
-    Example:
+    Examples:
         >>> import torch.nn.functional as F
         >>> criterion = MultiTaskLoss(
         ...     {
@@ -328,7 +328,7 @@ class MultiTaskLoss(nn.Module):
     def task_weights(self) -> dict[str, float]:
         """Current weight of each task (for ``"uncertainty"``: $c\\,e^{-s_t}$).
 
-        Example:
+        Examples:
             >>> MultiTaskLoss({"a": "mse", "b": "mse"}).task_weights()
             {'a': 1.0, 'b': 1.0}
         """
@@ -365,7 +365,7 @@ class MultiTaskLoss(nn.Module):
             KeyError: a task is missing or a key names no task.
             ValueError: a metric outside ``[0, 1]`` or not finite.
 
-        Example:
+        Examples:
             >>> criterion = MultiTaskLoss({"a": "mse", "b": "mse"}, weighting="inverse_accuracy")
             >>> criterion.update_metrics({"a": 0.25, "b": 0.75})
             >>> criterion.task_weights()
@@ -402,7 +402,7 @@ class MultiTaskLoss(nn.Module):
             KeyError: ``losses`` misses a task or names an unknown one.
             ValueError: a non-finite epoch loss.
 
-        Example:
+        Examples:
             >>> criterion = MultiTaskLoss({"a": "mse", "b": "mse"}, weighting="dwa")
             >>> _ = criterion.step_epoch({"a": 1.0, "b": 1.0})
             >>> _ = criterion.step_epoch({"a": 0.5, "b": 1.0})  # a improves faster

@@ -63,7 +63,7 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
         ValueError: ``P`` larger than the number of non-empty classes; non-positive
             ``P``, ``K`` or ``num_batches``; empty labels.
 
-    Example:
+    Examples:
         >>> labels = torch.tensor([0] * 50 + [1] * 5 + [2] * 20)
         >>> sampler = BalancedBatchSampler(labels, classes_per_batch=2, samples_per_class=3, seed=0)
         >>> batches = list(sampler)

@@ -75,7 +75,7 @@ class ClassBalancedSampler(ShardedSampler):
             positive integer (or larger than ``len(labels)`` without
             replacement), bad ``seed``/``rank``.
 
-    Example:
+    Examples:
         >>> labels = torch.tensor([0] * 90 + [1] * 10)
         >>> sampler = ClassBalancedSampler(labels, num_samples=8, seed=0)
         >>> len(sampler), sampler.class_probabilities.tolist()

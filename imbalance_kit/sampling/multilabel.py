@@ -67,7 +67,7 @@ class MultiLabelBalancedSampler(ShardedSampler):
         ValueError: ``targets`` not 2-D or empty; no sample can be drawn;
             negative ``power``; ``num_samples`` too large without replacement.
 
-    Example:
+    Examples:
         >>> y = torch.zeros(100, 3)
         >>> y[:5, 0] = 1; y[5:30, 1] = 1; y[:2, 2] = 1
         >>> sampler = MultiLabelBalancedSampler(y, num_samples=10, seed=0)

@@ -61,7 +61,7 @@ class WeightedSampler(ShardedSampler):
             ``num_samples`` not a positive integer, or larger than the number of
             non-zero weights without replacement.
 
-    Example:
+    Examples:
         >>> sampler = WeightedSampler(torch.tensor([0.1, 0.0, 0.9]), num_samples=5, seed=0)
         >>> idx = list(sampler)
         >>> len(idx), 1 in idx

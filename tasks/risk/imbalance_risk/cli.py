@@ -38,7 +38,7 @@ PROG = "imbalance-risk"
 class UsageError(Exception):
     """Bad command-line input: one line on standard error, exit status 2.
 
-    Example:
+    Examples:
         >>> str(UsageError("--threads must be >= 1, got 0"))
         '--threads must be >= 1, got 0'
     """
@@ -61,7 +61,7 @@ def _add_threads(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``imbalance-risk``.
 
-    Example:
+    Examples:
         >>> args = build_parser().parse_args(["prepare", "r.npz", "--out", "prepared", "--k", "30"])
         >>> args.command, args.k, args.include_all_failure_steps
         ('prepare', 30, False)
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 2 on bad input (one line on standard error, no traceback).
 
-    Example:
+    Examples:
         >>> main(["prepare", "missing.npz", "--out", "/tmp/nowhere"])
         2
     """

@@ -65,7 +65,7 @@ class DataConfig:
         eval_batch_size: batch size for validation and prediction.
         num_workers: DataLoader workers.
 
-    Example:
+    Examples:
         >>> DataConfig(batch_size=512).batch_size
         512
     """
@@ -93,7 +93,7 @@ class ModelConfig:
         dropout: dropout probability (also used for MC dropout).
         n_heads: binary heads in the ensemble.
 
-    Example:
+    Examples:
         >>> ModelConfig(hidden_dims=[256, 128], dropout=0.2).hidden_dims
         [256, 128]
     """
@@ -119,7 +119,7 @@ class ModelConfig:
 class WeightedLossConfig:
     """A task whose loss needs only a weight (``0`` removes the task and its head).
 
-    Example:
+    Examples:
         >>> TTFLossConfig(weight=0.25).weight
         0.25
     """
@@ -143,7 +143,7 @@ class BinaryLossConfig:
         pos_weight: ``None``; ``"auto"`` (negatives / positives of the training
             labels, :func:`imbalance_kit.weights.positive_weights`); or a number.
 
-    Example:
+    Examples:
         >>> BinaryLossConfig(pos_weight="auto").pos_weight
         'auto'
     """
@@ -167,7 +167,7 @@ class BinaryLossConfig:
 class RiskLossConfig:
     """Sigmoid focal loss of the per-dimension risk head on the soft risk labels.
 
-    Example:
+    Examples:
         >>> RiskLossConfig(alpha=None).alpha is None
         True
     """
@@ -186,7 +186,7 @@ class RiskLossConfig:
 class TTFLossConfig(WeightedLossConfig):
     """Mean squared error of the time-to-failure head (``weight`` is ``ttf_weight``).
 
-    Example:
+    Examples:
         >>> TTFLossConfig().weight
         0.5
     """
@@ -199,7 +199,7 @@ class TTFLossConfig(WeightedLossConfig):
 class UncertaintyLossConfig(WeightedLossConfig):
     """Gaussian NLL of the uncertainty head (mean and log-variance of the step's risk).
 
-    Example:
+    Examples:
         >>> UncertaintyLossConfig().weight
         0.1
     """
@@ -221,7 +221,7 @@ class ContrastiveLossConfig:
             rewards recognising training episodes; on the simulated data it
             generalised worse than ``"binary"`` (see the package README).
 
-    Example:
+    Examples:
         >>> ContrastiveLossConfig(label="episode").temperature
         0.1
     """
@@ -244,7 +244,7 @@ class LossConfig:
         weighting: ``MultiTaskLoss`` weighting of the (already weighted) tasks:
             ``"uniform"`` gives ``binary + risk + ttf_weight * ttf + ...``.
 
-    Example:
+    Examples:
         >>> LossConfig(weighting="uncertainty").binary.gamma
         2.0
     """
@@ -264,7 +264,7 @@ class LossConfig:
 class SamplerConfig:
     """``ClassBalancedSampler`` on the binary label (``power=0``: balanced batches).
 
-    Example:
+    Examples:
         >>> SamplerConfig(power=0.5).enabled
         True
     """
@@ -286,7 +286,7 @@ class OversampleConfig:
         ratio: positives are raised to ``int(ratio * n_negative)`` (in ``(0, 1]``).
         noise_std: jitter relative to the positives' per-feature standard deviation.
 
-    Example:
+    Examples:
         >>> OversampleConfig(ratio=1.0).noise_std
         0.1
     """
@@ -307,7 +307,7 @@ class OversampleConfig:
 class ImbalanceConfig:
     """The re-sampling switches.
 
-    Example:
+    Examples:
         >>> ImbalanceConfig().sampler.power
         0.0
     """
@@ -332,7 +332,7 @@ class TrainConfig:
         precision: Lightning precision (``"32-true"``, ``"bf16-mixed"``, ...).
         epoch_size: training samples drawn per epoch (``None``: the training set size).
 
-    Example:
+    Examples:
         >>> TrainConfig(monitor="val_loss").monitor_mode
         'min'
     """
@@ -377,7 +377,7 @@ class EvalConfig:
         threshold: ``"val_f1"`` picks the threshold with the best F1 on the
             validation split (:func:`imbalance_kit.metrics.best_threshold`); a number fixes it.
 
-    Example:
+    Examples:
         >>> EvalConfig(threshold=0.3).threshold
         0.3
     """
@@ -407,7 +407,7 @@ class RiskConfig:
             sampler and the over-sampling off, whatever the other keys say (see
             :meth:`as_baseline`).
 
-    Example:
+    Examples:
         >>> cfg = RiskConfig.from_dict(
         ...     {"loss": {"binary": {"gamma": 1.0}}, "train": {"max_epochs": 3}}
         ... )
@@ -510,7 +510,7 @@ def _coerce(path: str, value: Any, hint: Any) -> Any:
 def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
 
-    Example:
+    Examples:
         >>> apply_overrides({"train": {"lr": 0.1}}, ["train.lr=0.01", "model.hidden_dims=[8, 8]"])
         {'train': {'lr': 0.01}, 'model': {'hidden_dims': [8, 8]}}
     """
@@ -543,7 +543,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         FileNotFoundError: no such file.
         ValueError: unknown keys or invalid values.
 
-    Example:
+    Examples:
         >>> load_config(None, ["train.max_epochs=2"]).train.max_epochs
         2
     """

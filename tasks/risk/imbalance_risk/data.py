@@ -37,7 +37,7 @@ _FIELDS = ("features", "binary", "risk", "ttf", "episode_failed")
 class StepDataset(Dataset):
     """Per-step tensors; indexing with a list of indices returns a whole batch (fast path).
 
-    Example:
+    Examples:
         >>> ds = StepDataset({"features": torch.zeros(4, 2), "binary": torch.tensor([0., 1, 0, 1])})
         >>> len(ds), ds[[1, 3]]["binary"].tolist()
         (4, [1.0, 1.0])
@@ -85,7 +85,7 @@ def oversample_positives(
     them). When the positives already reach that count nothing is added and a
     warning says so.
 
-    Example:
+    Examples:
         >>> t = {"features": torch.randn(10, 3), "binary": torch.tensor([0.] * 8 + [1.] * 2),
         ...      "risk": torch.rand(10, 2), "ttf": torch.rand(10), "episode_failed": torch.ones(10),
         ...      "synthetic": torch.zeros(10, dtype=torch.bool)}
@@ -152,7 +152,7 @@ class RiskDataModule(L.LightningDataModule):
     Raises:
         ValueError: the training or validation split lacks positive or negative steps.
 
-    Example:
+    Examples:
         >>> from imbalance_risk.prepare import prepare_rollouts
         >>> from imbalance_risk.simulate import simulate_rollouts
         >>> data = prepare_rollouts(simulate_rollouts(n_episodes=80, horizon=70, seed=5), seed=1)

@@ -54,7 +54,7 @@ Split = Literal["train", "val", "test"]
 def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     """ROC AUC, or ``None`` when ``labels`` has a single class.
 
-    Example:
+    Examples:
         >>> binary_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
         0.75
         >>> binary_auc(np.array([1, 1]), np.array([0.1, 0.4])) is None
@@ -69,7 +69,7 @@ def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 def uncertainty_auroc(errors: np.ndarray, uncertainty: np.ndarray | None) -> float | None:
     """AUROC of an uncertainty estimate for predicting errors (0.5: uninformative).
 
-    Example:
+    Examples:
         >>> uncertainty_auroc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.9]))
         1.0
     """
@@ -292,7 +292,7 @@ def evaluate_run(
         FileNotFoundError: no model or prepared data.
         ValueError: a bad split, or no data path anywhere.
 
-    Example:
+    Examples:
         After ``train(config, "prepared", "runs/risk")`` (see
         :func:`imbalance_risk.train.train`, whose example trains a run):
 

@@ -55,7 +55,7 @@ class LabelConfig:
             ``>= 0`` with a positive sum.
         ttf_horizon: steps at which time to failure is capped (``> 0``).
 
-    Example:
+    Examples:
         >>> LabelConfig(k=30, include_all_failure_steps=True).attribution_weights
         (0.4, 0.3, 0.2, 0.1)
     """
@@ -102,7 +102,7 @@ class StepLabels:
         action_scale: ``(A,)`` the $s_j$ used.
         velocity_scale: ``(A,)`` the $u_j$ used (zeros without velocities).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> r = Rollouts(np.zeros((3, 1)), np.ones((3, 1)), [3], [False], [2])
         >>> make_labels(r, LabelConfig(k=1)).binary.tolist()
@@ -147,7 +147,7 @@ def failure_directions(rollouts: Rollouts, k: int, action_scale: np.ndarray) -> 
     The rollouts' ``failure_direction`` is used when present; otherwise the mean
     scaled action over the last ``k`` steps up to the failure.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> r = Rollouts(np.zeros((4, 1)), [[0.1, 0.0], [0.2, -0.1], [0.4, -0.1], [1.0, 1.0]],
         ...              episode_lengths=[3, 1], success=[False, True], failure_step=[2, -1])
@@ -179,7 +179,7 @@ def make_labels(rollouts: Rollouts, config: LabelConfig | None = None) -> StepLa
     Returns:
         :class:`StepLabels` for every step up to each episode's failure.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> r = Rollouts(np.zeros((6, 2)), np.ones((6, 1)), episode_lengths=[4, 2],
         ...              success=[False, True], failure_step=[3, -1])

@@ -52,7 +52,7 @@ class RiskNet(nn.Module):
             ``"uncertainty"``, ``"contrastive"``, ``"risk_mse"`` (the baseline's
             linear risk regressor).
 
-    Example:
+    Examples:
         >>> net = RiskNet(8, 3, ModelConfig(hidden_dims=[16], embed_dim=8, n_heads=4),
         ...               heads=["binary", "risk", "ttf", "uncertainty", "contrastive"])
         >>> out = net(torch.randn(5, 8))
@@ -166,7 +166,7 @@ class Predictions:
         ttf: ``(N,)`` predicted normalised time to failure.
         aleatoric_std: ``(N,)`` predicted standard deviation of the risk level.
 
-    Example:
+    Examples:
         >>> net = RiskNet(4, 2, ModelConfig(hidden_dims=[8], embed_dim=8), ["binary"])
         >>> p = predict(net, np.zeros((3, 4), np.float32))
         >>> p.prob.shape, p.risk is None, p.ensemble_std.shape
@@ -208,7 +208,7 @@ def predict(
         batch_size: rows per forward pass.
         seed: seed of the dropout masks.
 
-    Example:
+    Examples:
         >>> config = ModelConfig(hidden_dims=[8], embed_dim=8, n_heads=3)
         >>> net = RiskNet(4, 2, config, ["binary", "risk"])
         >>> p = predict(net, np.random.default_rng(0).normal(size=(10, 4)), mc_samples=5)

@@ -31,7 +31,7 @@ class RiskModule(L.LightningModule):
         action_dim: number of action dimensions.
         pos_weight: ``pos_weight`` of the binary focal loss, or ``None``.
 
-    Example:
+    Examples:
         >>> module = RiskModule(RiskConfig().to_dict(), input_dim=8, action_dim=2)
         >>> batch = {"features": torch.randn(16, 8), "binary": (torch.arange(16) % 4 == 0).float(),
         ...          "risk": torch.rand(16, 2) * 0.2, "ttf": torch.rand(16),

@@ -48,7 +48,7 @@ __all__ = [
 class EnsembleFocalTask(nn.Module):
     """Sigmoid focal loss of every binary head against the same label, averaged.
 
-    Example:
+    Examples:
         >>> task = EnsembleFocalTask(1.0, alpha=None, gamma=0.0)
         >>> logits, y = torch.zeros(4, 3), torch.tensor([0.0, 1.0, 0.0, 1.0])
         >>> round(float(task(logits, y)), 4)  # BCE at p = 0.5
@@ -80,7 +80,7 @@ class EnsembleFocalTask(nn.Module):
 class RiskFocalTask(nn.Module):
     """Sigmoid focal loss of the risk logits against the soft per-dimension risk labels.
 
-    Example:
+    Examples:
         >>> task = RiskFocalTask(1.0, alpha=0.25, gamma=2.0)
         >>> float(task(torch.zeros(2, 3), torch.zeros(2, 3))) > 0
         True
@@ -99,7 +99,7 @@ class RiskFocalTask(nn.Module):
 class TTFTask(nn.Module):
     """Mean squared error of ``sigmoid(logit)`` against the normalised time to failure.
 
-    Example:
+    Examples:
         >>> float(TTFTask(2.0)(torch.zeros(2), torch.tensor([0.5, 1.0])))  # 2 * mean(0, 0.25)
         0.25
     """
@@ -120,7 +120,7 @@ class GaussianNLLTask(nn.Module):
     $-\tfrac12$ ``LOGVAR_RANGE[0]`` makes the task loss non-negative without changing its
     gradient. Task weightings that divide losses (``dwa``) or take their logarithm need that.
 
-    Example:
+    Examples:
         >>> loss = GaussianNLLTask(1.0)((torch.zeros(2), torch.zeros(2)), torch.tensor([0.5, 0.5]))
         >>> float(loss)  # log(1) / 2 + 0, plus the shift 3.5
         3.5
@@ -143,7 +143,7 @@ class GaussianNLLTask(nn.Module):
 class ContrastiveTask(nn.Module):
     """Supervised contrastive loss of the projections (gathered over the ranks under DDP).
 
-    Example:
+    Examples:
         >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
         >>> tight = ContrastiveTask(1.0, 0.1)(z, torch.tensor([0, 0, 1, 1]))
         >>> mixed = ContrastiveTask(1.0, 0.1)(z, torch.tensor([0, 1, 0, 1]))
@@ -165,7 +165,7 @@ class ContrastiveTask(nn.Module):
 class RiskMSETask(nn.Module):
     """The baseline: mean squared error of the raw risk outputs against the risk labels.
 
-    Example:
+    Examples:
         >>> float(RiskMSETask()(torch.zeros(2, 2), torch.full((2, 2), 0.5)))
         0.25
     """
@@ -181,7 +181,7 @@ def build_objective(config: RiskConfig, pos_weight: float | None = None) -> Mult
         config: the training config.
         pos_weight: the binary heads' ``pos_weight`` (resolved from ``"auto"`` by the caller).
 
-    Example:
+    Examples:
         >>> objective = build_objective(RiskConfig())
         >>> objective.task_names
         ('binary', 'risk', 'ttf', 'uncertainty', 'contrastive')
@@ -211,7 +211,7 @@ def build_objective(config: RiskConfig, pos_weight: float | None = None) -> Mult
 def task_outputs(out: dict[str, torch.Tensor], tasks: tuple[str, ...]) -> dict[str, Any]:
     """Map the network's outputs onto the task names of the objective.
 
-    Example:
+    Examples:
         >>> out = {"binary": torch.zeros(2, 3), "mean": torch.zeros(2), "logvar": torch.zeros(2)}
         >>> sorted(task_outputs(out, ("binary", "uncertainty")))
         ['binary', 'uncertainty']
@@ -232,7 +232,7 @@ def task_targets(
 ) -> dict[str, torch.Tensor]:
     """Map a batch's labels onto the task names of the objective.
 
-    Example:
+    Examples:
         >>> batch = {"binary": torch.tensor([0.0, 1.0]),
         ...          "risk": torch.tensor([[0.0, 0.0], [0.2, 0.6]]),
         ...          "ttf": torch.tensor([1.0, 0.1]), "episode_failed": torch.tensor([1.0, 1.0])}

@@ -107,7 +107,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def demo_config(quick: bool, seed: int = 0, overrides: list[str] | None = None) -> RiskConfig:
     """The training config of ``demo`` (``configs/quick.yaml`` / ``configs/default.yaml``).
 
-    Example:
+    Examples:
         >>> demo_config(quick=True).train.max_epochs
         6
     """
@@ -119,7 +119,7 @@ def demo_config(quick: bool, seed: int = 0, overrides: list[str] | None = None) 
 def ablation_config(variant: str, base: RiskConfig, seed: int) -> RiskConfig:
     """The config of one ablation variant on top of ``base``.
 
-    Example:
+    Examples:
         >>> cfg = ablation_config("+sampler", RiskConfig(), seed=1)
         >>> cfg.imbalance.sampler.enabled, cfg.imbalance.noise_oversample.enabled, cfg.seed
         (True, False, 1)
@@ -215,7 +215,7 @@ def run_demo(
     Returns:
         ``{"model": metrics, "baseline": metrics, "seconds": ...}``.
 
-    Example:
+    Examples:
         The same as ``imbalance-risk demo --quick --out runs/risk-demo``; it takes about
         half a minute on a CPU, so only its preset is shown running here:
 
@@ -318,7 +318,7 @@ def run_ablation(
     Returns:
         The summary table (one dict per variant).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> table = run_ablation(
         ...     tempfile.mkdtemp(), seeds=[0], n_episodes=80, variants=["mse_baseline"],

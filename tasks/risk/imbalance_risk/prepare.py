@@ -66,7 +66,7 @@ _ARRAYS = (
 class PreparedData:
     """The prepared per-step data set (see the module docstring for the arrays).
 
-    Example:
+    Examples:
         >>> from imbalance_risk.simulate import simulate_rollouts
         >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
         >>> data.features.shape[1], data.action_dim, sorted(set(data.split.tolist()))
@@ -126,7 +126,7 @@ def split_episodes(
     Returns:
         ``(E,)`` int8 split code of each episode.
 
-    Example:
+    Examples:
         >>> codes = split_episodes(np.array([True] * 10 + [False] * 10), 0.2, 0.2, seed=0)
         >>> np.bincount(codes).tolist(), np.bincount(codes[10:]).tolist()
         ([12, 4, 4], [6, 2, 2])
@@ -172,7 +172,7 @@ def prepare_rollouts(
         The :class:`PreparedData`. A warning is issued when a split has no
         positive step.
 
-    Example:
+    Examples:
         >>> from imbalance_risk.simulate import simulate_rollouts
         >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80), LabelConfig(k=10))
         >>> int(data.binary.sum()) <= 10 * 60
@@ -217,7 +217,7 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 def label_summary(data: PreparedData) -> dict[str, Any]:
     """Positive rates and label statistics, overall and per split.
 
-    Example:
+    Examples:
         >>> from imbalance_risk.simulate import simulate_rollouts
         >>> summary = label_summary(prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80)))
         >>> sorted(summary["splits"])
@@ -268,7 +268,7 @@ def write_prepared(
         out_dir: output folder (created).
         settings: extra settings recorded under ``"settings"`` in the summary.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from imbalance_risk.simulate import simulate_rollouts
         >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
@@ -296,7 +296,7 @@ def load_prepared(path: str | Path) -> PreparedData:
         FileNotFoundError: no prepared file there.
         ValueError: the file lacks arrays of the prepared schema.
 
-    Example:
+    Examples:
         >>> load_prepared("no/such/folder")
         Traceback (most recent call last):
         ...
@@ -317,7 +317,7 @@ def load_prepared(path: str | Path) -> PreparedData:
 def settings_record(config: LabelConfig, **extra: Any) -> dict[str, Any]:
     """The labelling settings as a JSON-ready dict (for ``summary.json``).
 
-    Example:
+    Examples:
         >>> settings_record(LabelConfig(k=5), seed=1)["attribution_weights"]
         [0.4, 0.3, 0.2, 0.1]
     """

@@ -76,7 +76,7 @@ class Rollouts:
         ValueError: inconsistent shapes, non-finite values, a failure step outside
             its episode, or a successful episode with a failure step.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> r = Rollouts(
         ...     hidden_states=np.zeros((5, 3)), actions=np.zeros((5, 2)),
@@ -203,7 +203,7 @@ class Rollouts:
     def from_episodes(cls, episodes: Sequence[Mapping[str, Any]]) -> Rollouts:
         """Build from a list of per-episode dicts (the schema's field names).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> eps = [
             ...     {"hidden_states": np.ones((3, 4)), "actions": np.ones((3, 2)), "success": True},
@@ -420,7 +420,7 @@ def load_rollouts(
         PermissionError: a pickle without ``allow_pickle=True``.
         ValueError: an unknown suffix, missing fields or an inconsistent schema.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np
         >>> r = Rollouts(np.zeros((3, 2)), np.zeros((3, 1)), [3], [False], [2])
         >>> with tempfile.TemporaryDirectory() as tmp:
@@ -468,7 +468,7 @@ def save_rollouts(
     Raises:
         ValueError: an unknown suffix, or ``fmt="pickle"``.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np
         >>> r = Rollouts(np.zeros((2, 2)), np.zeros((2, 1)), [2], [True], [-1])
         >>> with tempfile.TemporaryDirectory() as tmp:

@@ -73,7 +73,7 @@ class SimulationConfig:
         policy_seed: seed of the policy's feature network (keep it fixed so that
             different data sets come from the same policy).
 
-    Example:
+    Examples:
         >>> SimulationConfig(n_links=4).hidden_dim
         64
     """
@@ -110,7 +110,7 @@ class ArmSimulator:
     Args:
         n_links: number of joints (2 to 6).
 
-    Example:
+    Examples:
         >>> arm = ArmSimulator(3)
         >>> q = np.array([[np.pi / 2, 0.0, 0.0]])  # pointing straight up
         >>> np.round(arm.points(q)[0, -1], 3)  # the end effector
@@ -279,7 +279,7 @@ def simulate_rollouts(config: SimulationConfig | None = None, **overrides: Any) 
     Raises:
         ValueError: an invalid setting.
 
-    Example:
+    Examples:
         >>> r = simulate_rollouts(n_episodes=20, horizon=40, seed=3)
         >>> r.n_episodes, r.action_dim, r.hidden_dim
         (20, 3, 64)

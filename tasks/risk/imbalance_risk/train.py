@@ -52,7 +52,7 @@ class TrainResult:
         seconds: wall time of the fit.
         global_rank: this process's rank (0 without DDP).
 
-    Example:
+    Examples:
         >>> TrainResult(Path("run"), Path("run/model.pt"), 0.8, 3, 12.5).epochs
         3
     """
@@ -90,7 +90,7 @@ def train(
     Raises:
         ValueError: no data path, or a split without both classes.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from imbalance_risk.prepare import prepare_rollouts, write_prepared
         >>> from imbalance_risk.simulate import simulate_rollouts
@@ -227,7 +227,7 @@ def load_model(path: str | Path) -> tuple[RiskNet, RiskConfig]:
     Raises:
         FileNotFoundError: no ``model.pt`` there.
 
-    Example:
+    Examples:
         >>> load_model("no/such/run")
         Traceback (most recent call last):
         ...

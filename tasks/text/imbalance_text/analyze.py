@@ -53,7 +53,7 @@ def analyze(
         ``{"n_samples", "labels": [rows of weight_table + ratio_to_largest],
         "label_cardinality", "violations", "warnings"}``.
 
-    Example:
+    Examples:
         >>> from imbalance_text.simulate import SimulationSpec, simulate_corpus
         >>> report = analyze(simulate_corpus(SimulationSpec(n=500, seed=0)))
         >>> rows = {r["label"]: r for r in report["labels"]}
@@ -132,7 +132,7 @@ def _figure(corpus: Corpus, rows: list[dict[str, Any]]) -> Any:
 def format_analysis(report: dict[str, Any]) -> str:
     """Plain-text table of an :func:`analyze` report, warnings last.
 
-    Example:
+    Examples:
         >>> print(format_analysis({"n_samples": 10, "label_cardinality": 0.5, "warnings": [],
         ...     "labels": [{"label": "a", "level": "primary", "positives": 2, "negatives": 8,
         ...                 "prevalence": 0.2, "ratio": 4.0, "weight": 3.0, "source": "auto"}]}))

@@ -313,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Bad input (a missing file, an invalid value) prints one ``error:`` line and
     returns 2 instead of a traceback.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "c.csv"
         >>> main(["simulate", "--out", str(out), "--n", "50"])  # doctest: +ELLIPSIS

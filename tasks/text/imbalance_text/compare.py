@@ -168,7 +168,7 @@ def _compare(
 def format_table(result: dict[str, Any]) -> str:
     """Markdown table of :func:`compare_variants` (mean ± std over seeds).
 
-    Example:
+    Examples:
         >>> print(format_table({"rows": {"bce": {"rare recall": [0.1, 0.05]}}}))
         | variant | rare recall |
         |---|---|

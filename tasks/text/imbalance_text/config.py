@@ -231,7 +231,7 @@ _SECTIONS = {
 class TextConfig:
     """The whole run configuration (one field per YAML section).
 
-    Example:
+    Examples:
         >>> cfg = TextConfig.from_dict({"loss": {"focal_gamma": 3.0}})
         >>> cfg.loss.focal_gamma, cfg.loss.constraint_lambda
         (3.0, 0.5)
@@ -304,7 +304,7 @@ def apply_overrides(config: TextConfig, overrides: list[str]) -> TextConfig:
     Raises:
         ValueError: a malformed override, an unknown key, an invalid value.
 
-    Example:
+    Examples:
         >>> cfg = apply_overrides(TextConfig(), ["loss.focal_gamma=3", "model.mode=finetune"])
         >>> cfg.loss.focal_gamma, cfg.model.mode
         (3, 'finetune')

@@ -47,7 +47,7 @@ def enforce_implications(preds: Any, implications: Sequence[tuple[int, int]]) ->
     Raises:
         ValueError: not a matrix, or a pair outside the columns.
 
-    Example:
+    Examples:
         >>> enforce_implications([[0, 0, 1], [0, 0, 0]], [(2, 1), (1, 0)]).astype(int).tolist()
         [[1, 1, 1], [0, 0, 0]]
     """
@@ -65,7 +65,7 @@ def enforce_implications(preds: Any, implications: Sequence[tuple[int, int]]) ->
 def violations_per_pair(preds: Any, implications: Sequence[tuple[int, int]]) -> np.ndarray:
     """Number of rows where each pair's child is on and its parent off.
 
-    Example:
+    Examples:
         >>> violations_per_pair([[0, 1], [1, 1], [0, 1]], [(1, 0)]).tolist()
         [2]
     """
@@ -79,7 +79,7 @@ def violations_per_pair(preds: Any, implications: Sequence[tuple[int, int]]) -> 
 def violation_rate(preds: Any, implications: Sequence[tuple[int, int]]) -> float:
     """Share of rows that violate at least one implication (0 without pairs or rows).
 
-    Example:
+    Examples:
         >>> violation_rate([[0, 1], [1, 1], [0, 0], [0, 0]], [(1, 0)])
         0.25
     """

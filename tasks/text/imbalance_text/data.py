@@ -45,7 +45,7 @@ class Corpus:
         schema: the label schema.
         ids: one identifier per text (the id column, or the row number).
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> schema = LabelSchema(["hate"], {"slur": "hate"})
         >>> c = Corpus(["a", "b"], np.array([[1, 1], [0, 0]], dtype=np.float32), schema)
@@ -192,7 +192,7 @@ def read_corpus(
         ValueError: a missing column, an unknown label name, a label value that
             is not 0/1, an empty text, a pickle without ``allow_pickle``.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from imbalance_text.schema import LabelSchema
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
@@ -293,7 +293,7 @@ def split_corpus(
     Raises:
         ValueError: fractions out of range.
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> y = np.zeros((100, 2), dtype=np.float32); y[:3] = 1
         >>> c = Corpus([f"t{i}" for i in range(100)], y, LabelSchema(["a", "b"]))

@@ -79,7 +79,7 @@ def run_demo(
 def format_summary(metrics: dict[str, Any], seconds: float | None = None) -> str:
     """Markdown summary of a run: per-label table and the headline numbers.
 
-    Example:
+    Examples:
         >>> m = {"evaluated_on": "test", "test": {"per_label": {"a": {
         ...     "level": "primary", "rare": False, "support": 3, "threshold": 0.4,
         ...     "precision": 1.0, "recall": 0.5, "f1": 0.667, "pr_auc": 0.8, "ece": 0.1}},

@@ -66,7 +66,7 @@ def resolve_model_path(path: str | os.PathLike[str] | None) -> Path:
     Raises:
         ValueError: ``path`` is not a folder with a ``config.json``.
 
-    Example:
+    Examples:
         >>> resolve_model_path(None).name
         'model'
     """
@@ -95,7 +95,7 @@ class TextEncoder(nn.Module):
     Raises:
         ValueError: a bad option or model folder.
 
-    Example:
+    Examples:
         >>> enc = TextEncoder(None, max_length=16)
         >>> batch = enc.tokenize(["you people are vermin", "nice day"])
         >>> enc(**batch).shape
@@ -188,7 +188,7 @@ def encode_texts(
     Returns:
         ``(N, dim)`` float32 embeddings on the CPU, in the order of ``texts``.
 
-    Example:
+    Examples:
         >>> enc = TextEncoder(None, max_length=16)
         >>> e = encode_texts(["a b c", "hello there"], enc, batch_size=1)
         >>> e.shape, torch.allclose(e.norm(dim=1), torch.ones(2))

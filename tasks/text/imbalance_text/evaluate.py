@@ -60,7 +60,7 @@ def _check(targets: Any, probs: Any, schema: LabelSchema) -> tuple[np.ndarray, n
 def rare_labels(train_targets: Any, schema: LabelSchema, rare_ratio: float = 50.0) -> list[str]:
     """The schema's ``rare`` list, else the labels with >= ``rare_ratio`` negatives per positive.
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> y = np.zeros((202, 2)); y[:101, 0] = 1; y[:2, 1] = 1
         >>> rare_labels(y, LabelSchema(["common"], {"rare": "common"}))
@@ -106,7 +106,7 @@ def tune_thresholds(
         ``{label: {"threshold", "precision", "recall", "f1", "tuned"}}`` (the
         validation scores at that threshold).
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> y = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])
         >>> p = np.array([[0.3, 0.1], [0.2, 0.4], [0.7, 0.2], [0.1, 0.3]])
@@ -162,7 +162,7 @@ def evaluate_predictions(
         enforcement under ``before_enforcement``. Undefined values (a label
         without positives) are ``None``.
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> s = LabelSchema(["hate"], {"slur": "hate"})
         >>> y = np.array([[1, 1], [1, 0], [0, 0], [0, 0]])
@@ -264,7 +264,7 @@ def predictions_frame(
     ``pred`` columns are after enforcement (when ``enforce``); ``true`` columns
     only when ``targets`` are given.
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> f = predictions_frame(["0"], ["x"], np.array([[0.2, 0.9]]),
         ...                       LabelSchema(["hate"], {"slur": "hate"}))

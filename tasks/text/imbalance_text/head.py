@@ -22,7 +22,7 @@ class MultiLabelHead(nn.Module):
             log-odds, so rare labels start near their base rate instead of 0.5
             (Lin et al. 2017, section 4.1).
 
-    Example:
+    Examples:
         >>> head = MultiLabelHead(8, 3, hidden=4, prior=[0.5, 0.1, 0.01])
         >>> torch.sigmoid(head.out.bias).round(decimals=2).tolist()
         [0.5, 0.1, 0.01]

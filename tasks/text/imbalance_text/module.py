@@ -83,7 +83,7 @@ class TextModule(L.LightningModule):
         prior: per-label training prevalence (bias initialisation).
         rare: column indices of the rare labels (for ``val_rare_recall``).
 
-    Example:
+    Examples:
         >>> from imbalance_text.config import TextConfig
         >>> cfg = TextConfig()
         >>> m = TextModule(["a", "b"], [(1, 0)], model=vars(cfg.model), loss=vars(cfg.loss),
@@ -214,7 +214,7 @@ def predict_probs(
 ) -> np.ndarray:
     """Sigmoid probabilities ``(N, L)`` of every batch of ``loader`` (no Trainer needed).
 
-    Example:
+    Examples:
         >>> from imbalance_text.config import TextConfig
         >>> cfg = TextConfig()
         >>> m = TextModule(["a"], [], model=vars(cfg.model), loss=vars(cfg.loss),

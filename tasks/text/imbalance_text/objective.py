@@ -63,7 +63,7 @@ def label_weights(
     Raises:
         ValueError: an unknown method, targets of the wrong width.
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> schema = LabelSchema(["hate", "threat"], {"slur": "hate"},
         ...                      custom_weights={"slur": 10.0})
@@ -109,7 +109,7 @@ def weight_table(
 
     ``ratio`` is negatives per positive (``None`` for a label without positives).
 
-    Example:
+    Examples:
         >>> from imbalance_text.schema import LabelSchema
         >>> s = LabelSchema(["a"], {"b": "a"}, custom_weights={"b": 5.0})
         >>> y = torch.tensor([[1., 1.], [1., 0.], [0., 0.], [0., 0.]])
@@ -149,7 +149,7 @@ class TextObjective(nn.Module):
         alpha: focal ``alpha`` (``None``: off; ``pos_weight`` does the balancing).
         constraint_lambda: coefficient of the implication penalty (0: off).
 
-    Example:
+    Examples:
         >>> obj = TextObjective([(1, 0)], pos_weight=torch.tensor([1.0, 5.0]), gamma=2.0)
         >>> logits = torch.tensor([[-2.0, 2.0], [1.0, -1.0]])
         >>> out = obj(logits, torch.tensor([[1.0, 1.0], [1.0, 0.0]]))

@@ -41,7 +41,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
 def plot_per_label_scores(report: dict[str, Any], title: str = "") -> Any:
     """Grouped bars of precision / recall / F1 per label from an evaluation report.
 
-    Example:
+    Examples:
         >>> report = {"per_label": {"a": {"precision": 0.5, "recall": 1.0, "f1": 0.67,
         ...                               "rare": False}}}
         >>> len(plot_per_label_scores(report).axes)

@@ -67,7 +67,7 @@ class LabelSchema:
         ValueError: a duplicated or unknown name, a self-implication, a cycle,
             a bad weight.
 
-    Example:
+    Examples:
         >>> schema = LabelSchema(["hate", "violence"], {"praising violence": "violence"},
         ...                      custom_weights={"praising violence": 5.0})
         >>> schema.names
@@ -225,7 +225,7 @@ def load_schema(path: str | os.PathLike[str]) -> LabelSchema:
         FileNotFoundError: no such file.
         ValueError: an invalid schema.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "schema.yaml"
         >>> _ = p.write_text("primary: [hate]\\nsecondary: {slur: hate}\\n")

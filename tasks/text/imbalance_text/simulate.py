@@ -127,7 +127,7 @@ def simulate_corpus(
     Raises:
         ValueError: an invalid spec or a schema without the simulated labels.
 
-    Example:
+    Examples:
         >>> corpus = simulate_corpus(SimulationSpec(n=2000, seed=1))
         >>> len(corpus), corpus.targets.shape[1]
         (2000, 9)
