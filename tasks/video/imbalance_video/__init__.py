@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "train": "imbalance_video.train",
+    "train": "imbalance_video.training",
     "evaluate_run": "imbalance_video.evaluate",
     "run_demo": "imbalance_video.demo",
     "VideoEventModule": "imbalance_video.module",

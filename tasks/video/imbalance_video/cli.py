@@ -17,7 +17,12 @@ DEFAULT_MULTITASK = {"action_class": "ce", "severity": "focal", "offence": "ce"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``imbalance-video`` (one sub-parser per command)."""
+    """The argument parser of ``imbalance-video`` (one sub-parser per command).
+
+    Examples:
+        >>> build_parser().parse_args(["split", "--manifest", "m.csv", "--out", "s"]).method
+        'intravideo'
+    """
     parser = argparse.ArgumentParser(
         prog="imbalance-video",
         description="Rare-behaviour detection in fixed-camera videos, without learning the camera.",
@@ -151,7 +156,7 @@ def _loss_pairs(values: Sequence[str]) -> dict[str, str]:
 def apply_overrides(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Apply the ``train`` command's flags to a config mapping (returns a new mapping).
 
-    Example:
+    Examples:
         >>> args = build_parser().parse_args(
         ...     ["train", "--out", "r", "--loss-types", "action_class", "ce", "severity", "focal",
         ...      "--weighting-strategy", "inverse_f1", "--adaptive-weights"])
@@ -276,7 +281,7 @@ def _run(args: argparse.Namespace) -> int:
         import yaml
 
         from imbalance_video.config import VideoConfig
-        from imbalance_video.train import train
+        from imbalance_video.training import train
 
         raw: dict[str, Any] = {}
         if args.config:
@@ -342,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Errors in the input (a missing file, a bad value) print one line,
     ``imbalance-video: error: ...``, and return 2.
+
+    Examples:
+        >>> main(["split", "--manifest", "no-such.csv", "--out", "s"])
+        2
     """
     args = build_parser().parse_args(argv)
     try:

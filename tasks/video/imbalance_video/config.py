@@ -298,7 +298,7 @@ class DiagnosticsConfig:
 class VideoConfig:
     """The whole run configuration (one section per dataclass above).
 
-    Example:
+    Examples:
         >>> config = VideoConfig.from_dict({"tasks": {"label": {"loss": "focal"}},
         ...                                 "training": {"epochs": 2}})
         >>> config.training.epochs, config.tasks["label"].gamma, config.multi_task
@@ -436,6 +436,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> VideoConfig:
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: an unknown key or a bad value.
+
+    Examples:
+        >>> load_config().model.name
+        'r2plus1d'
     """
     if path is None:
         return VideoConfig().validate()

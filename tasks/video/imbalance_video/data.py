@@ -36,7 +36,7 @@ def clip_starts(
     every clip starts at ``start`` (its frame indices are clamped to the event's
     last frame, repeating it).
 
-    Example:
+    Examples:
         >>> clip_starts(10, 30, clip_len=8, stride=1, count=3, n_frames=100)
         [10, 16, 22]
         >>> clip_starts(10, 14, clip_len=8, stride=1, count=2, n_frames=100)
@@ -71,6 +71,22 @@ class EventClipDataset(Dataset):
         clips_per_event: ``None`` for training mode, else the number of TTA clips.
         augment: clip augmentation (training mode only).
         flip_tta: mirror every other TTA clip.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from imbalance_video import SimulationSpec, simulate_dataset, read_manifest
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = simulate_dataset(root, SimulationSpec(n_videos=2, n_test_videos=0,
+        ...     events_per_video=3, event_frames=6, gap_frames=1, size=16))
+        >>> events = read_manifest(root / "manifest.csv")
+        >>> task = TaskLabels("label", ("0", "1"), (1,))
+        >>> train = EventClipDataset(events, VideoCache(16), [task], clip_len=4)
+        >>> train[0]["clip"].shape, sorted(train[0]["targets"])
+        (torch.Size([3, 4, 16, 16]), ['label'])
+        >>> tta = EventClipDataset(events, VideoCache(16), [task], clip_len=4, clips_per_event=3)
+        >>> tta[0]["clip"].shape
+        torch.Size([3, 3, 4, 16, 16])
     """
 
     def __init__(
@@ -143,7 +159,7 @@ class EventClipDataset(Dataset):
 class ShardSampler(Sampler[int]):
     """Indices ``rank, rank + world, ...`` of ``range(n)``: an unpadded evaluation shard.
 
-    Example:
+    Examples:
         >>> list(ShardSampler(5, rank=1, num_replicas=2))
         [1, 3]
     """
@@ -172,6 +188,14 @@ def build_train_sampler(
     ``balanced=True`` gives :class:`imbalance_kit.sampling.ClassBalancedSampler` over
     ``labels`` (an epoch has ``len(labels)`` draws over all ranks); otherwise
     ``torch.utils.data.DistributedSampler`` with shuffling.
+
+    Examples:
+        >>> labels = np.array([0] * 9 + [1])
+        >>> sampler = build_train_sampler(labels, balanced=True, seed=0)
+        >>> sampler.class_probabilities.tolist(), len(sampler)
+        ([0.5, 0.5], 10)
+        >>> len(build_train_sampler(labels, balanced=False, rank=1, num_replicas=2))
+        5
     """
     if balanced:
         return ClassBalancedSampler(
@@ -207,6 +231,22 @@ class VideoDataModule(_DataModuleBase):
         cache: decoded-video cache.
         config: the run's :class:`imbalance_video.config.VideoConfig`.
         class_weights: task -> per-class loss weights (or ``None``).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from imbalance_video import SimulationSpec, VideoConfig, simulate_dataset
+        >>> from imbalance_video import read_manifest
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = simulate_dataset(root, SimulationSpec(n_videos=2, n_test_videos=0,
+        ...     events_per_video=4, event_frames=6, gap_frames=1, size=16))
+        >>> events = read_manifest(root / "manifest.csv")
+        >>> config = VideoConfig.from_dict({"data": {"frame_size": 16, "clip_len": 4,
+        ...                                          "batch_size": 4}})
+        >>> task = TaskLabels("label", ("0", "1"), (1,))
+        >>> dm = VideoDataModule(events, events, [task], VideoCache(16), config)
+        >>> next(iter(dm.train_dataloader()))["clip"].shape
+        torch.Size([4, 3, 4, 16, 16])
     """
 
     def __init__(

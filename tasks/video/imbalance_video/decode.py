@@ -54,7 +54,7 @@ def decode_video(
         FileNotFoundError: ``path`` does not exist.
         ValueError: the file has no video stream or no frame.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from imbalance_video.simulate import write_video
         >>> path = Path(tempfile.mkdtemp()) / "clip.mp4"
@@ -99,7 +99,7 @@ class VideoCache:
         size: frame ``(height, width)`` or one int for a square.
         cache_dir: folder for the ``.npy`` files; ``None`` keeps them in memory only.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from imbalance_video.simulate import write_video
         >>> folder = Path(tempfile.mkdtemp())

@@ -89,7 +89,13 @@ def demo_config(
     epochs: int | None = None,
     multi_task: bool = False,
 ) -> VideoConfig:
-    """The training configuration of a demo run on the manifests in ``split_dir``."""
+    """The training configuration of a demo run on the manifests in ``split_dir``.
+
+    Examples:
+        >>> config = demo_config("quick", Path("splits/intravideo_s0"), seed=2)
+        >>> config.training.seed, Path(config.data.train).name
+        (2, 'train.csv')
+    """
     check_choice("preset", preset, tuple(DEMO_PRESETS))
     raw = _merge(
         DEMO_PRESETS[preset]["config"],
@@ -131,7 +137,7 @@ def _fmt(values: list[float | None], digits: int = 2) -> str:
 def comparison_table(results: dict[str, list[dict[str, Any]]]) -> str:
     """Markdown table: one row per split method, mean ± std over seeds of the summaries.
 
-    Example:
+    Examples:
         >>> print(comparison_table({"group": [{"val_tail_recall": 0.5, "test_tail_recall": 0.25}]}))
         | split | val tail recall | test tail recall | test tail F1 | ...
         |---|---|---|---|...
@@ -175,7 +181,7 @@ def run_demo(
         the table and the timings.
     """
     from imbalance_video.evaluate import evaluate_run
-    from imbalance_video.train import train
+    from imbalance_video.training import train
 
     for method in methods:
         check_choice("method", method, SPLIT_METHODS)

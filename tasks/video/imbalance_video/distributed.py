@@ -25,7 +25,7 @@ def gather_rows(local: Mapping[str, np.ndarray], key: str = "index") -> dict[str
     Returns:
         name -> array over all ranks.
 
-    Example:
+    Examples:
         >>> rows = gather_rows({"index": np.array([2, 0, 2]), "p": np.array([0.3, 0.1, 0.3])})
         >>> rows["index"].tolist(), rows["p"].tolist()
         ([0, 2], [0.1, 0.3])

@@ -57,6 +57,15 @@ def load_module(
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a checkpoint of :class:`imbalance_video.module.VideoEventModule`.
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "other.ckpt"
+        >>> torch.save({"state_dict": {}}, path)
+        >>> load_module(path)
+        Traceback (most recent call last):
+        ...
+        ValueError: checkpoint must be a Lightning checkpoint of imbalance_video, got ...
     """
     path = Path(checkpoint)
     if not path.is_file():
@@ -89,6 +98,23 @@ def predict_manifest(
     ``clips`` evenly spaced clips per event are scored and their probabilities
     aggregated (``"mean"`` or ``"max"``); ``embedding`` is the mean backbone
     embedding over the clips (what the linear probe reads).
+
+    Examples:
+        >>> import tempfile
+        >>> from imbalance_video import SimulationSpec, VideoConfig, simulate_dataset
+        >>> from imbalance_video.training import build_tasks, compute_task_weights
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = simulate_dataset(root, SimulationSpec(n_videos=2, n_test_videos=0,
+        ...     events_per_video=3, event_frames=4, gap_frames=1, size=16))
+        >>> events = read_manifest(root / "manifest.csv")
+        >>> config = VideoConfig.from_dict({"data": {"frame_size": 16, "clip_len": 4},
+        ...                                 "model": {"width": 4, "embed_dim": 8}})
+        >>> tasks = build_tasks(config, events)
+        >>> counts, weights = compute_task_weights(config, tasks, events)
+        >>> module = VideoEventModule(config.to_dict(), [t.to_dict() for t in tasks], counts)
+        >>> out = predict_manifest(module, events, VideoCache(16), clips=3)
+        >>> out["p_label"].shape, out["embedding"].shape
+        ((6, 2), (6, 8))
     """
     check_positive_int("clips", clips)
     check_choice("aggregate", aggregate, ("mean", "max"))
@@ -204,7 +230,7 @@ def evaluate_run(
     """Evaluate a run folder's checkpoint on its validation and test manifests.
 
     Args:
-        run_dir: a folder written by :func:`imbalance_video.train.train`.
+        run_dir: a folder written by :func:`imbalance_video.training.train`.
         checkpoint: ``"best"``, ``"last"`` or a path to a checkpoint file.
         manifests: split name -> manifest; default: the config's ``val`` and ``test``.
         clips: TTA clips per event (default: the config's ``tta.clips``).
@@ -218,6 +244,27 @@ def evaluate_run(
     Raises:
         FileNotFoundError: the run folder, the checkpoint or a manifest is missing.
         ValueError: no manifest to evaluate.
+
+    Examples:
+        >>> import tempfile
+        >>> from imbalance_video import (SimulationSpec, VideoConfig, simulate_dataset,
+        ...                              split_manifest, train)
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = simulate_dataset(root, SimulationSpec(n_videos=3, n_test_videos=1,
+        ...     events_per_video=4, event_frames=4, gap_frames=1, size=16, tail_share=0.25))
+        >>> paths = split_manifest(read_manifest(root / "manifest.csv"), "intravideo",
+        ...     test_manifest=read_manifest(root / "test_manifest.csv"), val_share=0.5,
+        ... ).write(root / "split")
+        >>> config = VideoConfig.from_dict({
+        ...     "data": {"train": paths["train"], "val": paths["val"], "test": paths["test"],
+        ...              "frame_size": 16, "clip_len": 4},
+        ...     "model": {"name": "c3d", "width": 4, "embed_dim": 8},
+        ...     "training": {"epochs": 1, "num_threads": 1}, "tta": {"clips": 2},
+        ...     "diagnostics": {"probe_folds": 2}})
+        >>> _ = train(config, root / "run", progress=False)
+        >>> result = evaluate_run(root / "run", plots=False)
+        >>> sorted(result["splits"]), result["seen_vs_unseen"]["label"]["unseen"]["n_events"]
+        (['test', 'val'], 4)
     """
     run = Path(run_dir)
     ckpt = run / f"{checkpoint}.ckpt" if checkpoint in ("best", "last") else Path(checkpoint)

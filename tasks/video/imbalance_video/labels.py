@@ -28,7 +28,7 @@ def infer_classes(values: Sequence[str]) -> tuple[str, ...]:
     Integer labels keep their value as index (a class that never occurs still has
     its slot), so ``"1"`` is always class 1.
 
-    Example:
+    Examples:
         >>> infer_classes(["0", "2", "0"])
         ('0', '1', '2')
         >>> infer_classes(["tail", "normal"])
@@ -51,7 +51,7 @@ class TaskLabels:
         classes: class names in index order.
         tail: indices of the tail (rare) classes.
 
-    Example:
+    Examples:
         >>> task = TaskLabels.from_values("label", ["0", "0", "1", "0"])
         >>> task.classes, task.tail, task.encode(["1", "0"]).tolist()
         (('0', '1'), (1,), [1, 0])

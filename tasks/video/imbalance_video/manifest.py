@@ -45,7 +45,7 @@ class Manifest:
         columns: the column order used when writing.
         root: folder that relative ``video_path`` values are read from.
 
-    Example:
+    Examples:
         >>> m = Manifest(
         ...     [{"video_path": "a.mp4", "video_id": "a", "event_id": "e0",
         ...       "start_frame": "0", "end_frame": "16", "label": "1"}],
@@ -185,7 +185,7 @@ def read_manifest(path: str | os.PathLike[str], *, label_columns: Sequence[str] 
         FileNotFoundError: ``path`` does not exist.
         ValueError: a required column is missing, no events, or bad event bounds.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
         >>> _ = (folder / "m.csv").write_text(

@@ -67,7 +67,7 @@ class R2Plus1DBackbone(nn.Module):
         embed_dim: size of the embedding (a linear projection of the pooled features).
         pooling: global pooling, ``"max"`` or ``"avg"``.
 
-    Example:
+    Examples:
         >>> net = R2Plus1DBackbone(width=8, embed_dim=16)
         >>> net(torch.randn(2, 3, 8, 32, 32)).shape
         torch.Size([2, 16])
@@ -107,7 +107,7 @@ class C3DBackbone(nn.Module):
         embed_dim: size of the embedding.
         pooling: global pooling, ``"max"`` or ``"avg"``.
 
-    Example:
+    Examples:
         >>> C3DBackbone(width=8, embed_dim=16)(torch.randn(2, 3, 8, 32, 32)).shape
         torch.Size([2, 16])
     """
@@ -142,7 +142,7 @@ class FramePoolBackbone(nn.Module):
         embed_dim: size of the embedding.
         pooling: spatial pooling of each frame, ``"max"`` or ``"avg"``.
 
-    Example:
+    Examples:
         >>> FramePoolBackbone(width=8, embed_dim=16)(torch.randn(2, 3, 8, 32, 32)).shape
         torch.Size([2, 16])
     """
@@ -184,7 +184,7 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {
 def available_models() -> list[str]:
     """Sorted registry names accepted by :func:`build_model`.
 
-    Example:
+    Examples:
         >>> {"c3d", "frame_pool", "r2plus1d"} <= set(available_models())
         True
     """
@@ -202,7 +202,7 @@ def register_model(
         ValueError: ``name`` is taken and ``overwrite`` is false.
         TypeError: ``factory`` is not callable.
 
-    Example:
+    Examples:
         >>> register_model("my_c3d", C3DBackbone, overwrite=True)
         >>> "my_c3d" in available_models()
         True
@@ -223,7 +223,7 @@ class VideoClassifier(nn.Module):
         num_classes: task name -> number of classes.
         dropout: dropout probability before the heads.
 
-    Example:
+    Examples:
         >>> model = VideoClassifier(C3DBackbone(8, 16), 16, {"label": 2, "severity": 3})
         >>> out = model(torch.randn(2, 3, 8, 32, 32))
         >>> {t: tuple(v.shape) for t, v in out.items()}
@@ -277,7 +277,7 @@ def build_model(
     Raises:
         ValueError: unknown ``name`` (the message lists the known ones).
 
-    Example:
+    Examples:
         >>> model = build_model("r2plus1d", {"label": 2}, width=8, embed_dim=16)
         >>> model(torch.randn(1, 3, 8, 32, 32))["label"].shape
         torch.Size([1, 2])

@@ -36,7 +36,7 @@ def build_task_loss(
     priors ``counts / sum(counts)``. ``weight`` (per-class) and ``label_smoothing``
     go to every loss.
 
-    Example:
+    Examples:
         >>> loss = build_task_loss(TaskConfig(loss="focal", gamma=2.0), [90, 10], None, 0.1)
         >>> type(loss).__name__
         'SoftmaxFocalLoss'
@@ -60,7 +60,7 @@ def aggregate_clips(probs: torch.Tensor, how: str) -> torch.Tensor:
     ``"mean"`` averages the clips; ``"max"`` takes each class's maximum over clips
     and renormalises the row to sum to 1.
 
-    Example:
+    Examples:
         >>> p = torch.tensor([[[0.9, 0.1], [0.4, 0.6]]])
         >>> aggregate_clips(p, "mean"), aggregate_clips(p, "max")
         (tensor([[0.6500, 0.3500]]), tensor([[0.6000, 0.4000]]))
@@ -92,6 +92,15 @@ class VideoEventModule(L.LightningModule):
         tasks: :meth:`imbalance_video.labels.TaskLabels.to_dict` of every task.
         class_counts: task -> training count of every class.
         class_weights: task -> per-class loss weights, or ``None`` for unweighted.
+
+    Examples:
+        >>> config = VideoConfig.from_dict({"model": {"width": 4, "embed_dim": 8}})
+        >>> task = TaskLabels("label", ("0", "1"), (1,))
+        >>> module = VideoEventModule(config.to_dict(), [task.to_dict()], {"label": [86, 14]})
+        >>> module(torch.randn(2, 3, 8, 16, 16))["label"].shape
+        torch.Size([2, 2])
+        >>> module.criterion.task_weights()
+        {'label': 1.0}
     """
 
     def __init__(

@@ -25,7 +25,7 @@ __all__ = ["clustering", "finite_or_none", "linear_probe", "task_metrics", "vide
 def finite_or_none(value: Any) -> Any:
     """NaN/inf -> ``None`` recursively, so the result is strict JSON.
 
-    Example:
+    Examples:
         >>> finite_or_none({"a": float("nan"), "b": [1.0, float("inf")]})
         {'a': None, 'b': [1.0, None]}
     """
@@ -64,7 +64,7 @@ def task_metrics(y: np.ndarray, probs: np.ndarray, task: TaskLabels) -> dict[str
     Returns:
         A dict of floats (NaN where undefined) plus ``n_events`` and ``tail_events``.
 
-    Example:
+    Examples:
         >>> task = TaskLabels("label", ("0", "1"), (1,))
         >>> y = np.array([0, 0, 0, 1, 1])
         >>> p1 = np.array([0.1, 0.2, 0.6, 0.7, 0.4])
@@ -108,7 +108,7 @@ def clustering(scores: np.ndarray, *, min_repeats: int = 3, decimals: int = 3) -
     A wrapper of :func:`imbalance_kit.metrics.probability_clustering` on scores
     rounded to ``decimals``.
 
-    Example:
+    Examples:
         >>> clustering(np.array([0.9, 0.9, 0.9, 0.1, 0.2]))["n_clusters"]
         1
     """
@@ -138,7 +138,7 @@ def video_spread(
         deviation of the video means) and ``per_video``: ``{video: {events,
         tail_events, mean, std, min, max}}``.
 
-    Example:
+    Examples:
         >>> spread = video_spread(["a", "a", "b", "b"], np.array([0.9, 0.9, 0.1, 0.1]),
         ...                       np.array([True, False, True, False]))
         >>> spread["video_share"], spread["label_video_share"]
@@ -195,7 +195,7 @@ def linear_probe(
         ``accuracy``, ``chance``, ``n_videos``, ``n_events``, ``folds``; NaN
         accuracy when fewer than two videos have two or more events.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0)
         >>> ids = np.repeat(["a", "b", "c"], 10)
         >>> emb = rng.normal(size=(30, 4)) + np.repeat(np.eye(3, 4) * 5, 10, axis=0)

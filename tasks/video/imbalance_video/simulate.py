@@ -119,7 +119,7 @@ def write_video(
     Raises:
         ValueError: frames not ``(F, H, W, 3)`` ``uint8`` with even ``H`` and ``W``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> write_video(Path(tempfile.mkdtemp()) / "a.mp4", np.zeros((3, 16, 16, 3), np.uint8))
     """
@@ -348,7 +348,7 @@ def simulate_dataset(out_dir: str | os.PathLike[str], spec: SimulationSpec | Non
     Raises:
         ValueError: a field of ``spec`` is out of range.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> spec = SimulationSpec(n_videos=2, n_test_videos=1, events_per_video=3,
         ...                       event_frames=4, gap_frames=1, size=16)

@@ -228,7 +228,7 @@ def split_manifest(
         ValueError: an unknown method, shares out of range, both ``test_manifest`` and
             ``test_share``, fewer than two videos for a group split, a side left empty.
 
-    Example:
+    Examples:
         >>> rows = [{"video_path": f"{v}.mp4", "video_id": v, "event_id": f"{v}{i}",
         ...          "start_frame": "0", "end_frame": "8", "label": str(int(i < 2))}
         ...         for v in "abcd" for i in range(6)]

@@ -35,7 +35,7 @@ CLIP_STD = 0.225
 def clip_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """``(T, H, W, 3)`` ``uint8`` frames -> ``(3, T, H, W)`` ``float32`` in ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> clip_to_tensor(np.full((2, 4, 4, 3), 255, np.uint8)).shape
         torch.Size([3, 2, 4, 4])
     """
@@ -181,7 +181,7 @@ class ClipAugment:
         trivial_augment: apply one TrivialAugment-style operation.
         magnitude_bins: number of magnitude levels (>= 2).
 
-    Example:
+    Examples:
         >>> augment = ClipAugment()
         >>> clip = torch.rand(3, 8, 32, 32)
         >>> out = augment(clip, torch.Generator().manual_seed(0))

@@ -16,7 +16,7 @@ from imbalance_video.evaluate import evaluate_run, load_module
 from imbalance_video.manifest import read_manifest
 from imbalance_video.module import aggregate_clips
 from imbalance_video.split import split_manifest
-from imbalance_video.train import train
+from imbalance_video.training import train
 
 from imbalance_kit.losses import MultiTaskLoss
 from imbalance_kit.weights import DoubleCorrectionWarning

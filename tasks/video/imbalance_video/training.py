@@ -80,6 +80,11 @@ class HistoryCallback(Callback):
     ``val_loss``, ``val_tail_recall``, ``val_tail_f1``, ...), the learning rate and
     ``task_weights`` (the weights the epoch trained with). On resume the records of
     epochs not yet re-run are kept.
+
+    Examples:
+        >>> callback = HistoryCallback("run/training_history.json")
+        >>> callback.records
+        []
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -125,6 +130,13 @@ def build_tasks(
     """The label space of every configured task (classes from train + val labels).
 
     The tail is the task's configured ``tail`` or the rarest class of ``train``.
+
+    Examples:
+        >>> rows = [{"video_path": "v.mp4", "video_id": "v", "event_id": str(i),
+        ...          "start_frame": "0", "end_frame": "4", "label": str(int(i == 0))}
+        ...         for i in range(4)]
+        >>> build_tasks(VideoConfig(), Manifest(rows))[0]
+        TaskLabels(name='label', classes=('0', '1'), tail=(1,))
     """
     tasks = []
     for name, task_cfg in config.tasks.items():
@@ -144,6 +156,14 @@ def compute_task_weights(
     Weights come from :func:`imbalance_kit.weights.compute_class_weights`
     (``training.class_weights``: ``balanced`` or ``effective`` with
     ``effective_beta``), capped at ``max_class_weight``; ``None`` when off.
+
+    Examples:
+        >>> rows = [{"video_path": "v.mp4", "video_id": "v", "event_id": str(i),
+        ...          "start_frame": "0", "end_frame": "4", "label": str(int(i == 0))}
+        ...         for i in range(4)]
+        >>> config = VideoConfig.from_dict({"training": {"class_weights": "balanced"}})
+        >>> compute_task_weights(config, build_tasks(config, Manifest(rows)), Manifest(rows))
+        ({'label': [3, 1]}, {'label': [0.6666666865348816, 2.0]})
     """
     counts: dict[str, list[int]] = {}
     weights: dict[str, list[float] | None] = {}
@@ -187,6 +207,23 @@ def train(
 
     Raises:
         ValueError: ``data.train`` or ``data.val`` missing, or a bad manifest.
+
+    Examples:
+        >>> import tempfile
+        >>> from imbalance_video import SimulationSpec, simulate_dataset, split_manifest
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = simulate_dataset(root, SimulationSpec(n_videos=3, n_test_videos=0,
+        ...     events_per_video=4, event_frames=4, gap_frames=1, size=16, tail_share=0.25))
+        >>> paths = split_manifest(read_manifest(root / "manifest.csv"), "intravideo",
+        ...                        val_share=0.5).write(root / "split")
+        >>> config = VideoConfig.from_dict({
+        ...     "data": {"train": paths["train"], "val": paths["val"], "frame_size": 16,
+        ...              "clip_len": 4},
+        ...     "model": {"name": "c3d", "width": 4, "embed_dim": 8},
+        ...     "training": {"epochs": 1, "num_threads": 1}, "tta": {"clips": 2}})
+        >>> done = train(config, root / "run", progress=False)
+        >>> done["epochs"], (root / "run" / "best.ckpt").is_file()
+        (1, True)
     """
     if not config.data.train or not config.data.val:
         raise ValueError(
