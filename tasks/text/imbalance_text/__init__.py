@@ -56,7 +56,7 @@ _LAZY = {
     "run_pipeline": "imbalance_text.pipeline",
     "predict": "imbalance_text.inference",
     "run_demo": "imbalance_text.demo",
-    "analyze": "imbalance_text.analyze",
+    "analyze": "imbalance_text.analysis",
 }
 
 

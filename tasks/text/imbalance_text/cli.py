@@ -199,7 +199,7 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> None:
-    from imbalance_text.analyze import analyze, format_analysis
+    from imbalance_text.analysis import analyze, format_analysis
     from imbalance_text.data import read_corpus
     from imbalance_text.schema import DEFAULT_SCHEMA, load_schema
 

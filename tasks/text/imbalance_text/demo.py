@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from imbalance_text.analyze import analyze, format_analysis
+from imbalance_text.analysis import analyze, format_analysis
 from imbalance_text.config import TextConfig, apply_overrides
 from imbalance_text.data import write_corpus
 from imbalance_text.schema import DEFAULT_SCHEMA
