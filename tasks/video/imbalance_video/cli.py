@@ -293,10 +293,9 @@ def _run(args: argparse.Namespace) -> int:
             raw = yaml.safe_load(path.read_text()) or {}
         config = VideoConfig.from_dict(apply_overrides(raw, args))
         done = train(config, args.out, resume=args.resume, progress=not args.no_progress)
-        print(
-            f"best {done['monitor']} = {done['best_score']} "
-            f"({done['best_checkpoint']}) in {args.out}"
-        )
+        score = done["best_score"]
+        shown = "n/a" if score is None else f"{score:.4f}"
+        print(f"best {done['monitor']} = {shown} ({done['best_checkpoint']}) in {args.out}")
         return 0
     if args.command == "evaluate":
         from imbalance_video.evaluate import evaluate_run

@@ -115,6 +115,7 @@ def demo_config(
 
 COLUMNS = (
     ("val_tail_recall", "val tail recall"),
+    ("val_roc_auc", "val ROC AUC"),
     ("test_tail_recall", "test tail recall"),
     ("test_tail_f1", "test tail F1"),
     ("test_roc_auc", "test ROC AUC"),
@@ -139,9 +140,9 @@ def comparison_table(results: dict[str, list[dict[str, Any]]]) -> str:
 
     Examples:
         >>> print(comparison_table({"group": [{"val_tail_recall": 0.5, "test_tail_recall": 0.25}]}))
-        | split | val tail recall | test tail recall | test tail F1 | ...
+        | split | val tail recall | val ROC AUC | test tail recall | ...
         |---|---|---|---|...
-        | group | 0.50 | 0.25 | n/a | ...
+        | group | 0.50 | n/a | 0.25 | ...
     """
     header = "| split | " + " | ".join(label for _, label in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
