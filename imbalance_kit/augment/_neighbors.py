@@ -31,8 +31,11 @@ from imbalance_kit._validation import check_positive_int, error
 
 __all__ = ["default_chunk_size", "kneighbors"]
 
-#: Bytes the distance block of one chunk may take (CPU, CUDA and other devices).
-_BUDGET_CPU = 16 * 2**20
+#: CPU: the distance block aims at this size (it then stays in the last-level cache),
+#: but takes at least min(2 * n_features, 512) rows (matrix products need rows to be
+#: efficient), and never more than the cap. Accelerators: one budget.
+_TARGET_CPU = 4 * 2**20
+_CAP_CPU = 256 * 2**20
 _BUDGET_ACCEL = 512 * 2**20
 #: Extra candidates kept by the selection before the exact re-ranking.
 _MARGIN = 4
@@ -42,18 +45,26 @@ _BLOCK = 64
 _MIN_BLOCKS_PER_CANDIDATE = 4
 
 
-def default_chunk_size(n_reference: int, device: torch.device, element_size: int = 4) -> int:
-    """Query rows per block so that one distance block fits the memory budget.
+def default_chunk_size(
+    n_reference: int, device: torch.device, n_features: int = 1, element_size: int = 4
+) -> int:
+    """Query rows per block of the neighbour search.
 
-    The budget is 16 MiB on CPU (the block stays near the caches) and 512 MiB
-    on accelerators.
+    On CPU the block of distances aims at 4 MiB (cache-resident), with at least
+    ``min(2 * n_features, 512)`` and 16 rows so the matrix product stays efficient,
+    and at most 256 MiB. On accelerators the block takes up to 512 MiB.
 
-    Examples:
-        >>> default_chunk_size(10_000, torch.device("cpu"))
-        419
+    Example:
+        >>> default_chunk_size(10_000, torch.device("cpu"), n_features=8)
+        104
+        >>> default_chunk_size(100_000, torch.device("cpu"), n_features=256)
+        512
     """
-    budget = _BUDGET_CPU if device.type == "cpu" else _BUDGET_ACCEL
-    return max(1, budget // max(1, n_reference * element_size))
+    row_bytes = max(1, n_reference * element_size)
+    if device.type != "cpu":
+        return max(1, _BUDGET_ACCEL // row_bytes)
+    rows = max(_TARGET_CPU // row_bytes, min(2 * n_features, 512), 16)
+    return max(1, min(rows, _CAP_CPU // row_bytes))
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -102,7 +113,7 @@ def kneighbors(
     if k > available:
         raise error("k", f"<= {available}, the number of candidate neighbours", k)
     if chunk_size is None:
-        chunk_size = default_chunk_size(n, reference.device)
+        chunk_size = default_chunk_size(n, reference.device, reference.shape[1])
     else:
         check_positive_int("chunk_size", chunk_size)
     out = torch.empty((m, k), dtype=torch.long, device=reference.device)

@@ -83,8 +83,9 @@ def smote(
         generator: ``torch.Generator`` for reproducible draws. Draws happen on the
             generator's device (so a CPU generator gives the same samples on every
             device); ``None`` uses the global generator of ``X``'s device.
-        chunk_size: query rows per block of the neighbour search; ``None`` picks a
-            block from a memory budget (16 MiB on CPU, 512 MiB on accelerators).
+        chunk_size: query rows per block of the neighbour search; ``None`` sizes the
+            block of distances for the cache on CPU (about 4 MiB, at most 256 MiB)
+            and up to 512 MiB on accelerators.
 
     Returns:
         ``(X_res, y_res)``: the originals first and unchanged, then the synthetic
