@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imbalance_kit.losses.multitask import MultiTaskLoss, _project_weights
+from imbalance_kit.losses.multitask import WEIGHTINGS, MultiTaskLoss, _project_weights
 
 
 def _constant_tasks(names):
@@ -372,3 +372,92 @@ def test_update_and_step_errors():
         criterion.step_epoch({"a": 1.0, "b": math.inf})
     with pytest.raises(KeyError, match="losses must contain every task"):
         criterion.step_epoch({"a": 1.0})
+
+
+# ------------------------------------------------------------------- options per weighting
+
+# Which weightings read each option, written out independently of the module's table.
+_READERS = {
+    "max_weight": {"uncertainty", "dwa", "inverse_accuracy", "inverse_f1", "difficulty"},
+    "min_weight": {"uncertainty", "dwa", "inverse_accuracy", "inverse_f1", "difficulty"},
+    "dwa_temperature": {"dwa"},
+    "gamma": {"difficulty"},
+    "metric_momentum": {"inverse_accuracy", "inverse_f1", "difficulty"},
+    "uncertainty_form": {"uncertainty"},
+    "init_log_var": {"uncertainty"},
+    "eps": {"dwa", "inverse_accuracy", "inverse_f1", "difficulty"},
+}
+_DEFAULTS = {
+    "max_weight": 10.0,
+    "min_weight": 0.0,
+    "dwa_temperature": 2.0,
+    "gamma": 2.0,
+    "metric_momentum": 0.0,
+    "uncertainty_form": "simple",
+    "init_log_var": 0.0,
+    "eps": 1e-6,
+}
+# A value for each option that changes the result of _drive() for every weighting reading it.
+_OTHER = {
+    "max_weight": 1.5,
+    "min_weight": 0.5,
+    "dwa_temperature": 1.0,
+    "gamma": 1.0,
+    "metric_momentum": 0.5,
+    "uncertainty_form": "gaussian",
+    "init_log_var": 0.5,
+    "eps": 0.05,
+}
+_PAIRS = [(w, o) for w in WEIGHTINGS for o in _READERS]
+
+
+def _drive(criterion: MultiTaskLoss) -> tuple[dict[str, float], float]:
+    """Feed a fixed history to the criterion; return its weights and the weighted total."""
+    if criterion.weighting == "uncertainty":
+        with torch.no_grad():  # weights c e^{-s}: 20c, c, 0.05c before the bounds
+            criterion.log_vars.add_(torch.tensor([-3.0, 0.0, 3.0]))
+    criterion.step_epoch({"a": 0.0, "b": 1.0, "c": 1.0})
+    criterion.step_epoch({"a": 1e-5, "b": 2.0, "c": 0.5})  # DWA: r_a = 1e-5 / max(0, eps)
+    criterion.update_metrics({"a": 0.95, "b": 0.5, "c": 0.02})
+    criterion.update_metrics({"a": 0.9, "b": 0.6, "c": 0.01})
+    total, _ = criterion(*_outputs({"a": 1.0, "b": 2.0, "c": 3.0}))
+    return criterion.task_weights(), total.item()
+
+
+def test_option_table_is_complete():
+    import inspect
+
+    params = inspect.signature(MultiTaskLoss.__init__).parameters
+    options = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    assert options == set(_READERS)
+    assert {n: params[n].default for n in options} == _DEFAULTS
+
+
+@pytest.mark.parametrize(("weighting", "option"), _PAIRS)
+def test_option_not_read_by_the_weighting_is_refused(weighting, option):
+    tasks = _constant_tasks("abc")
+    MultiTaskLoss(tasks, weighting, **{option: _DEFAULTS[option]})  # the default is accepted
+    if weighting in _READERS[option]:
+        baseline = _drive(MultiTaskLoss(tasks, weighting))
+        changed = _drive(MultiTaskLoss(tasks, weighting, **{option: _OTHER[option]}))
+        assert changed != baseline  # the option is read: it changes the weights or the total
+        return
+    readers = [repr(w) for w in WEIGHTINGS if w in _READERS[option]]
+    verb = "reads" if len(readers) == 1 else "read"
+    message = (
+        f"{option} must be left at its default {_DEFAULTS[option]!r} with "
+        f"weighting={weighting!r} (only {', '.join(readers)} {verb} it), "
+        f"got {_OTHER[option]!r}"
+    )
+    with pytest.raises(ValueError) as info:
+        MultiTaskLoss(tasks, weighting, **{option: _OTHER[option]})
+    assert str(info.value) == message
+
+
+def test_uniform_refuses_removing_the_cap():
+    with pytest.raises(
+        ValueError,
+        match=r"max_weight must be left at its default 10.0 with "
+        r"weighting='uniform' .*got None",
+    ):
+        MultiTaskLoss(_constant_tasks("ab"), max_weight=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias
@@ -25,6 +26,18 @@ Weighting: TypeAlias = Literal[
 ]
 WEIGHTINGS = ("uniform", "uncertainty", "dwa", "inverse_accuracy", "inverse_f1", "difficulty")
 METRIC_WEIGHTINGS = ("inverse_accuracy", "inverse_f1", "difficulty")
+# The weightings that read each option; any other weighting needs the option left at its default.
+_ADJUSTED_WEIGHTINGS = ("uncertainty", "dwa", *METRIC_WEIGHTINGS)
+OPTION_USERS: dict[str, tuple[str, ...]] = {
+    "max_weight": _ADJUSTED_WEIGHTINGS,
+    "min_weight": _ADJUSTED_WEIGHTINGS,
+    "dwa_temperature": ("dwa",),
+    "gamma": ("difficulty",),
+    "metric_momentum": METRIC_WEIGHTINGS,
+    "uncertainty_form": ("uncertainty",),
+    "init_log_var": ("uncertainty",),
+    "eps": ("dwa", *METRIC_WEIGHTINGS),
+}
 LossFn: TypeAlias = Callable[[Any, Any], torch.Tensor]
 TaskSpec: TypeAlias = LossFn | str | tuple[str, Mapping[str, Any]] | Mapping[str, Any]
 
@@ -100,6 +113,28 @@ def _project_weights(raw: list[float], low: float, high: float | None) -> list[f
             return clipped((k - fixed) / slope)
         start = end
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_options_used(weighting: str, options: Mapping[str, Any]) -> None:
+    """Raise if an option the chosen weighting does not read differs from its default."""
+    defaults = _option_defaults()
+    for name, value in options.items():
+        users = OPTION_USERS[name]
+        if weighting in users or value == defaults[name]:
+            continue
+        listed = ", ".join(repr(w) for w in users)
+        verb = "reads" if len(users) == 1 else "read"
+        raise error(
+            name,
+            f"left at its default {defaults[name]!r} with weighting={weighting!r} "
+            f"(only {listed} {verb} it)",
+            value,
+        )
+
+
+def _option_defaults() -> dict[str, Any]:
+    params = inspect.signature(MultiTaskLoss.__init__).parameters
+    return {name: params[name].default for name in OPTION_USERS}
 
 
 class _ClampInward(torch.autograd.Function):
@@ -189,26 +224,31 @@ class MultiTaskLoss(nn.Module):
     Args:
         tasks: task name -> task spec (see above); at least one task.
         weighting: the weighting strategy.
-        max_weight: cap on a task's weight (``>= 1``; ``None`` for no cap).
-        min_weight: floor on a task's weight, in ``[0, 1]``.
+        max_weight: cap on a task's weight (``>= 1``; ``None`` for no cap);
+            every weighting except ``"uniform"``.
+        min_weight: floor on a task's weight, in ``[0, 1]``; every weighting
+            except ``"uniform"``.
         dwa_temperature: DWA temperature $T > 0$ (2 in the paper); ``"dwa"`` only.
         gamma: focusing exponent $\gamma \ge 0$; ``"difficulty"`` only.
         metric_momentum: $\alpha \in [0, 1)$; a new metric is stored as
             $\alpha m_\text{old} + (1 - \alpha) m_\text{new}$ (0 keeps the
-            latest value). Applies to the stored metrics, which only the
-            metric-driven weightings read.
+            latest value); metric-driven weightings only.
         uncertainty_form: ``"simple"`` ($c = 1$) or ``"gaussian"`` ($c = 1/2$);
             ``"uncertainty"`` only.
         init_log_var: initial $s_t$ (0: weight $c$); ``"uncertainty"`` only.
         eps: $\epsilon \in (0, 0.5)$ keeping metric-driven weights finite
-            (and the DWA ratio's denominator positive).
+            (and the DWA ratio's denominator positive); ``"dwa"`` and the
+            metric-driven weightings only.
 
-    Options that belong to another weighting are validated but have no
-    effect, so one config can hold the settings of several strategies.
+    An option the chosen weighting does not read (see "only" above) must
+    keep its default: a non-default value raises ``ValueError`` naming the
+    option, the weighting and the weightings that read it, instead of being
+    silently ignored.
 
     Raises:
         ValueError: empty ``tasks``, a bad task name or spec, an unknown
-            weighting or an out-of-range option.
+            weighting, an out-of-range option, or a non-default value for an
+            option the chosen weighting does not read.
         TypeError: a task spec of an unsupported type.
 
     Examples:
@@ -263,6 +303,19 @@ class MultiTaskLoss(nn.Module):
         check_choice("uncertainty_form", uncertainty_form, ("simple", "gaussian"))
         check_in_range("init_log_var", init_log_var, -math.inf, math.inf)
         check_in_range("eps", eps, 0.0, 0.5, low_inclusive=False, high_inclusive=False)
+        _check_options_used(
+            weighting,
+            {
+                "max_weight": max_weight,
+                "min_weight": min_weight,
+                "dwa_temperature": dwa_temperature,
+                "gamma": gamma,
+                "metric_momentum": metric_momentum,
+                "uncertainty_form": uncertainty_form,
+                "init_log_var": init_log_var,
+                "eps": eps,
+            },
+        )
 
         self.task_names: tuple[str, ...] = tuple(tasks)
         self.task_losses = nn.ModuleList(_build_task_loss(t, s) for t, s in tasks.items())
