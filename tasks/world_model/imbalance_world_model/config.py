@@ -1,0 +1,385 @@
+"""The configuration: nested dataclasses read from YAML (``yaml.safe_load``), validated.
+
+Unknown keys are errors, and ``--set section.key=value`` overrides are parsed as YAML
+scalars. ``configs/default.yaml`` in the package folder lists every key with its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from imbalance_kit._validation import (
+    check_choice,
+    check_in_range,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    error,
+)
+
+__all__ = [
+    "GateConfig",
+    "GenerateConfig",
+    "PolicyConfig",
+    "SimulateConfig",
+    "TrustConfig",
+    "WMConfig",
+    "WMTrainConfig",
+    "WorldModelConfig",
+    "apply_overrides",
+    "load_config",
+]
+
+TrainMode = Literal["teacher_forcing", "scheduled_sampling", "bptt"]
+PolicyAlgo = Literal["bc", "td3bc"]
+Weighting = Literal["sample", "loss"]
+
+
+@dataclass
+class SimulateConfig:
+    """Real data: :func:`~imbalance_world_model.simulate.simulate_episodes` and the split.
+
+    Attributes:
+        n_episodes, horizon, n_oscillators, dt, damping, coupling, process_noise: simulator.
+        test_fraction: share of real episodes held out (policy evaluation, std-ratio reference).
+        n_bricks: k-means clusters of the economic metrics.
+        seed: simulation and split seed.
+
+    Examples:
+        >>> SimulateConfig(n_episodes=50).horizon
+        60
+    """
+
+    n_episodes: int = 200
+    horizon: int = 60
+    n_oscillators: int = 2
+    dt: float = 0.1
+    damping: float = 0.3
+    coupling: float = 0.5
+    process_noise: float = 0.1
+    test_fraction: float = 0.25
+    n_bricks: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive_int("simulate.n_episodes", self.n_episodes, minimum=4)
+        check_positive_int("simulate.horizon", self.horizon, minimum=3)
+        check_positive_int("simulate.n_oscillators", self.n_oscillators)
+        check_positive("simulate.dt", self.dt)
+        for name in ("damping", "coupling", "process_noise"):
+            check_non_negative(f"simulate.{name}", getattr(self, name))
+        check_in_range("simulate.test_fraction", self.test_fraction, 0.0, 1.0,
+                       low_inclusive=False, high_inclusive=False)
+        check_positive_int("simulate.n_bricks", self.n_bricks)
+        check_positive_int("simulate.seed", self.seed, minimum=0)
+
+
+@dataclass
+class WorldModelConfig:
+    """The network: GRU width and the optional residual clip.
+
+    Examples:
+        >>> WorldModelConfig(residual_clip=0.1).residual_clip
+        0.1
+    """
+
+    hidden_dim: int = 64
+    residual_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_int("world_model.hidden_dim", self.hidden_dim)
+        if self.residual_clip is not None:
+            check_positive("world_model.residual_clip", self.residual_clip)
+
+
+@dataclass
+class WMTrainConfig:
+    """World-model training.
+
+    Attributes:
+        mode: ``"teacher_forcing"`` (inputs are always the true states),
+            ``"scheduled_sampling"`` (true input with a probability that falls linearly from 1
+            to ``ss_min_teacher`` over the epochs), ``"bptt"`` (free-running rollouts,
+            back-propagation through time).
+        horizon: predicted steps per training window (``None``: the whole episode).
+        epochs, batch_size, lr, grad_clip: optimisation (Adam; gradient-norm clipping).
+        ss_min_teacher: final teacher probability of scheduled sampling.
+        var_reg_weight, var_reg_ratio: weight of the variance penalty and the allowed ratio
+            of synthetic to real per-step variance.
+        feature_match_weight: weight of the squared distance of mean trust features.
+        trust_aware_weight: weight of ``BCE(trust_net(rollout), real)`` (needs a trust net).
+
+    Examples:
+        >>> WMTrainConfig(mode="teacher_forcing", horizon=10).horizon
+        10
+    """
+
+    mode: TrainMode = "bptt"
+    horizon: int | None = None
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 3e-3
+    grad_clip: float = 1.0
+    ss_min_teacher: float = 0.0
+    var_reg_weight: float = 0.0
+    var_reg_ratio: float = 1.2
+    feature_match_weight: float = 0.0
+    trust_aware_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("wm_train.mode", self.mode, typing.get_args(TrainMode))
+        if self.horizon is not None:
+            check_positive_int("wm_train.horizon", self.horizon)
+        check_positive_int("wm_train.epochs", self.epochs)
+        check_positive_int("wm_train.batch_size", self.batch_size)
+        check_positive("wm_train.lr", self.lr)
+        check_positive("wm_train.grad_clip", self.grad_clip)
+        check_in_range("wm_train.ss_min_teacher", self.ss_min_teacher, 0.0, 1.0)
+        for name in ("var_reg_weight", "feature_match_weight", "trust_aware_weight"):
+            check_non_negative(f"wm_train.{name}", getattr(self, name))
+        check_positive("wm_train.var_reg_ratio", self.var_reg_ratio)
+
+
+@dataclass
+class GenerateConfig:
+    """Synthetic episodes: how many (``None``: as many as real training episodes), sampled or not.
+
+    Examples:
+        >>> GenerateConfig().sample
+        True
+    """
+
+    n_episodes: int | None = None
+    sample: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_episodes is not None:
+            check_positive_int("generate.n_episodes", self.n_episodes)
+        _check_bool("generate.sample", self.sample)
+
+
+@dataclass
+class TrustConfig:
+    """Trust net: ``kind`` (``"mlp"`` on features, ``"temporal"`` GRU) and its training.
+
+    Examples:
+        >>> TrustConfig(kind="temporal").kind
+        'temporal'
+    """
+
+    kind: Literal["mlp", "temporal"] = "mlp"
+    hidden_dim: int = 64
+    epochs: int = 30
+    lr: float = 3e-3
+    batch_size: int = 64
+    val_fraction: float = 0.3
+
+    def __post_init__(self) -> None:
+        check_choice("trust.kind", self.kind, ("mlp", "temporal"))
+        check_positive_int("trust.hidden_dim", self.hidden_dim)
+        check_positive_int("trust.epochs", self.epochs)
+        check_positive("trust.lr", self.lr)
+        check_positive_int("trust.batch_size", self.batch_size)
+        check_in_range("trust.val_fraction", self.val_fraction, 0.0, 1.0, high_inclusive=False)
+
+
+@dataclass
+class GateConfig:
+    """Bounds filter (see :class:`~imbalance_world_model.gates.BoundsFilter`) and trust threshold.
+
+    Examples:
+        >>> GateConfig().trust_threshold
+        0.5
+    """
+
+    quantile: float = 0.005
+    margin: float = 0.1
+    std_tolerance: float = 1.25
+    max_outside: float = 0.0
+    trust_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_in_range("gate.quantile", self.quantile, 0.0, 0.5, high_inclusive=False)
+        check_non_negative("gate.margin", self.margin)
+        check_positive("gate.std_tolerance", self.std_tolerance)
+        check_in_range("gate.max_outside", self.max_outside, 0.0, 1.0)
+        check_in_range("gate.trust_threshold", self.trust_threshold, 0.0, 1.0)
+
+
+@dataclass
+class PolicyConfig:
+    """Offline policy learning.
+
+    Attributes:
+        algo: ``"bc"`` (weighted behaviour cloning) or ``"td3bc"`` (TD3+BC).
+        weighting: ``"sample"`` draws transitions with :class:`imbalance_kit.sampling.WeightedSampler`
+            in proportion to their weights; ``"loss"`` draws uniformly and weights the loss
+            (importance-weighted loss).
+        fixed_share: synthetic share of the fixed-mix policy (0.1: the 10% mix).
+        hidden_dim, epochs, batch_size, lr: network and optimisation.
+        td3_alpha, gamma, tau, policy_noise, noise_clip, policy_delay: TD3+BC settings.
+
+    Examples:
+        >>> PolicyConfig(algo="td3bc").td3_alpha
+        2.5
+    """
+
+    algo: PolicyAlgo = "bc"
+    weighting: Weighting = "sample"
+    fixed_share: float = 0.1
+    hidden_dim: int = 64
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    td3_alpha: float = 2.5
+    gamma: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+
+    def __post_init__(self) -> None:
+        check_choice("policy.algo", self.algo, typing.get_args(PolicyAlgo))
+        check_choice("policy.weighting", self.weighting, typing.get_args(Weighting))
+        check_in_range("policy.fixed_share", self.fixed_share, 0.0, 1.0, high_inclusive=False)
+        check_positive_int("policy.hidden_dim", self.hidden_dim)
+        check_positive_int("policy.epochs", self.epochs)
+        check_positive_int("policy.batch_size", self.batch_size)
+        check_positive("policy.lr", self.lr)
+        check_non_negative("policy.td3_alpha", self.td3_alpha)
+        check_in_range("policy.gamma", self.gamma, 0.0, 1.0, high_inclusive=False)
+        check_in_range("policy.tau", self.tau, 0.0, 1.0, low_inclusive=False)
+        check_non_negative("policy.policy_noise", self.policy_noise)
+        check_non_negative("policy.noise_clip", self.noise_clip)
+        check_positive_int("policy.policy_delay", self.policy_delay)
+
+
+@dataclass
+class WMConfig:
+    """Everything the pipeline reads.
+
+    Examples:
+        >>> cfg = WMConfig.from_dict({"wm_train": {"mode": "teacher_forcing", "horizon": 10}})
+        >>> cfg.wm_train.mode, cfg.policy.algo
+        ('teacher_forcing', 'bc')
+        >>> WMConfig.from_dict({"wm_trian": {}})
+        Traceback (most recent call last):
+        ...
+        ValueError: config key 'wm_trian' must be one of 'seed', 'simulate', ..., got 'wm_trian'
+    """
+
+    seed: int = 0
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    wm_train: WMTrainConfig = field(default_factory=WMTrainConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    def __post_init__(self) -> None:
+        check_positive_int("seed", self.seed, minimum=0)
+        if self.wm_train.horizon is not None and self.wm_train.horizon >= self.simulate.horizon:
+            raise error("wm_train.horizon", f"< simulate.horizon ({self.simulate.horizon}) "
+                        "or null for the whole episode", self.wm_train.horizon)
+
+    @classmethod
+    def from_dict(cls, mapping: dict[str, Any] | None) -> WMConfig:
+        """Build from a nested dict (missing keys take defaults; unknown keys are errors)."""
+        return _build(cls, mapping or {}, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (YAML / JSON ready)."""
+        return dataclasses.asdict(self)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise error(name, "true or false", value)
+
+
+def _build(cls: type, mapping: Any, prefix: str) -> Any:
+    if not isinstance(mapping, dict):
+        raise error(f"config section '{prefix.rstrip('.') or 'root'}'", "a mapping", mapping)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in mapping.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            raise error(f"config key '{path}'", f"one of {', '.join(map(repr, names))}", key)
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value if value is not None else {}, f"{path}.")
+        else:
+            kwargs[key] = _coerce(path, value, hint)
+    return cls(**kwargs)
+
+
+def _coerce(path: str, value: Any, hint: Any) -> Any:
+    """Accept ints where floats are expected (YAML writes ``1`` for ``1.0``); check numbers."""
+    args = typing.get_args(hint)
+    accepts_float = hint is float or float in args
+    accepts_int = hint is int or int in args
+    if accepts_float and not accepts_int and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(path, "a finite number", value)
+    if isinstance(value, (dict, list)) and not (typing.get_origin(hint) in (list, dict)):
+        raise error(path, "a single value", value)
+    return value
+
+
+def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
+
+    Examples:
+        >>> apply_overrides({"policy": {"lr": 0.1}}, ["policy.lr=0.01", "wm_train.horizon=null"])
+        {'policy': {'lr': 0.01}, 'wm_train': {'horizon': None}}
+    """
+    out = dict(mapping)
+    for item in overrides:
+        if "=" not in item:
+            raise error("--set", "section.key=value", item)
+        dotted, raw = item.split("=", 1)
+        keys = dotted.strip().split(".")
+        if not all(keys):
+            raise error("--set", "a dotted key such as policy.lr", dotted)
+        node = out
+        for key in keys[:-1]:
+            child = node.get(key)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[key] = child
+            node = child
+        node[keys[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> WMConfig:
+    """Read a YAML config (``yaml.safe_load``), apply overrides, validate.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unknown keys or invalid values.
+
+    Examples:
+        >>> load_config(None, ["wm_train.epochs=2"]).wm_train.epochs
+        2
+    """
+    mapping: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        loaded = yaml.safe_load(path.read_text())
+        if loaded is not None and not isinstance(loaded, dict):
+            raise error(f"config file {path}", "a YAML mapping", type(loaded).__name__, raw=True)
+        mapping = loaded or {}
+    return WMConfig.from_dict(apply_overrides(mapping, overrides or []))

@@ -1,0 +1,152 @@
+r"""Replay buffer with source tracking, trust-weighted sampling and importance weights.
+
+Every transition $(z_t, a_t, r_t, z_{t+1})$ of every episode keeps its source (real or
+synthetic), its episode and a weight. Transitions are drawn in proportion to their weights
+with :class:`imbalance_kit.sampling.WeightedSampler`, or drawn uniformly with the weights in
+the loss (:func:`importance_weighted_loss`). Either way the effective synthetic contribution
+is the synthetic share of the weight mass:
+
+```math
+c_{\text{syn}} = \frac{\sum_{i \in \text{syn}} w_i}{\sum_i w_i}.
+```
+
+:func:`mix_weights` gives the per-episode weights of the three training mixes: real only
+($c_{\text{syn}} = 0$), a fixed synthetic share, and trust weights (real 1, synthetic
+$p(\text{real})$ when the trust gate accepts the episode, else 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from imbalance_kit._validation import check_choice, check_in_range, check_same_shape
+from imbalance_kit.sampling import WeightedSampler
+from imbalance_world_model.episodes import Episodes
+
+__all__ = ["ReplayBuffer", "importance_weighted_loss", "mix_weights"]
+
+Mix = Literal["real_only", "fixed", "trust"]
+
+
+def mix_weights(
+    is_synthetic: np.ndarray,
+    mix: Mix,
+    *,
+    share: float = 0.1,
+    trust: np.ndarray | None = None,
+    threshold: float = 0.5,
+) -> np.ndarray:
+    """Per-episode weights of a training mix.
+
+    Args:
+        is_synthetic: ``(N,)`` booleans.
+        mix: ``"real_only"``, ``"fixed"`` (synthetic episodes share ``share`` of the mass,
+            real ones ``1 - share``, equally within each source) or ``"trust"``.
+        share: synthetic share of ``"fixed"``.
+        trust: ``p(real)`` of every episode (``"trust"`` only; real episodes get weight 1).
+        threshold: trust gate threshold.
+
+    Examples:
+        >>> syn = np.array([False, False, True, True])
+        >>> mix_weights(syn, "fixed", share=0.1).round(3).tolist()
+        [0.45, 0.45, 0.05, 0.05]
+        >>> mix_weights(syn, "trust", trust=np.array([1.0, 1.0, 0.9, 0.2])).tolist()
+        [1.0, 1.0, 0.9, 0.0]
+    """
+    check_choice("mix", mix, ("real_only", "fixed", "trust"))
+    syn = np.asarray(is_synthetic, dtype=bool)
+    w = np.where(syn, 0.0, 1.0)
+    if mix == "fixed":
+        check_in_range("share", share, 0.0, 1.0, high_inclusive=False)
+        n_syn, n_real = int(syn.sum()), int((~syn).sum())
+        if n_real == 0:
+            raise ValueError("the fixed mix needs real episodes, got none")
+        w = np.where(syn, share / max(n_syn, 1), (1 - share) / n_real)
+    elif mix == "trust":
+        if trust is None:
+            raise ValueError("mix 'trust' needs trust scores, got None")
+        from imbalance_world_model.gates import TrustGate
+
+        p = np.asarray(trust, dtype=np.float64)
+        if p.shape != syn.shape:
+            raise ValueError(f"trust must have shape {syn.shape}, got {p.shape}")
+        w = np.where(syn, TrustGate(threshold).weights(p), 1.0)
+    return w
+
+
+def importance_weighted_loss(per_sample: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    r"""$\sum_i w_i \ell_i / \sum_i w_i$ (0 when all weights are 0).
+
+    Examples:
+        >>> importance_weighted_loss(torch.tensor([1.0, 3.0]), torch.tensor([3.0, 1.0]))
+        tensor(1.5000)
+    """
+    check_same_shape("per_sample", per_sample, "weights", weights)
+    total = weights.sum()
+    return (weights * per_sample).sum() / total.clamp_min(1e-12)
+
+
+@dataclass
+class ReplayBuffer:
+    """Transitions with their source, episode and weight (all tensors of length ``M``).
+
+    Examples:
+        >>> from imbalance_world_model.simulate import simulate_episodes
+        >>> ep = simulate_episodes(n_episodes=2, horizon=5, seed=0)
+        >>> buf = ReplayBuffer.from_episodes(ep, np.array([1.0, 3.0]))
+        >>> len(buf), buf.synthetic_share(), buf.weights[:5].tolist()
+        (8, 0.0, [1.0, 1.0, 1.0, 1.0, 3.0])
+    """
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_states: torch.Tensor
+    dones: torch.Tensor
+    synthetic: torch.Tensor
+    episode: torch.Tensor
+    weights: torch.Tensor
+
+    @classmethod
+    def from_episodes(
+        cls, episodes: Episodes, episode_weights: np.ndarray | None = None
+    ) -> ReplayBuffer:
+        """All ``T - 1`` transitions of every episode; ``episode_weights`` default to 1."""
+        n, t = episodes.n_episodes, episodes.horizon
+        w = np.ones(n) if episode_weights is None else np.asarray(episode_weights, np.float64)
+        if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError(f"episode_weights must be {n} finite values >= 0")
+        z = torch.as_tensor(episodes.z)
+        done = torch.zeros(n, t - 1)
+        done[:, -1] = 1.0
+        return cls(
+            states=z[:, :-1].reshape(-1, episodes.latent_dim),
+            actions=torch.as_tensor(episodes.actions[:, :-1]).reshape(-1, episodes.action_dim),
+            rewards=torch.as_tensor(episodes.rewards[:, :-1]).reshape(-1),
+            next_states=z[:, 1:].reshape(-1, episodes.latent_dim),
+            dones=done.reshape(-1),
+            synthetic=torch.as_tensor(np.repeat(episodes.is_synthetic, t - 1)),
+            episode=torch.as_tensor(np.repeat(np.arange(n), t - 1)),
+            weights=torch.as_tensor(np.repeat(w, t - 1), dtype=torch.float32),
+        )
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    def synthetic_share(self) -> float:
+        """Effective synthetic contribution: synthetic share of the weight mass."""
+        total = float(self.weights.sum())
+        return float(self.weights[self.synthetic].sum()) / total if total > 0 else 0.0
+
+    def sampler(self, num_samples: int | None = None, seed: int = 0) -> WeightedSampler:
+        """A :class:`~imbalance_kit.sampling.WeightedSampler` over the transition weights."""
+        return WeightedSampler(self.weights, num_samples or len(self), replacement=True, seed=seed)
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """``(states, actions, rewards, next_states, dones, weights)`` for a ``TensorDataset``."""
+        return (self.states, self.actions, self.rewards, self.next_states, self.dones,
+                self.weights)
