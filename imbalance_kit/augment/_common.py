@@ -37,8 +37,9 @@ __all__ = [
 ]
 
 
-#: Rows interpolated per block (bounds the temporaries of ``fill_interpolated``).
-_FILL_BLOCK = 1 << 15
+#: Elements per block of ``fill_interpolated`` (1 MiB of float32 per temporary:
+#: small enough to be recycled by the allocator instead of mapped afresh each block).
+_FILL_ELEMENTS = 1 << 18
 
 
 def check_features(X: torch.Tensor, name: str = "X") -> None:
@@ -177,11 +178,12 @@ def fill_interpolated(
 ) -> None:
     """Write ``base_pool[rows] + steps * (partner_pool[partners] - base_pool[rows])`` into ``out``.
 
-    A fused ``torch.lerp`` per block of ``_FILL_BLOCK`` rows, so the gathered
-    temporaries stay small whatever the number of new rows.
+    A fused ``torch.lerp`` per block of about ``_FILL_ELEMENTS`` elements, so the
+    gathered temporaries stay small whatever the number of new rows.
     """
-    for start in range(0, out.shape[0], _FILL_BLOCK):
-        stop = min(start + _FILL_BLOCK, out.shape[0])
+    block = max(1, _FILL_ELEMENTS // max(1, out.shape[1]))
+    for start in range(0, out.shape[0], block):
+        stop = min(start + block, out.shape[0])
         torch.lerp(
             base_pool.index_select(0, rows[start:stop]),
             partner_pool.index_select(0, partners[start:stop]),
