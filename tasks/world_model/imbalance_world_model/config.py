@@ -53,12 +53,12 @@ class SimulateConfig:
         seed: simulation and split seed.
 
     Examples:
-        >>> SimulateConfig(n_episodes=50).horizon
-        60
+        >>> SimulateConfig(n_episodes=50).horizon   # 60 steps after the first state
+        61
     """
 
     n_episodes: int = 200
-    horizon: int = 60
+    horizon: int = 61
     n_oscillators: int = 2
     dt: float = 0.1
     damping: float = 0.3

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from imbalance_world_model._fit import fit
 from imbalance_world_model.config import PolicyConfig
@@ -224,10 +224,14 @@ def train_policy(
     config: PolicyConfig,
     *,
     seed: int = 0,
+    samples_per_epoch: int | None = None,
     progress_bar: bool = False,
     log_dir: str | Path | None = None,
 ) -> tuple[PolicyModule, dict[str, Any]]:
     """Train a policy on ``buffer`` (weights as sampling probabilities or loss weights).
+
+    Every epoch draws ``samples_per_epoch`` transitions (default: the number of real
+    transitions), so mixes with and without synthetic data get the same number of updates.
 
     Returns:
         The module (``module.actor`` is the policy) and ``{"synthetic_share", "seconds", ...}``.
@@ -244,12 +248,14 @@ def train_policy(
     torch.manual_seed(seed)
     module = PolicyModule(buffer.states.shape[1], buffer.actions.shape[1], config)
     data = TensorDataset(*buffer.tensors())
+    n_real = int((~buffer.synthetic).sum())
+    per_epoch = samples_per_epoch or n_real or len(buffer)
     if config.weighting == "sample":
-        loader = DataLoader(data, batch_size=config.batch_size,
-                            sampler=buffer.sampler(len(buffer), seed=seed))
+        sampler: Any = buffer.sampler(per_epoch, seed=seed)
     else:
-        loader = DataLoader(data, batch_size=config.batch_size, shuffle=True,
-                            generator=torch.Generator().manual_seed(seed))
+        sampler = RandomSampler(data, replacement=True, num_samples=per_epoch,
+                                generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler)
     seconds = fit(module, loader, config.epochs, progress_bar=progress_bar, log_dir=log_dir)
     module.eval()
     return module, {
@@ -260,5 +266,6 @@ def train_policy(
         "synthetic_share": round(buffer.synthetic_share(), 6),
         "seconds": round(seconds, 2),
         "seed": seed,
+        "samples_per_epoch": per_epoch,
         "mean_weight": float(np.round(float(buffer.weights.mean()), 6)),
     }

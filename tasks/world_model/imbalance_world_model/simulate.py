@@ -82,7 +82,7 @@ def oscillator_step(
 
 def simulate_episodes(
     n_episodes: int = 200,
-    horizon: int = 60,
+    horizon: int = 61,
     n_oscillators: int = 2,
     *,
     dt: float = 0.1,
