@@ -70,6 +70,7 @@ def fit(
             ".*LeafSpec.*",
             ".*GPU available but not used.*",
             ".*`training_step` returned `None`.*",
+            ".*module\\(s\\) in eval mode.*",
         ):
             warnings.filterwarnings("ignore", message=pattern)
         trainer.fit(module, loader)
