@@ -12,17 +12,8 @@ if os.environ.get("IMBALANCE_KIT_TRITON_GPU", "0") in ("", "0"):
 
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "ci",
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
+# The hypothesis profile ("ci": derandomized, 40 examples) is loaded by the root conftest.py.
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 CUDA = torch.cuda.is_available()

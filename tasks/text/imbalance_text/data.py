@@ -323,5 +323,34 @@ def split_corpus(
         parts[1] += members[:n_val].tolist()
         parts[2] += members[n_val : n_val + n_test].tolist()
         parts[0] += members[n_val + n_test :].tolist()
+    _repair_rare_labels(corpus.targets, parts, (val_fraction, test_fraction), order)
     train, val, test = (corpus.subset(sorted(p)) for p in parts)
     return train, val, test
+
+
+def _repair_rare_labels(
+    targets: np.ndarray,
+    parts: list[list[int]],
+    fractions: tuple[float, float],
+    order: np.ndarray,
+) -> None:
+    """Move rows so that every label with at least three positives reaches every part.
+
+    Stratifying by the rarest label can leave a label out of validation or test
+    when its rows also carry a rarer label. For each such label (rarest first) a
+    positive row is moved into the part that lacks it, from a part that keeps at
+    least one positive of that label afterwards.
+    """
+    positives = targets > 0
+    for j in order:
+        if positives[:, j].sum() < 3:
+            continue
+        for dest, fraction in ((1, fractions[0]), (2, fractions[1])):
+            if fraction <= 0 or positives[parts[dest], j].any():
+                continue
+            for source in (0, 3 - dest):
+                rows = [r for r in parts[source] if positives[r, j]]
+                if len(rows) >= 2:
+                    parts[source].remove(rows[-1])
+                    parts[dest].append(rows[-1])
+                    break
