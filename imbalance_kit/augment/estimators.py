@@ -9,7 +9,7 @@ declare sampler tags the way imbalanced-learn does, so its
 from __future__ import annotations
 
 import numbers
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -100,7 +100,7 @@ class _Batch:
 
 
 class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
-    """Shared input handling; subclasses implement ``_run``."""
+    """Shared input handling; subclasses name their ``_function`` and ``_forwarded`` parameters."""
 
     _estimator_type = "sampler"
     _multilabel = False
@@ -235,10 +235,15 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
             return X_np.tolist(), y_res.tolist()
         return X_np, y_res
 
+    #: The functional over-sampler, and the estimator parameters passed to it by name.
+    _function: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    _forwarded: tuple[str, ...] = ()
+
     def _run(
         self, X: torch.Tensor, y: torch.Tensor, targets: dict[int, int], generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        options = {name: getattr(self, name) for name in self._forwarded}
+        return type(self)._function(X, y, sampling_strategy=targets, generator=generator, **options)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -297,6 +302,9 @@ class SMOTE(_Oversampler):
         ((180, 3), [90, 90])
     """
 
+    _function = staticmethod(smote)
+    _forwarded = ("k_neighbors", "chunk_size")
+
     def __init__(
         self,
         *,
@@ -311,16 +319,6 @@ class SMOTE(_Oversampler):
         self.k_neighbors = k_neighbors
         self.device = device
         self.chunk_size = chunk_size
-
-    def _run(self, X, y, targets, generator):  # type: ignore[no-untyped-def]
-        return smote(
-            X,
-            y,
-            sampling_strategy=targets,
-            k_neighbors=self.k_neighbors,
-            generator=generator,
-            chunk_size=self.chunk_size,
-        )
 
 
 class BorderlineSMOTE(_Oversampler):
@@ -355,6 +353,9 @@ class BorderlineSMOTE(_Oversampler):
         [90, 90]
     """
 
+    _function = staticmethod(borderline_smote)
+    _forwarded = ("k_neighbors", "m_neighbors", "kind", "chunk_size")
+
     def __init__(
         self,
         *,
@@ -373,18 +374,6 @@ class BorderlineSMOTE(_Oversampler):
         self.kind = kind
         self.device = device
         self.chunk_size = chunk_size
-
-    def _run(self, X, y, targets, generator):  # type: ignore[no-untyped-def]
-        return borderline_smote(
-            X,
-            y,
-            sampling_strategy=targets,
-            k_neighbors=self.k_neighbors,
-            m_neighbors=self.m_neighbors,
-            kind=self.kind,
-            generator=generator,
-            chunk_size=self.chunk_size,
-        )
 
 
 class ADASYN(_Oversampler):
@@ -417,6 +406,9 @@ class ADASYN(_Oversampler):
         [(np.str_('common'), np.int64(90)), (np.str_('rare'), np.int64(90))]
     """
 
+    _function = staticmethod(adasyn)
+    _forwarded = ("n_neighbors", "chunk_size")
+
     def __init__(
         self,
         *,
@@ -431,16 +423,6 @@ class ADASYN(_Oversampler):
         self.n_neighbors = n_neighbors
         self.device = device
         self.chunk_size = chunk_size
-
-    def _run(self, X, y, targets, generator):  # type: ignore[no-untyped-def]
-        return adasyn(
-            X,
-            y,
-            sampling_strategy=targets,
-            n_neighbors=self.n_neighbors,
-            generator=generator,
-            chunk_size=self.chunk_size,
-        )
 
 
 class MLSMOTE(_Oversampler):
@@ -478,6 +460,9 @@ class MLSMOTE(_Oversampler):
 
     _multilabel = True
 
+    _function = staticmethod(mlsmote)
+    _forwarded = ("k_neighbors", "chunk_size")
+
     def __init__(
         self,
         *,
@@ -492,16 +477,6 @@ class MLSMOTE(_Oversampler):
         self.k_neighbors = k_neighbors
         self.device = device
         self.chunk_size = chunk_size
-
-    def _run(self, X, y, targets, generator):  # type: ignore[no-untyped-def]
-        return mlsmote(
-            X,
-            y,
-            sampling_strategy=targets,
-            k_neighbors=self.k_neighbors,
-            generator=generator,
-            chunk_size=self.chunk_size,
-        )
 
 
 class NoiseOversampler(_Oversampler):
@@ -534,6 +509,9 @@ class NoiseOversampler(_Oversampler):
         ('Tensor', [45, 45])
     """
 
+    _function = staticmethod(noise_oversample)
+    _forwarded = ("noise_std",)
+
     def __init__(
         self,
         *,
@@ -546,8 +524,3 @@ class NoiseOversampler(_Oversampler):
         self.random_state = random_state
         self.noise_std = noise_std
         self.device = device
-
-    def _run(self, X, y, targets, generator):  # type: ignore[no-untyped-def]
-        return noise_oversample(
-            X, y, sampling_strategy=targets, noise_std=self.noise_std, generator=generator
-        )
