@@ -17,6 +17,7 @@ Files are read with ``allow_pickle=False``: object arrays are refused.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +196,8 @@ def load_episodes(path: str | Path) -> Episodes:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"episodes file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable NPZ file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

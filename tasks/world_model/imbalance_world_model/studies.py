@@ -40,7 +40,8 @@ HORIZON_VARIANTS: dict[str, dict[str, Any]] = {
                     "world_model": {"residual_clip": 0.2}},
     "ss_full": {"wm_train": {"mode": "scheduled_sampling"}},
     "bptt_full": {"wm_train": {"mode": "bptt"}},
-    "bptt_full+var": {"wm_train": {"mode": "bptt", "var_reg_weight": 1.0}},
+    "bptt_full+var0.1": {"wm_train": {"mode": "bptt", "var_reg_weight": 0.1}},
+    "bptt_full+var1": {"wm_train": {"mode": "bptt", "var_reg_weight": 1.0}},
 }
 
 COLUMNS = ("ratio_at_10", "ratio_at_60", "ratio_max", "bounds_pass", "trust_pass",
