@@ -24,6 +24,7 @@ import torch
 
 __all__ = [
     "REDUCTIONS",
+    "check_bool",
     "check_choice",
     "check_class_targets",
     "check_dtype_floating",
@@ -91,6 +92,19 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)
         raise error(name, f"one of {listed}", value)
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise a ``TypeError`` unless ``value`` is ``True`` or ``False``.
+
+    Examples:
+        >>> check_bool("return_indices", "yes")
+        Traceback (most recent call last):
+        ...
+        TypeError: return_indices must be True or False, got 'yes'
+    """
+    if not isinstance(value, bool):
+        raise error(name, "True or False", value, TypeError)
 
 
 def check_reduction(reduction: str, name: str = "reduction") -> None:

@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from imbalance_kit import augment
 from imbalance_kit.augment import (
     adasyn,
     borderline_smote,
@@ -541,3 +542,42 @@ def test_downstream_auc_matches_imblearn():
             clf = LogisticRegression(max_iter=2000).fit(Xr, yr)
             aucs[key].append(roc_auc_score(y[test], clf.predict_proba(Xte)[:, 1]))
     assert abs(np.mean(aucs["ours"]) - np.mean(aucs["imblearn"])) < 0.005
+
+
+# --------------------------------------------------------------------------- source indices
+
+
+@pytest.mark.parametrize("name", ["random_oversample", "noise_oversample"])
+def test_return_indices_name_the_source_rows(name):
+    fn = getattr(augment, name)
+    X = torch.randn(40, 3, generator=gen(3))
+    y = torch.tensor([0] * 30 + [1] * 7 + [2] * 3)
+    kwargs = {"noise_std": 0.0} if name == "noise_oversample" else {}
+    X_res, y_res, source = fn(X, y, generator=gen(5), return_indices=True, **kwargs)
+    assert source.dtype == torch.long and source.shape == (X_res.shape[0],)
+    assert torch.equal(source[:40], torch.arange(40))
+    assert torch.equal(y_res, y[source])
+    # noise_std = 0 and plain copies: every row is exactly its source row
+    assert torch.equal(X_res, X[source])
+    # the same draws as without indices
+    X_plain, y_plain = fn(X, y, generator=gen(5), **kwargs)
+    assert torch.equal(X_plain, X_res) and torch.equal(y_plain, y_res)
+
+
+def test_noise_return_indices_keep_jitter_around_the_source():
+    X = torch.randn(50, 4, generator=gen(4))
+    y = torch.tensor([0] * 44 + [1] * 6)
+    X_res, _, source = augment.noise_oversample(
+        X, y, noise_std=0.05, generator=gen(2), return_indices=True
+    )
+    scale = X[44:].std(dim=0)
+    deviation = (X_res[50:] - X[source[50:]]) / scale
+    assert bool((source[50:] >= 44).all())
+    assert 0.0 < float(deviation.abs().max()) < 0.05 * 6  # jittered, within 6 sigma
+
+
+@pytest.mark.parametrize("name", ["random_oversample", "noise_oversample"])
+def test_return_indices_must_be_bool(name):
+    X, y = torch.randn(10, 2), torch.tensor([0] * 7 + [1] * 3)
+    with pytest.raises(TypeError, match="return_indices must be True or False, got 1"):
+        getattr(augment, name)(X, y, return_indices=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from imbalance_kit._validation import check_non_negative
+from imbalance_kit._validation import check_bool, check_non_negative
 from imbalance_kit.augment._common import allocate, class_rows, plan, randint
 from imbalance_kit.augment._strategy import SamplingStrategy
 
@@ -33,7 +33,8 @@ def noise_oversample(
     sampling_strategy: SamplingStrategy = "auto",
     noise_std: float = 0.1,
     generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    return_indices: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Over-sample with Gaussian jitter of rows of each class.
 
     A row $x_i$ of class $c$ is drawn uniformly with replacement and perturbed
@@ -60,10 +61,14 @@ def noise_oversample(
         noise_std: noise scale relative to the class's feature standard deviation
             (``0`` duplicates rows, like :func:`random_oversample`).
         generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
+        return_indices: also return the source row of every output row.
 
     Returns:
         ``(X_res, y_res)``: originals first and unchanged, then the jittered rows
-        class by class.
+        class by class. With ``return_indices=True``, ``(X_res, y_res, source)``:
+        ``source`` is the ``(N_res,)`` int64 row of ``X`` each output row was jittered
+        from (``arange(N)`` for the originals), to carry other per-row columns
+        (group ids, targets of other heads) along with the new rows.
 
     Raises:
         ValueError: as :func:`random_oversample`, or a negative / non-finite
@@ -80,8 +85,10 @@ def noise_oversample(
     """
     counts, todo = plan(X, y, sampling_strategy, generator)
     check_non_negative("noise_std", noise_std)
+    check_bool("return_indices", return_indices)
     X_res, y_res = allocate(X, y, sum(todo.values()))
     start = X.shape[0]
+    source = torch.arange(X_res.shape[0], device=X.device) if return_indices else None
     draw_device = X.device if generator is None else generator.device
     for label, n_new in todo.items():
         if n_new == 0:
@@ -97,5 +104,9 @@ def noise_oversample(
         torch.index_select(X, 0, picks, out=out)
         out.add_(eps.to(device=X.device, dtype=X.dtype) * scale)
         y_res[start : start + n_new] = label
+        if source is not None:
+            source[start : start + n_new] = picks
         start += n_new
+    if source is not None:
+        return X_res, y_res, source
     return X_res, y_res
