@@ -50,7 +50,8 @@ def fit(
     """
     from lightning.pytorch.loggers import CSVLogger
 
-    logger = CSVLogger(str(log_dir), name="", version="") if log_dir is not None else False
+    # a new version_N folder per call, so a stage that runs again keeps the earlier log
+    logger = CSVLogger(str(log_dir), name="") if log_dir is not None else False
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,

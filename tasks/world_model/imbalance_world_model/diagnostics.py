@@ -26,9 +26,9 @@ def std_ratio_per_step(synthetic_z: np.ndarray, real_z: np.ndarray) -> np.ndarra
     """$\\rho_t$ for every step ``t`` of ``(N, T, D)`` arrays (``T`` may differ: the shorter wins).
 
     Examples:
-        >>> real = np.array([[[0.0], [1.0]], [[0.0], [-1.0]]])
-        >>> std_ratio_per_step(real * 2, real)[1]
-        2.0
+        >>> real = np.array([[[1.0], [1.0]], [[-1.0], [-3.0]]])
+        >>> std_ratio_per_step(real * [[[1.0], [2.0]]], real).tolist()
+        [1.0, 2.0]
     """
     syn = np.asarray(synthetic_z, dtype=np.float64)
     real = np.asarray(real_z, dtype=np.float64)
