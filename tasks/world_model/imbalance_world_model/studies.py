@@ -75,7 +75,7 @@ def _table(rows: list[dict[str, Any]], names: list[str], key: str, columns: tupl
             mean = float(np.nanmean(values)) if np.isfinite(values).any() else None
             std = float(np.nanstd(values)) if np.isfinite(values).any() else None
             entry[f"{col}_mean"], entry[f"{col}_std"] = mean, std
-            cells.append("n/a" if mean is None else f"{mean:.3f} ± {std:.3f}")
+            cells.append("n/a" if mean is None else f"{mean:.4f} ± {std:.4f}")
         summary.append(entry)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return summary, "\n".join(lines) + "\n"
@@ -204,7 +204,8 @@ def policy_study(
                          "ratio_at_60": m["std_ratio"]["at_60"],
                          "trust_pass": m["gate"]["synthetic"]["trust"],
                          "bounds_pass": m["gate"]["synthetic"]["bounds"]})
-    cols = ("action_mse_test", "vs_real_only_pct", "synthetic_share")
+    cols = ("action_mse_test", "vs_real_only_pct", "synthetic_share", "ratio_at_60",
+            "bounds_pass", "trust_pass")
     summary, md = _table(rows, list(MIXES), "mix", cols)
     md += (f"\nMean ± std over seeds {seeds} (data and training seed); action MSE on held-out "
            "real episodes; synthetic share = synthetic share of the sampling mass.\n")
