@@ -138,24 +138,29 @@ def kneighbors(
     ref_aug_t = ref_aug.t()
     offsets = torch.arange(_BLOCK, device=ref.device)
     all_rows = torch.arange(min(chunk_size, m), device=ref.device)
+    # One distance buffer for every block: a fresh large allocation per block costs
+    # more than the matrix product on CPU (new pages are mapped and zeroed each time).
+    dist_buf = ref_aug.new_empty((min(chunk_size, m), ref_aug.shape[0]))
+    min_buf = ref_aug.new_empty((min(chunk_size, m), n_blocks)) if blocked else None
 
     for start in range(0, m, chunk_size):
         stop = min(start + chunk_size, m)
         q = query[start:stop].to(dtype) - center
         q_aug = torch.cat([q, q.new_ones(stop - start, 1)], dim=1)
         # ||q||^2 is constant per row, so it does not change the candidate order.
-        dist = q_aug @ ref_aug_t
+        dist = torch.mm(q_aug, ref_aug_t, out=dist_buf[: stop - start])
         if exclude is not None:
             dist[all_rows[: stop - start], exclude[start:stop]] = torch.inf
         if blocked:
-            block_min = dist.view(stop - start, n_blocks, _BLOCK).amin(dim=2)
+            block_min = torch.amin(
+                dist.view(stop - start, n_blocks, _BLOCK), dim=2, out=min_buf[: stop - start]
+            )
             best = block_min.topk(n_cand, dim=1, largest=False, sorted=False).indices
             cols = (best.unsqueeze(2) * _BLOCK + offsets).flatten(1)
             pick = dist.gather(1, cols).topk(n_cand, dim=1, largest=False, sorted=False)
             cand = cols.gather(1, pick.indices)
         else:
             cand = dist.topk(n_cand, dim=1, largest=False, sorted=False).indices
-        del dist
         cand, _ = cand.sort(dim=1)
         diff = ref[cand] - q.unsqueeze(1)
         exact = (diff * diff).sum(dim=2)
