@@ -15,10 +15,18 @@ from torch import nn
 from imbalance_world_model.trust import build_trust_net
 from imbalance_world_model.world_model import LatentWorldModel
 
-__all__ = ["load_checkpoint", "load_policy", "load_trust_net", "load_world_model", "save_checkpoint"]
+__all__ = [
+    "load_checkpoint",
+    "load_policy",
+    "load_trust_net",
+    "load_world_model",
+    "save_checkpoint",
+]
 
 
-def save_checkpoint(path: str | Path, kind: str, module: nn.Module, settings: dict[str, Any]) -> Path:
+def save_checkpoint(
+    path: str | Path, kind: str, module: nn.Module, settings: dict[str, Any]
+) -> Path:
     """Write ``module``'s state dict with ``kind`` and ``settings`` (plain values only).
 
     Examples:
@@ -46,7 +54,7 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error here
+    except Exception as exc:
         raise ValueError(f"{path} is not a readable weights-only checkpoint ({exc})") from None
     if not isinstance(ckpt, dict) or "kind" not in ckpt or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a checkpoint of imbalance-world-model")

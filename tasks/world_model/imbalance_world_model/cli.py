@@ -53,8 +53,14 @@ class _Parser(argparse.ArgumentParser):
 def _common(p: argparse.ArgumentParser, config: bool = True) -> None:
     if config:
         p.add_argument("--config", help="YAML config (default: built-in defaults)")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       dest="overrides", help="config override, e.g. wm_train.epochs=10")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            dest="overrides",
+            help="config override, e.g. wm_train.epochs=10",
+        )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--progress", action="store_true", help="show Lightning progress bars")
 
@@ -138,59 +144,86 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _config(args: argparse.Namespace):  # noqa: ANN202
+def _config(args: argparse.Namespace):
     from imbalance_world_model.config import load_config
 
     return load_config(args.config, args.overrides)
 
 
-def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per sub-command
+def _run(args: argparse.Namespace) -> int:
     from imbalance_world_model import pipeline as pl
 
     cmd, bar = args.command, args.progress
     if cmd == "simulate":
         real = pl.stage_simulate(_config(args), args.out)
-        print(f"{real.n_episodes} real episodes of {real.horizon} states "
-              f"({int(real.meta['split_test'].sum())} held out) -> {args.out}")
+        print(
+            f"{real.n_episodes} real episodes of {real.horizon} states "
+            f"({int(real.meta['split_test'].sum())} held out) -> {args.out}"
+        )
     elif cmd == "train-world-model":
-        s = pl.stage_train_world_model(_config(args), args.real, args.out,
-                                       trust_net_path=args.trust_net, progress_bar=bar)
-        print(f"free-running MSE {s['initial_recon_mse']:.4f} -> {s['final_recon_mse']:.4f} "
-              f"({s['seconds']:.1f}s) -> {args.out}/model.pt")
+        s = pl.stage_train_world_model(
+            _config(args), args.real, args.out, trust_net_path=args.trust_net, progress_bar=bar
+        )
+        print(
+            f"free-running MSE {s['initial_recon_mse']:.4f} -> {s['final_recon_mse']:.4f} "
+            f"({s['seconds']:.1f}s) -> {args.out}/model.pt"
+        )
     elif cmd == "generate":
         syn = pl.stage_generate(_config(args), args.model, args.real, args.out)
         print(f"{syn.n_episodes} synthetic episodes -> {args.out}")
     elif cmd == "train-trust":
-        m = pl.stage_train_trust(_config(args), args.real, args.synthetic, args.out,
-                                 progress_bar=bar)["val"] or {}
-        print(f"validation: accuracy {_f(m.get('accuracy'))}, ROC AUC {_f(m.get('roc_auc'))}, "
-              f"trust gap {_f(m.get('trust_gap'))} -> {args.out}/model.pt")
+        m = (
+            pl.stage_train_trust(
+                _config(args), args.real, args.synthetic, args.out, progress_bar=bar
+            )["val"]
+            or {}
+        )
+        print(
+            f"validation: accuracy {_f(m.get('accuracy'))}, ROC AUC {_f(m.get('roc_auc'))}, "
+            f"trust gap {_f(m.get('trust_gap'))} -> {args.out}/model.pt"
+        )
     elif cmd == "gate":
         s = pl.stage_gate(_config(args), args.trust, args.real, args.synthetic, args.out)
-        print(f"synthetic passing: bounds {s['synthetic']['bounds']:.1%}, "
-              f"trust {s['synthetic']['trust']:.1%} -> {args.out}")
+        print(
+            f"synthetic passing: bounds {s['synthetic']['bounds']:.1%}, "
+            f"trust {s['synthetic']['trust']:.1%} -> {args.out}"
+        )
     elif cmd == "train-policy":
-        s = pl.stage_train_policy(_config(args), args.mix, args.real, args.synthetic,
-                                  args.scores, args.out, progress_bar=bar)
-        print(f"{args.mix}: held-out action MSE {s['action_mse_test']:.4f}, synthetic share "
-              f"{s['synthetic_share']:.2%} -> {args.out}/model.pt")
+        s = pl.stage_train_policy(
+            _config(args),
+            args.mix,
+            args.real,
+            args.synthetic,
+            args.scores,
+            args.out,
+            progress_bar=bar,
+        )
+        print(
+            f"{args.mix}: held-out action MSE {s['action_mse_test']:.4f}, synthetic share "
+            f"{s['synthetic_share']:.2%} -> {args.out}/model.pt"
+        )
     elif cmd == "evaluate":
         m = pl.evaluate_run(args.run, plots=not args.no_plots)
         pl._report(m, print)
     elif cmd == "demo":
-        pl.run_demo(args.out, quick=args.quick, seed=args.seed,
-                    config=_config(args) if args.config else None,
-                    overrides=args.overrides, progress_bar=bar)
+        pl.run_demo(
+            args.out,
+            quick=args.quick,
+            seed=args.seed,
+            config=_config(args) if args.config else None,
+            overrides=args.overrides,
+            progress_bar=bar,
+        )
     elif cmd == "horizon-study":
         from imbalance_world_model.studies import horizon_study
 
-        horizon_study(args.out, seeds=args.seeds, variants=args.variants,
-                      overrides=_overrides_from(args))
+        horizon_study(
+            args.out, seeds=args.seeds, variants=args.variants, overrides=_overrides_from(args)
+        )
     elif cmd == "policy-study":
         from imbalance_world_model.studies import policy_study
 
-        policy_study(args.out, seeds=args.seeds, quick=args.quick,
-                     overrides=_overrides_from(args))
+        policy_study(args.out, seeds=args.seeds, quick=args.quick, overrides=_overrides_from(args))
     return 0
 
 

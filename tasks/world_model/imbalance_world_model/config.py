@@ -75,8 +75,14 @@ class SimulateConfig:
         check_positive("simulate.dt", self.dt)
         for name in ("damping", "coupling", "process_noise"):
             check_non_negative(f"simulate.{name}", getattr(self, name))
-        check_in_range("simulate.test_fraction", self.test_fraction, 0.0, 1.0,
-                       low_inclusive=False, high_inclusive=False)
+        check_in_range(
+            "simulate.test_fraction",
+            self.test_fraction,
+            0.0,
+            1.0,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
         check_positive_int("simulate.n_bricks", self.n_bricks)
         check_positive_int("simulate.seed", self.seed, minimum=0)
 
@@ -219,7 +225,8 @@ class PolicyConfig:
 
     Attributes:
         algo: ``"bc"`` (weighted behaviour cloning) or ``"td3bc"`` (TD3+BC).
-        weighting: ``"sample"`` draws transitions with :class:`imbalance_kit.sampling.WeightedSampler`
+        weighting: ``"sample"`` draws transitions with
+            :class:`imbalance_kit.sampling.WeightedSampler`
             in proportion to their weights; ``"loss"`` draws uniformly and weights the loss
             (importance-weighted loss).
         fixed_share: synthetic share of the fixed-mix policy (0.1: the 10% mix).
@@ -287,8 +294,11 @@ class WMConfig:
     def __post_init__(self) -> None:
         check_positive_int("seed", self.seed, minimum=0)
         if self.wm_train.horizon is not None and self.wm_train.horizon >= self.simulate.horizon:
-            raise error("wm_train.horizon", f"< simulate.horizon ({self.simulate.horizon}) "
-                        "or null for the whole episode", self.wm_train.horizon)
+            raise error(
+                "wm_train.horizon",
+                f"< simulate.horizon ({self.simulate.horizon}) or null for the whole episode",
+                self.wm_train.horizon,
+            )
 
     @classmethod
     def from_dict(cls, mapping: dict[str, Any] | None) -> WMConfig:
@@ -332,7 +342,7 @@ def _coerce(path: str, value: Any, hint: Any) -> Any:
         return float(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise error(path, "a finite number", value)
-    if isinstance(value, (dict, list)) and not (typing.get_origin(hint) in (list, dict)):
+    if isinstance(value, (dict, list)) and typing.get_origin(hint) not in (list, dict):
         raise error(path, "a single value", value)
     return value
 

@@ -33,17 +33,17 @@ def std_ratio_per_step(synthetic_z: np.ndarray, real_z: np.ndarray) -> np.ndarra
     syn = np.asarray(synthetic_z, dtype=np.float64)
     real = np.asarray(real_z, dtype=np.float64)
     if syn.ndim != 3 or real.ndim != 3 or syn.shape[2] != real.shape[2]:
-        raise ValueError(f"synthetic_z and real_z must be (N, T, D) with the same D, got "
-                         f"{syn.shape} and {real.shape}")
+        raise ValueError(
+            f"synthetic_z and real_z must be (N, T, D) with the same D, got "
+            f"{syn.shape} and {real.shape}"
+        )
     t = min(syn.shape[1], real.shape[1])
     v_syn = syn[:, :t].var(axis=0).mean(-1)
     v_real = real[:, :t].var(axis=0).mean(-1)
     return np.sqrt(v_syn / np.maximum(v_real, 1e-12))
 
 
-def pass_shares(
-    bounds_pass: np.ndarray, p_real: np.ndarray, threshold: float
-) -> dict[str, float]:
+def pass_shares(bounds_pass: np.ndarray, p_real: np.ndarray, threshold: float) -> dict[str, float]:
     """Share of (synthetic) episodes passing the bounds filter, the trust gate, and both.
 
     Examples:

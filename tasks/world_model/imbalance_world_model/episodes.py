@@ -207,12 +207,23 @@ def load_episodes(path: str | Path) -> Episodes:
         raise ValueError(f"{path} is not a readable NPZ file ({exc})") from None
     missing = [k for k in ("z", "actions", "rewards", "source") if k not in arrays]
     if missing:
-        raise error(f"episodes file {path}", "an NPZ with keys z, actions, rewards, source",
-                    f"no {', '.join(missing)}", raw=True)
-    unknown = [k for k in arrays if k not in ("z", "actions", "rewards", "source")
-               and not k.startswith("meta_")]
+        raise error(
+            f"episodes file {path}",
+            "an NPZ with keys z, actions, rewards, source",
+            f"no {', '.join(missing)}",
+            raw=True,
+        )
+    unknown = [
+        k
+        for k in arrays
+        if k not in ("z", "actions", "rewards", "source") and not k.startswith("meta_")
+    ]
     if unknown:
-        raise error(f"episodes file {path}", "keys z, actions, rewards, source, meta_*",
-                    f"unknown key {unknown[0]!r}", raw=True)
+        raise error(
+            f"episodes file {path}",
+            "keys z, actions, rewards, source, meta_*",
+            f"unknown key {unknown[0]!r}",
+            raw=True,
+        )
     meta = {k[5:]: v for k, v in arrays.items() if k.startswith("meta_")}
     return Episodes(arrays["z"], arrays["actions"], arrays["rewards"], arrays["source"], meta)

@@ -71,8 +71,10 @@ class BoundsFilter:
             raise RuntimeError("BoundsFilter is not fitted: call fit(real_z) first")
         z = _episodes("z", z)
         if z.shape[-1] != self.low_.shape[0]:
-            raise ValueError(f"z must have {self.low_.shape[0]} latent dimensions like the "
-                             f"real episodes, got {z.shape[-1]}")
+            raise ValueError(
+                f"z must have {self.low_.shape[0]} latent dimensions like the "
+                f"real episodes, got {z.shape[-1]}"
+            )
         return z
 
     def outside_fraction(self, z: np.ndarray) -> np.ndarray:

@@ -107,8 +107,14 @@ def stage_simulate(config: WMConfig, out: str | Path) -> Episodes:
     """
     s = config.simulate
     real = simulate_episodes(
-        s.n_episodes, s.horizon, s.n_oscillators, dt=s.dt, damping=s.damping,
-        coupling=s.coupling, process_noise=s.process_noise, seed=s.seed,
+        s.n_episodes,
+        s.horizon,
+        s.n_oscillators,
+        dt=s.dt,
+        damping=s.damping,
+        coupling=s.coupling,
+        process_noise=s.process_noise,
+        seed=s.seed,
     )
     rng = np.random.default_rng(s.seed + 1)
     n_test = max(1, int(round(s.test_fraction * s.n_episodes)))
@@ -130,7 +136,7 @@ def stage_train_world_model(
     trust_net_path: str | Path | None = None,
     progress_bar: bool = False,
 ) -> dict[str, Any]:
-    """Train the world model on the real training episodes; write ``model.pt`` and ``summary.json``."""
+    """Train the world model on the real training episodes; write ``model.pt``, ``summary.json``."""
     from imbalance_world_model.wm_train import train_world_model
 
     train, _ = split_real(load_episodes(real_path))
@@ -139,12 +145,20 @@ def stage_train_world_model(
         raise ValueError("wm_train.trust_aware_weight > 0 needs a trust net (--trust-net)")
     out = Path(out_dir)
     model, summary = train_world_model(
-        train, config.world_model, config.wm_train, trust_net=trust_net, seed=config.seed,
-        progress_bar=progress_bar, log_dir=out / "logs",
+        train,
+        config.world_model,
+        config.wm_train,
+        trust_net=trust_net,
+        seed=config.seed,
+        progress_bar=progress_bar,
+        log_dir=out / "logs",
     )
-    settings = {"latent_dim": train.latent_dim, "action_dim": train.action_dim,
-                "hidden_dim": config.world_model.hidden_dim,
-                "residual_clip": config.world_model.residual_clip}
+    settings = {
+        "latent_dim": train.latent_dim,
+        "action_dim": train.action_dim,
+        "hidden_dim": config.world_model.hidden_dim,
+        "residual_clip": config.world_model.residual_clip,
+    }
     save_checkpoint(out / "model.pt", "world_model", model, settings)
     summary.update(mode=config.wm_train.mode, horizon=config.wm_train.horizon)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -157,8 +171,9 @@ def stage_generate(
     """Roll the world model out from real training episodes; write synthetic episodes."""
     train, _ = split_real(load_episodes(real_path))
     n = config.generate.n_episodes or train.n_episodes
-    syn = generate_episodes(load_world_model(model_path), train, n,
-                            sample=config.generate.sample, seed=config.seed + 1)
+    syn = generate_episodes(
+        load_world_model(model_path), train, n, sample=config.generate.sample, seed=config.seed + 1
+    )
     save_episodes(syn, out)
     return syn
 
@@ -178,13 +193,24 @@ def stage_train_trust(
     t = config.trust
     out = Path(out_dir)
     net, metrics = train_trust(
-        train.z, syn.z, kind=t.kind, hidden_dim=t.hidden_dim, epochs=t.epochs, lr=t.lr,
-        batch_size=t.batch_size, val_fraction=t.val_fraction, seed=config.seed,
-        progress_bar=progress_bar, log_dir=out / "logs",
+        train.z,
+        syn.z,
+        kind=t.kind,
+        hidden_dim=t.hidden_dim,
+        epochs=t.epochs,
+        lr=t.lr,
+        batch_size=t.batch_size,
+        val_fraction=t.val_fraction,
+        seed=config.seed,
+        progress_bar=progress_bar,
+        log_dir=out / "logs",
     )
-    save_checkpoint(out / "model.pt", "trust_net", net,
-                    {"trust_kind": t.kind, "latent_dim": train.latent_dim,
-                     "hidden_dim": t.hidden_dim})
+    save_checkpoint(
+        out / "model.pt",
+        "trust_net",
+        net,
+        {"trust_kind": t.kind, "latent_dim": train.latent_dim, "hidden_dim": t.hidden_dim},
+    )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -205,8 +231,12 @@ def stage_gate(
     syn = load_episodes(synthetic_path)
     net = load_trust_net(trust_path)
     g = config.gate
-    bounds = BoundsFilter(quantile=g.quantile, margin=g.margin, std_tolerance=g.std_tolerance,
-                          max_outside=g.max_outside).fit(train.z)
+    bounds = BoundsFilter(
+        quantile=g.quantile,
+        margin=g.margin,
+        std_tolerance=g.std_tolerance,
+        max_outside=g.max_outside,
+    ).fit(train.z)
     scores = {
         "p_real_synthetic": trust_scores(net, syn.z),
         "bounds_pass_synthetic": bounds.passes(syn.z),
@@ -217,10 +247,10 @@ def stage_gate(
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **scores)
     summary = {
-        "synthetic": pass_shares(scores["bounds_pass_synthetic"], scores["p_real_synthetic"],
-                                 g.trust_threshold),
-        "real": pass_shares(scores["bounds_pass_real"], scores["p_real_real"],
-                            g.trust_threshold),
+        "synthetic": pass_shares(
+            scores["bounds_pass_synthetic"], scores["p_real_synthetic"], g.trust_threshold
+        ),
+        "real": pass_shares(scores["bounds_pass_real"], scores["p_real_real"], g.trust_threshold),
         "trust_threshold": g.trust_threshold,
     }
     out.with_name("summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -260,18 +290,28 @@ def stage_train_policy(
     weights = mix_weights(
         episodes.is_synthetic,
         {"real_only": "real_only", "fixed_share": "fixed", "trust_weighted": "trust"}[mix],
-        share=config.policy.fixed_share, trust=trust, threshold=config.gate.trust_threshold,
+        share=config.policy.fixed_share,
+        trust=trust,
+        threshold=config.gate.trust_threshold,
     )
     out = Path(out_dir)
     buffer = ReplayBuffer.from_episodes(episodes, weights)
-    module, summary = train_policy(buffer, config.policy, seed=config.seed,
-                                   progress_bar=progress_bar, log_dir=out / "logs")
+    module, summary = train_policy(
+        buffer, config.policy, seed=config.seed, progress_bar=progress_bar, log_dir=out / "logs"
+    )
     summary["mix"] = mix
     summary["action_mse_test"] = round(action_mse(module.actor, test), 6)
     summary["action_mse_train_real"] = round(action_mse(module.actor, train), 6)
-    save_checkpoint(out / "model.pt", "policy", module.actor,
-                    {"latent_dim": train.latent_dim, "action_dim": train.action_dim,
-                     "hidden_dim": config.policy.hidden_dim})
+    save_checkpoint(
+        out / "model.pt",
+        "policy",
+        module.actor,
+        {
+            "latent_dim": train.latent_dim,
+            "action_dim": train.action_dim,
+            "hidden_dim": config.policy.hidden_dim,
+        },
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -295,8 +335,9 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
         if path.is_file():
             p = json.loads(path.read_text())
             # re-evaluated from the saved checkpoint, which must load with weights_only=True
-            p["action_mse_test"] = round(action_mse(load_policy(path.with_name("model.pt")), test),
-                                         6)
+            p["action_mse_test"] = round(
+                action_mse(load_policy(path.with_name("model.pt")), test), 6
+            )
             policies[mix] = p
     base = policies.get("real_only", {}).get("action_mse_test")
     for p in policies.values():
@@ -321,10 +362,13 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
     if plots:
         plot_std_ratio({config.wm_train.mode: ratio}, run / "plots/std_ratio.png")
         p_all = np.concatenate([scores["p_real_real"], scores["p_real_synthetic"]])
-        syn_mask = np.r_[np.zeros(len(scores["p_real_real"]), bool),
-                         np.ones(len(scores["p_real_synthetic"]), bool)]
-        plot_trust_histogram(p_all, syn_mask, config.gate.trust_threshold,
-                             run / "plots/trust_hist.png")
+        syn_mask = np.r_[
+            np.zeros(len(scores["p_real_real"]), bool),
+            np.ones(len(scores["p_real_synthetic"]), bool),
+        ]
+        plot_trust_histogram(
+            p_all, syn_mask, config.gate.trust_threshold, run / "plots/trust_hist.png"
+        )
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -379,20 +423,41 @@ def run_demo(
     real, syn = out / "data/real.npz", out / "data/synthetic.npz"
     stages: list[tuple[str, Path, Callable[[], Any]]] = [
         ("simulate", real, lambda: stage_simulate(cfg, real)),
-        ("train-world-model", out / "world_model/model.pt",
-         lambda: stage_train_world_model(cfg, real, out / "world_model",
-                                         progress_bar=progress_bar)),
+        (
+            "train-world-model",
+            out / "world_model/model.pt",
+            lambda: stage_train_world_model(
+                cfg, real, out / "world_model", progress_bar=progress_bar
+            ),
+        ),
         ("generate", syn, lambda: stage_generate(cfg, out / "world_model/model.pt", real, syn)),
-        ("train-trust", out / "trust/model.pt",
-         lambda: stage_train_trust(cfg, real, syn, out / "trust", progress_bar=progress_bar)),
-        ("gate", out / "gate/scores.npz",
-         lambda: stage_gate(cfg, out / "trust/model.pt", real, syn, out / "gate/scores.npz")),
+        (
+            "train-trust",
+            out / "trust/model.pt",
+            lambda: stage_train_trust(cfg, real, syn, out / "trust", progress_bar=progress_bar),
+        ),
+        (
+            "gate",
+            out / "gate/scores.npz",
+            lambda: stage_gate(cfg, out / "trust/model.pt", real, syn, out / "gate/scores.npz"),
+        ),
     ]
     for mix in MIXES:
-        stages.append((f"train-policy {mix}", out / "policies" / mix / "model.pt",
-                       lambda mix=mix: stage_train_policy(
-                           cfg, mix, real, syn, out / "gate/scores.npz", out / "policies" / mix,
-                           progress_bar=progress_bar)))
+        stages.append(
+            (
+                f"train-policy {mix}",
+                out / "policies" / mix / "model.pt",
+                lambda mix=mix: stage_train_policy(
+                    cfg,
+                    mix,
+                    real,
+                    syn,
+                    out / "gate/scores.npz",
+                    out / "policies" / mix,
+                    progress_bar=progress_bar,
+                ),
+            )
+        )
     for name, output, run in stages:
         if _stage(name, output, log):
             t0 = time.perf_counter()
@@ -416,5 +481,7 @@ def _report(m: dict[str, Any], log: Log) -> None:
     log(f"synthetic passing: bounds {g['bounds']:.1%}, trust {g['trust']:.1%}")
     log(f"{'policy':16} {'action MSE':>10} {'vs real':>8} {'synthetic share':>16}")
     for name, p in m["policies"].items():
-        log(f"{name:16} {p['action_mse_test']:10.4f} {p.get('vs_real_only_pct', 0.0):+7.2f}% "
-            f"{p['synthetic_share']:16.2%}")
+        log(
+            f"{name:16} {p['action_mse_test']:10.4f} {p.get('vs_real_only_pct', 0.0):+7.2f}% "
+            f"{p['synthetic_share']:16.2%}"
+        )

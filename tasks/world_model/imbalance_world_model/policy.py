@@ -29,7 +29,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
@@ -57,7 +56,10 @@ def mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
         torch.Size([4, 2])
     """
     return nn.Sequential(
-        nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+        nn.Linear(n_in, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
         nn.Linear(hidden, n_out),
     )
 
@@ -154,15 +156,14 @@ class PolicyModule(L.LightningModule):
             return loss
         return self._td3bc_step(z, a, r, z_next, done, weights)
 
-    def _td3bc_step(self, z, a, r, z_next, done, weights) -> torch.Tensor:  # noqa: ANN001
+    def _td3bc_step(self, z, a, r, z_next, done, weights) -> torch.Tensor:
         cfg = self.config
         opt_actor, opt_critic = self.optimizers() if self._trainer is not None else self._opts()
         with torch.no_grad():
             noise = (torch.randn_like(a) * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip)
             a_next = self.actor_t(z_next) + noise
             za = torch.cat([z_next, a_next], -1)
-            y = td3_target(r, done, self.q1_t(za).squeeze(-1), self.q2_t(za).squeeze(-1),
-                           cfg.gamma)
+            y = td3_target(r, done, self.q1_t(za).squeeze(-1), self.q2_t(za).squeeze(-1), cfg.gamma)
         zq = torch.cat([z, a], -1)
         critic = _weighted_mean((self.q1(zq).squeeze(-1) - y).pow(2), weights) + _weighted_mean(
             (self.q2(zq).squeeze(-1) - y).pow(2), weights
@@ -181,8 +182,11 @@ class PolicyModule(L.LightningModule):
             opt_actor.step()
             self._log("actor_loss", actor.detach())
             with torch.no_grad():
-                for net, tgt in ((self.actor, self.actor_t), (self.q1, self.q1_t),
-                                 (self.q2, self.q2_t)):
+                for net, tgt in (
+                    (self.actor, self.actor_t),
+                    (self.q1, self.q1_t),
+                    (self.q2, self.q2_t),
+                ):
                     for p, pt in zip(net.parameters(), tgt.parameters()):
                         pt.lerp_(p, cfg.tau)
         return critic.detach()
@@ -196,8 +200,7 @@ class PolicyModule(L.LightningModule):
         actor = torch.optim.Adam(self.actor.parameters(), lr=self.config.lr)
         if self.config.algo == "bc":
             return actor
-        critic = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()],
-                                  lr=self.config.lr)
+        critic = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=self.config.lr)
         return actor, critic
 
 
@@ -253,8 +256,12 @@ def train_policy(
     if config.weighting == "sample":
         sampler: Any = buffer.sampler(per_epoch, seed=seed)
     else:
-        sampler = RandomSampler(data, replacement=True, num_samples=per_epoch,
-                                generator=torch.Generator().manual_seed(seed))
+        sampler = RandomSampler(
+            data,
+            replacement=True,
+            num_samples=per_epoch,
+            generator=torch.Generator().manual_seed(seed),
+        )
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler)
     seconds = fit(module, loader, config.epochs, progress_bar=progress_bar, log_dir=log_dir)
     module.eval()

@@ -148,5 +148,4 @@ class ReplayBuffer:
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         """``(states, actions, rewards, next_states, dones, weights)`` for a ``TensorDataset``."""
-        return (self.states, self.actions, self.rewards, self.next_states, self.dones,
-                self.weights)
+        return (self.states, self.actions, self.rewards, self.next_states, self.dones, self.weights)

@@ -123,11 +123,18 @@ def simulate_episodes(
     check_positive_int("n_episodes", n_episodes)
     check_positive_int("horizon", horizon, minimum=2)
     check_positive_int("n_oscillators", n_oscillators)
-    for name, value in (("dt", dt), ("stiffness", stiffness), ("tol", tol),
-                        ("error_tol", error_tol)):
+    for name, value in (
+        ("dt", dt),
+        ("stiffness", stiffness),
+        ("tol", tol),
+        ("error_tol", error_tol),
+    ):
         check_positive(name, value)
-    for name, value in (("coupling", coupling), ("damping", damping),
-                        ("process_noise", process_noise)):
+    for name, value in (
+        ("coupling", coupling),
+        ("damping", damping),
+        ("process_noise", process_noise),
+    ):
         check_non_negative(name, value)
     rng = np.random.default_rng(seed)
     n = n_oscillators
@@ -188,8 +195,9 @@ def data_bricks(
     if missing:
         raise ValueError(f"episodes must have metadata {list(names)}, missing {missing}")
     if n_bricks > episodes.n_episodes:
-        raise ValueError(f"n_bricks must be <= the number of episodes "
-                         f"({episodes.n_episodes}), got {n_bricks}")
+        raise ValueError(
+            f"n_bricks must be <= the number of episodes ({episodes.n_episodes}), got {n_bricks}"
+        )
     x = np.stack([episodes.meta[k] for k in names], 1).astype(np.float64)
     x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
     labels = KMeans(n_bricks, n_init=5, random_state=seed).fit_predict(x)
@@ -207,8 +215,12 @@ def data_bricks(
         )
         profile["episodes"] = np.flatnonzero(mask).tolist()
         bricks.append(profile)
-    return {"n_bricks": n_bricks, "features": list(names), "energy_price": energy_price,
-            "bricks": bricks}
+    return {
+        "n_bricks": n_bricks,
+        "features": list(names),
+        "energy_price": energy_price,
+        "bricks": bricks,
+    }
 
 
 def write_bricks(manifest: dict[str, Any], path: str | Path) -> Path:

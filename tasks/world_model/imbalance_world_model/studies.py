@@ -34,18 +34,34 @@ __all__ = ["HORIZON_VARIANTS", "horizon_study", "policy_study"]
 #: named before the ``+``.
 HORIZON_VARIANTS: dict[str, dict[str, Any]] = {
     "tf_h10": {"wm_train": {"mode": "teacher_forcing", "horizon": 10}},
-    "tf_h10+trust": {"wm_train": {"mode": "teacher_forcing", "horizon": 10,
-                                  "trust_aware_weight": 1.0, "feature_match_weight": 0.1}},
-    "tf_h10_clip": {"wm_train": {"mode": "teacher_forcing", "horizon": 10},
-                    "world_model": {"residual_clip": 0.2}},
+    "tf_h10+trust": {
+        "wm_train": {
+            "mode": "teacher_forcing",
+            "horizon": 10,
+            "trust_aware_weight": 1.0,
+            "feature_match_weight": 0.1,
+        }
+    },
+    "tf_h10_clip": {
+        "wm_train": {"mode": "teacher_forcing", "horizon": 10},
+        "world_model": {"residual_clip": 0.2},
+    },
     "ss_full": {"wm_train": {"mode": "scheduled_sampling"}},
     "bptt_full": {"wm_train": {"mode": "bptt"}},
     "bptt_full+var0.1": {"wm_train": {"mode": "bptt", "var_reg_weight": 0.1}},
     "bptt_full+var1": {"wm_train": {"mode": "bptt", "var_reg_weight": 1.0}},
 }
 
-COLUMNS = ("ratio_at_10", "ratio_at_60", "ratio_max", "bounds_pass", "trust_pass",
-           "trust_auc", "free_running_mse", "seconds")
+COLUMNS = (
+    "ratio_at_10",
+    "ratio_at_60",
+    "ratio_max",
+    "bounds_pass",
+    "trust_pass",
+    "trust_auc",
+    "free_running_mse",
+    "seconds",
+)
 
 Log = Callable[[str], None]
 
@@ -60,10 +76,13 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _table(rows: list[dict[str, Any]], names: list[str], key: str, columns: tuple[str, ...]
-           ) -> tuple[list[dict[str, Any]], str]:
-    summary, lines = [], ["| " + key + " | " + " | ".join(columns) + " |",
-                          "|" + "---|" * (len(columns) + 1)]
+def _table(
+    rows: list[dict[str, Any]], names: list[str], key: str, columns: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], str]:
+    summary, lines = (
+        [],
+        ["| " + key + " | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)],
+    )
     for name in names:
         mine = [r for r in rows if r[key] == name]
         if not mine:
@@ -112,17 +131,30 @@ def horizon_study(
     for seed in seeds:
         cfg0 = WMConfig.from_dict(_merge(base, {"seed": seed, "simulate": {"seed": seed}}))
         s = cfg0.simulate
-        real = simulate_episodes(s.n_episodes, s.horizon, s.n_oscillators, dt=s.dt,
-                                 damping=s.damping, coupling=s.coupling,
-                                 process_noise=s.process_noise, seed=s.seed)
+        real = simulate_episodes(
+            s.n_episodes,
+            s.horizon,
+            s.n_oscillators,
+            dt=s.dt,
+            damping=s.damping,
+            coupling=s.coupling,
+            process_noise=s.process_noise,
+            seed=s.seed,
+        )
         test = np.zeros(real.n_episodes, np.int64)
-        test[np.random.default_rng(seed + 1).permutation(real.n_episodes)[
-            : max(1, int(round(s.test_fraction * real.n_episodes)))]] = 1
+        test[
+            np.random.default_rng(seed + 1).permutation(real.n_episodes)[
+                : max(1, int(round(s.test_fraction * real.n_episodes)))
+            ]
+        ] = 1
         real.meta["split_test"] = test
         train, _ = split_real(real)
-        bounds = BoundsFilter(quantile=cfg0.gate.quantile, margin=cfg0.gate.margin,
-                              std_tolerance=cfg0.gate.std_tolerance,
-                              max_outside=cfg0.gate.max_outside).fit(train.z)
+        bounds = BoundsFilter(
+            quantile=cfg0.gate.quantile,
+            margin=cfg0.gate.margin,
+            std_tolerance=cfg0.gate.std_tolerance,
+            max_outside=cfg0.gate.max_outside,
+        ).fit(train.z)
         trust_nets: dict[str, Any] = {}
         for variant in chosen:
             cfg = WMConfig.from_dict(_merge(cfg0.to_dict(), HORIZON_VARIANTS[variant]))
@@ -131,20 +163,31 @@ def horizon_study(
             if parent is not None and parent not in trust_nets:
                 trust_nets[parent] = _variant_trust(train, cfg0, parent, seed)
             wm, summary = train_world_model(
-                train, cfg.world_model, cfg.wm_train, seed=seed,
+                train,
+                cfg.world_model,
+                cfg.wm_train,
+                seed=seed,
                 trust_net=trust_nets.get(parent) if parent else None,
             )
             syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
             ratio = std_ratio_per_step(syn.z, train.z[syn.meta["source_episode"]])
-            net, tm = train_trust(train.z, syn.z, kind=cfg.trust.kind,
-                                  hidden_dim=cfg.trust.hidden_dim, epochs=cfg.trust.epochs,
-                                  lr=cfg.trust.lr, batch_size=cfg.trust.batch_size,
-                                  val_fraction=cfg.trust.val_fraction, seed=seed)
+            net, tm = train_trust(
+                train.z,
+                syn.z,
+                kind=cfg.trust.kind,
+                hidden_dim=cfg.trust.hidden_dim,
+                epochs=cfg.trust.epochs,
+                lr=cfg.trust.lr,
+                batch_size=cfg.trust.batch_size,
+                val_fraction=cfg.trust.val_fraction,
+                seed=seed,
+            )
             if variant in [v.split("+")[0] for v in chosen if "+trust" in v]:
                 trust_nets.setdefault(variant, net)
             p = trust_scores(net, syn.z)
             row = {
-                "variant": variant, "seed": seed,
+                "variant": variant,
+                "seed": seed,
                 "ratio_at_10": float(ratio[min(10, len(ratio) - 1)]),
                 "ratio_at_60": float(ratio[min(60, len(ratio) - 1)]),
                 "ratio_max": float(ratio.max()),
@@ -156,14 +199,19 @@ def horizon_study(
             }
             rows.append(row)
             curves.setdefault(variant, []).append(ratio)
-            log(f"[horizon-study] seed {seed} {variant}: ratio@10 {row['ratio_at_10']:.2f} "
+            log(
+                f"[horizon-study] seed {seed} {variant}: ratio@10 {row['ratio_at_10']:.2f} "
                 f"ratio@60 {row['ratio_at_60']:.2f} bounds {row['bounds_pass']:.0%} "
-                f"trust {row['trust_pass']:.0%}")
+                f"trust {row['trust_pass']:.0%}"
+            )
     summary_rows, md = _table(rows, chosen, "variant", COLUMNS)
-    md += (f"\nMean ± std over seeds {seeds}; std ratio of 60-step rollouts (steps 10 and 60), "
-           "share of synthetic episodes passing the bounds filter / the trust threshold.\n")
+    md += (
+        f"\nMean ± std over seeds {seeds}; std ratio of 60-step rollouts (steps 10 and 60), "
+        "share of synthetic episodes passing the bounds filter / the trust threshold.\n"
+    )
     (out / "horizon_study.json").write_text(
-        json.dumps({"rows": rows, "summary": summary_rows, "seeds": seeds}, indent=2) + "\n")
+        json.dumps({"rows": rows, "summary": summary_rows, "seeds": seeds}, indent=2) + "\n"
+    )
     (out / "horizon_study.md").write_text(md)
     plot_std_ratio({k: np.mean(v, 0) for k, v in curves.items()}, out / "std_ratio.png")
     log(md)
@@ -176,8 +224,17 @@ def _variant_trust(train: Any, cfg: WMConfig, parent: str, seed: int) -> Any:
     wm, _ = train_world_model(train, pcfg.world_model, pcfg.wm_train, seed=seed)
     syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
     t = cfg.trust
-    net, _ = train_trust(train.z, syn.z, kind=t.kind, hidden_dim=t.hidden_dim, epochs=t.epochs,
-                         lr=t.lr, batch_size=t.batch_size, val_fraction=t.val_fraction, seed=seed)
+    net, _ = train_trust(
+        train.z,
+        syn.z,
+        kind=t.kind,
+        hidden_dim=t.hidden_dim,
+        epochs=t.epochs,
+        lr=t.lr,
+        batch_size=t.batch_size,
+        val_fraction=t.val_fraction,
+        seed=seed,
+    )
     return net
 
 
@@ -198,19 +255,34 @@ def policy_study(
         extra = [f"simulate.seed={seed}", *(overrides or [])]
         m = run_demo(out / f"seed{seed}", quick=quick, seed=seed, overrides=extra, log=log)
         for mix, p in m["policies"].items():
-            rows.append({"mix": mix, "seed": seed, "action_mse_test": p["action_mse_test"],
-                         "vs_real_only_pct": p.get("vs_real_only_pct"),
-                         "synthetic_share": p["synthetic_share"],
-                         "ratio_at_60": m["std_ratio"]["at_60"],
-                         "trust_pass": m["gate"]["synthetic"]["trust"],
-                         "bounds_pass": m["gate"]["synthetic"]["bounds"]})
-    cols = ("action_mse_test", "vs_real_only_pct", "synthetic_share", "ratio_at_60",
-            "bounds_pass", "trust_pass")
+            rows.append(
+                {
+                    "mix": mix,
+                    "seed": seed,
+                    "action_mse_test": p["action_mse_test"],
+                    "vs_real_only_pct": p.get("vs_real_only_pct"),
+                    "synthetic_share": p["synthetic_share"],
+                    "ratio_at_60": m["std_ratio"]["at_60"],
+                    "trust_pass": m["gate"]["synthetic"]["trust"],
+                    "bounds_pass": m["gate"]["synthetic"]["bounds"],
+                }
+            )
+    cols = (
+        "action_mse_test",
+        "vs_real_only_pct",
+        "synthetic_share",
+        "ratio_at_60",
+        "bounds_pass",
+        "trust_pass",
+    )
     summary, md = _table(rows, list(MIXES), "mix", cols)
-    md += (f"\nMean ± std over seeds {seeds} (data and training seed); action MSE on held-out "
-           "real episodes; synthetic share = synthetic share of the sampling mass.\n")
+    md += (
+        f"\nMean ± std over seeds {seeds} (data and training seed); action MSE on held-out "
+        "real episodes; synthetic share = synthetic share of the sampling mass.\n"
+    )
     (out / "policy_study.json").write_text(
-        json.dumps({"rows": rows, "summary": summary, "seeds": seeds}, indent=2) + "\n")
+        json.dumps({"rows": rows, "summary": summary, "seeds": seeds}, indent=2) + "\n"
+    )
     (out / "policy_study.md").write_text(md)
     log(md)
     return summary

@@ -13,7 +13,8 @@ ROC AUC (scikit-learn), the expected calibration error
 (:func:`imbalance_kit.calibration.expected_calibration_error`) and the trust gap
 
 ```math
-\text{gap} = \overline{p(\text{real})}_{\text{real}} - \overline{p(\text{real})}_{\text{synthetic}} .
+\text{gap} = \overline{p(\text{real})}_{\text{real}}
+  - \overline{p(\text{real})}_{\text{synthetic}} .
 ```
 """
 
@@ -64,8 +65,10 @@ class TrustMLP(nn.Module):
         self.register_buffer("feat_mean", torch.zeros(width))
         self.register_buffer("feat_std", torch.ones(width))
         self.net = nn.Sequential(
-            nn.Linear(width, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+            nn.Linear(width, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(),
             nn.Linear(hidden_dim, 1),
         )
 
@@ -179,8 +182,11 @@ def trust_metrics(p_real: np.ndarray, is_real: np.ndarray) -> dict[str, Any]:
         "n_synthetic": int((~is_real).sum()),
         "accuracy": float(((p_real >= 0.5) == is_real).mean()),
         "roc_auc": float(roc_auc_score(is_real, p_real)) if both else None,
-        "ece": float(expected_calibration_error(torch.as_tensor(p_real),
-                                                torch.as_tensor(is_real.astype(np.int64)))),
+        "ece": float(
+            expected_calibration_error(
+                torch.as_tensor(p_real), torch.as_tensor(is_real.astype(np.int64))
+            )
+        ),
         "mean_trust_real": real_mean,
         "mean_trust_synthetic": syn_mean,
         "trust_gap": real_mean - syn_mean if both else None,
@@ -230,8 +236,12 @@ def train_trust(
     net.standardise_on(z[tr])
     pos_weight = float(positive_weights(y[tr]))
     module = TrustModule(net, pos_weight=pos_weight, lr=lr)
-    loader = DataLoader(TensorDataset(z[tr], y[tr]), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        TensorDataset(z[tr], y[tr]),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
     seconds = fit(module, loader, epochs, progress_bar=progress_bar, log_dir=log_dir)
     p = trust_scores(net, z)
     metrics = {

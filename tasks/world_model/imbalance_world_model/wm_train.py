@@ -6,7 +6,8 @@ its input with probability $p$ (1 for teacher forcing, 0 for BPTT, falling linea
 to ``ss_min_teacher`` over the epochs for scheduled sampling). The loss is
 
 ```math
-\mathcal L = \underbrace{\tfrac{1}{H}\textstyle\sum_t \lVert \hat z_t - z_t\rVert^2 / D}_{\text{recon}}
+\mathcal L = \underbrace{\tfrac{1}{H}\textstyle\sum_t
+  \lVert \hat z_t - z_t\rVert^2 / D}_{\text{recon}}
  + \mathcal L_r
  + \lambda_{\text{var}}\,\mathcal L_{\text{var}}
  + \lambda_{\text{feat}}\,\lVert \bar\phi(\tilde z) - \bar\phi(z)\rVert^2
@@ -64,7 +65,7 @@ __all__ = [
 def variance_penalty(
     synthetic: torch.Tensor, real: torch.Tensor, ratio: float = 1.2, eps: float = 1e-8
 ) -> torch.Tensor:
-    """$\\mathcal L_{\\text{var}}$ above for ``synthetic`` and ``real`` ``(B, H + 1, D)`` (step 0 skipped).
+    """The variance penalty above for ``(B, H + 1, D)`` rollouts (step 0 skipped).
 
     Examples:
         >>> real = torch.tensor([[[0.0], [1.0]], [[0.0], [-1.0]]])   # step-1 variance 1
@@ -107,7 +108,9 @@ def teacher_probability(config: WMTrainConfig, epoch: int) -> float:
 
 
 @torch.no_grad()
-def calibrate_noise(model: LatentWorldModel, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+def calibrate_noise(
+    model: LatentWorldModel, z: torch.Tensor, actions: torch.Tensor
+) -> torch.Tensor:
     """Set ``model.log_std`` to the log RMS of teacher-forced one-step residuals; return $\\sigma$.
 
     Examples:
@@ -195,9 +198,7 @@ class WorldModelModule(L.LightningModule):
                 loss = loss + cfg.feature_match_weight * terms["feature_match"]
             if cfg.trust_aware_weight > 0:
                 logits = self.trust_net(free)
-                terms["trust"] = F.binary_cross_entropy_with_logits(
-                    logits, torch.ones_like(logits)
-                )
+                terms["trust"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
                 loss = loss + cfg.trust_aware_weight * terms["trust"]
         if self._trainer is not None:
             self.log("loss", loss, on_epoch=True, on_step=False, prog_bar=True)
@@ -208,8 +209,9 @@ class WorldModelModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
 
-    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,
-                                    gradient_clip_algorithm: Any = None) -> None:
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
 
 
@@ -236,15 +238,23 @@ def train_world_model(
     if episodes.horizon < 2:
         raise ValueError(f"episodes must be >= 2 steps long, got {episodes.horizon}")
     torch.manual_seed(seed)
-    model = LatentWorldModel(episodes.latent_dim, episodes.action_dim, model_config.hidden_dim,
-                             model_config.residual_clip)
+    model = LatentWorldModel(
+        episodes.latent_dim,
+        episodes.action_dim,
+        model_config.hidden_dim,
+        model_config.residual_clip,
+    )
     z = torch.as_tensor(episodes.z)
     a = torch.as_tensor(episodes.actions)
     r = torch.as_tensor(episodes.rewards)
     module = WorldModelModule(model, config, trust_net, calibration=(z, a), seed=seed)
     before = _free_running_mse(model, z, a)
-    loader = DataLoader(TensorDataset(z, a, r), batch_size=config.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        TensorDataset(z, a, r),
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
     seconds = fit(module, loader, config.epochs, progress_bar=progress_bar, log_dir=log_dir)
     sigma = calibrate_noise(model, z, a)
     model.eval()

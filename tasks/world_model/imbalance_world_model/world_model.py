@@ -157,8 +157,9 @@ def generate_episodes(
     horizon = source.horizon if horizon is None else horizon
     check_positive_int("horizon", horizon, minimum=2)
     if horizon > source.horizon:
-        raise ValueError(f"horizon must be <= the source episode length ({source.horizon}), "
-                         f"got {horizon}")
+        raise ValueError(
+            f"horizon must be <= the source episode length ({source.horizon}), got {horizon}"
+        )
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, source.n_episodes, n_episodes)
     gen = torch.Generator().manual_seed(seed)

@@ -20,10 +20,14 @@ def _one_error_line(capsys, text):
     [
         (["simulate"], "the following arguments are required: --out"),
         (["nope"], "invalid choice"),
-        (["simulate", "--out", "x.npz", "--set", "simulate.n_episodes=0"],
-         "simulate.n_episodes must be an integer >= 4, got 0"),
-        (["train-world-model", "--real", "missing.npz", "--out", "o"],
-         "episodes file not found: missing.npz"),
+        (
+            ["simulate", "--out", "x.npz", "--set", "simulate.n_episodes=0"],
+            "simulate.n_episodes must be an integer >= 4, got 0",
+        ),
+        (
+            ["train-world-model", "--real", "missing.npz", "--out", "o"],
+            "episodes file not found: missing.npz",
+        ),
         (["demo", "--out", "o", "--set", "wm_trian.epochs=1"], "config key 'wm_trian'"),
         (["demo", "--out", "o", "--threads", "0"], "--threads must be >= 1, got 0"),
         (["horizon-study", "--out", "o", "--variants", "magic"], "variants must be among"),
@@ -41,22 +45,104 @@ def test_stage_commands_chain(tmp_path, tiny_overrides, capsys):
     assert main(["simulate", "--out", f"{d}/real.npz", *sets]) == 0
     assert (tmp_path / "bricks.json").is_file()
     assert main(["train-world-model", "--real", f"{d}/real.npz", "--out", f"{d}/wm", *sets]) == 0
-    assert main(["generate", "--model", f"{d}/wm/model.pt", "--real", f"{d}/real.npz",
-                 "--out", f"{d}/syn.npz", *sets]) == 0
-    assert main(["train-trust", "--real", f"{d}/real.npz", "--synthetic", f"{d}/syn.npz",
-                 "--out", f"{d}/trust", *sets]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                f"{d}/wm/model.pt",
+                "--real",
+                f"{d}/real.npz",
+                "--out",
+                f"{d}/syn.npz",
+                *sets,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train-trust",
+                "--real",
+                f"{d}/real.npz",
+                "--synthetic",
+                f"{d}/syn.npz",
+                "--out",
+                f"{d}/trust",
+                *sets,
+            ]
+        )
+        == 0
+    )
     # a world model where a trust net is expected: one line, exit 2
     capsys.readouterr()
-    assert main(["gate", "--trust", f"{d}/wm/model.pt", "--real", f"{d}/real.npz",
-                 "--synthetic", f"{d}/syn.npz", "--out", f"{d}/g.npz"]) == 2
+    assert (
+        main(
+            [
+                "gate",
+                "--trust",
+                f"{d}/wm/model.pt",
+                "--real",
+                f"{d}/real.npz",
+                "--synthetic",
+                f"{d}/syn.npz",
+                "--out",
+                f"{d}/g.npz",
+            ]
+        )
+        == 2
+    )
     _one_error_line(capsys, "must be a trust_net checkpoint, got a world_model checkpoint")
-    assert main(["gate", "--trust", f"{d}/trust/model.pt", "--real", f"{d}/real.npz",
-                 "--synthetic", f"{d}/syn.npz", "--out", f"{d}/gate/scores.npz", *sets]) == 0
-    assert main(["train-policy", "--mix", "trust_weighted", "--real", f"{d}/real.npz",
-                 "--out", f"{d}/p"]) == 2
+    assert (
+        main(
+            [
+                "gate",
+                "--trust",
+                f"{d}/trust/model.pt",
+                "--real",
+                f"{d}/real.npz",
+                "--synthetic",
+                f"{d}/syn.npz",
+                "--out",
+                f"{d}/gate/scores.npz",
+                *sets,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train-policy",
+                "--mix",
+                "trust_weighted",
+                "--real",
+                f"{d}/real.npz",
+                "--out",
+                f"{d}/p",
+            ]
+        )
+        == 2
+    )
     _one_error_line(capsys, "needs synthetic episodes (--synthetic)")
-    assert main(["train-policy", "--mix", "fixed_share", "--real", f"{d}/real.npz",
-                 "--synthetic", f"{d}/syn.npz", "--out", f"{d}/p", *sets]) == 0
+    assert (
+        main(
+            [
+                "train-policy",
+                "--mix",
+                "fixed_share",
+                "--real",
+                f"{d}/real.npz",
+                "--synthetic",
+                f"{d}/syn.npz",
+                "--out",
+                f"{d}/p",
+                *sets,
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "p/summary.json").read_text())
     assert summary["synthetic_share"] == pytest.approx(0.1, rel=1e-4)
     # the saved file holds tensors and plain values only
@@ -74,8 +160,14 @@ def test_demo_end_to_end_and_resume(tmp_path, tiny_overrides):
     assert 0.0 <= shares["trust_weighted"] < 1.0
     assert metrics["std_ratio"]["per_step"][0] == pytest.approx(1.0)
     assert len(metrics["std_ratio"]["per_step"]) == 21
-    for name in ("plots/std_ratio.png", "plots/trust_hist.png", "data/bricks.json",
-                 "world_model/model.pt", "trust/model.pt", "gate/scores.npz"):
+    for name in (
+        "plots/std_ratio.png",
+        "plots/trust_hist.png",
+        "data/bricks.json",
+        "world_model/model.pt",
+        "trust/model.pt",
+        "gate/scores.npz",
+    ):
         assert (out / name).is_file(), name
     for name in ("world_model", "trust"):
         assert torch.load(out / name / "model.pt", weights_only=True)["kind"]

@@ -48,8 +48,15 @@ def test_config_errors_name_the_key():
 
 
 def test_overrides_are_yaml_scalars():
-    cfg = load_config(None, ["wm_train.horizon=null", "world_model.residual_clip=0.1",
-                             "policy.lr=1", "generate.sample=false"])
+    cfg = load_config(
+        None,
+        [
+            "wm_train.horizon=null",
+            "world_model.residual_clip=0.1",
+            "policy.lr=1",
+            "generate.sample=false",
+        ],
+    )
     assert cfg.wm_train.horizon is None and cfg.world_model.residual_clip == 0.1
     assert isinstance(cfg.policy.lr, float) and cfg.generate.sample is False
 

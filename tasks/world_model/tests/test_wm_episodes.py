@@ -9,9 +9,13 @@ from imbalance_world_model.episodes import Episodes, load_episodes, save_episode
 
 def _ep(n=3, t=4, d=2, a=1):
     rng = np.random.default_rng(0)
-    return Episodes(rng.normal(size=(n, t, d)), rng.normal(size=(n, t, a)),
-                    rng.normal(size=(n, t)), np.array(["real"] * (n - 1) + ["synthetic"]),
-                    {"energy": np.arange(n, dtype=float), "brick": np.arange(n)})
+    return Episodes(
+        rng.normal(size=(n, t, d)),
+        rng.normal(size=(n, t, a)),
+        rng.normal(size=(n, t)),
+        np.array(["real"] * (n - 1) + ["synthetic"]),
+        {"energy": np.arange(n, dtype=float), "brick": np.arange(n)},
+    )
 
 
 def test_round_trip(tmp_path):
@@ -52,15 +56,26 @@ def test_bad_meta():
 def test_load_refuses_object_arrays_and_bad_keys(tmp_path):
     ep = _ep()
     path = tmp_path / "obj.npz"
-    np.savez(path, z=ep.z, actions=ep.actions, rewards=ep.rewards,
-             source=np.array(["real", "real", "synthetic"], dtype=object))
+    np.savez(
+        path,
+        z=ep.z,
+        actions=ep.actions,
+        rewards=ep.rewards,
+        source=np.array(["real", "real", "synthetic"], dtype=object),
+    )
     with pytest.raises(ValueError, match="object arrays are not accepted"):
         load_episodes(path)
     np.savez(tmp_path / "missing.npz", z=ep.z)
     with pytest.raises(ValueError, match="no actions, rewards, source"):
         load_episodes(tmp_path / "missing.npz")
-    np.savez(tmp_path / "extra.npz", z=ep.z, actions=ep.actions, rewards=ep.rewards,
-             source=ep.source, other=np.zeros(3))
+    np.savez(
+        tmp_path / "extra.npz",
+        z=ep.z,
+        actions=ep.actions,
+        rewards=ep.rewards,
+        source=ep.source,
+        other=np.zeros(3),
+    )
     with pytest.raises(ValueError, match="unknown key 'other'"):
         load_episodes(tmp_path / "extra.npz")
     (tmp_path / "text.npz").write_text("not a zip")

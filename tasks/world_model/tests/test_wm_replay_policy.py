@@ -79,15 +79,17 @@ def test_bc_and_td3bc_loss_formulas():
     lam = 2.5 / ((1 + 3 + 2) / 3)
     want = -lam * ((q * w).sum() / w.sum()) + (per * w).sum() / w.sum()
     assert td3bc_actor_loss(q, pred, target, 2.5, w).item() == pytest.approx(want.item())
-    y = td3_target(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([5.0]),
-                   torch.tensor([4.0]), 0.9)
+    y = td3_target(
+        torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([5.0]), torch.tensor([4.0]), 0.9
+    )
     assert y.item() == pytest.approx(1.0 + 0.9 * 4.0)
 
 
 def test_bc_learns_the_behaviour_policy(tiny_real):
     buf = ReplayBuffer.from_episodes(tiny_real)
-    module, summary = train_policy(buf, PolicyConfig(hidden_dim=32, epochs=30, batch_size=64,
-                                                     lr=3e-3), seed=0)
+    module, summary = train_policy(
+        buf, PolicyConfig(hidden_dim=32, epochs=30, batch_size=64, lr=3e-3), seed=0
+    )
     zero = float((tiny_real.actions.astype(np.float64) ** 2).mean())
     assert action_mse(module.actor, tiny_real) < 0.5 * zero
     assert summary["synthetic_share"] == 0.0 and summary["samples_per_epoch"] == len(buf)
@@ -101,15 +103,23 @@ def test_td3bc_trains(tiny_real, weighting):
     assert summary["algo"] == "td3bc"
     assert np.isfinite(action_mse(module.actor, tiny_real))
     # targets moved toward the online networks (soft updates ran)
-    diff = [(p - pt).abs().sum().item()
-            for p, pt in zip(module.q1.parameters(), module.q1_t.parameters())]
+    diff = [
+        (p - pt).abs().sum().item()
+        for p, pt in zip(module.q1.parameters(), module.q1_t.parameters())
+    ]
     assert sum(diff) > 0
 
 
 def test_policy_module_standalone_td3bc_step():
     module = PolicyModule(3, 1, PolicyConfig(algo="td3bc", hidden_dim=8, policy_delay=1))
-    batch = (torch.randn(6, 3), torch.randn(6, 1), torch.randn(6), torch.randn(6, 3),
-             torch.zeros(6), torch.ones(6))
+    batch = (
+        torch.randn(6, 3),
+        torch.randn(6, 1),
+        torch.randn(6),
+        torch.randn(6, 3),
+        torch.zeros(6),
+        torch.ones(6),
+    )
     before = [p.clone() for p in module.actor.parameters()]
     assert torch.isfinite(module.training_step(batch, 0))
     assert any((b != p).any() for b, p in zip(before, module.actor.parameters()))

@@ -56,8 +56,9 @@ def test_episodes_and_metrics(tiny_real):
     dist = np.abs(ep.z[:, :, :2] - target).max(2)
     np.testing.assert_allclose(ep.meta["throughput"], (dist < 0.15).mean(1))
     np.testing.assert_allclose(ep.meta["error_rate"], (dist > 0.5).mean(1))
-    np.testing.assert_allclose(ep.meta["energy"], (ep.actions.astype(np.float64) ** 2)
-                               .sum((1, 2)) * 0.1, rtol=1e-5)
+    np.testing.assert_allclose(
+        ep.meta["energy"], (ep.actions.astype(np.float64) ** 2).sum((1, 2)) * 0.1, rtol=1e-5
+    )
     # consecutive states follow the physics up to the process noise
     spring = spring_matrix(2, 1.0, 0.5)
     pred = oscillator_step(ep.z[:, 0].astype(np.float64), ep.actions[:, 0], spring, 0.3, 0.1)

@@ -24,8 +24,9 @@ def test_trust_net_separates_a_shifted_set(kind, tmp_path):
     p = trust_scores(net, np.concatenate([real, syn]))
     y = np.r_[np.ones(60), np.zeros(60)]
     assert trust_metrics(p, y)["roc_auc"] == pytest.approx(roc_auc_score(y, p))
-    path = save_checkpoint(tmp_path / "t.pt", "trust_net", net,
-                           {"trust_kind": kind, "latent_dim": 2, "hidden_dim": 16})
+    path = save_checkpoint(
+        tmp_path / "t.pt", "trust_net", net, {"trust_kind": kind, "latent_dim": 2, "hidden_dim": 16}
+    )
     np.testing.assert_allclose(trust_scores(load_trust_net(path), real), p[:60], rtol=1e-6)
 
 

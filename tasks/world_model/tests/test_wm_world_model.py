@@ -30,8 +30,9 @@ def test_residual_clip_bound_holds():
     assert steps.max() > 0.049  # the clip is active
     free = LatentWorldModel(3, 2, hidden_dim=16)
     free.load_state_dict(wm.state_dict())
-    assert (free.rollout(torch.randn(8, 3), torch.randn(8, 30, 2) * 10)[:, 1:]
-            - 0).abs().max() > 1.0
+    assert (
+        free.rollout(torch.randn(8, 3), torch.randn(8, 30, 2) * 10)[:, 1:] - 0
+    ).abs().max() > 1.0
 
 
 def test_rollout_shapes_and_teacher_forcing_equals_stepping():
@@ -61,10 +62,12 @@ def test_rollout_shapes_and_teacher_forcing_equals_stepping():
 
 
 def test_variance_penalty_hand_computed():
-    real = torch.tensor([[[0.0, 0.0], [1.0, 2.0], [0.0, 1.0]],
-                         [[0.0, 0.0], [-1.0, 0.0], [2.0, 1.0]]])
-    syn = torch.tensor([[[0.0, 0.0], [3.0, 1.0], [0.0, 0.0]],
-                        [[0.0, 0.0], [-3.0, 1.0], [0.0, 0.0]]])
+    real = torch.tensor(
+        [[[0.0, 0.0], [1.0, 2.0], [0.0, 1.0]], [[0.0, 0.0], [-1.0, 0.0], [2.0, 1.0]]]
+    )
+    syn = torch.tensor(
+        [[[0.0, 0.0], [3.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [-3.0, 1.0], [0.0, 0.0]]]
+    )
     # step 1: real var per dim (1, 1) -> 1; syn (9, 0) -> 4.5; ratio 4.5 -> relu(4.5 - 1.2) = 3.3
     # step 2: real var (1, 0) -> 0.5; syn (0, 0) -> 0; relu(0 - 1.2) = 0
     assert variance_penalty(syn, real, ratio=1.2).item() == pytest.approx(3.3 / 2, rel=1e-5)
@@ -98,8 +101,14 @@ def test_calibrate_noise_is_rms_of_one_step_residuals():
 
 @pytest.mark.parametrize("mode", ["teacher_forcing", "scheduled_sampling", "bptt"])
 def test_training_reduces_free_running_error(tiny_real, mode):
-    cfg = WMTrainConfig(mode=mode, horizon=5 if mode == "teacher_forcing" else None, epochs=8,
-                        batch_size=8, var_reg_weight=0.1, feature_match_weight=0.01)
+    cfg = WMTrainConfig(
+        mode=mode,
+        horizon=5 if mode == "teacher_forcing" else None,
+        epochs=8,
+        batch_size=8,
+        var_reg_weight=0.1,
+        feature_match_weight=0.01,
+    )
     wm, summary = train_world_model(tiny_real, WorldModelConfig(hidden_dim=16), cfg, seed=0)
     assert summary["final_recon_mse"] < 0.3 * summary["initial_recon_mse"]
     assert len(summary["sigma"]) == 4 and all(s > 0 for s in summary["sigma"])
@@ -115,8 +124,9 @@ def test_trust_aware_term_moves_toward_real():
 
     torch.manual_seed(0)
     trust = TrustMLP(2, 4)
-    module = WorldModelModule(LatentWorldModel(2, 1, 4), WMTrainConfig(trust_aware_weight=1.0),
-                              trust_net=trust)
+    module = WorldModelModule(
+        LatentWorldModel(2, 1, 4), WMTrainConfig(trust_aware_weight=1.0), trust_net=trust
+    )
     batch = (torch.randn(4, 6, 2), torch.randn(4, 6, 1), torch.randn(4, 6))
     loss = module.training_step(batch, 0)
     loss.backward()
@@ -126,9 +136,12 @@ def test_trust_aware_term_moves_toward_real():
 
 def test_generate_and_checkpoint_weights_only(tiny_real, tmp_path):
     wm = LatentWorldModel(4, 2, hidden_dim=8, residual_clip=0.3)
-    path = save_checkpoint(tmp_path / "wm.pt", "world_model", wm,
-                           {"latent_dim": 4, "action_dim": 2, "hidden_dim": 8,
-                            "residual_clip": 0.3})
+    path = save_checkpoint(
+        tmp_path / "wm.pt",
+        "world_model",
+        wm,
+        {"latent_dim": 4, "action_dim": 2, "hidden_dim": 8, "residual_clip": 0.3},
+    )
     raw = torch.load(path, weights_only=True)
     assert raw["kind"] == "world_model"
     back = load_world_model(path)
