@@ -61,7 +61,12 @@ def _common(p: argparse.ArgumentParser, config: bool = True) -> None:
             dest="overrides",
             help="config override, e.g. wm_train.epochs=10",
         )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the fastest for these small networks)",
+    )
     p.add_argument("--progress", action="store_true", help="show Lightning progress bars")
 
 
