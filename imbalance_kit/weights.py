@@ -286,7 +286,11 @@ def effective_number_weights(counts: ArrayLike, beta: float = 0.999) -> torch.Te
 
 
 def positive_weights(
-    multilabel_targets: ArrayLike, max_weight: float | None = None
+    multilabel_targets: ArrayLike,
+    max_weight: float | None = None,
+    *,
+    overrides: Mapping[int | str, float] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> torch.Tensor:
     r"""Per-label ``pos_weight`` for ``BCEWithLogitsLoss``: negatives over positives.
 
@@ -298,11 +302,17 @@ def positive_weights(
     loss weight as its negatives. Soft targets in ``[0, 1]`` are counted
     fractionally. A label with no positive gets ``max_weight`` when it is given
     and 1.0 (no reweighting) otherwise; a label with no negative gets 0.
+    ``overrides`` then set chosen labels to fixed weights (not capped), by
+    index or, with ``class_names``, by name, as in
+    :func:`compute_class_weights`.
 
     Args:
         multilabel_targets: ``(N, L)`` (or ``(N,)`` for one label) targets in
             ``[0, 1]``: bool, integer or float.
         max_weight: optional cap, ``> 0``; weights above it are set to it.
+        overrides: ``{label index or name: weight}``, weights finite and ``>= 0``.
+        class_names: names of the ``L`` labels, in column order (one name for
+            1-D input).
 
     Returns:
         ``float32`` tensor of shape ``(L,)`` (``()`` for 1-D input) on the
@@ -310,7 +320,11 @@ def positive_weights(
 
     Raises:
         ValueError: targets outside ``[0, 1]``, NaN, not 1-D/2-D, or empty;
-            ``max_weight`` not positive.
+            ``max_weight`` not positive; unknown override name or index;
+            override weight negative or not finite; ``class_names`` not
+            unique or of another length than the number of labels.
+        TypeError: ``class_names`` not a sequence of str; ``overrides`` not a
+            mapping, or keyed by something other than int or str.
 
     Examples:
         >>> y = torch.tensor([[1, 0], [0, 0], [0, 1], [0, 1]])
@@ -318,9 +332,18 @@ def positive_weights(
         tensor([3., 1.])
         >>> positive_weights(torch.tensor([[1], [0], [0], [0], [0]]), max_weight=2.0)
         tensor([2.])
+
+        A label set by name, the others computed and capped:
+
+        >>> y = torch.tensor([[1, 0, 0], [0, 0, 1], [0, 0, 0], [0, 1, 0], [0, 0, 0]])
+        >>> positive_weights(
+        ...     y, max_weight=3.0, overrides={"limp": 8.0}, class_names=["fall", "limp", "lying"]
+        ... )
+        tensor([3., 8., 3.])
     """
     if max_weight is not None:
         check_positive("max_weight", max_weight)
+    _check_class_names(class_names)
     y = _as_tensor("multilabel_targets", multilabel_targets)
     check_ndim("multilabel_targets", y, (1, 2))
     if y.shape[0] == 0:
@@ -337,7 +360,11 @@ def positive_weights(
     ratio = torch.where(no_pos, torch.full_like(ratio, fill), ratio)
     if max_weight is not None:
         ratio = ratio.clamp(max=float(max_weight))
-    return ratio.to(torch.float32)
+    num_labels = 1 if y.ndim == 1 else y.shape[1]
+    _check_names_match(class_names, num_labels, "label")
+    weights = ratio.to(torch.float32)
+    _apply_overrides(weights.view(-1), overrides, class_names)
+    return weights
 
 
 def _weights_from_counts(counts: torch.Tensor, method: str, beta: float) -> torch.Tensor:
@@ -346,6 +373,39 @@ def _weights_from_counts(counts: torch.Tensor, method: str, beta: float) -> torc
     if method == "sqrt_inverse":
         return inverse_frequency_weights(counts, power=0.5)
     return effective_number_weights(counts, beta=beta)
+
+
+def _check_class_names(class_names: Sequence[str] | None) -> None:
+    """Static check of ``class_names``: a sequence of unique str (or ``None``)."""
+    if class_names is None:
+        return
+    if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+        raise error("class_names", "a sequence of str", class_names, TypeError)
+    if len(set(class_names)) != len(class_names):
+        raise error("class_names", "unique", list(class_names))
+
+
+def _check_names_match(class_names: Sequence[str] | None, count: int, unit: str) -> None:
+    if class_names is not None and len(class_names) != count:
+        raise ValueError(
+            f"class_names must have one name per {unit} ({count}), got {len(class_names)} names"
+        )
+
+
+def _apply_overrides(
+    weights: torch.Tensor,
+    overrides: Mapping[int | str, float] | None,
+    class_names: Sequence[str] | None,
+) -> None:
+    """Set ``weights[key]`` (1-D, in place) to each override, by index or by name."""
+    if overrides is None:
+        return
+    if not isinstance(overrides, Mapping):
+        raise error("overrides", "a mapping {class: weight}", overrides, TypeError)
+    for key, value in overrides.items():
+        index = _resolve_override_key(key, weights.numel(), class_names)
+        check_non_negative(f"overrides[{key!r}]", value)
+        weights[index] = float(value)
 
 
 def _resolve_override_key(
@@ -438,13 +498,9 @@ def compute_class_weights(
     check_in_range("beta", beta, 0.0, 1.0, high_inclusive=False)
     if max_weight is not None:
         check_positive("max_weight", max_weight)
-    if class_names is not None:
-        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-            raise error("class_names", "a sequence of str", class_names, TypeError)
-        if len(set(class_names)) != len(class_names):
-            raise error("class_names", "unique", list(class_names))
-        if num_classes is None:
-            num_classes = len(class_names)
+    _check_class_names(class_names)
+    if class_names is not None and num_classes is None:
+        num_classes = len(class_names)
     if from_counts:
         counts = _as_counts("labels_or_counts", labels_or_counts)
     else:
@@ -460,23 +516,13 @@ def compute_class_weights(
         counts = class_counts(tensor, num_classes)
         if counts.numel() == 0 or int(counts.sum()) == 0:
             raise error("labels_or_counts", "non-empty", "no labels", raw=True)
-    if class_names is not None and len(class_names) != counts.numel():
-        raise ValueError(
-            f"class_names must have one name per class ({counts.numel()}), "
-            f"got {len(class_names)} names"
-        )
+    _check_names_match(class_names, counts.numel(), "class")
     if from_counts and num_classes is not None and num_classes != counts.numel():
         raise error("num_classes", f"the number of counts ({counts.numel()})", num_classes)
     weights = _weights_from_counts(counts, method, beta)
     if max_weight is not None:
         weights = weights.clamp(max=float(max_weight))
-    if overrides:
-        if not isinstance(overrides, Mapping):
-            raise error("overrides", "a mapping {class: weight}", overrides, TypeError)
-        for key, value in overrides.items():
-            index = _resolve_override_key(key, counts.numel(), class_names)
-            check_non_negative(f"overrides[{key!r}]", value)
-            weights[index] = float(value)
+    _apply_overrides(weights, overrides, class_names)
     return weights
 
 

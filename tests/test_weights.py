@@ -226,6 +226,63 @@ def test_positive_weights_errors():
         positive_weights(torch.ones(2, 1), max_weight=0)
 
 
+def test_positive_weights_overrides_by_name_and_index():
+    names = ["fall", "limp", "lying", "kick"]
+    # positives per label: 1, 2, 0 (none), 4 of 8 rows
+    y = torch.zeros(8, 4)
+    y[0, 0] = 1
+    y[:2, 1] = 1
+    y[:4, 3] = 1
+    auto = [7.0, 3.0, 1.0, 1.0]  # neg / pos, 1.0 for the label without positives
+    capped = [min(w, 2.0) for w in auto[:2]] + [2.0, 1.0]  # no positive: max_weight
+    assert positive_weights(y, max_weight=2.0).tolist() == capped
+    # overrides replace the capped weights and are not capped themselves
+    got = positive_weights(y, max_weight=2.0, overrides={"limp": 12.0, 2: 0.0}, class_names=names)
+    assert got.tolist() == [2.0, 12.0, 0.0, 1.0]
+    assert got.dtype == torch.float32
+    by_index = positive_weights(y.numpy(), overrides={0: 0.5, 3: 4.0})
+    assert by_index.tolist() == [0.5, 3.0, 1.0, 4.0]
+    # names alone and empty overrides change nothing
+    assert positive_weights(y, class_names=names).tolist() == auto
+    assert positive_weights(y, overrides={}).tolist() == auto
+
+
+def test_positive_weights_one_label_overrides():
+    y = torch.tensor([1, 0, 0, 0])
+    got = positive_weights(y, overrides={"fall": 9.0}, class_names=["fall"])
+    assert got.shape == () and got.item() == 9.0
+    assert positive_weights(y, overrides={0: 2.0}).item() == 2.0
+    with pytest.raises(ValueError, match=r"class_names must have one name per label \(1\), got 2"):
+        positive_weights(y, class_names=["fall", "limp"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"overrides": {"x": 1.0}}, ValueError, "keyed by class index unless class_names"),
+        (
+            {"overrides": {"x": 1.0}, "class_names": ["a", "b"]},
+            ValueError,
+            "overrides key 'x' must be one of the class names 'a', 'b', got 'x'",
+        ),
+        ({"overrides": {2: 1.0}}, ValueError, r"a class index in \[0, 2\), got 2"),
+        ({"overrides": {-1: 1.0}}, ValueError, r"a class index in \[0, 2\), got -1"),
+        ({"overrides": {0: -1.0}}, ValueError, r"overrides\[0\] must be a finite number >= 0"),
+        ({"overrides": {"a": float("inf")}, "class_names": ["a", "b"]}, ValueError,
+         r"overrides\['a'\] must be a finite number >= 0"),
+        ({"overrides": {True: 1.0}}, TypeError, "overrides keys must be class indices"),
+        ({"overrides": [(0, 1.0)]}, TypeError, "overrides must be a mapping"),
+        ({"class_names": ["a", "a"]}, ValueError, "class_names must be unique"),
+        ({"class_names": "ab"}, TypeError, "class_names must be a sequence of str"),
+        ({"class_names": ["a", "b", "c"]}, ValueError,
+         r"class_names must have one name per label \(2\), got 3 names"),
+    ],
+)  # fmt: skip
+def test_positive_weights_override_errors(kwargs, exc, message):
+    with pytest.raises(exc, match=message):
+        positive_weights(torch.tensor([[1, 0], [0, 1], [0, 0]]), **kwargs)
+
+
 # ----------------------------------------------------------------------------- compute
 
 
