@@ -48,6 +48,14 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a checkpoint of this package, or of another kind.
+
+    Examples:
+        >>> import tempfile
+        >>> p = save_checkpoint(tempfile.mkdtemp() + "/m.pt", "policy", nn.Linear(2, 1), {})
+        >>> load_checkpoint(p, "trust_net")
+        Traceback (most recent call last):
+        ...
+        ValueError: ... must be a trust_net checkpoint, got a policy checkpoint
     """
     path = Path(path)
     if not path.is_file():
@@ -64,7 +72,16 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
 
 
 def load_world_model(path: str | Path) -> LatentWorldModel:
-    """The world model saved at ``path``."""
+    """The world model saved at ``path``.
+
+    Examples:
+        >>> import tempfile
+        >>> settings = {"latent_dim": 4, "action_dim": 2, "hidden_dim": 8, "residual_clip": 0.1}
+        >>> p = save_checkpoint(tempfile.mkdtemp() + "/wm.pt", "world_model",
+        ...                     LatentWorldModel(4, 2, 8, 0.1), settings)
+        >>> load_world_model(p).residual_clip
+        0.1
+    """
     ckpt = load_checkpoint(path, "world_model")
     s = ckpt["settings"]
     model = LatentWorldModel(s["latent_dim"], s["action_dim"], s["hidden_dim"], s["residual_clip"])
@@ -73,7 +90,16 @@ def load_world_model(path: str | Path) -> LatentWorldModel:
 
 
 def load_trust_net(path: str | Path) -> nn.Module:
-    """The trust net saved at ``path``."""
+    """The trust net saved at ``path``.
+
+    Examples:
+        >>> import tempfile
+        >>> settings = {"trust_kind": "temporal", "latent_dim": 3, "hidden_dim": 4}
+        >>> p = save_checkpoint(tempfile.mkdtemp() + "/t.pt", "trust_net",
+        ...                     build_trust_net("temporal", 3, 4), settings)
+        >>> type(load_trust_net(p)).__name__
+        'TemporalTrustNet'
+    """
     ckpt = load_checkpoint(path, "trust_net")
     s = ckpt["settings"]
     net = build_trust_net(s["trust_kind"], s["latent_dim"], s["hidden_dim"])
@@ -82,7 +108,16 @@ def load_trust_net(path: str | Path) -> nn.Module:
 
 
 def load_policy(path: str | Path) -> nn.Module:
-    """The actor saved at ``path``."""
+    """The actor saved at ``path``.
+
+    Examples:
+        >>> import tempfile
+        >>> from imbalance_world_model.policy import mlp
+        >>> p = save_checkpoint(tempfile.mkdtemp() + "/p.pt", "policy", mlp(4, 2, 8),
+        ...                     {"latent_dim": 4, "action_dim": 2, "hidden_dim": 8})
+        >>> load_policy(p)(torch.zeros(3, 4)).shape
+        torch.Size([3, 2])
+    """
     from imbalance_world_model.policy import mlp
 
     ckpt = load_checkpoint(path, "policy")

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     Examples:
         >>> args = build_parser().parse_args(["demo", "--quick", "--out", "runs/x"])
         >>> args.command, args.quick, args.seed
-        ('demo', True, 0)
+        ('demo', True, None)
     """
     parser = _Parser(prog=PROG, description="Trust-gated synthetic data for offline RL.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole loop; resumes an interrupted run")
     p.add_argument("--out", required=True)
     p.add_argument("--quick", action="store_true", help="small preset (well under a minute)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: config's)")
     _common(p)
 
     p = sub.add_parser("horizon-study", help="std ratio of world-model training schemes")
@@ -211,14 +211,8 @@ def _run(args: argparse.Namespace) -> int:
         m = pl.evaluate_run(args.run, plots=not args.no_plots)
         pl._report(m, print)
     elif cmd == "demo":
-        pl.run_demo(
-            args.out,
-            quick=args.quick,
-            seed=args.seed,
-            config=_config(args) if args.config else None,
-            overrides=args.overrides,
-            progress_bar=bar,
-        )
+        cfg = pl.demo_config(args.quick, args.seed, args.overrides, args.config)
+        pl.run_demo(args.out, config=cfg, progress_bar=bar)
     elif cmd == "horizon-study":
         from imbalance_world_model.studies import horizon_study
 

@@ -50,6 +50,7 @@ from imbalance_world_model.world_model import generate_episodes
 __all__ = [
     "MIXES",
     "QUICK_PRESET",
+    "TINY_OVERRIDES",
     "demo_config",
     "evaluate_run",
     "run_demo",
@@ -76,20 +77,59 @@ QUICK_PRESET: dict[str, Any] = {
 Log = Callable[[str], None]
 
 
-def demo_config(quick: bool, seed: int = 0, overrides: list[str] | None = None) -> WMConfig:
-    """The config of ``demo`` (the quick preset, or the defaults), with ``seed`` and overrides.
+#: ``--set`` overrides of a run that takes a few seconds (examples and tests).
+TINY_OVERRIDES: list[str] = [
+    "simulate.n_episodes=12",
+    "simulate.horizon=8",
+    "simulate.n_bricks=2",
+    "world_model.hidden_dim=4",
+    "wm_train.epochs=1",
+    "trust.hidden_dim=4",
+    "trust.epochs=1",
+    "policy.hidden_dim=4",
+    "policy.epochs=1",
+]
+
+
+def demo_config(
+    quick: bool,
+    seed: int | None = 0,
+    overrides: list[str] | None = None,
+    path: str | Path | None = None,
+) -> WMConfig:
+    """The config of ``demo``, built in layers.
+
+    The quick preset (when ``quick``), then the YAML file ``path``, then ``seed`` (``None``
+    keeps the file's seed), then the ``section.key=value`` overrides.
 
     Examples:
         >>> demo_config(quick=True).simulate.n_episodes
         120
+        >>> cfg = demo_config(quick=True, seed=3, overrides=["simulate.n_episodes=50"])
+        >>> cfg.simulate.n_episodes, cfg.seed, cfg.wm_train.epochs
+        (50, 3, 20)
     """
+    from imbalance_world_model.config import _merge_dicts, load_config
+
     base = json.loads(json.dumps(QUICK_PRESET)) if quick else {}
-    base["seed"] = seed
+    if path is not None:
+        load_config(path)  # errors name the file and the key
+        base = _merge_dicts(base, yaml.safe_load(Path(path).read_text()) or {})
+    if seed is not None:
+        base["seed"] = seed
     return WMConfig.from_dict(apply_overrides(base, overrides or []))
 
 
 def split_real(real: Episodes) -> tuple[Episodes, Episodes]:
-    """``(train, test)`` by ``meta["split_test"]`` (all training when the key is missing)."""
+    """``(train, test)`` by ``meta["split_test"]`` (all training when the key is missing).
+
+    Examples:
+        >>> from imbalance_world_model.simulate import simulate_episodes
+        >>> real = simulate_episodes(n_episodes=4, horizon=5, seed=0)
+        >>> real.meta["split_test"] = np.array([0, 1, 0, 0])
+        >>> [part.n_episodes for part in split_real(real)]
+        [3, 1]
+    """
     test = real.meta.get("split_test", np.zeros(real.n_episodes)).astype(bool)
     return real.subset(~test), real.subset(test)
 
@@ -136,7 +176,16 @@ def stage_train_world_model(
     trust_net_path: str | Path | None = None,
     progress_bar: bool = False,
 ) -> dict[str, Any]:
-    """Train the world model on the real training episodes; write ``model.pt``, ``summary.json``."""
+    """Train the world model on the real training episodes; write ``model.pt``, ``summary.json``.
+
+    Examples:
+        >>> import tempfile
+        >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
+        >>> _ = stage_simulate(cfg, f"{d}/real.npz")
+        >>> summary = stage_train_world_model(cfg, f"{d}/real.npz", f"{d}/wm")
+        >>> summary["mode"], sorted(p.name for p in Path(d, "wm").glob("*.*"))
+        ('bptt', ['model.pt', 'summary.json'])
+    """
     from imbalance_world_model.wm_train import train_world_model
 
     train, _ = split_real(load_episodes(real_path))
@@ -168,7 +217,17 @@ def stage_train_world_model(
 def stage_generate(
     config: WMConfig, model_path: str | Path, real_path: str | Path, out: str | Path
 ) -> Episodes:
-    """Roll the world model out from real training episodes; write synthetic episodes."""
+    """Roll the world model out from real training episodes; write synthetic episodes.
+
+    Examples:
+        >>> import tempfile
+        >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
+        >>> _ = stage_simulate(cfg, f"{d}/real.npz")
+        >>> _ = stage_train_world_model(cfg, f"{d}/real.npz", f"{d}/wm")
+        >>> syn = stage_generate(cfg, f"{d}/wm/model.pt", f"{d}/real.npz", f"{d}/syn.npz")
+        >>> syn.n_episodes, syn.source[0]   # as many as the 9 real training episodes
+        (9, np.str_('synthetic'))
+    """
     train, _ = split_real(load_episodes(real_path))
     n = config.generate.n_episodes or train.n_episodes
     syn = generate_episodes(
@@ -187,7 +246,16 @@ def stage_train_trust(
     progress_bar: bool = False,
 ) -> dict[str, Any]:
     """Train the trust net on real training vs synthetic episodes; write ``model.pt``,
-    ``metrics.json``."""
+    ``metrics.json``.
+
+    Examples:
+        >>> import tempfile
+        >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
+        >>> real = stage_simulate(cfg, f"{d}/real.npz")
+        >>> _ = save_episodes(split_real(real)[0].subset(np.arange(5)), f"{d}/syn.npz")
+        >>> sorted(stage_train_trust(cfg, f"{d}/real.npz", f"{d}/syn.npz", f"{d}/trust"))
+        ['pos_weight', 'seconds', 'train', 'val']
+    """
     train, _ = split_real(load_episodes(real_path))
     syn = load_episodes(synthetic_path)
     t = config.trust
@@ -226,6 +294,17 @@ def stage_gate(
 
     Writes ``out`` (``scores.npz``: ``p_real_synthetic``, ``bounds_pass_synthetic``,
     ``p_real_real``, ``bounds_pass_real``) and ``summary.json`` beside it.
+
+    Examples:
+        >>> import tempfile
+        >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
+        >>> real = stage_simulate(cfg, f"{d}/real.npz")
+        >>> _ = save_episodes(split_real(real)[0].subset(np.arange(5)), f"{d}/syn.npz")
+        >>> _ = stage_train_trust(cfg, f"{d}/real.npz", f"{d}/syn.npz", f"{d}/trust")
+        >>> s = stage_gate(cfg, f"{d}/trust/model.pt", f"{d}/real.npz", f"{d}/syn.npz",
+        ...                f"{d}/gate/scores.npz")
+        >>> sorted(s["synthetic"]), s["trust_threshold"]
+        (['both', 'bounds', 'trust'], 0.5)
     """
     train, _ = split_real(load_episodes(real_path))
     syn = load_episodes(synthetic_path)
@@ -271,6 +350,16 @@ def stage_train_policy(
 
     ``mix``: ``"real_only"``, ``"fixed_share"`` (``policy.fixed_share`` synthetic) or
     ``"trust_weighted"`` (needs ``scores_path``).
+
+    Examples:
+        >>> import tempfile
+        >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
+        >>> real = stage_simulate(cfg, f"{d}/real.npz")
+        >>> _ = save_episodes(split_real(real)[0].subset(np.arange(5)), f"{d}/syn.npz")
+        >>> s = stage_train_policy(cfg, "fixed_share", f"{d}/real.npz", f"{d}/syn.npz", None,
+        ...                        f"{d}/policy")
+        >>> s["mix"], round(s["synthetic_share"], 4), s["action_mse_test"] > 0
+        ('fixed_share', 0.1, True)
     """
     if mix not in MIXES:
         raise ValueError(f"mix must be one of {list(MIXES)}, got {mix!r}")
@@ -317,7 +406,16 @@ def stage_train_policy(
 
 
 def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
-    """Collect the diagnostics of a ``demo`` run folder into ``metrics.json`` (and plots)."""
+    """Collect the diagnostics of a ``demo`` run folder into ``metrics.json`` (and plots).
+
+    Examples:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = run_demo(d, config=demo_config(False, 0, TINY_OVERRIDES), log=lambda line: None)
+        >>> m = evaluate_run(d, plots=False)
+        >>> m["std_ratio"]["per_step"][0], m["policies"]["real_only"]["synthetic_share"]
+        (1.0, 0.0)
+    """
     run = Path(run_dir)
     need = [run / "data/real.npz", run / "data/synthetic.npz", run / "gate/scores.npz"]
     missing = [str(p) for p in need if not p.is_file()]
@@ -405,9 +503,14 @@ def run_demo(
         The metrics (also in ``OUT/metrics.json``) plus ``seconds``.
 
     Examples:
-        >>> QUICK_PRESET["simulate"]
-        {'n_episodes': 120}
-        >>> metrics = run_demo("runs/wm-demo", quick=True)  # doctest: +SKIP
+        ``run_demo("runs/wm-demo", quick=True)`` is ``imbalance-world-model demo --quick``; a
+        tiny run:
+
+        >>> import tempfile
+        >>> cfg = demo_config(False, 0, TINY_OVERRIDES)
+        >>> metrics = run_demo(tempfile.mkdtemp(), config=cfg, log=lambda line: None)
+        >>> sorted(metrics["policies"]), metrics["policies"]["fixed_share"]["synthetic_share"]
+        (['fixed_share', 'real_only', 'trust_weighted'], 0.1)
     """
     start = time.perf_counter()
     cfg = config if config is not None else demo_config(quick, seed, overrides)

@@ -247,7 +247,16 @@ def policy_study(
     log: Log = print,
 ) -> list[dict[str, Any]]:
     """``demo`` for every seed (data and training seed), then the policy table
-    ``policy_study.{json,md}``: action MSE on held-out real episodes and synthetic share."""
+    ``policy_study.{json,md}``: action MSE on held-out real episodes and synthetic share.
+
+    Examples:
+        >>> import tempfile
+        >>> from imbalance_world_model.pipeline import TINY_OVERRIDES
+        >>> table = policy_study(tempfile.mkdtemp(), seeds=[0], overrides=TINY_OVERRIDES,
+        ...                      log=lambda line: None)
+        >>> [row["mix"] for row in table], table[1]["synthetic_share_mean"]
+        (['real_only', 'fixed_share', 'trust_weighted'], 0.1)
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -75,6 +75,31 @@ def test_stage_commands_chain(tmp_path, tiny_overrides, capsys):
         )
         == 0
     )
+    # the trust-aware term needs a trust net, and trains with one
+    capsys.readouterr()
+    aware = ["--set", "wm_train.trust_aware_weight=1.0", "--set", "wm_train.horizon=5"]
+    assert (
+        main(["train-world-model", "--real", f"{d}/real.npz", "--out", f"{d}/wm2", *sets, *aware])
+        == 2
+    )
+    _one_error_line(capsys, "needs a trust net (--trust-net)")
+    assert (
+        main(
+            [
+                "train-world-model",
+                "--real",
+                f"{d}/real.npz",
+                "--out",
+                f"{d}/wm2",
+                *sets,
+                *aware,
+                "--trust-net",
+                f"{d}/trust/model.pt",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "wm2/summary.json").read_text())["horizon"] == 5
     # a world model where a trust net is expected: one line, exit 2
     capsys.readouterr()
     assert (

@@ -61,6 +61,22 @@ def test_overrides_are_yaml_scalars():
     assert isinstance(cfg.policy.lr, float) and cfg.generate.sample is False
 
 
+def test_demo_config_layers(tmp_path):
+    from imbalance_world_model.pipeline import demo_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 7\nwm_train:\n  mode: teacher_forcing\n  horizon: 10\n")
+    cfg = demo_config(True, None, ["policy.epochs=2"], path)
+    # quick preset, then the file, then the seed (None keeps the file's), then --set
+    assert cfg.simulate.n_episodes == 120 and cfg.wm_train.epochs == 20
+    assert cfg.wm_train.mode == "teacher_forcing" and cfg.seed == 7 and cfg.policy.epochs == 2
+    assert demo_config(False, 3, None, path).seed == 3
+    assert demo_config(False, 3, None, path).simulate.n_episodes == 200
+    path.write_text("wm_train:\n  modes: bptt\n")
+    with pytest.raises(ValueError, match="config key 'wm_train.modes'"):
+        demo_config(True, None, None, path)
+
+
 def test_default_yaml_lists_every_key_with_its_default():
     assert yaml.safe_load((CONFIGS / "default.yaml").read_text()) == WMConfig().to_dict()
     for path in CONFIGS.glob("*.yaml"):
