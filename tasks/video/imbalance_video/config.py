@@ -24,7 +24,7 @@ from imbalance_kit._validation import (
     check_positive_int,
     error,
 )
-from imbalance_kit.losses.multitask import WEIGHTINGS
+from imbalance_kit.losses.multitask import OPTION_USERS, WEIGHTINGS
 from imbalance_video.models import available_models
 
 __all__ = [
@@ -249,6 +249,16 @@ class MultiTaskConfig:
         check_in_range(
             "multitask.metric_momentum", self.metric_momentum, 0.0, 1.0, high_inclusive=False
         )
+        # MultiTaskLoss refuses a non-default option its weighting does not read.
+        for key, default in (("max_weight", 10.0), ("metric_momentum", 0.0)):
+            value = getattr(self, key)
+            if self.weighting not in OPTION_USERS[key] and value != default:
+                users = ", ".join(repr(w) for w in OPTION_USERS[key])
+                raise error(
+                    f"multitask.{key}",
+                    f"left at {default!r} with weighting {self.weighting!r} (read only by {users})",
+                    value,
+                )
 
     @property
     def adaptive(self) -> bool:

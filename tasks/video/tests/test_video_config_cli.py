@@ -61,6 +61,14 @@ def test_defaults_follow_the_field_notes():
             "multitask.adaptive_weights must be false",
         ),
         ({"multitask": {"sample_by": "offence"}}, "multitask.sample_by must be one of the tasks"),
+        (
+            {"multitask": {"weighting": "uniform", "max_weight": 5.0}},
+            "multitask.max_weight must be left at 10.0 with weighting 'uniform'",
+        ),
+        (
+            {"multitask": {"weighting": "dwa", "metric_momentum": 0.5}},
+            r"multitask.metric_momentum must be left at 0.0 with weighting 'dwa' \(read only by",
+        ),
         ({"data": {"clip_len": 1}}, "data.clip_len must be an integer >= 2"),
     ],
 )
