@@ -218,8 +218,9 @@ class ContrastiveLossConfig:
         label: ``"binary"`` contrasts steps by their fails-within-k label;
             ``"episode"`` contrasts steps of failed and successful episodes. Every
             step of an episode shares the episode's scene, so ``"episode"``
-            rewards recognising training episodes; on the simulated data it
-            generalised worse than ``"binary"`` (see the package README).
+            rewards recognising training episodes; on the simulated data (3 seeds)
+            it ranked steps as well as ``"binary"`` with a lower balanced accuracy
+            (see the package README).
 
     Examples:
         >>> ContrastiveLossConfig(label="episode").temperature
