@@ -10,6 +10,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -27,10 +28,13 @@ def fit(
     *,
     progress_bar: bool = False,
     log_dir: str | Path | None = None,
+    trainer_kwargs: dict[str, Any] | None = None,
 ) -> float:
     """Train ``module`` on CPU for ``max_epochs``; return the wall time in seconds.
 
-    ``log_dir`` gets Lightning's ``CSVLogger`` metrics (``None``: no logger).
+    ``log_dir`` gets Lightning's ``CSVLogger`` metrics (``None``: no logger);
+    ``trainer_kwargs`` override the ``lightning.Trainer`` arguments (e.g. ``devices`` and
+    ``strategy`` for DDP).
 
     Examples:
         >>> import torch
@@ -52,17 +56,19 @@ def fit(
 
     # a new version_N folder per call, so a stage that runs again keeps the earlier log
     logger = CSVLogger(str(log_dir), name="") if log_dir is not None else False
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=max_epochs,
-        logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-    )
+    kwargs: dict[str, Any] = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_epochs": max_epochs,
+        "logger": logger,
+        "enable_checkpointing": False,
+        "enable_progress_bar": progress_bar,
+        "enable_model_summary": False,
+        "log_every_n_steps": 1,
+        "num_sanity_val_steps": 0,
+    }
+    kwargs.update(trainer_kwargs or {})
+    trainer = L.Trainer(**kwargs)
     start = time.perf_counter()
     with warnings.catch_warnings():
         for pattern in (

@@ -30,8 +30,9 @@ import lightning as L
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
+from imbalance_kit.sampling import WeightedSampler
 from imbalance_world_model._fit import fit
 from imbalance_world_model.config import PolicyConfig
 from imbalance_world_model.episodes import Episodes
@@ -64,21 +65,33 @@ def mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
     )
 
 
-def _weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    return per_sample.mean() if weights is None else importance_weighted_loss(per_sample, weights)
+def _weighted_mean(
+    per_sample: torch.Tensor, weights: torch.Tensor | None, mean_weight: float | None
+) -> torch.Tensor:
+    if weights is None:
+        return per_sample.mean()
+    return importance_weighted_loss(per_sample, weights, mean_weight)
 
 
 def bc_loss(
-    pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    mean_weight: float | None = None,
 ) -> torch.Tensor:
     """$\\mathcal L_{\\text{BC}}$ (unweighted mean when ``weights`` is ``None``).
 
+    With ``mean_weight`` (the data set's mean weight) the sum is divided by the batch size
+    times ``mean_weight`` instead of the batch's weight sum (see
+    :func:`~imbalance_world_model.replay.importance_weighted_loss`).
+
     Examples:
-        >>> bc_loss(torch.tensor([[1.0, 1.0], [0.0, 0.0]]), torch.zeros(2, 2),
-        ...         torch.tensor([1.0, 3.0]))
-        tensor(0.2500)
+        >>> pred, target = torch.tensor([[1.0, 1.0], [0.0, 0.0]]), torch.zeros(2, 2)
+        >>> w = torch.tensor([1.0, 3.0])
+        >>> bc_loss(pred, target, w), bc_loss(pred, target, w, mean_weight=2.0)
+        (tensor(0.2500), tensor(0.2500))
     """
-    return _weighted_mean((pred - target).pow(2).mean(-1), weights)
+    return _weighted_mean((pred - target).pow(2).mean(-1), weights, mean_weight)
 
 
 def td3bc_actor_loss(
@@ -87,6 +100,7 @@ def td3bc_actor_loss(
     target: torch.Tensor,
     alpha: float,
     weights: torch.Tensor | None = None,
+    mean_weight: float | None = None,
 ) -> torch.Tensor:
     """$\\mathcal L_\\pi$ from ``q`` $= Q_1(z, \\pi(z))$ ``(B,)`` and the actions ``(B, A)``.
 
@@ -96,7 +110,9 @@ def td3bc_actor_loss(
         tensor(2.)
     """
     lam = alpha / q.abs().mean().detach().clamp_min(1e-6)
-    return -lam * _weighted_mean(q, weights) + bc_loss(pred, target, weights)
+    return -lam * _weighted_mean(q, weights, mean_weight) + bc_loss(
+        pred, target, weights, mean_weight
+    )
 
 
 def td3_target(
@@ -127,9 +143,16 @@ class PolicyModule(L.LightningModule):
         0
     """
 
-    def __init__(self, latent_dim: int, action_dim: int, config: PolicyConfig) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        action_dim: int,
+        config: PolicyConfig,
+        mean_weight: float | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
+        self.mean_weight = mean_weight
         self.actor = mlp(latent_dim, action_dim, config.hidden_dim)
         if config.algo == "td3bc":
             self.automatic_optimization = False
@@ -151,7 +174,7 @@ class PolicyModule(L.LightningModule):
         z, a, r, z_next, done, w = batch
         weights = w if self.config.weighting == "loss" else None
         if self.config.algo == "bc":
-            loss = bc_loss(self.actor(z), a, weights)
+            loss = bc_loss(self.actor(z), a, weights, self.mean_weight)
             self._log("bc_loss", loss)
             return loss
         return self._td3bc_step(z, a, r, z_next, done, weights)
@@ -165,9 +188,9 @@ class PolicyModule(L.LightningModule):
             za = torch.cat([z_next, a_next], -1)
             y = td3_target(r, done, self.q1_t(za).squeeze(-1), self.q2_t(za).squeeze(-1), cfg.gamma)
         zq = torch.cat([z, a], -1)
-        critic = _weighted_mean((self.q1(zq).squeeze(-1) - y).pow(2), weights) + _weighted_mean(
-            (self.q2(zq).squeeze(-1) - y).pow(2), weights
-        )
+        mw = self.mean_weight
+        critic = _weighted_mean((self.q1(zq).squeeze(-1) - y).pow(2), weights, mw)
+        critic = critic + _weighted_mean((self.q2(zq).squeeze(-1) - y).pow(2), weights, mw)
         opt_critic.zero_grad()
         critic.backward()
         opt_critic.step()
@@ -176,7 +199,7 @@ class PolicyModule(L.LightningModule):
         if self._steps % cfg.policy_delay == 0:
             pred = self.actor(z)
             q = self.q1(torch.cat([z, pred], -1)).squeeze(-1)
-            actor = td3bc_actor_loss(q, pred, a, cfg.td3_alpha, weights)
+            actor = td3bc_actor_loss(q, pred, a, cfg.td3_alpha, weights, self.mean_weight)
             opt_actor.zero_grad()
             actor.backward()
             opt_actor.step()
@@ -230,11 +253,17 @@ def train_policy(
     samples_per_epoch: int | None = None,
     progress_bar: bool = False,
     log_dir: str | Path | None = None,
+    trainer_kwargs: dict[str, Any] | None = None,
 ) -> tuple[PolicyModule, dict[str, Any]]:
     """Train a policy on ``buffer`` (weights as sampling probabilities or loss weights).
 
     Every epoch draws ``samples_per_epoch`` transitions (default: the number of real
     transitions), so mixes with and without synthetic data get the same number of updates.
+    Both weightings draw with :class:`imbalance_kit.sampling.WeightedSampler` (uniform weights
+    for ``"loss"``), which shards the draw by rank when ``torch.distributed`` is initialised:
+    under Lightning DDP (``trainer_kwargs={"devices": 2, "strategy": ...}`` in a process group
+    that exists before the call, e.g. under ``torchrun`` with ``init_process_group``) each
+    process trains on its shard with ``batch_size`` per process.
 
     Returns:
         The module (``module.actor`` is the policy) and ``{"synthetic_share", "seconds", ...}``.
@@ -249,21 +278,26 @@ def train_policy(
     if float(buffer.weights.sum()) <= 0:
         raise ValueError("the replay buffer's weights are all zero: nothing to train on")
     torch.manual_seed(seed)
-    module = PolicyModule(buffer.states.shape[1], buffer.actions.shape[1], config)
+    # with weighting "loss", each batch's loss is sum(w l) / (B * mean weight of the buffer):
+    # a plain mean, so DDP shards average to the full batch's loss
+    mean_weight = float(buffer.weights.double().mean())
+    module = PolicyModule(buffer.states.shape[1], buffer.actions.shape[1], config, mean_weight)
     data = TensorDataset(*buffer.tensors())
     n_real = int((~buffer.synthetic).sum())
     per_epoch = samples_per_epoch or n_real or len(buffer)
     if config.weighting == "sample":
-        sampler: Any = buffer.sampler(per_epoch, seed=seed)
-    else:
-        sampler = RandomSampler(
-            data,
-            replacement=True,
-            num_samples=per_epoch,
-            generator=torch.Generator().manual_seed(seed),
-        )
+        sampler = buffer.sampler(per_epoch, seed=seed)
+    else:  # uniform draws; the weights go into the loss
+        sampler = WeightedSampler(torch.ones(len(buffer)), per_epoch, seed=seed)
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler)
-    seconds = fit(module, loader, config.epochs, progress_bar=progress_bar, log_dir=log_dir)
+    seconds = fit(
+        module,
+        loader,
+        config.epochs,
+        progress_bar=progress_bar,
+        log_dir=log_dir,
+        trainer_kwargs={"use_distributed_sampler": False, **(trainer_kwargs or {})},
+    )
     module.eval()
     return module, {
         "algo": config.algo,

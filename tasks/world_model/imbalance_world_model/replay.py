@@ -78,14 +78,30 @@ def mix_weights(
     return w
 
 
-def importance_weighted_loss(per_sample: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    r"""$\sum_i w_i \ell_i / \sum_i w_i$ (0 when all weights are 0).
+def importance_weighted_loss(
+    per_sample: torch.Tensor, weights: torch.Tensor, mean_weight: float | None = None
+) -> torch.Tensor:
+    r"""Importance-weighted mean of per-sample losses.
+
+    ```math
+    \text{self-normalised: } \frac{\sum_i w_i \ell_i}{\sum_i w_i},
+    \qquad \text{with } \bar w\text{: } \frac{1}{B}\sum_i \frac{w_i}{\bar w}\, \ell_i .
+    ```
+
+    ``mean_weight`` $\bar w$ is the mean weight of the whole data set. The second form is a
+    plain mean, so batches split across DDP processes average to the full batch's value;
+    the self-normalised form (``mean_weight=None``) is not (its denominator is per batch).
 
     Examples:
-        >>> importance_weighted_loss(torch.tensor([1.0, 3.0]), torch.tensor([3.0, 1.0]))
-        tensor(1.5000)
+        >>> losses, w = torch.tensor([1.0, 3.0]), torch.tensor([3.0, 1.0])
+        >>> importance_weighted_loss(losses, w), importance_weighted_loss(losses, w, 2.0)
+        (tensor(1.5000), tensor(1.5000))
+        >>> importance_weighted_loss(losses, w, mean_weight=1.0)
+        tensor(3.)
     """
     check_same_shape("per_sample", per_sample, "weights", weights)
+    if mean_weight is not None:
+        return (weights * per_sample).mean() / mean_weight
     total = weights.sum()
     return (weights * per_sample).sum() / total.clamp_min(1e-12)
 

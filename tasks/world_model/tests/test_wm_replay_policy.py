@@ -66,6 +66,12 @@ def test_importance_weighted_loss_hand_formula():
     w = torch.tensor([1.0, 0.0, 3.0, 0.5])
     want = (0.5 * 1 + 1.0 * 3 + 4.0 * 0.5) / (1 + 0 + 3 + 0.5)
     assert importance_weighted_loss(losses, w).item() == pytest.approx(want)
+    # with the data set's mean weight: a plain mean of w / mean_w * l
+    want = (0.5 * 1 + 1.0 * 3 + 4.0 * 0.5) / (4 * 1.25)
+    assert importance_weighted_loss(losses, w, mean_weight=1.25).item() == pytest.approx(want)
+    # halves of a batch average to the whole batch (what DDP relies on)
+    halves = [importance_weighted_loss(losses[i : i + 2], w[i : i + 2], 1.25) for i in (0, 2)]
+    assert (sum(halves) / 2).item() == pytest.approx(want)
 
 
 def test_bc_and_td3bc_loss_formulas():
@@ -79,6 +85,8 @@ def test_bc_and_td3bc_loss_formulas():
     lam = 2.5 / ((1 + 3 + 2) / 3)
     want = -lam * ((q * w).sum() / w.sum()) + (per * w).sum() / w.sum()
     assert td3bc_actor_loss(q, pred, target, 2.5, w).item() == pytest.approx(want.item())
+    want = -lam * (q * w).mean() / 2.0 + (per * w).mean() / 2.0
+    assert td3bc_actor_loss(q, pred, target, 2.5, w, 2.0).item() == pytest.approx(want.item())
     y = td3_target(
         torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([5.0]), torch.tensor([4.0]), 0.9
     )
