@@ -12,10 +12,12 @@ continues when run again)::
     OUT/gate/scores.npz             p(real) and bounds-filter result per episode (+ summary.json)
     OUT/policies/<mix>/model.pt     real_only, fixed_share, trust_weighted (+ summary.json)
     OUT/metrics.json, OUT/plots/*.png
+    OUT/predictions.csv             per scored episode: source, p(real), bounds, gate, weight
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Callable
@@ -40,7 +42,7 @@ from imbalance_world_model.diagnostics import (
     std_ratio_per_step,
 )
 from imbalance_world_model.episodes import Episodes, load_episodes, save_episodes
-from imbalance_world_model.gates import BoundsFilter
+from imbalance_world_model.gates import BoundsFilter, TrustGate
 from imbalance_world_model.policy import action_mse, train_policy
 from imbalance_world_model.replay import ReplayBuffer, mix_weights
 from imbalance_world_model.simulate import data_bricks, simulate_episodes, write_bricks
@@ -467,8 +469,34 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
         plot_trust_histogram(
             p_all, syn_mask, config.gate.trust_threshold, run / "plots/trust_hist.png"
         )
+    _write_predictions(run / "predictions.csv", scores, config)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _write_predictions(path: Path, scores: dict[str, np.ndarray], config: WMConfig) -> None:
+    """One row per scored episode: source, p(real), bounds result, gate decision, weight."""
+    gate = TrustGate(config.gate.trust_threshold)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["episode", "source", "p_real", "bounds_pass", "trust_accepted", "trust_weight"]
+        )
+        for source in ("real", "synthetic"):
+            p = scores[f"p_real_{source}"]
+            bounds = scores[f"bounds_pass_{source}"]
+            weight = np.ones_like(p) if source == "real" else gate.weights(p)
+            for i in range(len(p)):
+                writer.writerow(
+                    [
+                        i,
+                        source,
+                        f"{p[i]:.6f}",
+                        int(bounds[i]),
+                        int(p[i] >= gate.threshold),
+                        f"{weight[i]:.6f}",
+                    ]
+                )
 
 
 def _stage(name: str, output: Path, log: Log) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -185,6 +186,14 @@ def test_demo_end_to_end_and_resume(tmp_path, tiny_overrides):
     assert 0.0 <= shares["trust_weighted"] < 1.0
     assert metrics["std_ratio"]["per_step"][0] == pytest.approx(1.0)
     assert len(metrics["std_ratio"]["per_step"]) == 21
+    with (out / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    syn = [r for r in rows if r["source"] == "synthetic"]
+    assert syn and len(rows) > len(syn)
+    for r in syn:  # the gate's weight is p(real) when accepted, else 0
+        p, accepted = float(r["p_real"]), r["trust_accepted"] == "1"
+        assert accepted == (p >= 0.5)
+        assert float(r["trust_weight"]) == pytest.approx(p if accepted else 0.0, abs=1e-6)
     for name in (
         "plots/std_ratio.png",
         "plots/trust_hist.png",
