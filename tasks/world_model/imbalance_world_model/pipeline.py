@@ -454,6 +454,7 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
         "trust": json.loads((run / "trust/metrics.json").read_text()),
         "gate": json.loads((run / "gate/summary.json").read_text()),
         "policies": policies,
+        "bricks": _brick_table(train, syn, scores, config.gate.trust_threshold),
     }
     if "trust_weighted" in policies and base:
         tw = policies["trust_weighted"]["vs_real_only_pct"]
@@ -472,6 +473,38 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
     _write_predictions(run / "predictions.csv", scores, config)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _brick_table(
+    train: Episodes, syn: Episodes, scores: dict[str, np.ndarray], threshold: float
+) -> list[dict[str, Any]]:
+    """Per data brick: real episodes, the synthetic episodes started from them, their trust.
+
+    A synthetic episode belongs to the brick of the real episode whose first state and
+    actions it reuses.
+    """
+    if "brick" not in train.meta:
+        return []
+    syn_brick = train.meta["brick"][syn.meta["source_episode"]]
+    p = scores["p_real_synthetic"]
+    rows = []
+    for b in np.unique(train.meta["brick"]):
+        mine = syn_brick == b
+        rows.append(
+            {
+                "brick": int(b),
+                "n_real": int((train.meta["brick"] == b).sum()),
+                "n_synthetic": int(mine.sum()),
+                "synthetic_mean_trust": float(p[mine].mean()) if mine.any() else None,
+                "synthetic_trust_pass": float((p[mine] >= threshold).mean())
+                if mine.any()
+                else None,
+                "synthetic_bounds_pass": float(scores["bounds_pass_synthetic"][mine].mean())
+                if mine.any()
+                else None,
+            }
+        )
+    return rows
 
 
 def _write_predictions(path: Path, scores: dict[str, np.ndarray], config: WMConfig) -> None:

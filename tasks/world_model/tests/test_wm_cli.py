@@ -186,6 +186,14 @@ def test_demo_end_to_end_and_resume(tmp_path, tiny_overrides):
     assert 0.0 <= shares["trust_weighted"] < 1.0
     assert metrics["std_ratio"]["per_step"][0] == pytest.approx(1.0)
     assert len(metrics["std_ratio"]["per_step"]) == 21
+    bricks = metrics["bricks"]
+    assert [b["brick"] for b in bricks] == [0, 1]
+    n_syn = sum(b["n_synthetic"] for b in bricks)
+    assert n_syn == sum(b["n_real"] for b in bricks)  # as many synthetic as real training
+    trust_pass = sum(
+        b["synthetic_trust_pass"] * b["n_synthetic"] for b in bricks if b["n_synthetic"]
+    )
+    assert trust_pass / n_syn == pytest.approx(metrics["gate"]["synthetic"]["trust"])
     with (out / "predictions.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     syn = [r for r in rows if r["source"] == "synthetic"]
