@@ -14,7 +14,9 @@ Modules:
   source tracking, trust-weighted sampling, weighted BC and TD3+BC.
 * :mod:`imbalance_world_model.diagnostics`: std ratio over the horizon, pass shares, plots.
 * :mod:`imbalance_world_model.config`, :mod:`imbalance_world_model.pipeline`,
-  :mod:`imbalance_world_model.cli`: the YAML config, ``demo``, ``horizon-study`` and the
+  :mod:`imbalance_world_model.stages`, :mod:`imbalance_world_model.evaluate`,
+  :mod:`imbalance_world_model.studies`, :mod:`imbalance_world_model.cli`: the YAML config, the
+  stages, ``demo``, the evaluation, ``horizon-study`` / ``policy-study`` and the
   ``imbalance-world-model`` command.
 """
 

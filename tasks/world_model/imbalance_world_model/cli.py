@@ -156,17 +156,19 @@ def _config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    from imbalance_world_model import evaluate as ev
     from imbalance_world_model import pipeline as pl
+    from imbalance_world_model import stages as st
 
     cmd, bar = args.command, args.progress
     if cmd == "simulate":
-        real = pl.stage_simulate(_config(args), args.out)
+        real = st.stage_simulate(_config(args), args.out)
         print(
             f"{real.n_episodes} real episodes of {real.horizon} states "
             f"({int(real.meta['split_test'].sum())} held out) -> {args.out}"
         )
     elif cmd == "train-world-model":
-        s = pl.stage_train_world_model(
+        s = st.stage_train_world_model(
             _config(args), args.real, args.out, trust_net_path=args.trust_net, progress_bar=bar
         )
         print(
@@ -174,11 +176,11 @@ def _run(args: argparse.Namespace) -> int:
             f"({s['seconds']:.1f}s) -> {args.out}/model.pt"
         )
     elif cmd == "generate":
-        syn = pl.stage_generate(_config(args), args.model, args.real, args.out)
+        syn = st.stage_generate(_config(args), args.model, args.real, args.out)
         print(f"{syn.n_episodes} synthetic episodes -> {args.out}")
     elif cmd == "train-trust":
         m = (
-            pl.stage_train_trust(
+            st.stage_train_trust(
                 _config(args), args.real, args.synthetic, args.out, progress_bar=bar
             )["val"]
             or {}
@@ -188,13 +190,13 @@ def _run(args: argparse.Namespace) -> int:
             f"trust gap {_f(m.get('trust_gap'))} -> {args.out}/model.pt"
         )
     elif cmd == "gate":
-        s = pl.stage_gate(_config(args), args.trust, args.real, args.synthetic, args.out)
+        s = st.stage_gate(_config(args), args.trust, args.real, args.synthetic, args.out)
         print(
             f"synthetic passing: bounds {s['synthetic']['bounds']:.1%}, "
             f"trust {s['synthetic']['trust']:.1%} -> {args.out}"
         )
     elif cmd == "train-policy":
-        s = pl.stage_train_policy(
+        s = st.stage_train_policy(
             _config(args),
             args.mix,
             args.real,
@@ -208,8 +210,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{s['synthetic_share']:.2%} -> {args.out}/model.pt"
         )
     elif cmd == "evaluate":
-        m = pl.evaluate_run(args.run, plots=not args.no_plots)
-        pl._report(m, print)
+        m = ev.evaluate_run(args.run, plots=not args.no_plots)
+        ev.print_report(m)
     elif cmd == "demo":
         cfg = pl.demo_config(args.quick, args.seed, args.overrides, args.config)
         pl.run_demo(args.out, config=cfg, progress_bar=bar)

@@ -21,8 +21,9 @@ import numpy as np
 from imbalance_world_model.config import WMConfig, apply_overrides
 from imbalance_world_model.diagnostics import plot_std_ratio, std_ratio_per_step
 from imbalance_world_model.gates import BoundsFilter
-from imbalance_world_model.pipeline import MIXES, run_demo, split_real
+from imbalance_world_model.pipeline import run_demo
 from imbalance_world_model.simulate import simulate_episodes
+from imbalance_world_model.stages import MIXES, split_real
 from imbalance_world_model.trust import train_trust, trust_scores
 from imbalance_world_model.wm_train import train_world_model
 from imbalance_world_model.world_model import generate_episodes
