@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 
 from imbalance_kit._validation import check_positive_int, error
+from imbalance_kit.augment._common import empty
 
 __all__ = ["default_chunk_size", "kneighbors"]
 
@@ -140,7 +141,7 @@ def kneighbors(
     all_rows = torch.arange(min(chunk_size, m), device=ref.device)
     # One distance buffer for every block: a fresh large allocation per block costs
     # more than the matrix product on CPU (new pages are mapped and zeroed each time).
-    dist_buf = ref_aug.new_empty((min(chunk_size, m), ref_aug.shape[0]))
+    dist_buf = empty((min(chunk_size, m), ref_aug.shape[0]), ref_aug.dtype, ref_aug.device)
     min_buf = ref_aug.new_empty((min(chunk_size, m), n_blocks)) if blocked else None
 
     for start in range(0, m, chunk_size):
@@ -162,7 +163,7 @@ def kneighbors(
         else:
             cand = dist.topk(n_cand, dim=1, largest=False, sorted=False).indices
         cand, _ = cand.sort(dim=1)
-        diff = ref[cand] - q.unsqueeze(1)
+        diff = ref.index_select(0, cand.flatten()).view(*cand.shape, -1) - q.unsqueeze(1)
         exact = (diff * diff).sum(dim=2)
         if exclude is not None:
             exact.masked_fill_(cand == exclude[start:stop].unsqueeze(1), torch.inf)
