@@ -182,6 +182,28 @@ def test_probability_clustering():
 
 
 # -------------------------------------------------------------------- report
+@pytest.mark.parametrize(
+    ("truth", "pred"),
+    [
+        ([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2]),  # every class present
+        ([0, 0, 0, 2, 2], [0, 1, 1, 2, 2]),  # class 1 predicted, absent from the truth
+        ([1, 1, 1, 1], [1, 0, 1, 1]),  # a single class in the truth
+    ],
+)
+def test_imbalance_report_balanced_accuracy_matches_sklearn_without_warning(truth, pred):
+    import warnings
+
+    y = torch.tensor(truth)
+    probs = torch.nn.functional.one_hot(torch.tensor(pred), 3).double() * 0.7 + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = balanced_accuracy_score(truth, pred)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = imbalance_report(y, probs, class_names=["a", "b", "c"])
+    assert report["balanced_accuracy"] == pytest.approx(expected)
+
+
 def test_imbalance_report_multiclass_matches_sklearn():
     y, probs = _long_tail(600, 4, seed=3)
     report = imbalance_report(y, probs, class_names=["a", "b", "c", "d"])
