@@ -68,6 +68,24 @@ def default_chunk_size(
     return max(1, min(rows, _CAP_CPU // row_bytes))
 
 
+#: Elements of the gathered candidate rows per step of the exact re-ranking (1 MiB of
+#: float32: temporaries the allocator recycles instead of mapping fresh pages).
+_RERANK_ELEMENTS = 1 << 18
+
+
+def _exact_distances(q: torch.Tensor, ref: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+    """Squared distances of each ``q`` row to its candidate ``ref`` rows, from the differences."""
+    rows, n_cand = cand.shape
+    exact = q.new_empty((rows, n_cand))
+    step = max(1, _RERANK_ELEMENTS // max(1, n_cand * ref.shape[1]))
+    for lo in range(0, rows, step):
+        hi = min(lo + step, rows)
+        picked = ref.index_select(0, cand[lo:hi].flatten()).view(hi - lo, n_cand, -1)
+        picked.sub_(q[lo:hi].unsqueeze(1))
+        torch.sum(picked.mul_(picked), dim=2, out=exact[lo:hi])
+    return exact
+
+
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
@@ -163,8 +181,7 @@ def kneighbors(
         else:
             cand = dist.topk(n_cand, dim=1, largest=False, sorted=False).indices
         cand, _ = cand.sort(dim=1)
-        diff = ref.index_select(0, cand.flatten()).view(*cand.shape, -1) - q.unsqueeze(1)
-        exact = (diff * diff).sum(dim=2)
+        exact = _exact_distances(q, ref, cand)
         if exclude is not None:
             exact.masked_fill_(cand == exclude[start:stop].unsqueeze(1), torch.inf)
         order = exact.sort(dim=1, stable=True).indices[:, :k]
