@@ -9,7 +9,6 @@ package folder lists every key.
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from imbalance_kit._config import apply_overrides as _apply_overrides
+from imbalance_kit._config import build_dataclass, check_bool_option
 from imbalance_kit._validation import (
     check_choice,
     check_in_range,
@@ -274,7 +275,7 @@ class SamplerConfig:
     power: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_bool("imbalance.sampler.enabled", self.enabled)
+        check_bool_option("imbalance.sampler.enabled", self.enabled)
         check_non_negative("imbalance.sampler.power", self.power)
 
 
@@ -297,7 +298,7 @@ class OversampleConfig:
     noise_std: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_bool("imbalance.noise_oversample.enabled", self.enabled)
+        check_bool_option("imbalance.noise_oversample.enabled", self.enabled)
         check_in_range(
             "imbalance.noise_oversample.ratio", self.ratio, 0.0, 1.0, low_inclusive=False
         )
@@ -443,7 +444,7 @@ class RiskConfig:
     @classmethod
     def from_dict(cls, mapping: dict[str, Any] | None) -> RiskConfig:
         """Build from a nested dict (missing keys take their defaults; unknown keys are errors)."""
-        return _build(cls, mapping or {}, "")
+        return build_dataclass(cls, mapping or {}, "")
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (YAML/JSON ready)."""
@@ -471,66 +472,14 @@ class RiskConfig:
         }
 
 
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise error(name, "true or false", value)
-
-
-def _build(cls: type, mapping: Any, prefix: str) -> Any:
-    if not isinstance(mapping, dict):
-        raise error(f"config section '{prefix or 'root'}'", "a mapping", mapping)
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
-    kwargs: dict[str, Any] = {}
-    for key, value in mapping.items():
-        path = f"{prefix}{key}"
-        if key not in names:
-            raise error(f"config key '{path}'", f"one of {', '.join(map(repr, names))}", key)
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value if value is not None else {}, f"{path}.")
-        else:
-            kwargs[key] = _coerce(path, value, hint)
-    return cls(**kwargs)
-
-
-def _coerce(path: str, value: Any, hint: Any) -> Any:
-    """Accept ints where floats are expected (YAML writes ``1`` for ``1.0``); check numbers."""
-    args = typing.get_args(hint)
-    accepts_float = hint is float or float in args
-    accepts_int = hint is int or int in args
-    if accepts_float and not accepts_int and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise error(path, "a finite number", value)
-    if typing.get_origin(hint) is list and isinstance(value, tuple):
-        return list(value)
-    return value
-
-
 def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
 
     Examples:
-        >>> apply_overrides({"train": {"lr": 0.1}}, ["train.lr=0.01", "model.hidden_dims=[8, 8]"])
-        {'train': {'lr': 0.01}, 'model': {'hidden_dims': [8, 8]}}
+        >>> apply_overrides({"train": {"lr": 0.1}}, ["train.lr=0.01"])
+        {'train': {'lr': 0.01}}
     """
-    out = dict(mapping)
-    for item in overrides:
-        if "=" not in item:
-            raise error("--set", "section.key=value", item)
-        dotted, raw = item.split("=", 1)
-        keys = dotted.strip().split(".")
-        if not all(keys):
-            raise error("--set", "a dotted key such as train.lr", dotted)
-        node = out
-        for key in keys[:-1]:
-            child = node.get(key)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[key] = child
-            node = child
-        node[keys[-1]] = yaml.safe_load(raw)
-    return out
+    return _apply_overrides(mapping, overrides, example="train.lr")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RiskConfig:

@@ -49,7 +49,7 @@ def test_defaults_follow_the_issue():
         ({"model": {"dropout": 1.0}}, r"model.dropout must be in \[0.0, 1.0\)"),
         ({"evaluate": {"threshold": 2.0}}, "evaluate.threshold must be in"),
         ({"baseline": "ce"}, "baseline must be one of 'mse'"),
-        ({"loss": 3}, "config section 'loss.' must be a mapping"),
+        ({"loss": 3}, "config section 'loss' must be a mapping"),
         ({"train": {"lr": float("nan")}}, "train.lr must be a finite number"),
     ],
 )

@@ -7,7 +7,6 @@ scalars. ``configs/default.yaml`` in the package folder lists every key with its
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any, Literal
 
 import yaml
 
+from imbalance_kit._config import apply_overrides as _apply_overrides
+from imbalance_kit._config import build_dataclass, check_bool_option
 from imbalance_kit._validation import (
     check_choice,
     check_in_range,
@@ -168,7 +169,7 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         if self.n_episodes is not None:
             check_positive_int("generate.n_episodes", self.n_episodes)
-        _check_bool("generate.sample", self.sample)
+        check_bool_option("generate.sample", self.sample)
 
 
 @dataclass
@@ -303,48 +304,11 @@ class WMConfig:
     @classmethod
     def from_dict(cls, mapping: dict[str, Any] | None) -> WMConfig:
         """Build from a nested dict (missing keys take defaults; unknown keys are errors)."""
-        return _build(cls, mapping or {}, "")
+        return build_dataclass(cls, mapping or {}, "")
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (YAML / JSON ready)."""
         return dataclasses.asdict(self)
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise error(name, "true or false", value)
-
-
-def _build(cls: type, mapping: Any, prefix: str) -> Any:
-    if not isinstance(mapping, dict):
-        raise error(f"config section '{prefix.rstrip('.') or 'root'}'", "a mapping", mapping)
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs: dict[str, Any] = {}
-    for key, value in mapping.items():
-        path = f"{prefix}{key}"
-        if key not in names:
-            raise error(f"config key '{path}'", f"one of {', '.join(map(repr, names))}", key)
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value if value is not None else {}, f"{path}.")
-        else:
-            kwargs[key] = _coerce(path, value, hint)
-    return cls(**kwargs)
-
-
-def _coerce(path: str, value: Any, hint: Any) -> Any:
-    """Accept ints where floats are expected (YAML writes ``1`` for ``1.0``); check numbers."""
-    args = typing.get_args(hint)
-    accepts_float = hint is float or float in args
-    accepts_int = hint is int or int in args
-    if accepts_float and not accepts_int and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise error(path, "a finite number", value)
-    if isinstance(value, (dict, list)) and typing.get_origin(hint) not in (list, dict):
-        raise error(path, "a single value", value)
-    return value
 
 
 def _merge_dicts(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -361,25 +325,10 @@ def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, 
     """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
 
     Examples:
-        >>> apply_overrides({"policy": {"lr": 0.1}}, ["policy.lr=0.01", "wm_train.horizon=null"])
-        {'policy': {'lr': 0.01}, 'wm_train': {'horizon': None}}
+        >>> apply_overrides({"policy": {"lr": 0.1}}, ["policy.lr=0.01"])
+        {'policy': {'lr': 0.01}}
     """
-    out = dict(mapping)
-    for item in overrides:
-        if "=" not in item:
-            raise error("--set", "section.key=value", item)
-        dotted, raw = item.split("=", 1)
-        keys = dotted.strip().split(".")
-        if not all(keys):
-            raise error("--set", "a dotted key such as policy.lr", dotted)
-        node = out
-        for key in keys[:-1]:
-            child = node.get(key)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[key] = child
-            node = child
-        node[keys[-1]] = yaml.safe_load(raw)
-    return out
+    return _apply_overrides(mapping, overrides, example="policy.lr")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> WMConfig:

@@ -1,0 +1,136 @@
+"""Typed YAML configs for the task packages: nested dataclasses built from plain mappings.
+
+A config is a tree of dataclasses. :func:`build_dataclass` builds it from the
+mapping ``yaml.safe_load`` returns (never ``eval``): missing keys take the
+dataclass defaults, unknown keys are errors naming the dotted path, integers (and
+numbers such as ``1e-3`` that PyYAML reads as text) are accepted where floats are
+expected, non-finite
+numbers and a mapping or list where a single value is expected are refused.
+:func:`apply_overrides` applies ``section.key=value`` strings from a command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from typing import Any
+
+from imbalance_kit._validation import error
+
+__all__ = ["apply_overrides", "build_dataclass", "check_bool_option"]
+
+_CONTAINERS = (list, dict, tuple)
+
+
+def check_bool_option(name: str, value: Any) -> None:
+    """Raise unless a config value is ``true`` or ``false``.
+
+    Examples:
+        >>> check_bool_option("train.amp", "yes")
+        Traceback (most recent call last):
+        ...
+        ValueError: train.amp must be true or false, got 'yes'
+    """
+    if not isinstance(value, bool):
+        raise error(name, "true or false", value)
+
+
+def _accepts_container(hint: Any) -> bool:
+    if hint is Any or hint in _CONTAINERS or typing.get_origin(hint) in _CONTAINERS:
+        return True
+    return any(_accepts_container(arg) for arg in typing.get_args(hint))
+
+
+def _coerce(path: str, value: Any, hint: Any) -> Any:
+    args = typing.get_args(hint)
+    accepts_float = hint is float or float in args
+    accepts_int = hint is int or int in args
+    if accepts_float and not accepts_int and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if accepts_float and isinstance(value, str):
+        # YAML 1.1 (PyYAML) reads 1e-3 as a string: it wants 1.0e-3
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(path, "a finite number", value)
+    if isinstance(value, (dict, list)) and not _accepts_container(hint):
+        raise error(path, "a single value", value)
+    if typing.get_origin(hint) is list and isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def build_dataclass(cls: type, mapping: Any, prefix: str = "") -> Any:
+    """Build the dataclass ``cls`` (and its dataclass fields, recursively) from a mapping.
+
+    Args:
+        cls: a dataclass whose fields carry type hints.
+        mapping: the values, as ``yaml.safe_load`` returns them.
+        prefix: dotted path of ``mapping`` in the whole config (for error messages).
+
+    Raises:
+        ValueError: a section that is not a mapping, an unknown key, a non-finite number,
+            or a mapping / list where one value is expected.
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Train:
+        ...     lr: float = 0.1
+        ...     epochs: int = 3
+        >>> build_dataclass(Train, {"lr": 1}, "train.")
+        Train(lr=1.0, epochs=3)
+        >>> build_dataclass(Train, {"rate": 1}, "train.")
+        Traceback (most recent call last):
+        ...
+        ValueError: config key 'train.rate' must be one of 'lr', 'epochs', got 'rate'
+    """
+    if not isinstance(mapping, dict):
+        raise error(f"config section '{prefix.rstrip('.') or 'root'}'", "a mapping", mapping)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+    kwargs: dict[str, Any] = {}
+    for key, value in mapping.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            raise error(f"config key '{path}'", f"one of {', '.join(map(repr, names))}", key)
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = build_dataclass(hint, value if value is not None else {}, f"{path}.")
+        else:
+            kwargs[key] = _coerce(path, value, hint)
+    return cls(**kwargs)
+
+
+def apply_overrides(
+    mapping: dict[str, Any], overrides: list[str], example: str = "train.lr"
+) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
+
+    ``example`` names a key of the package's config in the error message.
+
+    Examples:
+        >>> apply_overrides({"train": {"lr": 0.1}}, ["train.lr=0.01", "model.dims=[8, 8]"])
+        {'train': {'lr': 0.01}, 'model': {'dims': [8, 8]}}
+    """
+    import yaml  # the task packages depend on pyyaml; the core library does not
+
+    out = dict(mapping)
+    for item in overrides:
+        if "=" not in item:
+            raise error("--set", "section.key=value", item)
+        dotted, raw = item.split("=", 1)
+        keys = dotted.strip().split(".")
+        if not all(keys):
+            raise error("--set", f"a dotted key such as {example}", dotted)
+        node = out
+        for key in keys[:-1]:
+            child = node.get(key)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[key] = child
+            node = child
+        node[keys[-1]] = yaml.safe_load(raw)
+    return out
