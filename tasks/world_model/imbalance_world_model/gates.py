@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imbalance_kit._validation import check_in_range, check_non_negative, check_positive
+from imbalance_kit._validation import check_in_range, check_non_negative, check_positive, error
 
 __all__ = ["BoundsFilter", "TrustGate"]
 
@@ -124,5 +124,6 @@ def _episodes(name: str, z: np.ndarray) -> np.ndarray:
 def _scores(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 1 or not np.all((p >= 0) & (p <= 1)):
-        raise ValueError("p_real must be a 1-D array of probabilities in [0, 1]")
+        shown = f"shape {p.shape}" + (f", range [{p.min():.3g}, {p.max():.3g}]" if p.size else "")
+        raise error("p_real", "a 1-D array of probabilities in [0, 1]", shown, raw=True)
     return p

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from imbalance_kit._validation import check_choice, check_in_range, check_same_shape
+from imbalance_kit._validation import check_choice, check_in_range, check_same_shape, error
 from imbalance_kit.sampling import WeightedSampler
 from imbalance_world_model.episodes import Episodes
 
@@ -64,11 +64,16 @@ def mix_weights(
         check_in_range("share", share, 0.0, 1.0, high_inclusive=False)
         n_syn, n_real = int(syn.sum()), int((~syn).sum())
         if n_real == 0:
-            raise ValueError("the fixed mix needs real episodes, got none")
+            raise error(
+                "is_synthetic",
+                "False for at least one episode (the fixed mix needs real ones)",
+                "all True",
+                raw=True,
+            )
         w = np.where(syn, share / max(n_syn, 1), (1 - share) / n_real)
     elif mix == "trust":
         if trust is None:
-            raise ValueError("mix 'trust' needs trust scores, got None")
+            raise error("trust", "p(real) scores (mix 'trust' needs trust scores)", None)
         from imbalance_world_model.gates import TrustGate
 
         p = np.asarray(trust, dtype=np.float64)
@@ -135,7 +140,12 @@ class ReplayBuffer:
         n, t = episodes.n_episodes, episodes.horizon
         w = np.ones(n) if episode_weights is None else np.asarray(episode_weights, np.float64)
         if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
-            raise ValueError(f"episode_weights must be {n} finite values >= 0")
+            raise error(
+                "episode_weights",
+                f"{n} finite values >= 0 (one per episode)",
+                f"shape {w.shape}, min {np.min(w) if w.size else 'n/a'}",
+                raw=True,
+            )
         z = torch.as_tensor(episodes.z)
         done = torch.zeros(n, t - 1)
         done[:, -1] = 1.0
