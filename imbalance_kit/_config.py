@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from pathlib import Path
 from typing import Any
 
 from imbalance_kit._validation import error
 
-__all__ = ["apply_overrides", "build_dataclass", "check_bool_option"]
+__all__ = ["apply_overrides", "build_dataclass", "check_bool_option", "read_yaml_mapping"]
 
 _CONTAINERS = (list, dict, tuple)
 
@@ -134,3 +135,27 @@ def apply_overrides(
             node = child
         node[keys[-1]] = yaml.safe_load(raw)
     return out
+
+
+def read_yaml_mapping(path: str | Path | None) -> dict[str, Any]:
+    """The mapping of a YAML config file (``yaml.safe_load``); ``{}`` for ``None`` or an empty file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file holds something other than a mapping.
+
+    Examples:
+        >>> read_yaml_mapping(None)
+        {}
+    """
+    if path is None:
+        return {}
+    import yaml  # the task packages depend on pyyaml; the core library does not
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    loaded = yaml.safe_load(path.read_text())
+    if loaded is not None and not isinstance(loaded, dict):
+        raise error(f"config file {path}", "a YAML mapping", type(loaded).__name__, raw=True)
+    return loaded or {}

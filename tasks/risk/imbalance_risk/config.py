@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from imbalance_kit._config import apply_overrides as _apply_overrides
-from imbalance_kit._config import build_dataclass, check_bool_option
+from imbalance_kit._config import build_dataclass, check_bool_option, read_yaml_mapping
 from imbalance_kit._validation import (
     check_choice,
     check_in_range,
@@ -497,13 +495,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         >>> load_config(None, ["train.max_epochs=2"]).train.max_epochs
         2
     """
-    mapping: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        loaded = yaml.safe_load(path.read_text())
-        if loaded is not None and not isinstance(loaded, dict):
-            raise error(f"config file {path}", "a YAML mapping", type(loaded).__name__, raw=True)
-        mapping = loaded or {}
-    return RiskConfig.from_dict(apply_overrides(mapping, overrides or []))
+    return RiskConfig.from_dict(apply_overrides(read_yaml_mapping(path), overrides or []))

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from imbalance_kit._config import apply_overrides as _apply_overrides
-from imbalance_kit._config import build_dataclass, check_bool_option
+from imbalance_kit._config import build_dataclass, check_bool_option, read_yaml_mapping
 from imbalance_kit._validation import (
     check_choice,
     check_in_range,
@@ -175,6 +173,9 @@ class GenerateConfig:
 @dataclass
 class TrustConfig:
     """Trust net: ``kind`` (``"mlp"`` on features, ``"temporal"`` GRU) and its training.
+
+    The fields are the keyword arguments of
+    :func:`~imbalance_world_model.trust.train_trust` (``**dataclasses.asdict(config)``).
 
     Examples:
         >>> TrustConfig(kind="temporal").kind
@@ -342,13 +343,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         >>> load_config(None, ["wm_train.epochs=2"]).wm_train.epochs
         2
     """
-    mapping: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        loaded = yaml.safe_load(path.read_text())
-        if loaded is not None and not isinstance(loaded, dict):
-            raise error(f"config file {path}", "a YAML mapping", type(loaded).__name__, raw=True)
-        mapping = loaded or {}
-    return WMConfig.from_dict(apply_overrides(mapping, overrides or []))
+    return WMConfig.from_dict(apply_overrides(read_yaml_mapping(path), overrides or []))

@@ -7,6 +7,7 @@ run folder; the CLI runs each on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -185,12 +186,7 @@ def stage_train_trust(
     net, metrics = train_trust(
         train.z,
         syn.z,
-        kind=t.kind,
-        hidden_dim=t.hidden_dim,
-        epochs=t.epochs,
-        lr=t.lr,
-        batch_size=t.batch_size,
-        val_fraction=t.val_fraction,
+        **dataclasses.asdict(t),
         seed=config.seed,
         progress_bar=progress_bar,
         log_dir=out / "logs",

@@ -10,6 +10,7 @@ on that variant's synthetic episodes, and the trust net's validation ROC AUC.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -192,17 +193,7 @@ def horizon_study(
             )
             syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
             ratio = std_ratio_per_step(syn.z, train.z[syn.meta["source_episode"]])
-            net, tm = train_trust(
-                train.z,
-                syn.z,
-                kind=cfg.trust.kind,
-                hidden_dim=cfg.trust.hidden_dim,
-                epochs=cfg.trust.epochs,
-                lr=cfg.trust.lr,
-                batch_size=cfg.trust.batch_size,
-                val_fraction=cfg.trust.val_fraction,
-                seed=seed,
-            )
+            net, tm = train_trust(train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed)
             if variant in [v.split("+")[0] for v in chosen if "+trust" in v]:
                 trust_nets.setdefault(variant, net)
             p = trust_scores(net, syn.z)
@@ -244,18 +235,7 @@ def _variant_trust(train: Any, cfg: WMConfig, parent: str, seed: int) -> Any:
     pcfg = WMConfig.from_dict(_merge(cfg.to_dict(), HORIZON_VARIANTS[parent]))
     wm, _ = train_world_model(train, pcfg.world_model, pcfg.wm_train, seed=seed)
     syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
-    t = cfg.trust
-    net, _ = train_trust(
-        train.z,
-        syn.z,
-        kind=t.kind,
-        hidden_dim=t.hidden_dim,
-        epochs=t.epochs,
-        lr=t.lr,
-        batch_size=t.batch_size,
-        val_fraction=t.val_fraction,
-        seed=seed,
-    )
+    net, _ = train_trust(train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed)
     return net
 
 
