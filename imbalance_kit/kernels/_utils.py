@@ -10,7 +10,6 @@ __all__ = [
     "accumulator_dtype",
     "broadcast_mode",
     "check_runnable",
-    "grad_output_is_one",
     "interpreting",
     "series_cut",
 ]
@@ -81,19 +80,3 @@ def broadcast_mode(
     if padded[-1] == 1 and tuple(padded[:-1]) == tuple(shape[:-1]):
         return MODE_ROW, value.reshape(-1).contiguous()
     return MODE_FULL, value.reshape(padded).expand(shape).contiguous()
-
-
-def grad_output_is_one(grad_output: torch.Tensor) -> bool:
-    """Whether a scalar ``grad_output`` is exactly 1 (the plain ``loss.backward()`` case).
-
-    Lets backward return the saved gradient itself instead of a scaled copy. On CUDA the
-    test reads one value (a host sync, as Liger-Kernel does); it is skipped, answering
-    ``False``, while a CUDA graph is being captured or ``torch.compile`` is tracing.
-    """
-    if grad_output.numel() != 1 or grad_output.requires_grad:
-        return False
-    if torch.compiler.is_compiling():
-        return False
-    if grad_output.is_cuda and torch.cuda.is_current_stream_capturing():
-        return False
-    return bool(grad_output.reshape(()) == 1)

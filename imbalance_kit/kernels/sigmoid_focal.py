@@ -48,10 +48,10 @@ from imbalance_kit.kernels._utils import (
     accumulator_dtype,
     broadcast_mode,
     check_runnable,
-    grad_output_is_one,
     interpreting,
     series_cut,
 )
+from imbalance_kit.losses._saved_grad import scale_saved_grad
 
 __all__ = ["SigmoidFocalFunction", "sigmoid_focal_triton"]
 
@@ -323,9 +323,8 @@ class SigmoidFocalFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         (grad,) = ctx.saved_tensors
-        if ctx.reduction == "none" or not grad_output_is_one(grad_output):
-            grad = grad * grad_output.to(grad.dtype)
-        return grad, None, None, None, None, None, None, None, None, None
+        grad = scale_saved_grad(grad, grad_output, ctx.reduction)
+        return (grad,) + (None,) * 9
 
 
 # --------------------------------------------------------------------------- public entry

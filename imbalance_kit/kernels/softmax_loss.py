@@ -58,10 +58,10 @@ import triton.language as tl
 from imbalance_kit.kernels._utils import (
     accumulator_dtype,
     check_runnable,
-    grad_output_is_one,
     interpreting,
     series_cut,
 )
+from imbalance_kit.losses._saved_grad import scale_saved_grad
 
 __all__ = ["SoftmaxLossFunction", "softmax_loss_triton"]
 
@@ -439,11 +439,8 @@ class SoftmaxLossFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         (grad,) = ctx.saved_tensors
-        if ctx.reduction == "none":
-            grad = grad * grad_output.unsqueeze(1).to(grad.dtype)
-        elif not grad_output_is_one(grad_output):
-            grad = grad * grad_output.to(grad.dtype)
-        return grad, None, None, None, None, None, None, None, None, None, None, None
+        grad = scale_saved_grad(grad, grad_output, ctx.reduction, per_row=True)
+        return (grad,) + (None,) * 11
 
 
 # --------------------------------------------------------------------------- public entry

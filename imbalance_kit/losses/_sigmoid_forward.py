@@ -46,6 +46,8 @@ import threading
 
 import torch
 
+from imbalance_kit.losses._saved_grad import scale_saved_grad
+
 __all__ = ["BlockedSigmoidFocalFunction", "blocked_sigmoid_focal_forward"]
 
 # Elements per block on CPU with several intra-op threads: below ATen's grain size (32768), so
@@ -351,8 +353,5 @@ class BlockedSigmoidFocalFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         (grad,) = ctx.saved_tensors
-        if ctx.reduction != "none" and grad_output.device.type == "cpu" and bool(grad_output == 1):
-            out = grad  # returned as is: autograd copies it if the graph is retained
-        else:
-            out = grad * grad_output
-        return out, None, None, None, None, None, None, None, None, None
+        grad = scale_saved_grad(grad, grad_output, ctx.reduction)
+        return (grad,) + (None,) * 9

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import torch
 
+from imbalance_kit.losses._saved_grad import scale_saved_grad
+
 __all__ = ["SoftmaxFamilyFunction", "compute_dtype", "softmax_family_forward"]
 
 
@@ -264,9 +266,5 @@ class SoftmaxFamilyFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         (grad,) = ctx.saved_tensors
-        if ctx.reduction == "none":
-            grad = grad * grad_output.unsqueeze(1)
-        elif grad_output.device.type != "cpu" or not bool(grad_output == 1):
-            grad = grad * grad_output
-        # else: returned as is; autograd copies it if the graph is retained
-        return grad, None, None, None, None, None, None, None, None, None, None, None
+        grad = scale_saved_grad(grad, grad_output, ctx.reduction, per_row=True)
+        return (grad,) + (None,) * 11

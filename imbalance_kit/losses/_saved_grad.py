@@ -1,0 +1,58 @@
+"""Backward of the losses that compute their gradient in the forward pass.
+
+The torch engines (``_sigmoid_forward``, ``_softmax_forward``) and the Triton kernels
+(``imbalance_kit.kernels``) save one tensor, the gradient of the loss with respect to
+the logits; backward only scales it by ``grad_output``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["grad_output_is_one", "scale_saved_grad"]
+
+
+def grad_output_is_one(grad_output: torch.Tensor) -> bool:
+    """Whether a scalar ``grad_output`` is exactly 1 (the plain ``loss.backward()`` case).
+
+    Lets backward return the saved gradient itself instead of a scaled copy. On CUDA the
+    test reads one value (a host sync, as Liger-Kernel does); it is skipped, answering
+    ``False``, while a CUDA graph is being captured or ``torch.compile`` is tracing.
+
+    Examples:
+        >>> grad_output_is_one(torch.tensor(1.0)), grad_output_is_one(torch.tensor(0.5))
+        (True, False)
+    """
+    if grad_output.numel() != 1 or grad_output.requires_grad:
+        return False
+    if torch.compiler.is_compiling():
+        return False
+    if grad_output.is_cuda and torch.cuda.is_current_stream_capturing():
+        return False
+    return bool(grad_output.reshape(()) == 1)
+
+
+def scale_saved_grad(
+    grad: torch.Tensor, grad_output: torch.Tensor, reduction: str, *, per_row: bool = False
+) -> torch.Tensor:
+    """``grad * grad_output``, or ``grad`` itself when a reduced loss gets ``grad_output == 1``.
+
+    Returned as is, the saved gradient becomes ``.grad`` without a copy (autograd copies
+    it itself if the graph is retained). ``per_row``: with ``reduction="none"`` the loss
+    has one value per row of ``grad`` (softmax losses), so ``grad_output`` is broadcast
+    over the class dimension.
+
+    Examples:
+        >>> g = torch.tensor([[1.0, -1.0], [2.0, 0.0]])
+        >>> scale_saved_grad(g, torch.tensor(1.0), "mean") is g
+        True
+        >>> scale_saved_grad(g, torch.tensor([2.0, 3.0]), "none", per_row=True)
+        tensor([[ 2., -2.],
+                [ 6.,  0.]])
+    """
+    if reduction == "none":
+        scale = grad_output.unsqueeze(1) if per_row else grad_output
+        return grad * scale.to(grad.dtype)
+    if grad_output_is_one(grad_output):
+        return grad
+    return grad * grad_output.to(grad.dtype)
