@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 
 import numpy as np
@@ -24,7 +25,7 @@ from imbalance_kit.augment._strategy import (
 
 __all__ = [
     "allocate",
-    "empty",
+    "block_rows",
     "check_chunk_size",
     "check_features",
     "check_generator",
@@ -32,6 +33,7 @@ __all__ = [
     "check_neighbors",
     "class_rows",
     "distinct",
+    "empty",
     "fill_interpolated",
     "plan",
     "rand",
@@ -39,9 +41,19 @@ __all__ = [
 ]
 
 
-#: Elements per block of ``fill_interpolated`` (1 MiB of float32 per temporary:
-#: small enough to be recycled by the allocator instead of mapped afresh each block).
-_FILL_ELEMENTS = 1 << 18
+#: Elements per block of the row-wise loops (1 MiB of float32 per temporary: small
+#: enough to be recycled by the allocator instead of mapped afresh each block).
+_BLOCK_ELEMENTS = 1 << 18
+
+
+def block_rows(row_elements: int) -> int:
+    """Rows per block of a loop whose temporaries hold ``row_elements`` values per row.
+
+    Examples:
+        >>> block_rows(256), block_rows(10**7)
+        (1024, 1)
+    """
+    return max(1, _BLOCK_ELEMENTS // max(1, row_elements))
 
 
 def check_features(X: torch.Tensor, name: str = "X") -> None:
@@ -184,12 +196,9 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> t
         (torch.Size([2048, 1024]), torch.float32)
     """
     np_dtype = _NUMPY_DTYPES.get(dtype)
-    numel = 1
-    for size in shape:
-        numel *= size
     if device.type != "cpu" or np_dtype is None:
         return torch.empty(shape, dtype=dtype, device=device)
-    if numel * np.dtype(np_dtype).itemsize < _NUMPY_BACKED_BYTES:
+    if math.prod(shape) * np.dtype(np_dtype).itemsize < _NUMPY_BACKED_BYTES:
         return torch.empty(shape, dtype=dtype)
     return torch.from_numpy(np.empty(shape, dtype=np_dtype))
 
@@ -214,10 +223,10 @@ def fill_interpolated(
 ) -> None:
     """Write ``base_pool[rows] + steps * (partner_pool[partners] - base_pool[rows])`` into ``out``.
 
-    A fused ``torch.lerp`` per block of about ``_FILL_ELEMENTS`` elements, so the
-    gathered temporaries stay small whatever the number of new rows.
+    A fused ``torch.lerp`` per block of :func:`block_rows` rows, so the gathered
+    temporaries stay small whatever the number of new rows.
     """
-    block = max(1, _FILL_ELEMENTS // max(1, out.shape[1]))
+    block = block_rows(out.shape[1])
     for start in range(0, out.shape[0], block):
         stop = min(start + block, out.shape[0])
         torch.lerp(

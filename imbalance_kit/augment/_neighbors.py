@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 
 from imbalance_kit._validation import check_positive_int, error
-from imbalance_kit.augment._common import empty
+from imbalance_kit.augment._common import block_rows, empty
 
 __all__ = ["default_chunk_size", "kneighbors"]
 
@@ -68,16 +68,11 @@ def default_chunk_size(
     return max(1, min(rows, _CAP_CPU // row_bytes))
 
 
-#: Elements of the gathered candidate rows per step of the exact re-ranking (1 MiB of
-#: float32: temporaries the allocator recycles instead of mapping fresh pages).
-_RERANK_ELEMENTS = 1 << 18
-
-
 def _exact_distances(q: torch.Tensor, ref: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
     """Squared distances of each ``q`` row to its candidate ``ref`` rows, from the differences."""
     rows, n_cand = cand.shape
     exact = q.new_empty((rows, n_cand))
-    step = max(1, _RERANK_ELEMENTS // max(1, n_cand * ref.shape[1]))
+    step = block_rows(n_cand * ref.shape[1])
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)
         picked = ref.index_select(0, cand[lo:hi].flatten()).view(hi - lo, n_cand, -1)
