@@ -250,8 +250,9 @@ class MultiTaskConfig:
             "multitask.metric_momentum", self.metric_momentum, 0.0, 1.0, high_inclusive=False
         )
         # MultiTaskLoss refuses a non-default option its weighting does not read.
-        for key, default in (("max_weight", 10.0), ("metric_momentum", 0.0)):
-            value = getattr(self, key)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for key in ("max_weight", "metric_momentum"):
+            value, default = getattr(self, key), defaults[key]
             if self.weighting not in OPTION_USERS[key] and value != default:
                 users = ", ".join(repr(w) for w in OPTION_USERS[key])
                 raise error(
