@@ -16,6 +16,7 @@ actions), so $\rho_0 = 1$.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,28 @@ def pass_shares(bounds_pass: np.ndarray, p_real: np.ndarray, threshold: float) -
     }
 
 
+def _figure() -> tuple[Any, Any]:
+    """A 6 x 4 inch figure and its axes (matplotlib's Agg backend: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(6, 4))
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (PNG, parent folders created) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_std_ratio(curves: dict[str, np.ndarray], path: str | Path) -> Path:
     """Plot $\\rho_t$ against the step for every named curve (PNG).
 
@@ -67,24 +90,14 @@ def plot_std_ratio(curves: dict[str, np.ndarray], path: str | Path) -> Path:
         >>> plot_std_ratio({"bptt": np.ones(5)}, tempfile.mkdtemp() + "/r.png").suffix
         '.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure()
     for name, ratio in curves.items():
         ax.plot(np.arange(len(ratio)), ratio, label=name)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("rollout step")
     ax.set_ylabel("std ratio synthetic / real")
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_trust_histogram(
@@ -98,14 +111,9 @@ def plot_trust_histogram(
         >>> plot_trust_histogram(p, syn, 0.5, tempfile.mkdtemp() + "/t.png").name
         't.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     p_real = np.asarray(p_real)
     syn = np.asarray(is_synthetic, dtype=bool)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure()
     bins = np.linspace(0, 1, 26)
     ax.hist(p_real[~syn], bins=bins, alpha=0.6, label="real")
     ax.hist(p_real[syn], bins=bins, alpha=0.6, label="synthetic")
@@ -113,9 +121,4 @@ def plot_trust_histogram(
     ax.set_xlabel("trust p(real)")
     ax.set_ylabel("episodes")
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

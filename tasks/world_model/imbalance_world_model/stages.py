@@ -54,16 +54,14 @@ def split_real(real: Episodes) -> tuple[Episodes, Episodes]:
     return real.subset(~test), real.subset(test)
 
 
-def stage_simulate(config: WMConfig, out: str | Path) -> Episodes:
-    """Simulate real episodes, mark the held-out split, cluster bricks; write ``out`` and
-    ``bricks.json`` beside it.
+def simulate_real(config: WMConfig) -> Episodes:
+    """Real episodes of the ``simulate`` section, with the held-out ones marked in
+    ``meta["split_test"]`` (``test_fraction`` of them, at least one).
 
     Examples:
-        >>> import tempfile
-        >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6, "n_bricks": 2}})
-        >>> real = stage_simulate(cfg, tempfile.mkdtemp() + "/real.npz")
-        >>> int(real.meta["split_test"].sum()), sorted(real.meta)[:2]
-        (2, ['action_noise', 'brick'])
+        >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6}})
+        >>> int(simulate_real(cfg).meta["split_test"].sum())
+        2
     """
     s = config.simulate
     real = simulate_episodes(
@@ -81,6 +79,38 @@ def stage_simulate(config: WMConfig, out: str | Path) -> Episodes:
     test = np.zeros(s.n_episodes, dtype=np.int64)
     test[rng.permutation(s.n_episodes)[:n_test]] = 1
     real.meta["split_test"] = test
+    return real
+
+
+def bounds_filter(config: WMConfig) -> BoundsFilter:
+    """The (unfitted) bounds filter of the ``gate`` section.
+
+    Examples:
+        >>> bounds_filter(WMConfig()).quantile
+        0.005
+    """
+    g = config.gate
+    return BoundsFilter(
+        quantile=g.quantile,
+        margin=g.margin,
+        std_tolerance=g.std_tolerance,
+        max_outside=g.max_outside,
+    )
+
+
+def stage_simulate(config: WMConfig, out: str | Path) -> Episodes:
+    """Simulate real episodes, mark the held-out split, cluster bricks; write ``out`` and
+    ``bricks.json`` beside it.
+
+    Examples:
+        >>> import tempfile
+        >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6, "n_bricks": 2}})
+        >>> real = stage_simulate(cfg, tempfile.mkdtemp() + "/real.npz")
+        >>> int(real.meta["split_test"].sum()), sorted(real.meta)[:2]
+        (2, ['action_noise', 'brick'])
+    """
+    s = config.simulate
+    real = simulate_real(config)
     manifest = data_bricks(real, min(s.n_bricks, s.n_episodes), seed=s.seed)
     out = Path(out)
     save_episodes(real, out)
@@ -229,12 +259,7 @@ def stage_gate(
     syn = load_episodes(synthetic_path)
     net = load_trust_net(trust_path)
     g = config.gate
-    bounds = BoundsFilter(
-        quantile=g.quantile,
-        margin=g.margin,
-        std_tolerance=g.std_tolerance,
-        max_outside=g.max_outside,
-    ).fit(train.z)
+    bounds = bounds_filter(config).fit(train.z)
     scores = {
         "p_real_synthetic": trust_scores(net, syn.z),
         "bounds_pass_synthetic": bounds.passes(syn.z),

@@ -21,10 +21,8 @@ import numpy as np
 
 from imbalance_world_model.config import WMConfig, apply_overrides
 from imbalance_world_model.diagnostics import plot_std_ratio, std_ratio_per_step
-from imbalance_world_model.gates import BoundsFilter
 from imbalance_world_model.pipeline import run_demo
-from imbalance_world_model.simulate import simulate_episodes
-from imbalance_world_model.stages import MIXES, split_real
+from imbalance_world_model.stages import MIXES, bounds_filter, simulate_real, split_real
 from imbalance_world_model.trust import train_trust, trust_scores
 from imbalance_world_model.wm_train import train_world_model
 from imbalance_world_model.world_model import generate_episodes
@@ -152,31 +150,9 @@ def horizon_study(
     curves: dict[str, list[np.ndarray]] = {}
     for seed in seeds:
         cfg0 = WMConfig.from_dict(_merge(base, {"seed": seed, "simulate": {"seed": seed}}))
-        s = cfg0.simulate
-        real = simulate_episodes(
-            s.n_episodes,
-            s.horizon,
-            s.n_oscillators,
-            dt=s.dt,
-            damping=s.damping,
-            coupling=s.coupling,
-            process_noise=s.process_noise,
-            seed=s.seed,
-        )
-        test = np.zeros(real.n_episodes, np.int64)
-        test[
-            np.random.default_rng(seed + 1).permutation(real.n_episodes)[
-                : max(1, int(round(s.test_fraction * real.n_episodes)))
-            ]
-        ] = 1
-        real.meta["split_test"] = test
+        real = simulate_real(cfg0)
         train, _ = split_real(real)
-        bounds = BoundsFilter(
-            quantile=cfg0.gate.quantile,
-            margin=cfg0.gate.margin,
-            std_tolerance=cfg0.gate.std_tolerance,
-            max_outside=cfg0.gate.max_outside,
-        ).fit(train.z)
+        bounds = bounds_filter(cfg0).fit(train.z)
         trust_nets: dict[str, Any] = {}
         for variant in chosen:
             cfg = WMConfig.from_dict(_merge(cfg0.to_dict(), HORIZON_VARIANTS[variant]))
