@@ -41,7 +41,6 @@ import csv
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -55,6 +54,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
 from imbalance_kit._console import print_table  # noqa: E402
 
 STREAM_PROVIDERS = [
@@ -71,29 +71,6 @@ N_BINS = 15
 
 
 # ------------------------------------------------------------------ machine
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, CPU only, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
-    )
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        return int(re.search(rf"{field}:\s+(\d+)", handle.read()).group(1)) / 1024
-
-
-def _reset_peak_rss() -> None:
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-
-
 # -------------------------------------------------------- part 1: streaming
 def _batch_pool(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
@@ -108,7 +85,7 @@ def _batch_pool(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def run_stream(provider: str, n: int) -> dict:
     """Stream n predictions through one provider; runs in its own process."""
     pool = _batch_pool()
-    data_mb = _status_mb("VmRSS")
+    data_mb = status_mb("VmRSS")
     if provider.startswith("torchmetrics"):
         from torchmetrics.classification import MulticlassCalibrationError
 
@@ -119,8 +96,8 @@ def run_stream(provider: str, n: int) -> dict:
         from imbalance_kit.calibration import CalibrationMeter
 
         metric = CalibrationMeter(N_BINS, validate_args="no validation" not in provider)
-    _reset_peak_rss()
-    base_mb = _status_mb("VmRSS")
+    reset_peak_rss()
+    base_mb = status_mb("VmRSS")
     steps = n // BATCH
     t0 = time.perf_counter()
     for step in range(steps):
@@ -140,7 +117,7 @@ def run_stream(provider: str, n: int) -> dict:
         "compute_s": t2 - t1,
         "total_s": t2 - t0,
         "state_bytes": state,
-        "peak_mb": max(0.0, _status_mb("VmHWM") - base_mb),
+        "peak_mb": max(0.0, status_mb("VmHWM") - base_mb),
         "data_mb": data_mb,
         "ece": value,
     }
@@ -168,8 +145,8 @@ def run_temperature(provider: str, n: int) -> dict:
     from tests.references.calibration import lbfgs_temperature
 
     logits, labels = _logits(n)
-    _reset_peak_rss()
-    base_mb = _status_mb("VmRSS")
+    reset_peak_rss()
+    base_mb = status_mb("VmRSS")
     t0 = time.perf_counter()
     evaluations = ""
     if provider == "TemperatureScaling":
@@ -191,7 +168,7 @@ def run_temperature(provider: str, n: int) -> dict:
         temperature = float(param.detach())
         evaluations = opt.state[opt._params[0]]["func_evals"]
     seconds = time.perf_counter() - t0
-    peak = max(0.0, _status_mb("VmHWM") - base_mb)
+    peak = max(0.0, status_mb("VmHWM") - base_mb)
     finite = bool(np.isfinite(temperature)) and temperature > 0
     return {
         "provider": provider,
@@ -333,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
 
     n_stream = int(args.n_stream or (1e6 if args.quick else 1e7))
     n_logits = int(args.n_logits or (2e4 if args.quick else 1e5))
-    machine = _machine()
+    machine = describe_host(f"{torch.get_num_threads()} threads")
     print(f"machine: {machine}; cases run with {args.threads} torch thread(s)")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     csv_rows: list[list] = []

@@ -36,6 +36,7 @@ from scipy.stats import rankdata
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._host import cpu_name  # noqa: E402
 from imbalance_kit import datasets  # noqa: E402
 from imbalance_kit._compare import STRATEGIES, TrainConfig, preload, run_strategy  # noqa: E402
 from imbalance_kit._compare_report import (  # noqa: E402
@@ -71,14 +72,8 @@ def _fmt(value: float | str) -> str:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
     return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (shared), torch {torch.__version__} "
+        f"{cpu_name()}, {os.cpu_count()} logical CPUs (shared), torch {torch.__version__} "
         f"({torch.get_num_threads()} thread), Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
     )

@@ -50,6 +50,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
 from imbalance_kit._console import print_table  # noqa: E402
 
 PROVIDERS = [
@@ -64,29 +65,6 @@ PROVIDERS = [
 NUM_CLASSES = 1000
 IMBALANCE = 1000.0
 MULTINOMIAL_LIMIT = 2**24
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, CPU only, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
-    )
-
-
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        return int(re.search(r"VmHWM:\s+(\d+)", handle.read()).group(1)) / 1024
-
-
-def _reset_peak_rss() -> None:
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
 
 
 def _rss_mb() -> float:
@@ -154,7 +132,7 @@ def run_case(provider: str, n: int) -> dict:
     consume(build(*data(4096, seed=1)))  # warm-up: first-call costs of the torch ops
     labels, weights = data(n, seed=0)
     data_mb = _rss_mb()
-    _reset_peak_rss()
+    reset_peak_rss()
     base_mb = _rss_mb()
     try:
         t0 = time.perf_counter()
@@ -177,7 +155,7 @@ def run_case(provider: str, n: int) -> dict:
         "build_s": t1 - t0,
         "epoch_s": t2 - t1,
         "per_s": drawn / (t2 - t0),
-        "peak_mb": max(0.0, _peak_rss_mb() - base_mb),
+        "peak_mb": max(0.0, status_mb("VmHWM") - base_mb),
         "data_mb": data_mb,
     }
 
@@ -221,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     sizes = [int(s) for s in (args.sizes or ([1e5, 1e6] if args.quick else [1e5, 1e6, 1e7, 1e8]))]
-    machine = _machine()
+    machine = describe_host(f"{torch.get_num_threads()} threads")
     print(f"machine: {machine}")
     results = []
     for n in sizes:

@@ -32,7 +32,6 @@ import csv
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -45,35 +44,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
 from imbalance_kit._console import print_table  # noqa: E402
 
 PROVIDERS = ["imblearn", "ours_cpu", "ours_cuda"]
 FULL = {"n": [10**3, 10**4, 10**5, 10**6], "d": [8, 64, 256], "share": [0.01, 0.1, 0.4]}
 QUICK = {"n": [10**3, 10**4, 10**5], "d": [8, 64], "share": [0.01, 0.1]}
-
-
-def _machine(threads: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}, torch {torch.__version__} "
-        f"({threads} threads for both libraries), Python {platform.python_version()}"
-    )
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        return int(re.search(rf"{field}:\s+(\d+)", handle.read()).group(1)) / 1024
-
-
-def _reset_peak_rss() -> None:
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
 
 
 def make_data(n: int, d: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +94,8 @@ def run_case(provider: str, n: int, d: int, share: float) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        _reset_peak_rss()
-        base = _status_mb("VmRSS")
+        reset_peak_rss()
+        base = status_mb("VmRSS")
     best, spent, repeats = float("inf"), 0.0, 0
     # At least 3 repeats unless they would take long: the first call of a large case pays
     # for mapping fresh (huge) pages, which later calls reuse.
@@ -133,7 +109,7 @@ def run_case(provider: str, n: int, d: int, share: float) -> dict:
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
         memory = "cuda max_memory_allocated"
     else:
-        peak = max(0.0, _status_mb("VmHWM") - base)
+        peak = max(0.0, status_mb("VmHWM") - base)
         memory = "VmHWM - VmRSS"
     return {
         "provider": provider,
@@ -203,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     dims = args.dims or grid["d"]
     shares = args.shares or grid["share"]
     providers = [p for p in args.providers if p != "ours_cuda" or torch.cuda.is_available()]
-    machine = _machine(args.threads)
+    machine = describe_host(f"{args.threads} threads for both libraries")
     print(f"machine: {machine}", flush=True)
     import imblearn
 
