@@ -4,8 +4,9 @@ A config is a tree of dataclasses. :func:`build_dataclass` builds it from the
 mapping ``yaml.safe_load`` returns (never ``eval``): missing keys take the
 dataclass defaults, unknown keys are errors naming the dotted path, integers (and
 numbers such as ``1e-3`` that PyYAML reads as text) are accepted where floats are
-expected, non-finite
-numbers and a mapping or list where a single value is expected are refused.
+expected, non-finite numbers and a mapping or list where a single value is expected
+are refused. A ``dict[str, SomeDataclass]`` field is a mapping of named sections
+(each built the same way).
 :func:`apply_overrides` applies ``section.key=value`` strings from a command line.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +59,33 @@ def _coerce(path: str, value: Any, hint: Any) -> Any:
             pass
     if isinstance(value, float) and not math.isfinite(value):
         raise error(path, "a finite number", value)
-    if isinstance(value, (dict, list)) and not _accepts_container(hint):
+    if isinstance(value, (Mapping, list)) and not _accepts_container(hint):
         raise error(path, "a single value", value)
     if typing.get_origin(hint) is list and isinstance(value, tuple):
         return list(value)
     return value
 
 
+def _named_sections(hint: Any) -> type | None:
+    """The dataclass of a ``dict[str, SomeDataclass]`` hint; ``None`` for any other hint."""
+    if typing.get_origin(hint) is not dict:
+        return None
+    args = typing.get_args(hint)
+    if len(args) == 2 and args[0] is str and dataclasses.is_dataclass(args[1]):
+        return args[1]
+    return None
+
+
 def build_dataclass(cls: type, mapping: Any, prefix: str = "") -> Any:
     """Build the dataclass ``cls`` (and its dataclass fields, recursively) from a mapping.
 
+    A field typed ``dict[str, SomeDataclass]`` takes a mapping of name -> section; each
+    section is built as a ``SomeDataclass`` (names are turned into strings, a ``null``
+    section takes the defaults).
+
     Args:
         cls: a dataclass whose fields carry type hints.
-        mapping: the values, as ``yaml.safe_load`` returns them.
+        mapping: the values, as ``yaml.safe_load`` returns them (any ``Mapping``).
         prefix: dotted path of ``mapping`` in the whole config (for error messages).
 
     Raises:
@@ -89,7 +105,7 @@ def build_dataclass(cls: type, mapping: Any, prefix: str = "") -> Any:
         ...
         ValueError: config key 'train.rate' must be one of 'lr', 'epochs', got 'rate'
     """
-    if not isinstance(mapping, dict):
+    if not isinstance(mapping, Mapping):
         raise error(f"config section '{prefix.rstrip('.') or 'root'}'", "a mapping", mapping)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
@@ -101,6 +117,13 @@ def build_dataclass(cls: type, mapping: Any, prefix: str = "") -> Any:
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             kwargs[key] = build_dataclass(hint, value if value is not None else {}, f"{path}.")
+        elif (section := _named_sections(hint)) is not None:
+            if not isinstance(value, Mapping):
+                raise error(f"config section '{path}'", "a mapping of name -> settings", value)
+            kwargs[key] = {
+                str(name): build_dataclass(section, {} if item is None else item, f"{path}.{name}.")
+                for name, item in value.items()
+            }
         else:
             kwargs[key] = _coerce(path, value, hint)
     return cls(**kwargs)

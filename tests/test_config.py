@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 import pytest
@@ -64,6 +65,48 @@ def test_containers_are_accepted_where_the_hint_allows_them():
 def test_errors_name_the_dotted_key(raw, match):
     with pytest.raises(ValueError, match=match):
         build_dataclass(Config, raw)
+
+
+@dataclass
+class Head:
+    loss: str = "ce"
+    gamma: float = 2.0
+
+
+@dataclass
+class MultiHead:
+    heads: dict[str, Head] = field(default_factory=lambda: {"main": Head()})
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def test_named_sections_are_built_as_dataclasses():
+    cfg = build_dataclass(MultiHead, {"heads": {"a": {"gamma": 1}, 2: None}, "extra": {"x": 1}})
+    assert cfg.heads == {"a": Head(gamma=1.0), "2": Head()}
+    assert isinstance(cfg.heads["a"].gamma, float) and cfg.extra == {"x": 1}
+    assert build_dataclass(MultiHead, {}).heads == {"main": Head()}
+    assert build_dataclass(MultiHead, {"heads": {}}).heads == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({"heads": None}, "config section 'heads' must be a mapping of name -> settings, got None"),
+        ({"heads": ["a"]}, "config section 'heads' must be a mapping of name -> settings"),
+        ({"heads": {"a": 3}}, "config section 'heads.a' must be a mapping, got 3"),
+        ({"heads": {"a": {"gama": 1}}}, "config key 'heads.a.gama' must be one of 'loss', 'gamma'"),
+        ({"heads": {"a": {"gamma": "1e400"}}}, "heads.a.gamma must be a finite number, got inf"),
+    ],
+)
+def test_named_section_errors_name_the_dotted_key(raw, match):
+    with pytest.raises(ValueError, match=match):
+        build_dataclass(MultiHead, raw)
+
+
+def test_any_mapping_is_accepted():
+    raw = MappingProxyType({"train": MappingProxyType({"lr": "1e-3"})})
+    assert build_dataclass(Config, raw).train.lr == 0.001
+    with pytest.raises(ValueError, match="train.lr must be a single value"):
+        build_dataclass(Config, {"train": {"lr": MappingProxyType({"a": 1})}})
 
 
 def test_root_must_be_a_mapping():

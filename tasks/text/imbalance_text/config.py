@@ -1,9 +1,10 @@
 """Run configuration: YAML sections mapped onto validated dataclasses.
 
-Files are read with ``yaml.safe_load``; unknown keys are errors, so a typo never
-falls back to a default silently. ``configs/default.yaml`` lists every key with
-its default; :func:`apply_overrides` applies ``section.key=value`` strings (the
-CLI's ``--set``), the value parsed as YAML.
+Files are read with ``yaml.safe_load`` and built by the shared helpers of
+:mod:`imbalance_kit._config`; unknown keys are errors, so a typo never falls back to
+a default silently. ``configs/default.yaml`` lists every key with its default;
+:func:`apply_overrides` applies ``section.key=value`` strings (the CLI's ``--set``),
+the value parsed as YAML.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Any, Literal
 
 import yaml
 
+from imbalance_kit._config import apply_overrides as _apply_overrides
+from imbalance_kit._config import build_dataclass, read_yaml_mapping
 from imbalance_kit._validation import (
     check_choice,
     check_in_range,
     check_non_negative,
     check_positive,
     check_positive_int,
-    error,
 )
 
 __all__ = [
@@ -207,26 +209,6 @@ class EvaluationConfig:
         check_positive("evaluation.rare_ratio", self.rare_ratio)
 
 
-def _coerce(klass: type, key: str, value: Any) -> Any:
-    """YAML 1.1 reads ``1e-3`` as a string: turn such strings into floats for float fields."""
-    kind = str(next(f.type for f in dataclasses.fields(klass) if f.name == key))
-    if isinstance(value, str) and "float" in kind:
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-_SECTIONS = {
-    "data": DataConfig,
-    "model": ModelConfig,
-    "loss": LossConfig,
-    "training": TrainingConfig,
-    "evaluation": EvaluationConfig,
-}
-
-
 @dataclass
 class TextConfig:
     """The whole run configuration (one field per YAML section).
@@ -238,7 +220,7 @@ class TextConfig:
         >>> TextConfig.from_dict({"loss": {"gama": 3.0}})
         Traceback (most recent call last):
         ...
-        ValueError: loss keys must be among [...], got ['gama']
+        ValueError: config key 'loss.gama' must be one of 'focal_gamma', ..., got 'gama'
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -249,30 +231,21 @@ class TextConfig:
 
     def validate(self) -> TextConfig:
         """Check every section; returns ``self``."""
-        for name in _SECTIONS:
-            getattr(self, name).validate()
+        for section in dataclasses.fields(self):
+            getattr(self, section.name).validate()
         return self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TextConfig:
-        """Build and validate a config from nested mappings; unknown keys are refused."""
-        data = data or {}
-        if not isinstance(data, dict):
-            raise error("config", "a mapping of sections", data, TypeError)
-        unknown = sorted(set(data) - set(_SECTIONS))
-        if unknown:
-            raise error("config sections", f"among {sorted(_SECTIONS)}", unknown)
-        sections = {}
-        for name, klass in _SECTIONS.items():
-            values = data.get(name) or {}
-            if not isinstance(values, dict):
-                raise error(f"config section {name!r}", "a mapping", values, TypeError)
-            known = [f.name for f in dataclasses.fields(klass)]
-            bad = sorted(set(values) - set(known))
-            if bad:
-                raise error(f"{name} keys", f"among {known}", bad)
-            sections[name] = klass(**{k: _coerce(klass, k, v) for k, v in values.items()})
-        return cls(**sections).validate()
+        """Build and validate a config from nested mappings; unknown keys are refused.
+
+        Missing keys take their defaults; numbers PyYAML reads as text (``1e-3``) become
+        floats in float fields (:func:`imbalance_kit._config.build_dataclass`).
+
+        Raises:
+            ValueError: a section that is not a mapping, an unknown key, an invalid value.
+        """
+        return build_dataclass(cls, data or {}).validate()
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (YAML/JSON ready)."""
@@ -283,19 +256,25 @@ class TextConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> TextConfig:
-    """Read a YAML run configuration (``None``: the defaults).
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None
+) -> TextConfig:
+    """Read a YAML run configuration (``None``: the defaults), apply overrides, validate.
+
+    Args:
+        path: YAML file; ``None`` starts from the defaults.
+        overrides: ``section.key=value`` strings (as :func:`apply_overrides`).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unknown keys or invalid values.
+        ValueError: a file that is not a mapping, unknown keys or invalid values.
+
+    Examples:
+        >>> load_config(None, ["training.lr=1e-3"]).training.lr
+        0.001
     """
-    if path is None:
-        return TextConfig().validate()
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"config file {str(file)!r} does not exist")
-    return TextConfig.from_dict(yaml.safe_load(file.read_text()))
+    raw = _apply_overrides(read_yaml_mapping(path), overrides or [], example="loss.focal_gamma")
+    return TextConfig.from_dict(raw)
 
 
 def apply_overrides(config: TextConfig, overrides: list[str]) -> TextConfig:
@@ -307,17 +286,7 @@ def apply_overrides(config: TextConfig, overrides: list[str]) -> TextConfig:
     Examples:
         >>> cfg = apply_overrides(TextConfig(), ["loss.focal_gamma=3", "model.mode=finetune"])
         >>> cfg.loss.focal_gamma, cfg.model.mode
-        (3, 'finetune')
+        (3.0, 'finetune')
     """
-    data = config.to_dict()
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        section, dot, name = key.strip().partition(".")
-        if not sep or not dot or not name:
-            raise error("override", "of the form section.key=value", f"{item!r}", raw=True)
-        if section not in data:
-            raise error("override section", f"one of {sorted(data)}", f"{section!r}", raw=True)
-        if name not in data[section]:
-            raise error(f"{section} key", f"one of {sorted(data[section])}", f"{name!r}", raw=True)
-        data[section][name] = yaml.safe_load(raw) if raw.strip() else None
-    return TextConfig.from_dict(data)
+    raw = _apply_overrides(config.to_dict(), overrides, example="loss.focal_gamma")
+    return TextConfig.from_dict(raw)

@@ -159,6 +159,6 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["analyze", "--data", str(tmp_path / "missing.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--data", "x.csv", "--out", "r", "--set", "loss.gama=1"]) == 2
-    assert "loss key must be one of" in capsys.readouterr().err
+    assert "config key 'loss.gama' must be one of 'focal_gamma'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["demo"])  # --out is required

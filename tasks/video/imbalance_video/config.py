@@ -1,8 +1,9 @@
 """Run configuration: YAML sections mapped onto validated dataclasses.
 
-Files are read with ``yaml.safe_load``; unknown keys are errors (a typo never
-silently falls back to a default). Relative manifest paths are read from the
-current directory. See ``configs/intravideo.yaml`` for every key.
+Files are read with ``yaml.safe_load`` and built by the shared helpers of
+:mod:`imbalance_kit._config`; unknown keys are errors (a typo never silently falls
+back to a default). Relative manifest paths are read from the current directory.
+See ``configs/intravideo.yaml`` for every key.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
+from imbalance_kit._config import apply_overrides as _apply_overrides
+from imbalance_kit._config import build_dataclass, read_yaml_mapping
 from imbalance_kit._validation import (
     check_choice,
     check_in_range,
@@ -128,13 +131,19 @@ class TaskConfig:
 
     ``loss`` is ``ce`` (cross-entropy), ``focal`` (softmax focal loss),
     ``balanced_softmax``, ``ldam`` or ``logit_adjusted`` (the last three read the
-    training class counts). ``tail`` lists the tail classes (names or indices);
-    default: the rarest class of the training manifest.
+    training class counts). ``tail`` lists the tail classes (names or indices, kept as
+    text; one class may be given without a list); default: the rarest class of the
+    training manifest.
     """
 
     loss: Literal["ce", "focal", "balanced_softmax", "ldam", "logit_adjusted"] = "focal"
     gamma: float = 2.0
     tail: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tail is not None:
+            tail = self.tail if isinstance(self.tail, (list, tuple)) else [self.tail]
+            self.tail = [str(t) for t in tail]
 
     def validate(self, name: str) -> None:
         check_choice(f"tasks.{name}.loss", self.loss, LOSS_TYPES)
@@ -317,7 +326,7 @@ class VideoConfig:
         >>> VideoConfig.from_dict({"training": {"epoch": 2}})
         Traceback (most recent call last):
         ...
-        ValueError: config key training.epoch must be one of ...
+        ValueError: config key 'training.epoch' must be one of 'epochs', ..., got 'epoch'
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -355,7 +364,9 @@ class VideoConfig:
             section.validate()
         self.diagnostics.validate()
         if not self.tasks:
-            raise error("tasks", "at least one task", "none", raw=True)
+            raise error(
+                "tasks", "a mapping of task name -> settings with one task or more", self.tasks
+            )
         for name, task in self.tasks.items():
             task.validate(name)
         sample_by = self.multitask.sample_by
@@ -371,26 +382,16 @@ class VideoConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> VideoConfig:
-        """Build and validate from a (YAML) mapping; missing keys keep their defaults."""
-        data = {} if data is None else data
-        if not isinstance(data, Mapping):
-            raise error("config", "a mapping of sections", type(data).__name__, raw=True)
-        _check_keys("config", data, [f.name for f in dataclasses.fields(cls)])
-        kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            if f.name == "tasks":
-                if not isinstance(value, Mapping) or not value:
-                    raise error("tasks", "a mapping of task name -> settings", value)
-                kwargs["tasks"] = {
-                    str(k): _section(TaskConfig, v or {}, f"tasks.{k}") for k, v in value.items()
-                }
-            else:
-                section_type = type(getattr(cls(), f.name))
-                kwargs[f.name] = _section(section_type, value or {}, f.name)
-        return cls(**kwargs).validate()
+        """Build and validate from a (YAML) mapping; missing keys keep their defaults.
+
+        Numbers PyYAML reads as text (``5e-4``) become floats in float fields; ``tasks``
+        maps each task name to its :class:`TaskConfig`
+        (:func:`imbalance_kit._config.build_dataclass`).
+
+        Raises:
+            ValueError: a section that is not a mapping, an unknown key, a bad value.
+        """
+        return build_dataclass(cls, {} if data is None else data).validate()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (YAML, checkpoints)."""
@@ -404,57 +405,25 @@ class VideoConfig:
         return target
 
 
-def _check_keys(where: str, data: Mapping[str, Any], allowed: list[str]) -> None:
-    for key in data:
-        if key not in allowed:
-            raise error(
-                f"config key {where}.{key}" if where != "config" else f"config key {key}",
-                f"one of {allowed}",
-                key,
-            )
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None
+) -> VideoConfig:
+    """Read a YAML config (``yaml.safe_load``; ``None`` gives the defaults), apply overrides.
 
-
-def _as_float(value: Any) -> Any:
-    """Ints and numeric strings (YAML reads ``5e-4`` as text) as floats; others unchanged."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _section(kind: type, value: Any, where: str) -> Any:
-    if not isinstance(value, Mapping):
-        raise error(where, "a mapping of settings", value)
-    names = [f.name for f in dataclasses.fields(kind)]
-    _check_keys(where, value, names)
-    floats = {f.name for f in dataclasses.fields(kind) if "float" in str(f.type)}
-    clean = {k: _as_float(v) if k in floats else v for k, v in value.items()}
-    if "tail" in clean and clean["tail"] is not None:
-        tail = clean["tail"]
-        clean["tail"] = [str(t) for t in (tail if isinstance(tail, list) else [tail])]
-    return kind(**clean)
-
-
-def load_config(path: str | os.PathLike[str] | None = None) -> VideoConfig:
-    """Read a YAML config (``yaml.safe_load``); ``None`` gives the defaults.
+    Args:
+        path: YAML file; ``None`` starts from the defaults.
+        overrides: ``section.key=value`` strings, the value parsed as YAML
+            (``tasks.label.gamma=1``).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: an unknown key or a bad value.
+        ValueError: a file that is not a mapping, an unknown key or a bad value.
 
     Examples:
         >>> load_config().model.name
         'r2plus1d'
+        >>> load_config(None, ["training.lr=1e-3"]).training.lr
+        0.001
     """
-    if path is None:
-        return VideoConfig().validate()
-    source = Path(path)
-    if not source.is_file():
-        raise FileNotFoundError(f"config must be an existing YAML file, got {str(source)!r}")
-    return VideoConfig.from_dict(yaml.safe_load(source.read_text()))
+    raw = _apply_overrides(read_yaml_mapping(path), overrides or [], example="training.lr")
+    return VideoConfig.from_dict(raw)

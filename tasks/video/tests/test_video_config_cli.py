@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from imbalance_video.cli import apply_overrides, build_parser, main
-from imbalance_video.config import VideoConfig, load_config
+from imbalance_video.config import TaskConfig, VideoConfig, load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -40,8 +40,12 @@ def test_defaults_follow_the_field_notes():
 @pytest.mark.parametrize(
     ("raw", "match"),
     [
-        ({"trainig": {}}, "config key trainig must be one of"),
-        ({"training": {"epoch": 3}}, "config key training.epoch must be one of"),
+        ({"trainig": {}}, "config key 'trainig' must be one of 'data', 'model'"),
+        ({"training": {"epoch": 3}}, "config key 'training.epoch' must be one of 'epochs', 'lr'"),
+        ({"training": 3}, "config section 'training' must be a mapping, got 3"),
+        ({"training": {"lr": "fast"}}, "training.lr must be a finite number > 0, got 'fast'"),
+        ({"training": {"lr": "1e999"}}, "training.lr must be a finite number, got inf"),
+        ({"model": {"name": ["c3d"]}}, r"model.name must be a single value, got \['c3d'\]"),
         ({"training": {"lr": -1.0}}, "training.lr must be a finite number > 0"),
         ({"training": {"class_weights": "inverse"}}, "training.class_weights must be one of"),
         ({"training": {"monitor": "tail_f1"}}, "training.monitor must be a validation metric"),
@@ -49,7 +53,10 @@ def test_defaults_follow_the_field_notes():
         ({"model": {"name": "resnet"}}, "model.name must be one of"),
         ({"model": {"pooling": "sum"}}, "model.pooling must be one of"),
         ({"tasks": {"label": {"loss": "hinge"}}}, "tasks.label.loss must be one of"),
-        ({"tasks": {}}, "tasks must be a mapping"),
+        ({"tasks": {}}, "tasks must be a mapping of task name -> settings with one task or more"),
+        ({"tasks": ["label"]}, "config section 'tasks' must be a mapping of name -> settings"),
+        ({"tasks": {"label": 3}}, "config section 'tasks.label' must be a mapping, got 3"),
+        ({"tasks": {"label": {"gama": 1}}}, "config key 'tasks.label.gama' must be one of"),
         ({"tta": {"aggregate": "median"}}, "tta.aggregate must be one of"),
         ({"augment": {"flip": 2.0}}, "flip must be in"),
         (
@@ -81,8 +88,35 @@ def test_yaml_numbers_written_as_text_are_read_as_floats(tmp_path):
     (tmp_path / "c.yaml").write_text("training:\n  lr: 5e-4\n  weight_decay: 0\n")
     config = load_config(tmp_path / "c.yaml")
     assert config.training.lr == 5e-4 and isinstance(config.training.weight_decay, float)
-    with pytest.raises(FileNotFoundError, match="config must be an existing YAML file"):
+    with pytest.raises(FileNotFoundError, match="config file not found: .*missing.yaml"):
         load_config(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- training\n")
+    with pytest.raises(ValueError, match="list.yaml must be a YAML mapping, got list"):
+        load_config(tmp_path / "list.yaml")
+
+
+def test_load_config_applies_set_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("tasks:\n  label: {loss: ce}\ntraining:\n  epochs: 9\n")
+    config = load_config(
+        tmp_path / "c.yaml", ["training.epochs=2", "training.lr=1e-3", "tasks.label.gamma=1"]
+    )
+    assert config.training.epochs == 2 and config.training.lr == 1e-3
+    assert config.tasks["label"].loss == "ce" and config.tasks["label"].gamma == 1.0
+    assert isinstance(config.tasks["label"].gamma, float)
+    with pytest.raises(ValueError, match="config key 'training.epoch' must be one of"):
+        load_config(None, ["training.epoch=2"])
+    with pytest.raises(ValueError, match="--set must be section.key=value, got 'training.epochs'"):
+        load_config(None, ["training.epochs"])
+
+
+def test_task_names_and_tail_classes_are_text():
+    config = VideoConfig.from_dict(
+        {"tasks": {1: {"tail": 3}, "severity": {"tail": [0, "high"]}, "offence": None}}
+    )
+    assert config.task_names == ["1", "severity", "offence"]
+    assert config.tasks["1"].tail == ["3"] and config.tasks["severity"].tail == ["0", "high"]
+    assert config.tasks["offence"] == TaskConfig()
+    assert VideoConfig.from_dict(config.to_dict()) == config
 
 
 def test_adaptive_weights_default_follows_the_strategy():
@@ -173,7 +207,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("training:\n  epochz: 1\n")
     code = main(["train", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")])
     assert code == 2
-    assert "config key training.epochz must be one of" in capsys.readouterr().err
+    assert "config key 'training.epochz' must be one of" in capsys.readouterr().err
     code = main(["train", "--out", str(tmp_path / "r")])  # no manifests anywhere
     assert code == 2 and "data.train and data.val must be manifest paths" in capsys.readouterr().err
 
