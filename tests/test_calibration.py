@@ -226,6 +226,7 @@ _BAD_INPUTS = [
     (_P, _Y, {"binning": "equal"}, ValueError, "binning"),
     (_P, _Y, {"mode": "marginal"}, ValueError, "mode"),
     (_P, _Y, {"debias": True}, ValueError, "norm='l2'"),
+    (_P, _Y, {"debias": 1, "norm": "l2"}, TypeError, "debias must be True or False, got 1"),
     ("abc", torch.zeros(1, dtype=torch.long), {}, TypeError, "numeric"),
 ]
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 
-from imbalance_kit._validation import check_choice, check_positive_int, error
+from imbalance_kit._validation import check_bool, check_choice, check_positive_int, error
 from imbalance_kit.calibration._inputs import prepare_labels, prepare_probs
 
 __all__ = ["expected_calibration_error", "maximum_calibration_error"]
@@ -32,8 +32,7 @@ def check_options(n_bins: Any, norm: Any, binning: Any, mode: Any, debias: Any) 
     check_choice("norm", norm, NORMS)
     check_choice("binning", binning, BINNINGS)
     check_choice("mode", mode, MODES)
-    if not isinstance(debias, bool):
-        raise error("debias", "a bool", debias, TypeError)
+    check_bool("debias", debias)
     if debias and norm != "l2":
         raise error("debias", "False unless norm='l2' (the debiased estimator is for L2)", debias)
 
