@@ -212,6 +212,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and "data.train and data.val must be manifest paths" in capsys.readouterr().err
 
 
+# Four videos are too few for scikit-learn's StratifiedGroupKFold to spread the tail class over
+# every fold; it says so, and the split is still valid (checked below).
+@pytest.mark.filterwarnings("ignore:The least populated class in y:UserWarning")
 def test_cli_simulate_and_split(tmp_path, capsys):
     data = tmp_path / "data"
     assert (
