@@ -51,7 +51,7 @@ from imbalance_kit.kernels._utils import (
     interpreting,
     series_cut,
 )
-from imbalance_kit.losses._saved_grad import scale_saved_grad
+from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
 
 __all__ = ["SigmoidFocalFunction", "sigmoid_focal_triton"]
 
@@ -320,8 +320,8 @@ class SigmoidFocalFunction(torch.autograd.Function):
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        check_first_order("the Triton sigmoid focal kernel")
         (grad,) = ctx.saved_tensors
         grad = scale_saved_grad(grad, grad_output, ctx.reduction)
         return (grad,) + (None,) * 9

@@ -61,7 +61,7 @@ from imbalance_kit.kernels._utils import (
     interpreting,
     series_cut,
 )
-from imbalance_kit.losses._saved_grad import scale_saved_grad
+from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
 
 __all__ = ["SoftmaxLossFunction", "softmax_loss_triton"]
 
@@ -436,8 +436,8 @@ class SoftmaxLossFunction(torch.autograd.Function):
         return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        check_first_order("the Triton softmax-family kernel")
         (grad,) = ctx.saved_tensors
         grad = scale_saved_grad(grad, grad_output, ctx.reduction, per_row=True)
         return (grad,) + (None,) * 11

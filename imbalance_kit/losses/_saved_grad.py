@@ -9,7 +9,36 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["grad_output_is_one", "scale_saved_grad"]
+__all__ = ["check_first_order", "grad_output_is_one", "scale_saved_grad"]
+
+
+def check_first_order(what: str) -> None:
+    """Refuse a backward pass that builds a graph (``create_graph=True``).
+
+    The fused losses compute their gradient without a graph, so a gradient they hand to
+    ``create_graph=True`` would be a constant: second-order methods (MAML, gradient
+    penalties through the loss, Hessian-vector products) would silently lose the loss's
+    second derivative. Autograd enables grad mode in ``backward`` exactly when a graph is
+    being built, so that is what is checked; call this first in ``backward``.
+
+    Raises:
+        RuntimeError: backward runs with ``create_graph=True``.
+
+    Examples:
+        >>> check_first_order("sigmoid_focal_loss")  # grad mode on: create_graph=True
+        Traceback (most recent call last):
+        ...
+        RuntimeError: sigmoid_focal_loss has no second derivative: ...
+        >>> with torch.no_grad():  # as in a plain backward
+        ...     check_first_order("sigmoid_focal_loss")
+    """
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"{what} has no second derivative: its fused path computes the gradient without "
+            "a graph, so backward with create_graph=True (double backward: MAML, gradient "
+            "penalties through the loss, Hessian-vector products) is not supported; write "
+            "the loss with plain torch operations for second-order methods"
+        )
 
 
 def grad_output_is_one(grad_output: torch.Tensor) -> bool:

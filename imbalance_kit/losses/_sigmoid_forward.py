@@ -46,7 +46,7 @@ import threading
 
 import torch
 
-from imbalance_kit.losses._saved_grad import scale_saved_grad
+from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
 
 __all__ = ["BlockedSigmoidFocalFunction", "blocked_sigmoid_focal_forward"]
 
@@ -352,6 +352,7 @@ class BlockedSigmoidFocalFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        check_first_order("the sigmoid focal family")
         (grad,) = ctx.saved_tensors
         grad = scale_saved_grad(grad, grad_output, ctx.reduction)
         return (grad,) + (None,) * 9

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import torch
 
-from imbalance_kit.losses._saved_grad import scale_saved_grad
+from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
 
 __all__ = ["SoftmaxFamilyFunction", "compute_dtype", "softmax_family_forward"]
 
@@ -265,6 +265,7 @@ class SoftmaxFamilyFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        check_first_order("the softmax family (focal, balanced softmax, logit adjustment, LDAM)")
         (grad,) = ctx.saved_tensors
         grad = scale_saved_grad(grad, grad_output, ctx.reduction, per_row=True)
         return (grad,) + (None,) * 11

@@ -26,6 +26,7 @@ from imbalance_kit._validation import (
     check_tensor,
     error,
 )
+from imbalance_kit.losses._saved_grad import check_first_order
 
 __all__ = [
     "NTXentLoss",
@@ -132,8 +133,8 @@ class _SupConRows(torch.autograd.Function):
         return loss, n_pos
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss: torch.Tensor, _grad_count: torch.Tensor | None):  # type: ignore[override]
+        check_first_order("supervised_contrastive_loss")
         (anchors, candidates, anchor_ids, candidate_ids, self_index, lse, n_pos, own, class_sum) = (
             ctx.saved_tensors
         )
