@@ -91,6 +91,33 @@ def test_kneighbors_chunk_invariant(chunk):
     assert torch.equal(kneighbors(X[q], X, 5, exclude=q, chunk_size=chunk), ref)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("chunk", [1, 7, None])
+@pytest.mark.parametrize("with_exclude", [True, False])
+def test_kneighbors_tiled_search_matches_sklearn(monkeypatch, dtype, chunk, with_exclude):
+    # Few features and a large reference take the tiled search; shrink its thresholds so a
+    # small reference goes through several tiles (the last one partial) and padding.
+    import imbalance_kit.augment._neighbors as nb
+
+    calls = []
+    tiled = nb._tiled_candidates
+    monkeypatch.setattr(nb, "_TILED_FROM", 0)
+    monkeypatch.setattr(nb, "_TILE_BYTES", 7 * 64 * 8)
+    monkeypatch.setattr(nb, "_tiled_candidates", lambda *a: calls.append(1) or tiled(*a))
+    X = torch.randn(3001, 5, generator=gen(4), dtype=torch.float64).to(dtype)
+    rows = np.arange(3, 3001, 11)
+    q = torch.from_numpy(rows)
+    if with_exclude:
+        expected = knn_indices(X.double().numpy(), rows, 6)
+        got = kneighbors(X[q], X, 6, exclude=q, chunk_size=chunk)
+    else:
+        # a query that is a reference row finds itself first
+        expected = np.concatenate([rows[:, None], knn_indices(X.double().numpy(), rows, 5)], 1)
+        got = kneighbors(X[q], X, 6, chunk_size=chunk)
+    assert calls, "the tiled search was not used"
+    np.testing.assert_array_equal(got.numpy(), expected)
+
+
 # --------------------------------------------------------------------------- geometry
 
 
