@@ -474,6 +474,14 @@ def test_input_errors():
     bad[3, 1] = float("inf")
     with pytest.raises(ValueError, match="X must be finite"):
         random_oversample(bad, y)
+    bad[3, 0] = -float("inf")  # +inf and -inf: a NaN sum
+    with pytest.raises(ValueError, match="X must be finite"):
+        smote(bad, y)
+    # Finite values whose sum overflows float32 are valid input.
+    huge = torch.full((30, 2), 3e38, dtype=torch.float32)
+    huge[20:] = -3e38
+    X_res, _ = random_oversample(huge, y, generator=gen())
+    assert torch.isfinite(X_res).all()
     with pytest.raises(ValueError, match=r"y must have the same length as X \(30\)"):
         smote(X, y[:-1])
     with pytest.raises(ValueError, match="y must be a target with at least 2 classes"):

@@ -65,8 +65,9 @@ def check_features(X: torch.Tensor, name: str = "X") -> None:
         raise error(
             name, "non-empty (at least one row and one column)", f"shape {tuple(X.shape)}", raw=True
         )
-    # Two reductions (NaN propagates through both) instead of an element-wise mask.
-    if not bool(torch.isfinite(X.amax()) & torch.isfinite(X.amin())):
+    # One reduction instead of an element-wise mask: a NaN or an infinity makes the sum
+    # non-finite; a sum of finite values that overflows falls through to the exact check.
+    if not bool(torch.isfinite(X.sum())):
         check_finite(name, X)
 
 
