@@ -20,12 +20,12 @@ blocks' minima), so ``topk`` runs over those blocks only. A row minimum is a
 cheap vectorised pass, which makes the selection about 3x faster than ``topk``
 over the full row on CPU.
 
-With few features on CPU (a product of at most 32 columns) and a large reference,
-writing a whole ``chunk x n_reference`` block of distances is bound by memory traffic
-once the block leaves the cache. The columns are then walked in cache-sized tiles that
-keep only their block minima; the ``k + margin`` best blocks of each query are
-recomputed afterwards (a batched product over ``64 (k + margin)`` reference rows), which
-selects the same candidates.
+With at most 32 features on CPU and a large reference, writing a whole
+``chunk x n_reference`` block of distances is bound by memory traffic once the block
+leaves the cache. The columns are then walked in cache-sized tiles that keep only their
+block minima; the ``k + margin`` best blocks of each query are recomputed afterwards (a
+batched product over ``64 (k + margin)`` reference rows), which selects the same
+candidates.
 
 Memory is ``O(chunk_size x n_reference)`` whatever the number of queries.
 """
