@@ -51,7 +51,7 @@ from imbalance_kit.kernels._utils import (
     interpreting,
     series_cut,
 )
-from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
+from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
 
 __all__ = ["SigmoidFocalFunction", "sigmoid_focal_triton"]
 
@@ -280,12 +280,14 @@ def sigmoid_focal_forward(
     return (total / count).to(x.dtype), grad
 
 
-class SigmoidFocalFunction(torch.autograd.Function):
+class SigmoidFocalFunction(SavedGradFunction):
     """Autograd wrapper: the forward kernel writes the gradient, backward only scales it.
 
-    The gradient of the reduced loss is the one tensor saved. Backward returns it without a
-    copy when ``grad_output`` is 1 (autograd then hands the same buffer to ``.grad``; it
-    copies it itself if the graph is retained) and ``grad * grad_output`` otherwise.
+    The gradient of the reduced loss is the one tensor saved. The backward, shared with
+    the torch paths (``SavedGradFunction``), returns it without a copy when
+    ``grad_output`` is 1 (autograd then hands the same buffer to ``.grad``; it copies it
+    itself if the graph is retained), ``grad * grad_output`` otherwise, and refuses
+    ``create_graph=True``.
     """
 
     @staticmethod
@@ -314,17 +316,9 @@ class SigmoidFocalFunction(torch.autograd.Function):
             reduction=reduction,
             compute_grad=compute_grad,
         )
-        ctx.reduction = reduction
-        if grad is not None:
-            ctx.save_for_backward(grad.view(logits.shape))
+        grad = None if grad is None else grad.view(logits.shape)
+        save_grad(ctx, grad, reduction=reduction, what="the Triton sigmoid focal kernel")
         return out
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        check_first_order("the Triton sigmoid focal kernel")
-        (grad,) = ctx.saved_tensors
-        grad = scale_saved_grad(grad, grad_output, ctx.reduction)
-        return (grad,) + (None,) * 9
 
 
 # --------------------------------------------------------------------------- public entry

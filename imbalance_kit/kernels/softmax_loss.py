@@ -61,7 +61,7 @@ from imbalance_kit.kernels._utils import (
     interpreting,
     series_cut,
 )
-from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
+from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
 
 __all__ = ["SoftmaxLossFunction", "softmax_loss_triton"]
 
@@ -392,12 +392,14 @@ def softmax_loss_forward(
     return (total / denominator).to(x.dtype), grad
 
 
-class SoftmaxLossFunction(torch.autograd.Function):
+class SoftmaxLossFunction(SavedGradFunction):
     """Autograd wrapper: the forward kernel writes the gradient, backward only scales it.
 
-    The gradient of the reduced loss is the one tensor saved. Backward returns it without a
-    copy when ``grad_output`` is 1 (autograd then hands the same buffer to ``.grad``; it
-    copies it itself if the graph is retained) and ``grad * grad_output`` otherwise.
+    The gradient of the reduced loss is the one tensor saved. The backward, shared with
+    the torch paths (``SavedGradFunction``), returns it without a copy when
+    ``grad_output`` is 1 (autograd then hands the same buffer to ``.grad``; it copies it
+    itself if the graph is retained), ``grad * grad_output`` otherwise, and refuses
+    ``create_graph=True``.
     """
 
     @staticmethod
@@ -430,17 +432,10 @@ class SoftmaxLossFunction(torch.autograd.Function):
             reduction=reduction,
             compute_grad=compute_grad,
         )
-        ctx.reduction = reduction
-        if grad is not None:
-            ctx.save_for_backward(grad)
+        save_grad(
+            ctx, grad, reduction=reduction, what="the Triton softmax-family kernel", per_row=True
+        )
         return loss
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        check_first_order("the Triton softmax-family kernel")
-        (grad,) = ctx.saved_tensors
-        grad = scale_saved_grad(grad, grad_output, ctx.reduction, per_row=True)
-        return (grad,) + (None,) * 11
 
 
 # --------------------------------------------------------------------------- public entry

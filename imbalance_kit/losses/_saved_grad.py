@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_first_order", "grad_output_is_one", "scale_saved_grad"]
+__all__ = [
+    "SavedGradFunction",
+    "check_first_order",
+    "grad_output_is_one",
+    "save_grad",
+    "scale_saved_grad",
+]
 
 
 def check_first_order(what: str) -> None:
@@ -85,3 +91,37 @@ def scale_saved_grad(
     if grad_output_is_one(grad_output):
         return grad
     return grad * grad_output.to(grad.dtype)
+
+
+class SavedGradFunction(torch.autograd.Function):
+    """Autograd node of a fused loss whose forward also computes d(loss)/d(logits).
+
+    Subclasses define ``forward(ctx, logits, ...)``, differentiable in its first input
+    only, and end it with :func:`save_grad`. ``backward`` refuses to build a graph
+    (:func:`check_first_order`) and returns the saved gradient scaled by ``grad_output``
+    (:func:`scale_saved_grad`: the buffer itself, without a copy, when a reduced loss gets
+    ``grad_output == 1``), and ``None`` for every other input.
+    """
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        check_first_order(ctx.what)
+        (grad,) = ctx.saved_tensors
+        grad = scale_saved_grad(grad, grad_output, ctx.reduction, per_row=ctx.per_row)
+        return (grad,) + (None,) * (len(ctx.needs_input_grad) - 1)
+
+
+def save_grad(
+    ctx,
+    grad: torch.Tensor | None,
+    *,
+    reduction: str,
+    what: str,
+    per_row: bool = False,
+) -> None:
+    """Keep what :meth:`SavedGradFunction.backward` reads: the gradient (if computed), the
+    reduction, the loss's name for :func:`check_first_order` and ``per_row`` (see
+    :func:`scale_saved_grad`)."""
+    ctx.reduction, ctx.what, ctx.per_row = reduction, what, per_row
+    if grad is not None:
+        ctx.save_for_backward(grad)

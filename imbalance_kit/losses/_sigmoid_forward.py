@@ -46,7 +46,7 @@ import threading
 
 import torch
 
-from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
+from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
 
 __all__ = ["BlockedSigmoidFocalFunction", "blocked_sigmoid_focal_forward"]
 
@@ -316,7 +316,7 @@ def blocked_sigmoid_focal_forward(
     return loss, (plan.grad2.view(shape) if plan.grad2 is not None else None)
 
 
-class BlockedSigmoidFocalFunction(torch.autograd.Function):
+class BlockedSigmoidFocalFunction(SavedGradFunction):
     """Loss in forward; the analytic gradient is computed there too and is all that is saved."""
 
     @staticmethod
@@ -345,14 +345,5 @@ class BlockedSigmoidFocalFunction(torch.autograd.Function):
             reduction=reduction,
             need_grad=need_grad,
         )
-        ctx.reduction = reduction
-        if grad is not None:
-            ctx.save_for_backward(grad)
+        save_grad(ctx, grad, reduction=reduction, what="the sigmoid focal family")
         return loss
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        check_first_order("the sigmoid focal family")
-        (grad,) = ctx.saved_tensors
-        grad = scale_saved_grad(grad, grad_output, ctx.reduction)
-        return (grad,) + (None,) * 9

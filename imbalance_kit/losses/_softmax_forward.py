@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import torch
 
-from imbalance_kit.losses._saved_grad import check_first_order, scale_saved_grad
+from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
 
 __all__ = ["SoftmaxFamilyFunction", "compute_dtype", "softmax_family_forward"]
 
@@ -225,7 +225,7 @@ def softmax_family_forward(
     return loss, grad
 
 
-class SoftmaxFamilyFunction(torch.autograd.Function):
+class SoftmaxFamilyFunction(SavedGradFunction):
     """Loss in forward, analytic gradient computed there too and saved (nothing else)."""
 
     @staticmethod
@@ -258,14 +258,7 @@ class SoftmaxFamilyFunction(torch.autograd.Function):
             reduction=reduction,
             need_grad=need_grad,
         )
-        ctx.reduction = reduction
-        if grad is not None:
-            ctx.save_for_backward(grad.to(logits.dtype))
+        grad = None if grad is None else grad.to(logits.dtype)
+        what = "the softmax family (focal, balanced softmax, logit adjustment, LDAM)"
+        save_grad(ctx, grad, reduction=reduction, what=what, per_row=True)
         return loss.to(logits.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        check_first_order("the softmax family (focal, balanced softmax, logit adjustment, LDAM)")
-        (grad,) = ctx.saved_tensors
-        grad = scale_saved_grad(grad, grad_output, ctx.reduction, per_row=True)
-        return (grad,) + (None,) * 11
