@@ -12,6 +12,7 @@ are refused. A ``dict[str, SomeDataclass]`` field is a mapping of named sections
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import typing
@@ -21,7 +22,13 @@ from typing import Any
 
 from imbalance_kit._validation import error
 
-__all__ = ["apply_overrides", "build_dataclass", "check_bool_option", "read_yaml_mapping"]
+__all__ = [
+    "apply_overrides",
+    "build_dataclass",
+    "check_bool_option",
+    "merge_mappings",
+    "read_yaml_mapping",
+]
 
 _CONTAINERS = (list, dict, tuple)
 
@@ -157,6 +164,24 @@ def apply_overrides(
             node[key] = child
             node = child
         node[keys[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def merge_mappings(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``extra``, nested mappings merged key by key (a preset under a file).
+
+    Both inputs are left untouched: the result holds copies of their values.
+
+    Examples:
+        >>> merge_mappings({"train": {"lr": 0.1, "epochs": 5}, "seed": 0}, {"train": {"lr": 0.01}})
+        {'train': {'lr': 0.01, 'epochs': 5}, 'seed': 0}
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_mappings(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
     return out
 
 

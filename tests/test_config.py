@@ -142,3 +142,19 @@ def test_check_bool_option():
     check_bool_option("train.amp", False)
     with pytest.raises(ValueError, match="train.amp must be true or false, got 1"):
         check_bool_option("train.amp", 1)
+
+
+def test_merge_mappings_merges_nested_sections_and_copies():
+    from imbalance_kit._config import merge_mappings
+
+    base = {"train": {"lr": 0.1, "dims": [8]}, "seed": 0}
+    extra = {"train": {"lr": 0.01}, "model": {"hidden": 4}, "seed": None}
+    out = merge_mappings(base, extra)
+    assert out == {"train": {"lr": 0.01, "dims": [8]}, "seed": None, "model": {"hidden": 4}}
+    out["train"]["dims"].append(16)
+    out["model"]["hidden"] = 5
+    assert base == {"train": {"lr": 0.1, "dims": [8]}, "seed": 0}
+    assert extra["model"] == {"hidden": 4}
+    # a section replaced by a non-mapping value, and the other way round
+    assert merge_mappings({"a": {"b": 1}}, {"a": 2}) == {"a": 2}
+    assert merge_mappings({"a": 2}, {"a": {"b": 1}}) == {"a": {"b": 1}}

@@ -7,7 +7,6 @@ continued by running the same command again (training resumes from
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from imbalance_kit._config import merge_mappings
 from imbalance_risk.config import RiskConfig, apply_overrides
 from imbalance_risk.labels import LabelConfig
 from imbalance_risk.prepare import prepare_rollouts, settings_record, write_prepared
@@ -94,16 +94,6 @@ ABLATION_METRICS = (
 )
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def demo_config(quick: bool, seed: int = 0, overrides: list[str] | None = None) -> RiskConfig:
     """The training config of ``demo`` (``configs/quick.yaml`` / ``configs/default.yaml``).
 
@@ -112,7 +102,7 @@ def demo_config(quick: bool, seed: int = 0, overrides: list[str] | None = None) 
         6
     """
     preset = DEMO_PRESETS["quick" if quick else "full"]["train"]
-    mapping = apply_overrides(_merge(preset, {"seed": seed}), overrides or [])
+    mapping = apply_overrides(merge_mappings(preset, {"seed": seed}), overrides or [])
     return RiskConfig.from_dict(mapping)
 
 
@@ -126,7 +116,7 @@ def ablation_config(variant: str, base: RiskConfig, seed: int) -> RiskConfig:
     """
     if variant not in ABLATION_VARIANTS:
         raise ValueError(f"variant must be one of {list(ABLATION_VARIANTS)}, got {variant!r}")
-    mapping = _merge(base.to_dict(), ABLATION_VARIANTS[variant])
+    mapping = merge_mappings(base.to_dict(), ABLATION_VARIANTS[variant])
     mapping["seed"] = seed
     if mapping.get("baseline") == "mse":
         mapping["baseline"] = None

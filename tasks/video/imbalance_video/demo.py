@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from imbalance_kit._config import merge_mappings
 from imbalance_kit._validation import check_choice, error
 from imbalance_video.config import VideoConfig
 from imbalance_video.manifest import read_manifest
@@ -70,17 +71,6 @@ MULTITASK_SETTINGS: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = (
-            _merge(out[key], value)
-            if isinstance(value, dict) and isinstance(out.get(key), dict)
-            else value
-        )
-    return out
-
-
 def demo_config(
     preset: str,
     split_dir: Path,
@@ -97,7 +87,7 @@ def demo_config(
         (2, 'train.csv')
     """
     check_choice("preset", preset, tuple(DEMO_PRESETS))
-    raw = _merge(
+    raw = merge_mappings(
         DEMO_PRESETS[preset]["config"],
         {
             "data": {
@@ -109,7 +99,7 @@ def demo_config(
         },
     )
     if multi_task:
-        raw = _merge(raw, MULTITASK_SETTINGS)
+        raw = merge_mappings(raw, MULTITASK_SETTINGS)
     return VideoConfig.from_dict(raw)
 
 

@@ -312,16 +312,6 @@ class WMConfig:
         return dataclasses.asdict(self)
 
 
-def _merge_dicts(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge_dicts(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
 

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import yaml
 
+from imbalance_kit._config import merge_mappings, read_yaml_mapping
 from imbalance_world_model.config import WMConfig, apply_overrides
 from imbalance_world_model.evaluate import evaluate_run, print_report
 from imbalance_world_model.stages import (
@@ -85,12 +86,10 @@ def demo_config(
         >>> cfg.simulate.n_episodes, cfg.seed, cfg.wm_train.epochs
         (50, 3, 20)
     """
-    from imbalance_world_model.config import _merge_dicts, load_config
-
-    base = json.loads(json.dumps(QUICK_PRESET)) if quick else {}
+    raw = read_yaml_mapping(path)
     if path is not None:
-        load_config(path)  # errors name the file and the key
-        base = _merge_dicts(base, yaml.safe_load(Path(path).read_text()) or {})
+        WMConfig.from_dict(raw)  # the file's own errors name its keys
+    base = merge_mappings(QUICK_PRESET if quick else {}, raw)
     if seed is not None:
         base["seed"] = seed
     return WMConfig.from_dict(apply_overrides(base, overrides or []))

@@ -9,7 +9,6 @@ on that variant's synthetic episodes, and the trust net's validation ROC AUC.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from imbalance_kit._config import merge_mappings
 from imbalance_world_model.config import WMConfig, apply_overrides
 from imbalance_world_model.diagnostics import plot_std_ratio, std_ratio_per_step
 from imbalance_world_model.pipeline import run_demo
@@ -70,16 +70,6 @@ COLUMNS = (
 )
 
 Log = Callable[[str], None]
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _table(
@@ -149,13 +139,13 @@ def horizon_study(
     rows: list[dict[str, Any]] = []
     curves: dict[str, list[np.ndarray]] = {}
     for seed in seeds:
-        cfg0 = WMConfig.from_dict(_merge(base, {"seed": seed, "simulate": {"seed": seed}}))
+        cfg0 = WMConfig.from_dict(merge_mappings(base, {"seed": seed, "simulate": {"seed": seed}}))
         real = simulate_real(cfg0)
         train, _ = split_real(real)
         bounds = bounds_filter(cfg0).fit(train.z)
         trust_nets: dict[str, Any] = {}
         for variant in chosen:
-            cfg = WMConfig.from_dict(_merge(cfg0.to_dict(), HORIZON_VARIANTS[variant]))
+            cfg = WMConfig.from_dict(merge_mappings(cfg0.to_dict(), HORIZON_VARIANTS[variant]))
             start = time.perf_counter()
             parent = variant.split("+")[0] if "+trust" in variant else None
             if parent is not None and parent not in trust_nets:
@@ -208,7 +198,7 @@ def horizon_study(
 
 def _variant_trust(train: Any, cfg: WMConfig, parent: str, seed: int) -> Any:
     """Trust net fitted on the synthetic episodes of the ``parent`` variant (for ``+trust``)."""
-    pcfg = WMConfig.from_dict(_merge(cfg.to_dict(), HORIZON_VARIANTS[parent]))
+    pcfg = WMConfig.from_dict(merge_mappings(cfg.to_dict(), HORIZON_VARIANTS[parent]))
     wm, _ = train_world_model(train, pcfg.world_model, pcfg.wm_train, seed=seed)
     syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
     net, _ = train_trust(train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed)
