@@ -23,24 +23,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
+from imbalance_kit._cli import Parser as _Parser
+from imbalance_kit._cli import UsageError
 from imbalance_kit._version import __version__
 
 __all__ = ["UsageError", "build_parser", "main"]
 
 PROG = "imbalance-kit"
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported as one line on standard error, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors become :class:`UsageError` (no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _csv_list(text: str) -> list[str]:

@@ -26,27 +26,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
+from imbalance_kit._cli import Parser as _Parser
+from imbalance_kit._cli import UsageError
 from imbalance_risk._version import __version__
 
 __all__ = ["UsageError", "build_parser", "main"]
 
 PROG = "imbalance-risk"
-
-
-class UsageError(Exception):
-    """Bad command-line input: one line on standard error, exit status 2.
-
-    Examples:
-        >>> str(UsageError("--threads must be >= 1, got 0"))
-        '--threads must be >= 1, got 0'
-    """
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _add_threads(p: argparse.ArgumentParser) -> None:

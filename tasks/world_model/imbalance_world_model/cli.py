@@ -27,27 +27,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
+from imbalance_kit._cli import Parser as _Parser
+from imbalance_kit._cli import UsageError
 from imbalance_world_model._version import __version__
 
 __all__ = ["UsageError", "build_parser", "main"]
 
 PROG = "imbalance-world-model"
-
-
-class UsageError(Exception):
-    """Bad command-line input: one line on standard error, exit status 2.
-
-    Examples:
-        >>> str(UsageError("--threads must be >= 1, got 0"))
-        '--threads must be >= 1, got 0'
-    """
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _common(p: argparse.ArgumentParser, config: bool = True) -> None:
