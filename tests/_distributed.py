@@ -48,6 +48,31 @@ def _entry(
     received.wait(60)
 
 
+def lightning_ddp_strategy(rank: int, world_size: int) -> Any:
+    """Lightning's gloo ``DDPStrategy`` for a worker of :func:`run_distributed`.
+
+    The process group exists already: the environment tells Lightning it was launched
+    externally, so it neither starts processes nor opens a port. Lightning's info logs
+    are silenced.
+    """
+    import logging
+
+    from lightning.pytorch.strategies import DDPStrategy
+
+    os.environ.update(
+        {
+            "LOCAL_RANK": str(rank),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world_size),
+            "NODE_RANK": "0",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": "1",
+        }
+    )
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    return DDPStrategy(process_group_backend="gloo")
+
+
 def run_distributed(
     fn: Callable[..., Any], world_size: int = 2, args: tuple = (), timeout: float = 120.0
 ) -> list[Any]:

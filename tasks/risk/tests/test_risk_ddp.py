@@ -9,8 +9,6 @@ process with batch B.
 
 from __future__ import annotations
 
-import os
-
 import lightning as L
 import pytest
 import torch
@@ -20,29 +18,13 @@ from imbalance_risk.module import RiskModule
 from imbalance_risk.prepare import load_prepared
 from imbalance_risk.train import train
 
-from tests._distributed import run_distributed
+from tests._distributed import lightning_ddp_strategy, run_distributed
 
 pytestmark = pytest.mark.distributed
 
 
 def _ddp_worker(rank: int, world_size: int, prepared: str, run_dir: str, config: dict) -> int:
-    # The process group exists already (gloo, file init): tell Lightning it was launched
-    # externally, so it neither starts processes nor opens a port.
-    os.environ.update(
-        {
-            "LOCAL_RANK": str(rank),
-            "RANK": str(rank),
-            "WORLD_SIZE": str(world_size),
-            "NODE_RANK": "0",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": "1",
-        }
-    )
-    import logging
-
-    from lightning.pytorch.strategies import DDPStrategy
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    strategy = lightning_ddp_strategy(rank, world_size)
     result = train(
         RiskConfig.from_dict(config),
         prepared,
@@ -51,7 +33,7 @@ def _ddp_worker(rank: int, world_size: int, prepared: str, run_dir: str, config:
         trainer_kwargs={
             "accelerator": "cpu",
             "devices": world_size,
-            "strategy": DDPStrategy(process_group_backend="gloo"),
+            "strategy": strategy,
         },
     )
     return result.epochs

@@ -8,8 +8,6 @@ actor as one process with batch B.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +16,7 @@ from imbalance_world_model.episodes import Episodes
 from imbalance_world_model.policy import train_policy
 from imbalance_world_model.replay import ReplayBuffer, mix_weights
 
-from tests._distributed import run_distributed
+from tests._distributed import lightning_ddp_strategy, run_distributed
 
 pytestmark = pytest.mark.distributed
 
@@ -34,29 +32,14 @@ def _buffer(real: Episodes) -> ReplayBuffer:
 
 
 def _ddp_worker(rank: int, world_size: int, real: Episodes, config: dict) -> dict:
-    # The process group exists already (gloo, file init): Lightning joins it.
-    os.environ.update(
-        {
-            "LOCAL_RANK": str(rank),
-            "RANK": str(rank),
-            "WORLD_SIZE": str(world_size),
-            "NODE_RANK": "0",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": "1",
-        }
-    )
-    import logging
-
-    from lightning.pytorch.strategies import DDPStrategy
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    strategy = lightning_ddp_strategy(rank, world_size)
     module, summary = train_policy(
         _buffer(real),
         PolicyConfig(**config),
         seed=0,
         trainer_kwargs={
             "devices": world_size,
-            "strategy": DDPStrategy(process_group_backend="gloo"),
+            "strategy": strategy,
         },
     )
     return {k: v.detach().clone() for k, v in module.actor.state_dict().items()}
