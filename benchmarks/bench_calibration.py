@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
-from imbalance_kit._console import print_table  # noqa: E402
+from imbalance_kit.app import print_table  # noqa: E402
 
 STREAM_PROVIDERS = [
     "torchmetrics",
@@ -142,7 +142,7 @@ def _nll64(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> fl
 def run_temperature(provider: str, n: int) -> dict:
     """Fit one temperature-scaling provider; runs in its own process."""
     from imbalance_kit.calibration import TemperatureScaling
-    from tests.references.calibration import lbfgs_temperature
+    from imbalance_kit.testing.references.calibration import lbfgs_temperature
 
     logits, labels = _logits(n)
     reset_peak_rss()

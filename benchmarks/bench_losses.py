@@ -50,8 +50,8 @@ from imbalance_kit.losses import (  # noqa: E402
     softmax_focal_loss,
     supervised_contrastive_loss,
 )
-from tests.references.contrastive import supcon_reference  # noqa: E402
-from tests.references.focal import torchvision_sigmoid_focal_loss  # noqa: E402
+from imbalance_kit.testing.references.contrastive import supcon_reference  # noqa: E402
+from imbalance_kit.testing.references.focal import torchvision_sigmoid_focal_loss  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "losses.csv")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -37,15 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._host import cpu_name  # noqa: E402
-from imbalance_kit import datasets  # noqa: E402
-from imbalance_kit._compare import STRATEGIES, TrainConfig, preload, run_strategy  # noqa: E402
-from imbalance_kit._compare_report import (  # noqa: E402
+from imbalance_kit.app import print_table  # noqa: E402
+from imbalance_kit.cli import datasets  # noqa: E402
+from imbalance_kit.cli.compare import STRATEGIES, TrainConfig, preload, run_strategy  # noqa: E402
+from imbalance_kit.cli.compare_report import (  # noqa: E402
     METRICS,
     markdown_table,
     summarise,
     summary_table,
 )
-from imbalance_kit._console import print_table  # noqa: E402
 
 # Chosen before any run, by rule: one set per phenotype, at least 35 minority rows (so a 30% test
 # split holds >= 10 positives), imbalance ratio 5-30, loadable with the installed pandas.

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
-from imbalance_kit._console import print_table  # noqa: E402
+from imbalance_kit.app import print_table  # noqa: E402
 
 PROVIDERS = [
     "WeightedRandomSampler",
@@ -97,7 +97,7 @@ def run_case(provider: str, n: int) -> dict:
         ClassBalancedSampler,
         WeightedSampler,
     )
-    from tests.references.sampling import ImbalancedDatasetSampler
+    from imbalance_kit.testing.references.sampling import ImbalancedDatasetSampler
 
     def data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         labels = make_labels(n, seed)

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
-from imbalance_kit._console import print_table  # noqa: E402
+from imbalance_kit.app import print_table  # noqa: E402
 
 PROVIDERS = ["imblearn", "ours_cpu", "ours_cuda"]
 FULL = {"n": [10**3, 10**4, 10**5, 10**6], "d": [8, 64, 256], "share": [0.01, 0.1, 0.4]}

@@ -42,7 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from imbalance_kit._console import print_table  # noqa: E402
+from imbalance_kit.app import print_table  # noqa: E402
 
 DATASETS = [
     "ecoli1",

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 from imbalance_kit._version import __version__
 
 _SUBMODULES = (
+    "app",
     "augment",
     "calibration",
     "cli",
-    "datasets",
     "kernels",
     "losses",
     "metrics",
     "sampling",
+    "testing",
     "weights",
 )
 
@@ -36,14 +37,15 @@ __all__ = ["__version__", *_SUBMODULES]
 
 if TYPE_CHECKING:  # pragma: no cover
     from imbalance_kit import (  # noqa: F401
+        app,
         augment,
         calibration,
         cli,
-        datasets,
         kernels,
         losses,
         metrics,
         sampling,
+        testing,
         weights,
     )
 

@@ -32,13 +32,13 @@ from imbalance_kit.augment._adasyn import apportion
 from imbalance_kit.augment._borderline import danger_mask
 from imbalance_kit.augment._neighbors import kneighbors
 from imbalance_kit.augment._strategy import class_counts
-from tests.conftest import requires_cuda
-from tests.references.augment import (
+from imbalance_kit.testing.references.augment import (
     knn_indices,
     mlsmote_auto_labels,
     on_neighbor_segments,
     ranking_vote,
 )
+from tests.conftest import requires_cuda
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -23,7 +23,7 @@ from imbalance_kit.calibration import (
     plot_reliability_diagram,
     reliability_curve,
 )
-from tests.references.calibration import ece_reference
+from imbalance_kit.testing.references.calibration import ece_reference
 
 VARIANTS = [
     ("l1", False),

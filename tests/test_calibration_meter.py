@@ -12,8 +12,8 @@ from imbalance_kit.calibration import (
     expected_calibration_error,
     reliability_curve,
 )
-from tests._distributed import run_distributed
-from tests.references.calibration import ece_reference
+from imbalance_kit.testing import run_distributed
+from imbalance_kit.testing.references.calibration import ece_reference
 
 VARIANTS = [("l1", False), ("l2", False), ("l2", True), ("max", False)]
 

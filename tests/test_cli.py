@@ -22,7 +22,7 @@ from sklearn.metrics import (
 )
 from sklearn.utils.class_weight import compute_class_weight
 
-from imbalance_kit import _compare
+from imbalance_kit.cli import compare as _compare
 from imbalance_kit.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -200,7 +200,7 @@ def test_compare_csv_binary_reports_pr_auc(tmp_path, capsys):
 
 
 def test_run_strategy_is_reproducible():
-    from imbalance_kit.datasets import make_digits_lt
+    from imbalance_kit.cli.datasets import make_digits_lt
 
     split = make_digits_lt(20, seed=3)
     config = _compare.TrainConfig(epochs=3)
@@ -377,8 +377,8 @@ def test_help_and_module_entry(monkeypatch, capsys):
 
 
 def test_summary_mean_std_and_best_marks():
-    from imbalance_kit._compare import RunResult
-    from imbalance_kit._compare_report import markdown_table, summarise, summary_table
+    from imbalance_kit.cli.compare import RunResult
+    from imbalance_kit.cli.compare_report import markdown_table, summarise, summary_table
 
     values = {"ce": [0.70, 0.74, 0.72], "focal": [0.80, 0.78, 0.79]}
     runs = [

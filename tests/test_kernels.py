@@ -38,7 +38,7 @@ from imbalance_kit.losses import (
     softmax_focal_loss,
 )
 from imbalance_kit.losses._softmax_core import softmax_family_loss
-from tests.references.focal import (
+from imbalance_kit.testing.references.focal import (
     naive_sigmoid_focal_loss,
     naive_softmax_focal_loss,
     torchvision_sigmoid_focal_loss,

@@ -18,8 +18,8 @@ from imbalance_kit.losses.contrastive import (
     nt_xent_loss,
     supervised_contrastive_loss,
 )
-from tests._distributed import run_distributed
-from tests.references.contrastive import nt_xent_reference, supcon_reference
+from imbalance_kit.testing import run_distributed
+from imbalance_kit.testing.references.contrastive import nt_xent_reference, supcon_reference
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 

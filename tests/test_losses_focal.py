@@ -16,7 +16,7 @@ from imbalance_kit.losses import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
-from tests.references.focal import (
+from imbalance_kit.testing.references.focal import (
     naive_sigmoid_focal_loss,
     naive_softmax_focal_loss,
     torchvision_sigmoid_focal_loss,

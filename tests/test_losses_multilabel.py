@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from imbalance_kit.losses import get_loss
 from imbalance_kit.losses.asymmetric import AsymmetricLoss, asymmetric_loss
 from imbalance_kit.losses.implication import ImplicationPenalty, implication_penalty
-from tests.references.losses import ref_asymmetric, ref_implication
+from imbalance_kit.testing.references.losses import ref_asymmetric, ref_implication
 
 
 def _reduce(values: np.ndarray, reduction: str) -> torch.Tensor:

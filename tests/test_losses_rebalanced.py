@@ -20,8 +20,7 @@ from imbalance_kit.losses.logit_adjustment import (
     adjust_logits,
     logit_adjusted_loss,
 )
-from imbalance_kit.weights import effective_number_weights
-from tests.references.losses import (
+from imbalance_kit.testing.references.losses import (
     ref_balanced_softmax,
     ref_class_balanced,
     ref_effective_number_weights,
@@ -29,6 +28,7 @@ from tests.references.losses import (
     ref_ldam_margins,
     ref_logit_adjusted,
 )
+from imbalance_kit.weights import effective_number_weights
 
 COUNTS = [500.0, 120.0, 30.0, 7.0, 2.0]
 C = len(COUNTS)

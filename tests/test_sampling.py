@@ -21,7 +21,7 @@ from imbalance_kit.sampling import (
     WeightedSampler,
 )
 from imbalance_kit.sampling._common import AliasTable
-from tests.references.sampling import class_probabilities, distributed_positions
+from imbalance_kit.testing.references.sampling import class_probabilities, distributed_positions
 
 # A fixed seed makes every chi-square test deterministic; the bound still rejects a wrong
 # distribution (each test also checks that a wrong expectation fails the same bound).

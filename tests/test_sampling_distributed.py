@@ -15,8 +15,8 @@ from imbalance_kit.sampling import (
     MultiLabelBalancedSampler,
     WeightedSampler,
 )
-from tests._distributed import run_distributed
-from tests.references.sampling import distributed_positions
+from imbalance_kit.testing import run_distributed
+from imbalance_kit.testing.references.sampling import distributed_positions
 
 pytestmark = pytest.mark.distributed
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imbalance_kit.losses._softmax_core import softmax_family_loss
-from tests.references.focal import naive_softmax_focal_loss
+from imbalance_kit.testing.references.focal import naive_softmax_focal_loss
 
 REDUCTIONS = ["none", "mean", "sum"]
 # (rtol, atol) of a low-precision input against float32 on the same (rounded) values.

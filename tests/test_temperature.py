@@ -15,7 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 import imbalance_kit.calibration.temperature as temperature_module
 from imbalance_kit.calibration import TemperatureScaling, expected_calibration_error
-from tests.references.calibration import lbfgs_temperature, nll_at_temperature
+from imbalance_kit.testing.references.calibration import lbfgs_temperature, nll_at_temperature
 
 
 def _calibrated(n: int, c: int, seed: int, scale: float = 2.0):

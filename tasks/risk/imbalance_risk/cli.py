@@ -27,8 +27,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from imbalance_kit._cli import Parser as _Parser
-from imbalance_kit._cli import UsageError
+from imbalance_kit.app import Parser as _Parser
+from imbalance_kit.app import UsageError
 from imbalance_risk._version import __version__
 
 __all__ = ["UsageError", "build_parser", "main"]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 from imbalance_kit.augment import noise_oversample
 from imbalance_kit.sampling import ClassBalancedSampler
 from imbalance_kit.weights import positive_weights, warn_if_double_correction

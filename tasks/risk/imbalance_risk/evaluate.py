@@ -35,7 +35,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from imbalance_kit._validation import check_choice
+from imbalance_kit.app import check_choice
 from imbalance_kit.calibration import (
     TemperatureScaling,
     expected_calibration_error,

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imbalance_kit._validation import check_in_range, check_non_negative, check_positive_int, error
+from imbalance_kit.app import check_in_range, check_non_negative, check_positive_int, error
 from imbalance_risk.rollouts import Rollouts
 
 __all__ = ["ATTRIBUTION_TERMS", "LabelConfig", "StepLabels", "failure_directions", "make_labels"]

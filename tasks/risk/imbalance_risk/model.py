@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imbalance_kit._validation import check_positive_int, error
+from imbalance_kit.app import check_positive_int, error
 from imbalance_risk.config import ModelConfig
 
 __all__ = ["LOGVAR_RANGE", "Predictions", "RiskNet", "predict"]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 from imbalance_risk.config import RiskConfig
 from imbalance_risk.model import RiskNet
 from imbalance_risk.objective import build_objective, task_outputs, task_targets

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._config import merge_mappings
+from imbalance_kit.app import merge_mappings
 from imbalance_risk.config import RiskConfig, apply_overrides
 from imbalance_risk.labels import LabelConfig
 from imbalance_risk.prepare import prepare_rollouts, settings_record, write_prepared

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._validation import check_in_range, error
+from imbalance_kit.app import check_in_range, error
 from imbalance_risk.labels import LabelConfig, make_labels
 from imbalance_risk.rollouts import Rollouts
 

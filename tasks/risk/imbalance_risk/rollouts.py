@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 
 __all__ = ["Rollouts", "RolloutFormat", "load_rollouts", "save_rollouts"]
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from imbalance_kit._validation import check_in_range, check_non_negative, check_positive_int, error
+from imbalance_kit.app import check_in_range, check_non_negative, check_positive_int, error
 from imbalance_risk.rollouts import Rollouts
 
 __all__ = ["FAILURE_MODES", "ArmSimulator", "SimulationConfig", "simulate_rollouts"]

@@ -30,7 +30,7 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 from imbalance_risk.config import RiskConfig
 from imbalance_risk.data import RiskDataModule
 from imbalance_risk.model import RiskNet

@@ -18,7 +18,7 @@ from imbalance_risk.module import RiskModule
 from imbalance_risk.prepare import load_prepared
 from imbalance_risk.train import train
 
-from tests._distributed import lightning_ddp_strategy, run_distributed
+from imbalance_kit.testing import lightning_ddp_strategy, run_distributed
 
 pytestmark = pytest.mark.distributed
 

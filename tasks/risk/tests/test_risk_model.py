@@ -20,8 +20,8 @@ from imbalance_risk.objective import (
     task_targets,
 )
 
-from tests.references.contrastive import supcon_reference
-from tests.references.focal import torchvision_sigmoid_focal_loss
+from imbalance_kit.testing.references.contrastive import supcon_reference
+from imbalance_kit.testing.references.focal import torchvision_sigmoid_focal_loss
 
 ALL_HEADS = ["binary", "risk", "ttf", "uncertainty", "contrastive"]
 

@@ -13,7 +13,7 @@ from imbalance_risk.prepare import load_prepared
 from imbalance_risk.train import load_model, train
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from tests.references.calibration import ece_reference
+from imbalance_kit.testing.references.calibration import ece_reference
 
 
 @pytest.fixture(scope="module")

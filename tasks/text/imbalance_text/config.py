@@ -1,7 +1,7 @@
 """Run configuration: YAML sections mapped onto validated dataclasses.
 
 Files are read with ``yaml.safe_load`` and built by the shared helpers of
-:mod:`imbalance_kit._config`; unknown keys are errors, so a typo never falls back to
+:mod:`imbalance_kit.app`; unknown keys are errors, so a typo never falls back to
 a default silently. ``configs/default.yaml`` lists every key with its default;
 :func:`apply_overrides` applies ``section.key=value`` strings (the CLI's ``--set``),
 the value parsed as YAML.
@@ -17,14 +17,15 @@ from typing import Any, Literal
 
 import yaml
 
-from imbalance_kit._config import apply_overrides as _apply_overrides
-from imbalance_kit._config import build_dataclass, read_yaml_mapping
-from imbalance_kit._validation import (
+from imbalance_kit.app import apply_overrides as _apply_overrides
+from imbalance_kit.app import (
+    build_dataclass,
     check_choice,
     check_in_range,
     check_non_negative,
     check_positive,
     check_positive_int,
+    read_yaml_mapping,
 )
 
 __all__ = [
@@ -240,7 +241,7 @@ class TextConfig:
         """Build and validate a config from nested mappings; unknown keys are refused.
 
         Missing keys take their defaults; numbers PyYAML reads as text (``1e-3``) become
-        floats in float fields (:func:`imbalance_kit._config.build_dataclass`).
+        floats in float fields (:func:`imbalance_kit.app.build_dataclass`).
 
         Raises:
             ValueError: a section that is not a mapping, an unknown key, an invalid value.

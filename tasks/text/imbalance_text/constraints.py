@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 
 __all__ = ["enforce_implications", "violation_rate", "violations_per_pair"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imbalance_kit._validation import check_in_range, error
+from imbalance_kit.app import check_in_range, error
 from imbalance_text.schema import LabelSchema
 
 __all__ = ["Corpus", "read_corpus", "split_corpus", "write_corpus"]

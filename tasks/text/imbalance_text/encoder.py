@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imbalance_kit._validation import check_choice, check_positive_int, error
+from imbalance_kit.app import check_choice, check_positive_int, error
 
 __all__ = [
     "Pooling",

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
-from imbalance_kit._validation import check_in_range, check_positive_int, error
+from imbalance_kit.app import check_in_range, check_positive_int, error
 from imbalance_kit.calibration import expected_calibration_error
 from imbalance_kit.metrics import best_threshold
 from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from imbalance_kit._validation import check_choice, check_non_negative, error
+from imbalance_kit.app import check_choice, check_non_negative, error
 from imbalance_kit.losses import implication_penalty, sigmoid_focal_loss
 from imbalance_kit.weights import compute_class_weights, positive_weights
 from imbalance_text.config import WEIGHT_METHODS

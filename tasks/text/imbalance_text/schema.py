@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 
 __all__ = ["DEFAULT_SCHEMA", "LabelSchema", "load_schema"]
 

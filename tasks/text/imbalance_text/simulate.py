@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imbalance_kit._validation import check_in_range, check_positive_int, error
+from imbalance_kit.app import check_in_range, check_positive_int, error
 from imbalance_text._vocabulary import BENIGN, DISTRACTORS, FILLERS, TEMPLATES, WORDS
 from imbalance_text.data import Corpus
 from imbalance_text.schema import DEFAULT_SCHEMA, LabelSchema

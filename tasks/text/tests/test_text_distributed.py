@@ -9,7 +9,7 @@ from imbalance_text.objective import TextObjective
 from imbalance_text.schema import DEFAULT_SCHEMA
 from torch.nn.parallel import DistributedDataParallel
 
-from tests._distributed import run_distributed
+from imbalance_kit.testing import run_distributed
 
 pytestmark = pytest.mark.distributed
 

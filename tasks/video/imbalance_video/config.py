@@ -1,7 +1,7 @@
 """Run configuration: YAML sections mapped onto validated dataclasses.
 
 Files are read with ``yaml.safe_load`` and built by the shared helpers of
-:mod:`imbalance_kit._config`; unknown keys are errors (a typo never silently falls
+:mod:`imbalance_kit.app`; unknown keys are errors (a typo never silently falls
 back to a default). Relative manifest paths are read from the current directory.
 See ``configs/intravideo.yaml`` for every key.
 """
@@ -17,15 +17,16 @@ from typing import Any, Literal
 
 import yaml
 
-from imbalance_kit._config import apply_overrides as _apply_overrides
-from imbalance_kit._config import build_dataclass, read_yaml_mapping
-from imbalance_kit._validation import (
+from imbalance_kit.app import apply_overrides as _apply_overrides
+from imbalance_kit.app import (
+    build_dataclass,
     check_choice,
     check_in_range,
     check_non_negative,
     check_positive,
     check_positive_int,
     error,
+    read_yaml_mapping,
 )
 from imbalance_kit.losses.multitask import OPTION_USERS, WEIGHTINGS
 from imbalance_video.models import available_models
@@ -386,7 +387,7 @@ class VideoConfig:
 
         Numbers PyYAML reads as text (``5e-4``) become floats in float fields; ``tasks``
         maps each task name to its :class:`TaskConfig`
-        (:func:`imbalance_kit._config.build_dataclass`).
+        (:func:`imbalance_kit.app.build_dataclass`).
 
         Raises:
             ValueError: a section that is not a mapping, an unknown key, a bad value.

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from imbalance_kit._validation import check_positive_int, error
+from imbalance_kit.app import check_positive_int, error
 from imbalance_kit.sampling import ClassBalancedSampler
 from imbalance_kit.weights import warn_if_double_correction
 from imbalance_video.decode import VideoCache

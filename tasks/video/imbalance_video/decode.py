@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from imbalance_kit._validation import check_positive_int, error
+from imbalance_kit.app import check_positive_int, error
 
 __all__ = ["DecodedVideo", "VideoCache", "decode_video"]
 

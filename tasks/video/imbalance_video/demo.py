@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._config import merge_mappings
-from imbalance_kit._validation import check_choice, error
+from imbalance_kit.app import check_choice, error, merge_mappings
 from imbalance_video.config import VideoConfig
 from imbalance_video.manifest import read_manifest
 from imbalance_video.simulate import SimulationSpec, simulate_dataset

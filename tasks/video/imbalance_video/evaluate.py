@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from imbalance_kit._validation import check_choice, check_positive_int, error
+from imbalance_kit.app import check_choice, check_positive_int, error
 from imbalance_kit.calibration import plot_reliability_diagram
 from imbalance_kit.metrics import best_threshold
 from imbalance_video.data import EventClipDataset

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 
 __all__ = ["TaskLabels", "infer_classes"]
 

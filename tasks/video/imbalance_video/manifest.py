@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 
 __all__ = ["REQUIRED_COLUMNS", "Manifest", "read_manifest"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from imbalance_kit._validation import check_choice, check_in_range, check_positive_int, error
+from imbalance_kit.app import check_choice, check_in_range, check_positive_int, error
 
 __all__ = [
     "C3DBackbone",

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
 
-from imbalance_kit._validation import check_positive_int, error
+from imbalance_kit.app import check_positive_int, error
 from imbalance_kit.metrics import imbalance_report, probability_clustering, tail_recall
 from imbalance_video.labels import TaskLabels
 

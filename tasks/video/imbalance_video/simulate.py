@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imbalance_kit._validation import check_choice, check_in_range, check_positive_int, error
+from imbalance_kit.app import check_choice, check_in_range, check_positive_int, error
 from imbalance_video.manifest import Manifest
 
 __all__ = ["ACTIONS", "SimulationSpec", "simulate_dataset", "write_video"]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
-from imbalance_kit._validation import check_choice, check_in_range, error
+from imbalance_kit.app import check_choice, check_in_range, error
 from imbalance_kit.augment import random_oversample
 from imbalance_video.labels import TaskLabels
 from imbalance_video.manifest import Manifest

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imbalance_kit._validation import check_in_range, check_positive_int, error
+from imbalance_kit.app import check_in_range, check_positive_int, error
 
 __all__ = [
     "CLIP_MEAN",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from imbalance_video.distributed import gather_rows
 
-from tests._distributed import run_distributed
+from imbalance_kit.testing import run_distributed
 
 
 def test_gather_rows_single_process_sorts_and_deduplicates():

@@ -28,8 +28,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from imbalance_kit._cli import Parser as _Parser
-from imbalance_kit._cli import UsageError
+from imbalance_kit.app import Parser as _Parser
+from imbalance_kit.app import UsageError
 from imbalance_world_model._version import __version__
 
 __all__ = ["UsageError", "build_parser", "main"]

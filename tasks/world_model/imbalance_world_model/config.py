@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from imbalance_kit._config import apply_overrides as _apply_overrides
-from imbalance_kit._config import build_dataclass, check_bool_option, read_yaml_mapping
-from imbalance_kit._validation import (
+from imbalance_kit.app import apply_overrides as _apply_overrides
+from imbalance_kit.app import (
+    build_dataclass,
+    check_bool_option,
     check_choice,
     check_in_range,
     check_non_negative,
     check_positive,
     check_positive_int,
     error,
+    read_yaml_mapping,
 )
 
 __all__ = [

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imbalance_kit._validation import error
+from imbalance_kit.app import error
 
 __all__ = ["SOURCES", "Episodes", "load_episodes", "save_episodes"]
 

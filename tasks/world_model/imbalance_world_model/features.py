@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from imbalance_kit._validation import check_ndim, check_tensor, error
+from imbalance_kit.app import check_ndim, check_tensor, error
 
 __all__ = ["FEATURE_NAMES", "episode_features"]
 

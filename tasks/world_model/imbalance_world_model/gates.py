@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imbalance_kit._validation import check_in_range, check_non_negative, check_positive, error
+from imbalance_kit.app import check_in_range, check_non_negative, check_positive, error
 
 __all__ = ["BoundsFilter", "TrustGate"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import yaml
 
-from imbalance_kit._config import merge_mappings, read_yaml_mapping
+from imbalance_kit.app import merge_mappings, read_yaml_mapping
 from imbalance_world_model.config import WMConfig, apply_overrides
 from imbalance_world_model.evaluate import evaluate_run, print_report
 from imbalance_world_model.stages import (

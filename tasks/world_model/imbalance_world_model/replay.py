@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from imbalance_kit._validation import check_choice, check_in_range, check_same_shape, error
+from imbalance_kit.app import check_choice, check_in_range, check_same_shape, error
 from imbalance_kit.sampling import WeightedSampler
 from imbalance_world_model.episodes import Episodes
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._validation import check_non_negative, check_positive, check_positive_int
+from imbalance_kit.app import check_non_negative, check_positive, check_positive_int
 from imbalance_world_model.episodes import Episodes
 
 __all__ = ["data_bricks", "oscillator_step", "simulate_episodes", "spring_matrix", "write_bricks"]

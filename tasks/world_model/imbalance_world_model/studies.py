@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._config import merge_mappings
+from imbalance_kit.app import merge_mappings
 from imbalance_world_model.config import WMConfig, apply_overrides
 from imbalance_world_model.diagnostics import plot_std_ratio, std_ratio_per_step
 from imbalance_world_model.pipeline import run_demo

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from imbalance_kit._validation import check_choice, check_in_range, check_positive_int
+from imbalance_kit.app import check_choice, check_in_range, check_positive_int
 from imbalance_kit.calibration import expected_calibration_error
 from imbalance_kit.weights import positive_weights
 from imbalance_world_model._fit import fit

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from imbalance_kit._validation import check_ndim, check_positive, check_same_shape
+from imbalance_kit.app import check_ndim, check_positive, check_same_shape
 from imbalance_world_model._fit import fit
 from imbalance_world_model.config import WMTrainConfig, WorldModelConfig
 from imbalance_world_model.episodes import Episodes

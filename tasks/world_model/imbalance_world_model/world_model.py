@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imbalance_kit._validation import check_positive, check_positive_int
+from imbalance_kit.app import check_positive, check_positive_int
 from imbalance_world_model.episodes import Episodes
 
 __all__ = ["LatentWorldModel", "generate_episodes"]

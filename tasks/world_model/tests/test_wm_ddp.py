@@ -16,7 +16,7 @@ from imbalance_world_model.episodes import Episodes
 from imbalance_world_model.policy import train_policy
 from imbalance_world_model.replay import ReplayBuffer, mix_weights
 
-from tests._distributed import lightning_ddp_strategy, run_distributed
+from imbalance_kit.testing import lightning_ddp_strategy, run_distributed
 
 pytestmark = pytest.mark.distributed
 

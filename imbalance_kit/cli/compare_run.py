@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._console import Progress, print_table
 from imbalance_kit._validation import error
-from imbalance_kit.cli import UsageError
+from imbalance_kit.app import Progress, UsageError, print_table
 
 __all__ = ["ComparePlan", "prepare", "resolve_strategies", "run_compare_command"]
 
@@ -51,7 +50,7 @@ def resolve_strategies(requested: list[list[str]] | None) -> list[str]:
         >>> resolve_strategies([["ce", "focal"], ["ce"]])  # --strategies ce,focal ce
         ['ce', 'focal']
     """
-    from imbalance_kit._compare import STRATEGIES
+    from imbalance_kit.cli.compare import STRATEGIES
 
     if not requested:
         return list(STRATEGIES)
@@ -70,7 +69,7 @@ def _dataset(args: argparse.Namespace, n_seeds: int) -> tuple[str, str, Callable
     Tables are split for every seed here, so a split that leaves a class
     without training rows is reported before any training starts.
     """
-    from imbalance_kit import datasets
+    from imbalance_kit.cli import datasets
 
     if args.csv is not None and args.dataset is not None:
         raise error("--dataset", "left out when --csv is given", args.dataset)
@@ -122,7 +121,7 @@ def _dataset(args: argparse.Namespace, n_seeds: int) -> tuple[str, str, Callable
 
 def prepare(args: argparse.Namespace) -> ComparePlan:
     """Check the ``compare`` arguments and load the data; raise ``UsageError`` on bad input."""
-    from imbalance_kit._compare import TrainConfig
+    from imbalance_kit.cli.compare import TrainConfig
 
     try:
         strategies = resolve_strategies(args.strategies)
@@ -194,8 +193,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
 
 def _run(plan: ComparePlan, args: argparse.Namespace) -> int:
-    from imbalance_kit import _compare_report as report
-    from imbalance_kit._compare import STRATEGIES, preload, run_strategy
+    from imbalance_kit.cli import compare_report as report
+    from imbalance_kit.cli.compare import STRATEGIES, preload, run_strategy
 
     print(plan.description)
     preload()

@@ -1,4 +1,4 @@
-"""Typed config building shared by the task packages (imbalance_kit._config)."""
+"""Typed config building shared by the task packages (imbalance_kit.app)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Literal
 
 import pytest
 
-from imbalance_kit._config import apply_overrides, build_dataclass, check_bool_option
+from imbalance_kit.app import apply_overrides, build_dataclass, check_bool_option
 
 
 @dataclass
@@ -145,7 +145,7 @@ def test_check_bool_option():
 
 
 def test_merge_mappings_merges_nested_sections_and_copies():
-    from imbalance_kit._config import merge_mappings
+    from imbalance_kit.app import merge_mappings
 
     base = {"train": {"lr": 0.1, "dims": [8]}, "seed": 0}
     extra = {"train": {"lr": 0.01}, "model": {"hidden": 4}, "seed": None}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from imbalance_kit._compare import STRATEGIES, RunResult
+from imbalance_kit.app import format_mean_std, markdown_table, summarise_study, write_json
+from imbalance_kit.cli.compare import STRATEGIES, RunResult
 
 __all__ = [
     "METRICS",
@@ -36,39 +36,26 @@ METRICS: dict[str, tuple[str, bool]] = {
 
 
 def summarise(runs: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
-    """Mean and standard deviation (ddof 1; 0 for a single seed) of every metric per strategy.
+    """Mean and standard deviation (ddof 1) of every metric per strategy.
 
     Returns:
-        ``{strategy: {"label", "n_seeds", "seconds_per_run", metric: {"mean", "std"}}}``
+        ``{strategy: {"label", "n_seeds", "seconds_per_run", metric: {"mean", "std", "n"}}}``
         in the order strategies first appear in ``runs``.
     """
+    keys = [*METRICS, "temperature"]
+    rows = [{"strategy": r.strategy, **r.metrics} for r in runs]
     out: dict[str, dict[str, Any]] = {}
-    for name in dict.fromkeys(r.strategy for r in runs):
+    for stats in summarise_study(rows, keys, by="strategy"):
+        name = stats["strategy"]
         mine = [r for r in runs if r.strategy == name]
         entry: dict[str, Any] = {
             "label": STRATEGIES[name].label if name in STRATEGIES else name,
             "n_seeds": len(mine),
             "seconds_per_run": float(np.mean([r.seconds for r in mine])),
         }
-        for key in (*METRICS, "temperature"):
-            values = np.array([r.metrics[key] for r in mine if key in r.metrics], dtype=float)
-            if values.size:
-                std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-                entry[key] = {"mean": float(values.mean()), "std": std}
+        entry.update({k: stats[k] for k in keys if stats[k] is not None})
         out[name] = entry
     return out
-
-
-def format_mean_std(stat: dict[str, float] | None, digits: int = 3) -> str:
-    """``"0.812 ± 0.013"`` (or ``"-"`` when the metric does not apply).
-
-    Examples:
-        >>> format_mean_std({"mean": 0.8123, "std": 0.0131})
-        '0.812 ± 0.013'
-    """
-    if stat is None:
-        return "-"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
 def _best(summary: dict[str, dict[str, Any]], key: str, higher: bool) -> set[str]:
@@ -101,21 +88,6 @@ def summary_table(
     return columns, rows
 
 
-def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table (first column left, the rest right-aligned).
-
-    Examples:
-        >>> print(markdown_table(["a", "b"], [["x", "1"]]))
-        | a | b |
-        |:--|--:|
-        | x | 1 |
-    """
-    head = "| " + " | ".join(columns) + " |"
-    rule = "|" + "|".join([":--", *(["--:"] * (len(columns) - 1))]) + "|"
-    body = ["| " + " | ".join(str(c).strip() for c in r) + " |" for r in rows]
-    return "\n".join([head, rule, *body])
-
-
 def write_csv(path: str | os.PathLike[str], runs: Sequence[RunResult], **extra: Any) -> None:
     """One row per (strategy, seed): the metrics, seconds, and ``extra`` constant columns."""
     keys = [k for k in (*METRICS, "temperature") if any(k in r.metrics for r in runs)]
@@ -127,21 +99,6 @@ def write_csv(path: str | os.PathLike[str], runs: Sequence[RunResult], **extra: 
             row = {**extra, "strategy": r.strategy, "seed": r.seed, "seconds": round(r.seconds, 4)}
             row.update({k: r.metrics.get(k, "") for k in keys})
             writer.writerow(row)
-
-
-def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON (numpy scalars converted)."""
-
-    def default(value: Any) -> Any:
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        raise TypeError(f"cannot serialise {type(value).__name__}")
-
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, default=default)
-        handle.write("\n")
 
 
 def plot_metric_bars(

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from imbalance_kit._strategies import LDAM_SCALE, STRATEGIES, Strategy
+from imbalance_kit.cli.strategies import LDAM_SCALE, STRATEGIES, Strategy
 
 __all__ = [
     "STRATEGIES",
@@ -263,7 +263,7 @@ def run_strategy(
 
     Args:
         strategy: what to train with.
-        split: a :class:`~imbalance_kit.datasets.LongTailSplit`.
+        split: a :class:`~imbalance_kit.cli.datasets.LongTailSplit`.
         config: the training recipe.
         seed: seed of the carve, the initialisation, batches, SMOTE and sampler.
         keep_probs: keep the test probabilities (for reliability diagrams).

@@ -16,9 +16,9 @@ import copy
 import dataclasses
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from imbalance_kit._validation import error
 
@@ -26,8 +26,10 @@ __all__ = [
     "apply_overrides",
     "build_dataclass",
     "check_bool_option",
+    "load_config",
     "merge_mappings",
     "read_yaml_mapping",
+    "resolve_config_path",
 ]
 
 _CONTAINERS = (list, dict, tuple)
@@ -207,3 +209,98 @@ def read_yaml_mapping(path: str | Path | None) -> dict[str, Any]:
     if loaded is not None and not isinstance(loaded, dict):
         raise error(f"config file {path}", "a YAML mapping", type(loaded).__name__, raw=True)
     return loaded or {}
+
+
+def resolve_config_path(source: str | Path | None, package: str | None = None) -> Path | None:
+    """The file a ``--config`` value names: a path, or the name of a config a package ships.
+
+    A value that is not an existing file and has neither a folder nor a ``.yaml`` suffix
+    (``default``, ``quick``) names ``<package>/configs/<name>.yaml`` inside the installed
+    ``package``, so that ``--config default`` works from a wheel as well as from a checkout.
+
+    Raises:
+        FileNotFoundError: neither a file nor a shipped config of that name; the message
+            lists the shipped names.
+
+    Examples:
+        >>> resolve_config_path(None) is None
+        True
+        >>> resolve_config_path("no-such-config", "imbalance_kit")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: config file not found: no-such-config (imbalance_kit ships no configs)
+    """
+    if source is None:
+        return None
+    path = Path(source)
+    if path.is_file() or package is None:
+        return path
+    text = str(source)
+    shipped = _shipped_configs(package)
+    if "/" not in text and "\\" not in text and path.suffix not in (".yaml", ".yml"):
+        if text in shipped:
+            return shipped[text]
+    if path.exists():
+        return path
+    names = ", ".join(sorted(shipped)) if shipped else ""
+    hint = f"(shipped configs: {names})" if names else f"({package} ships no configs)"
+    raise FileNotFoundError(f"config file not found: {source} {hint}")
+
+
+def _shipped_configs(package: str) -> dict[str, Path]:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    found: dict[str, Path] = {}
+    for root in spec.submodule_search_locations:
+        folder = Path(root) / "configs"
+        if folder.is_dir():
+            for file in sorted(folder.glob("*.y*ml")):
+                found.setdefault(file.stem, file)
+    return found
+
+
+T = TypeVar("T")
+
+
+def load_config(
+    build: Callable[[dict[str, Any]], T],
+    source: str | Path | None = None,
+    overrides: Sequence[str] | None = None,
+    *,
+    package: str | None = None,
+    base: Mapping[str, Any] | None = None,
+    example: str = "train.lr",
+) -> T:
+    """Read a YAML config, apply ``--set`` overrides and build it: the task packages' ``--config``.
+
+    Args:
+        build: turns the merged mapping into the package's config (its ``from_dict``), which
+            validates every value.
+        source: a YAML file, a config name the package ships (see :func:`resolve_config_path`),
+            or ``None`` for the defaults.
+        overrides: ``section.key=value`` strings, applied after the file.
+        package: the package whose ``configs/`` folder names resolve against.
+        base: a mapping the file is merged onto (a preset), before the overrides.
+        example: a key of the package's config, shown in the error for a malformed override.
+
+    Raises:
+        FileNotFoundError: no such file or shipped config.
+        ValueError: a file that is not a mapping, a malformed override, an unknown key or a
+            bad value (raised by ``build``).
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Train:
+        ...     lr: float = 0.1
+        ...     epochs: int = 3
+        >>> load_config(lambda m: build_dataclass(Train, m), None, ["epochs=5"])
+        Train(lr=0.1, epochs=5)
+    """
+    raw = read_yaml_mapping(resolve_config_path(source, package))
+    if base is not None:
+        raw = merge_mappings(base, raw)
+    return build(apply_overrides(raw, list(overrides or []), example=example))

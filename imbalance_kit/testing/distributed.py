@@ -2,7 +2,7 @@
 
 Usage in a test::
 
-    from tests._distributed import run_distributed
+    from imbalance_kit.testing import run_distributed
 
     def _worker(rank, world_size, x):
         ...  # torch.distributed is initialised here (gloo)

@@ -24,9 +24,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from imbalance_kit._cli import Parser as _Parser
-from imbalance_kit._cli import UsageError
 from imbalance_kit._version import __version__
+from imbalance_kit.app import Parser as _Parser
+from imbalance_kit.app import UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -100,7 +100,7 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    from imbalance_kit._compare import STRATEGIES
+    from imbalance_kit.cli.compare import STRATEGIES
 
     names = ", ".join(STRATEGIES)
     p = sub.add_parser(
@@ -224,10 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if args.handler == "analyze":
-            from imbalance_kit._analyze import run_analyze
+            from imbalance_kit.cli.analyze import run_analyze
 
             return run_analyze(args)
-        from imbalance_kit._compare_run import run_compare_command
+        from imbalance_kit.cli.compare_run import run_compare_command
 
         return run_compare_command(args)
     except UsageError as exc:

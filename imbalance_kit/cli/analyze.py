@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit._console import print_table
 from imbalance_kit._validation import error
-from imbalance_kit.cli import UsageError
+from imbalance_kit.app import UsageError, print_table
 
 __all__ = ["EXTREME_RATIO", "RARE_COUNT", "analyze_labels", "analyze_multilabel", "run_analyze"]
 
@@ -125,8 +124,8 @@ def _plot_multilabel(result: dict[str, Any], path: str) -> None:
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``imbalance-kit analyze`` with parsed ``args``; return the exit status."""
-    from imbalance_kit import datasets
-    from imbalance_kit._compare_report import write_json
+    from imbalance_kit.app import write_json
+    from imbalance_kit.cli import datasets
 
     try:
         if args.target is None and not args.multilabel:

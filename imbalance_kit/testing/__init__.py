@@ -1,0 +1,23 @@
+"""Test helpers that ship with the package: reference implementations and a distributed runner.
+
+Everything here is for tests and benchmarks (the core's, the task packages', and a user's
+own), so that an installed package can run them without the repository:
+
+* :mod:`imbalance_kit.testing.references`: independent, readable implementations
+  (torchvision's focal loss formula, a numpy ECE, the official SupCon loss, ...) that the
+  tests compare the library against and the benchmarks time as peers.
+* :func:`run_distributed`: run a function on N ``gloo`` processes on the CPU and collect
+  what each returns; :func:`lightning_ddp_strategy` gives such a worker Lightning's DDP
+  strategy over the process group that already exists.
+
+Examples:
+    >>> from imbalance_kit.testing import run_distributed
+    >>> callable(run_distributed)
+    True
+"""
+
+from __future__ import annotations
+
+from imbalance_kit.testing.distributed import lightning_ddp_strategy, run_distributed
+
+__all__ = ["lightning_ddp_strategy", "run_distributed"]
