@@ -162,8 +162,9 @@ def load_torch(path: str | os.PathLike[str], *, what: str = "file", hint: str = 
 
     Raises:
         FileNotFoundError: no such file.
-        DamagedFileError: the file is truncated, corrupt, or holds something other than
-            tensors and plain values (nothing from it is executed).
+        DamagedFileError: the file is truncated, corrupt (the archive's CRC-32 checksums
+            are verified), or holds something other than tensors and plain values (nothing
+            from it is executed).
 
     Examples:
         >>> import tempfile
@@ -176,19 +177,29 @@ def load_torch(path: str | os.PathLike[str], *, what: str = "file", hint: str = 
         damaged or not a torch file (...); run train again
     """
     import pickle
+    import zipfile
 
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
+    tail = f"; {hint}" if hint else ""
+    try:
+        # torch's reader does not check the archive's CRC-32s: a flipped byte in a tensor
+        # would load as a silently different weight. Check them first.
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+        if bad is not None:
+            raise DamagedFileError(f"{what} {path} is damaged (checksum of {bad} fails){tail}")
+    except zipfile.BadZipFile:
+        pass  # not an archive (legacy format or garbage): torch.load decides below
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if len(reason) > 120:
             reason = reason[:117] + "..."
-        tail = f"; {hint}" if hint else ""
         raise DamagedFileError(
             f"{what} {path} is damaged or not a torch file ({reason}){tail}"
         ) from None

@@ -9,6 +9,8 @@ own), so that an installed package can run them without the repository:
 * :func:`run_distributed`: run a function on N ``gloo`` processes on the CPU and collect
   what each returns; :func:`lightning_ddp_strategy` gives such a worker Lightning's DDP
   strategy over the process group that already exists.
+* :mod:`imbalance_kit.testing.faults`: a callback that kills the process mid-training and
+  helpers that truncate or corrupt a file, for resume and damaged-file tests.
 
 Examples:
     >>> from imbalance_kit.testing import run_distributed
@@ -19,5 +21,12 @@ Examples:
 from __future__ import annotations
 
 from imbalance_kit.testing.distributed import lightning_ddp_strategy, run_distributed
+from imbalance_kit.testing.faults import corrupt_file, kill_at_epoch_start, truncate_file
 
-__all__ = ["lightning_ddp_strategy", "run_distributed"]
+__all__ = [
+    "corrupt_file",
+    "kill_at_epoch_start",
+    "lightning_ddp_strategy",
+    "run_distributed",
+    "truncate_file",
+]
