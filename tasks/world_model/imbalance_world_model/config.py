@@ -1,7 +1,9 @@
 """The configuration: nested dataclasses read from YAML (``yaml.safe_load``), validated.
 
 Unknown keys are errors, and ``--set section.key=value`` overrides are parsed as YAML
-scalars. ``configs/default.yaml`` in the package folder lists every key with its default.
+scalars (:func:`imbalance_kit.app.load_config`). The package ships its configs as package
+data: ``configs/default.yaml`` lists every key with its default, ``configs/quick.yaml`` is the
+``--quick`` preset; ``--config NAME`` names a shipped config, ``--config FILE`` a file.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from imbalance_kit.app import apply_overrides as _apply_overrides
 from imbalance_kit.app import (
     build_dataclass,
     check_bool_option,
@@ -23,7 +24,9 @@ from imbalance_kit.app import (
     check_positive_int,
     error,
     read_yaml_mapping,
+    resolve_config_path,
 )
+from imbalance_kit.app import load_config as _load_config
 
 __all__ = [
     "GateConfig",
@@ -34,9 +37,12 @@ __all__ = [
     "WMConfig",
     "WMTrainConfig",
     "WorldModelConfig",
-    "apply_overrides",
     "load_config",
+    "shipped_config",
 ]
+
+#: The package whose ``configs/`` folder ``--config NAME`` resolves against.
+PACKAGE = "imbalance_world_model"
 
 TrainMode = Literal["teacher_forcing", "scheduled_sampling", "bptt"]
 PolicyAlgo = Literal["bc", "td3bc"]
@@ -314,25 +320,39 @@ class WMConfig:
         return dataclasses.asdict(self)
 
 
-def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
+def shipped_config(name: str) -> dict[str, Any]:
+    """The mapping of a config the package ships (``default``, ``quick``, ...).
 
     Examples:
-        >>> apply_overrides({"policy": {"lr": 0.1}}, ["policy.lr=0.01"])
-        {'policy': {'lr': 0.01}}
+        >>> shipped_config("quick")["simulate"]
+        {'n_episodes': 120}
     """
-    return _apply_overrides(mapping, overrides, example="policy.lr")
+    return read_yaml_mapping(resolve_config_path(name, PACKAGE))
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> WMConfig:
-    """Read a YAML config (``yaml.safe_load``), apply overrides, validate.
+def load_config(
+    source: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+) -> WMConfig:
+    """Read a YAML config (a file or a shipped name), apply ``--set`` overrides, validate.
+
+    Args:
+        source: a YAML file, the name of a shipped config, or ``None`` for the defaults.
+        overrides: ``section.key=value`` strings, applied last.
+        base: a mapping the file is merged onto (a preset such as ``shipped_config("quick")``).
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file or shipped config.
         ValueError: unknown keys or invalid values.
 
     Examples:
         >>> load_config(None, ["wm_train.epochs=2"]).wm_train.epochs
         2
+        >>> load_config("quick").simulate.n_episodes
+        120
     """
-    return WMConfig.from_dict(apply_overrides(read_yaml_mapping(path), overrides or []))
+    return _load_config(
+        WMConfig.from_dict, source, overrides, package=PACKAGE, base=base, example="policy.lr"
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,17 +9,17 @@ from typing import Any
 import numpy as np
 import yaml
 
-from imbalance_world_model.checkpoints import load_policy
+from imbalance_kit.app import load_json, write_csv, write_json
 from imbalance_world_model.config import WMConfig
+from imbalance_world_model.data import Episodes, load_episodes, split_real
 from imbalance_world_model.diagnostics import (
     plot_std_ratio,
     plot_trust_histogram,
     std_ratio_per_step,
 )
-from imbalance_world_model.episodes import Episodes, load_episodes
 from imbalance_world_model.gates import TrustGate
-from imbalance_world_model.policy import action_mse
-from imbalance_world_model.stages import MIXES, split_real
+from imbalance_world_model.model import action_mse, load_policy
+from imbalance_world_model.train import MIXES
 
 __all__ = ["evaluate_run", "print_report"]
 
@@ -31,7 +29,7 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
 
     Examples:
         >>> import tempfile
-        >>> from imbalance_world_model.pipeline import TINY_OVERRIDES, demo_config, run_demo
+        >>> from imbalance_world_model.demo import TINY_OVERRIDES, demo_config, run_demo
         >>> d = tempfile.mkdtemp()
         >>> _ = run_demo(d, config=demo_config(False, 0, TINY_OVERRIDES), log=lambda line: None)
         >>> m = evaluate_run(d, plots=False)
@@ -53,7 +51,7 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
     for mix in MIXES:
         path = run / "policies" / mix / "summary.json"
         if path.is_file():
-            p = json.loads(path.read_text())
+            p = load_json(path)
             # re-evaluated from the saved checkpoint, which must load with weights_only=True
             p["action_mse_test"] = round(
                 action_mse(load_policy(path.with_name("model.pt")), test), 6
@@ -70,9 +68,9 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
             "final": float(ratio[-1]),
             "per_step": [round(float(r), 4) for r in ratio],
         },
-        "world_model": json.loads((run / "world_model/summary.json").read_text()),
-        "trust": json.loads((run / "trust/metrics.json").read_text()),
-        "gate": json.loads((run / "gate/summary.json").read_text()),
+        "world_model": load_json(run / "world_model/summary.json"),
+        "trust": load_json(run / "trust/metrics.json"),
+        "gate": load_json(run / "gate/summary.json"),
         "policies": policies,
         "bricks": _brick_table(train, syn, scores, config.gate.trust_threshold),
     }
@@ -91,7 +89,7 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
             p_all, syn_mask, config.gate.trust_threshold, run / "plots/trust_hist.png"
         )
     _write_predictions(run / "predictions.csv", scores, config)
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(run / "metrics.json", metrics)
     return metrics
 
 
@@ -130,26 +128,24 @@ def _brick_table(
 def _write_predictions(path: Path, scores: dict[str, np.ndarray], config: WMConfig) -> None:
     """One row per scored episode: source, p(real), bounds result, gate decision, weight."""
     gate = TrustGate(config.gate.trust_threshold)
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(
-            ["episode", "source", "p_real", "bounds_pass", "trust_accepted", "trust_weight"]
-        )
-        for source in ("real", "synthetic"):
-            p = scores[f"p_real_{source}"]
-            bounds = scores[f"bounds_pass_{source}"]
-            weight = np.ones_like(p) if source == "real" else gate.weights(p)
-            for i in range(len(p)):
-                writer.writerow(
-                    [
-                        i,
-                        source,
-                        f"{p[i]:.6f}",
-                        int(bounds[i]),
-                        int(p[i] >= gate.threshold),
-                        f"{weight[i]:.6f}",
-                    ]
-                )
+    rows = []
+    for source in ("real", "synthetic"):
+        p = scores[f"p_real_{source}"]
+        bounds = scores[f"bounds_pass_{source}"]
+        weight = np.ones_like(p) if source == "real" else gate.weights(p)
+        for i in range(len(p)):
+            rows.append(
+                {
+                    "episode": i,
+                    "source": source,
+                    "p_real": f"{p[i]:.6f}",
+                    "bounds_pass": int(bounds[i]),
+                    "trust_accepted": int(p[i] >= gate.threshold),
+                    "trust_weight": f"{weight[i]:.6f}",
+                }
+            )
+    columns = ["episode", "source", "p_real", "bounds_pass", "trust_accepted", "trust_weight"]
+    write_csv(path, rows, columns)
 
 
 def print_report(m: dict[str, Any], log: Callable[[str], None] = print) -> None:
@@ -157,7 +153,7 @@ def print_report(m: dict[str, Any], log: Callable[[str], None] = print) -> None:
 
     Examples:
         >>> import tempfile
-        >>> from imbalance_world_model.pipeline import TINY_OVERRIDES, demo_config, run_demo
+        >>> from imbalance_world_model.demo import TINY_OVERRIDES, demo_config, run_demo
         >>> m = run_demo(tempfile.mkdtemp(), config=demo_config(False, 0, TINY_OVERRIDES),
         ...              log=lambda line: None)
         >>> lines = []

@@ -19,11 +19,26 @@ threshold; its sampling weight is then $p$, otherwise 0.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from imbalance_kit.app import check_in_range, check_non_negative, check_positive, error
+from imbalance_kit.app import (
+    atomic_open,
+    check_in_range,
+    check_non_negative,
+    check_positive,
+    error,
+    write_json,
+)
+from imbalance_world_model.config import WMConfig
+from imbalance_world_model.data import load_episodes, split_real
+from imbalance_world_model.diagnostics import pass_shares
+from imbalance_world_model.model import load_trust_net
+from imbalance_world_model.trust import trust_scores
 
-__all__ = ["BoundsFilter", "TrustGate"]
+__all__ = ["BoundsFilter", "TrustGate", "bounds_filter", "stage_gate"]
 
 
 class BoundsFilter:
@@ -127,3 +142,71 @@ def _scores(p: np.ndarray) -> np.ndarray:
         shown = f"shape {p.shape}" + (f", range [{p.min():.3g}, {p.max():.3g}]" if p.size else "")
         raise error("p_real", "a 1-D array of probabilities in [0, 1]", shown, raw=True)
     return p
+
+
+def bounds_filter(config: WMConfig) -> BoundsFilter:
+    """The (unfitted) bounds filter of the ``gate`` section.
+
+    Examples:
+        >>> bounds_filter(WMConfig()).quantile
+        0.005
+    """
+    g = config.gate
+    return BoundsFilter(
+        quantile=g.quantile,
+        margin=g.margin,
+        std_tolerance=g.std_tolerance,
+        max_outside=g.max_outside,
+    )
+
+
+def stage_gate(
+    config: WMConfig,
+    trust_path: str | Path,
+    real_path: str | Path,
+    synthetic_path: str | Path,
+    out: str | Path,
+) -> dict[str, Any]:
+    """Score synthetic (and real training) episodes with the trust net and the bounds filter.
+
+    Writes ``out`` (``scores.npz``: ``p_real_synthetic``, ``bounds_pass_synthetic``,
+    ``p_real_real``, ``bounds_pass_real``) and ``summary.json`` beside it.
+
+    Examples:
+        >>> import tempfile
+        >>> from imbalance_world_model.demo import TINY_OVERRIDES, demo_config
+        >>> from imbalance_world_model.data import save_episodes
+        >>> from imbalance_world_model.simulate import stage_simulate
+        >>> from imbalance_world_model.train import stage_train_trust
+        >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
+        >>> real = stage_simulate(cfg, f"{d}/real.npz")
+        >>> _ = save_episodes(split_real(real)[0].subset(np.arange(5)), f"{d}/syn.npz")
+        >>> _ = stage_train_trust(cfg, f"{d}/real.npz", f"{d}/syn.npz", f"{d}/trust")
+        >>> s = stage_gate(cfg, f"{d}/trust/model.pt", f"{d}/real.npz", f"{d}/syn.npz",
+        ...                f"{d}/gate/scores.npz")
+        >>> sorted(s["synthetic"]), s["trust_threshold"]
+        (['both', 'bounds', 'trust'], 0.5)
+    """
+    train, _ = split_real(load_episodes(real_path))
+    syn = load_episodes(synthetic_path)
+    net = load_trust_net(trust_path)
+    g = config.gate
+    bounds = bounds_filter(config).fit(train.z)
+    scores = {
+        "p_real_synthetic": trust_scores(net, syn.z),
+        "bounds_pass_synthetic": bounds.passes(syn.z),
+        "p_real_real": trust_scores(net, train.z),
+        "bounds_pass_real": bounds.passes(train.z),
+    }
+    out = Path(out)
+    with atomic_open(out, "wb") as fh:
+        np.savez(fh, **scores)
+    summary = {
+        "synthetic": pass_shares(
+            scores["bounds_pass_synthetic"], scores["p_real_synthetic"], g.trust_threshold
+        ),
+        "real": pass_shares(scores["bounds_pass_real"], scores["p_real_real"], g.trust_threshold),
+        "trust_threshold": g.trust_threshold,
+    }
+    write_json(out.with_name("summary.json"), summary)
+    return summary

@@ -3,8 +3,8 @@ r"""Replay buffer with source tracking, trust-weighted sampling and importance w
 Every transition $(z_t, a_t, r_t, z_{t+1})$ of every episode keeps its source (real or
 synthetic), its episode and a weight. Transitions are drawn in proportion to their weights
 with :class:`imbalance_kit.sampling.WeightedSampler`, or drawn uniformly with the weights in
-the loss (:func:`importance_weighted_loss`). Either way the effective synthetic contribution
-is the synthetic share of the weight mass:
+the loss (:func:`imbalance_world_model.objective.importance_weighted_loss`). Either way the
+effective synthetic contribution is the synthetic share of the weight mass:
 
 ```math
 c_{\text{syn}} = \frac{\sum_{i \in \text{syn}} w_i}{\sum_i w_i}.
@@ -23,11 +23,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from imbalance_kit.app import check_choice, check_in_range, check_same_shape, error
+from imbalance_kit.app import check_choice, check_in_range, error
 from imbalance_kit.sampling import WeightedSampler
-from imbalance_world_model.episodes import Episodes
+from imbalance_world_model.data import Episodes
 
-__all__ = ["ReplayBuffer", "importance_weighted_loss", "mix_weights"]
+__all__ = ["ReplayBuffer", "mix_weights"]
 
 Mix = Literal["real_only", "fixed", "trust"]
 
@@ -81,34 +81,6 @@ def mix_weights(
             raise ValueError(f"trust must have shape {syn.shape}, got {p.shape}")
         w = np.where(syn, TrustGate(threshold).weights(p), 1.0)
     return w
-
-
-def importance_weighted_loss(
-    per_sample: torch.Tensor, weights: torch.Tensor, mean_weight: float | None = None
-) -> torch.Tensor:
-    r"""Importance-weighted mean of per-sample losses.
-
-    ```math
-    \text{self-normalised: } \frac{\sum_i w_i \ell_i}{\sum_i w_i},
-    \qquad \text{with } \bar w\text{: } \frac{1}{B}\sum_i \frac{w_i}{\bar w}\, \ell_i .
-    ```
-
-    ``mean_weight`` $\bar w$ is the mean weight of the whole data set. The second form is a
-    plain mean, so batches split across DDP processes average to the full batch's value;
-    the self-normalised form (``mean_weight=None``) is not (its denominator is per batch).
-
-    Examples:
-        >>> losses, w = torch.tensor([1.0, 3.0]), torch.tensor([3.0, 1.0])
-        >>> importance_weighted_loss(losses, w), importance_weighted_loss(losses, w, 2.0)
-        (tensor(1.5000), tensor(1.5000))
-        >>> importance_weighted_loss(losses, w, mean_weight=1.0)
-        tensor(3.)
-    """
-    check_same_shape("per_sample", per_sample, "weights", weights)
-    if mean_weight is not None:
-        return (weights * per_sample).mean() / mean_weight
-    total = weights.sum()
-    return (weights * per_sample).sum() / total.clamp_min(1e-12)
 
 
 @dataclass

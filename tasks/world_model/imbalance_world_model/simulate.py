@@ -27,16 +27,24 @@ with value profiles (:func:`data_bricks`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import check_non_negative, check_positive, check_positive_int
-from imbalance_world_model.episodes import Episodes
+from imbalance_kit.app import check_non_negative, check_positive, check_positive_int, write_json
+from imbalance_world_model.config import WMConfig
+from imbalance_world_model.data import Episodes, save_episodes
 
-__all__ = ["data_bricks", "oscillator_step", "simulate_episodes", "spring_matrix", "write_bricks"]
+__all__ = [
+    "data_bricks",
+    "oscillator_step",
+    "simulate_episodes",
+    "simulate_real",
+    "spring_matrix",
+    "stage_simulate",
+    "write_bricks",
+]
 
 
 def spring_matrix(n: int, stiffness: float = 1.0, coupling: float = 0.5) -> np.ndarray:
@@ -231,7 +239,52 @@ def write_bricks(manifest: dict[str, Any], path: str | Path) -> Path:
         >>> write_bricks({"n_bricks": 0, "bricks": []}, tempfile.mkdtemp() + "/b.json").name
         'b.json'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    return write_json(path, manifest)
+
+
+def simulate_real(config: WMConfig) -> Episodes:
+    """Real episodes of the ``simulate`` section, with the held-out ones marked in
+    ``meta["split_test"]`` (``test_fraction`` of them, at least one).
+
+    Examples:
+        >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6}})
+        >>> int(simulate_real(cfg).meta["split_test"].sum())
+        2
+    """
+    s = config.simulate
+    real = simulate_episodes(
+        s.n_episodes,
+        s.horizon,
+        s.n_oscillators,
+        dt=s.dt,
+        damping=s.damping,
+        coupling=s.coupling,
+        process_noise=s.process_noise,
+        seed=s.seed,
+    )
+    rng = np.random.default_rng(s.seed + 1)
+    n_test = max(1, int(round(s.test_fraction * s.n_episodes)))
+    test = np.zeros(s.n_episodes, dtype=np.int64)
+    test[rng.permutation(s.n_episodes)[:n_test]] = 1
+    real.meta["split_test"] = test
+    return real
+
+
+def stage_simulate(config: WMConfig, out: str | Path) -> Episodes:
+    """Simulate real episodes, mark the held-out split, cluster bricks; write ``out`` and
+    ``bricks.json`` beside it.
+
+    Examples:
+        >>> import tempfile
+        >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6, "n_bricks": 2}})
+        >>> real = stage_simulate(cfg, tempfile.mkdtemp() + "/real.npz")
+        >>> int(real.meta["split_test"].sum()), sorted(real.meta)[:2]
+        (2, ['action_noise', 'brick'])
+    """
+    s = config.simulate
+    real = simulate_real(config)
+    manifest = data_bricks(real, min(s.n_bricks, s.n_episodes), seed=s.seed)
+    out = Path(out)
+    save_episodes(real, out)
+    write_bricks(manifest, out.with_name("bricks.json"))
+    return real

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 from imbalance_world_model.config import PolicyConfig
-from imbalance_world_model.episodes import Episodes
-from imbalance_world_model.policy import train_policy
+from imbalance_world_model.data import Episodes
 from imbalance_world_model.replay import ReplayBuffer, mix_weights
+from imbalance_world_model.train import train_policy
 
 from imbalance_kit.testing import lightning_ddp_strategy, run_distributed
 

@@ -24,7 +24,7 @@ def test_python_blocks_run(tmp_path, monkeypatch):
 def test_commands_and_config_sections_are_documented():
     text = README.read_text()
     parser = build_parser()
-    commands = next(a for a in parser._actions if a.dest == "command").choices
+    commands = next(a for a in parser._actions if a.dest == "command_used").choices
     for name in commands:
         assert f"imbalance-world-model {name}" in text, name
     for section, keys in WMConfig().to_dict().items():

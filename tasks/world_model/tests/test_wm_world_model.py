@@ -5,17 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from imbalance_world_model.checkpoints import load_world_model, save_checkpoint
 from imbalance_world_model.config import WMTrainConfig, WorldModelConfig
-from imbalance_world_model.wm_train import (
-    WorldModelModule,
+from imbalance_world_model.generate import generate_episodes
+from imbalance_world_model.model import (
+    LatentWorldModel,
     calibrate_noise,
+    load_world_model,
+    save_checkpoint,
+)
+from imbalance_world_model.module import WorldModelModule
+from imbalance_world_model.objective import (
     feature_matching_loss,
     teacher_probability,
-    train_world_model,
     variance_penalty,
 )
-from imbalance_world_model.world_model import LatentWorldModel, generate_episodes
+from imbalance_world_model.train import train_world_model
 
 
 def test_residual_clip_bound_holds():

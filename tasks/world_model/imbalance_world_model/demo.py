@@ -1,4 +1,8 @@
-"""``demo``: the stages of :mod:`imbalance_world_model.stages` chained in a run folder.
+"""``demo``: the stages chained in a run folder.
+
+The stages are functions of their modules: ``stage_simulate`` (:mod:`.simulate`),
+``stage_train_world_model``, ``stage_train_trust``, ``stage_train_policy`` (:mod:`.train`),
+``stage_generate`` (:mod:`.generate`) and ``stage_gate`` (:mod:`.gates`).
 
 Run folder of ``demo`` (a stage whose output exists is skipped, so an interrupted demo
 continues when run again)::
@@ -17,7 +21,6 @@ continues when run again)::
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,30 +29,20 @@ from typing import Any
 import torch
 import yaml
 
-from imbalance_kit.app import merge_mappings, read_yaml_mapping
-from imbalance_world_model.config import WMConfig, apply_overrides
+from imbalance_kit.app import write_json, write_text
+from imbalance_world_model.config import WMConfig, load_config, shipped_config
 from imbalance_world_model.evaluate import evaluate_run, print_report
-from imbalance_world_model.stages import (
+from imbalance_world_model.gates import stage_gate
+from imbalance_world_model.generate import stage_generate
+from imbalance_world_model.simulate import stage_simulate
+from imbalance_world_model.train import (
     MIXES,
-    stage_gate,
-    stage_generate,
-    stage_simulate,
     stage_train_policy,
     stage_train_trust,
     stage_train_world_model,
 )
 
-__all__ = ["QUICK_PRESET", "TINY_OVERRIDES", "demo_config", "run_demo"]
-
-
-#: Overrides of ``demo --quick`` (small data, small networks, few epochs).
-QUICK_PRESET: dict[str, Any] = {
-    "simulate": {"n_episodes": 120},
-    "world_model": {"hidden_dim": 32},
-    "wm_train": {"epochs": 20},
-    "trust": {"hidden_dim": 32, "epochs": 20},
-    "policy": {"hidden_dim": 32, "epochs": 15},
-}
+__all__ = ["TINY_OVERRIDES", "demo_config", "run_demo"]
 
 Log = Callable[[str], None]
 
@@ -76,8 +69,9 @@ def demo_config(
 ) -> WMConfig:
     """The config of ``demo``, built in layers.
 
-    The quick preset (when ``quick``), then the YAML file ``path``, then ``seed`` (``None``
-    keeps the file's seed), then the ``section.key=value`` overrides.
+    The quick preset (the shipped ``configs/quick.yaml``, when ``quick``), then the YAML
+    config ``path`` (a file or a shipped name), then ``seed`` (``None`` keeps the file's seed),
+    then the ``section.key=value`` overrides.
 
     Examples:
         >>> demo_config(quick=True).simulate.n_episodes
@@ -86,13 +80,9 @@ def demo_config(
         >>> cfg.simulate.n_episodes, cfg.seed, cfg.wm_train.epochs
         (50, 3, 20)
     """
-    raw = read_yaml_mapping(path)
-    if path is not None:
-        WMConfig.from_dict(raw)  # the file's own errors name its keys
-    base = merge_mappings(QUICK_PRESET if quick else {}, raw)
-    if seed is not None:
-        base["seed"] = seed
-    return WMConfig.from_dict(apply_overrides(base, overrides or []))
+    first = [] if seed is None else [f"seed={seed}"]
+    base = shipped_config("quick") if quick else None
+    return load_config(path, [*first, *(overrides or [])], base=base)
 
 
 def _stage(name: str, output: Path, log: Log) -> bool:
@@ -116,7 +106,7 @@ def run_demo(
 
     Args:
         out_dir: run folder (layout above); finished stages are skipped.
-        quick: the small preset (:data:`QUICK_PRESET`).
+        quick: the small preset (``configs/quick.yaml``).
         seed: training seed (``config.seed``).
         overrides: ``section.key=value`` overrides.
         config: a full config instead of ``quick`` / ``seed`` / ``overrides``.
@@ -146,7 +136,7 @@ def run_demo(
         if saved != cfg:
             raise ValueError(f"{out} holds a run with another config: use a new --out folder")
     else:
-        config_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        write_text(config_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     real, syn = out / "data/real.npz", out / "data/synthetic.npz"
     stages: list[tuple[str, Path, Callable[[], Any]]] = [
         ("simulate", real, lambda: stage_simulate(cfg, real)),
@@ -193,6 +183,6 @@ def run_demo(
             log(f"[{name}] done ({time.perf_counter() - t0:.1f}s)")
     metrics = evaluate_run(out)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out / "metrics.json", metrics)
     print_report(metrics, log)
     return metrics

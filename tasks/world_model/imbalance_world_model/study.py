@@ -1,7 +1,11 @@
-"""The README's result tables: ``horizon-study`` (std ratio per training scheme) and
-``policy-study`` (``demo`` over several seeds).
+"""``study``: the variant x seed comparisons behind the README's result tables.
 
-``horizon-study`` trains one world model per variant and seed on freshly simulated real
+``study --kind horizon`` (alias ``horizon-study``): std ratio per world-model training scheme.
+``study --kind policy`` (alias ``policy-study``): ``demo`` over several seeds, the policy table.
+Both report the mean and sample standard deviation over the seeds
+(:func:`imbalance_kit.app.summarise_study`).
+
+The horizon study trains one world model per variant and seed on freshly simulated real
 episodes, rolls it out for the full episode (60 steps), and reports the std ratio at steps
 10 and 60, the share of synthetic episodes passing the bounds filter and a trust net trained
 on that variant's synthetic episodes, and the trust net's validation ROC AUC.
@@ -10,7 +14,6 @@ on that variant's synthetic episodes, and the trust net's validation ROC AUC.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,16 +21,39 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import merge_mappings
-from imbalance_world_model.config import WMConfig, apply_overrides
+from imbalance_kit.app import (
+    apply_overrides,
+    check_choice,
+    markdown_table,
+    merge_mappings,
+    read_yaml_mapping,
+    resolve_config_path,
+    study_table,
+    summarise_study,
+    write_json,
+    write_text,
+)
+from imbalance_world_model.config import PACKAGE, WMConfig
+from imbalance_world_model.data import split_real
+from imbalance_world_model.demo import demo_config, run_demo
 from imbalance_world_model.diagnostics import plot_std_ratio, std_ratio_per_step
-from imbalance_world_model.pipeline import run_demo
-from imbalance_world_model.stages import MIXES, bounds_filter, simulate_real, split_real
-from imbalance_world_model.trust import train_trust, trust_scores
-from imbalance_world_model.wm_train import train_world_model
-from imbalance_world_model.world_model import generate_episodes
+from imbalance_world_model.gates import bounds_filter
+from imbalance_world_model.generate import generate_episodes
+from imbalance_world_model.simulate import simulate_real
+from imbalance_world_model.train import MIXES, train_trust, train_world_model
+from imbalance_world_model.trust import trust_scores
 
-__all__ = ["DEFAULT_VARIANTS", "HORIZON_VARIANTS", "horizon_study", "policy_study"]
+__all__ = [
+    "DEFAULT_VARIANTS",
+    "HORIZON_VARIANTS",
+    "STUDY_KINDS",
+    "horizon_study",
+    "policy_study",
+    "run_study",
+]
+
+#: ``study --kind`` values.
+STUDY_KINDS = ("policy", "horizon")
 
 #: Variant name -> config overrides. ``+trust`` variants also train with the trust-aware term
 #: (and feature matching) against a trust net fitted on the synthetic episodes of the variant
@@ -58,42 +84,58 @@ HORIZON_VARIANTS: dict[str, dict[str, Any]] = {
 #: The variants ``horizon-study`` runs without ``--variants`` (the README's main table).
 DEFAULT_VARIANTS = [v for v in HORIZON_VARIANTS if v != "bptt_full+trust"]
 
-COLUMNS = (
-    "ratio_at_10",
-    "ratio_at_60",
-    "ratio_max",
-    "bounds_pass",
-    "trust_pass",
-    "trust_auc",
-    "free_running_mse",
-    "seconds",
-)
+#: Column key -> title of the horizon study's table.
+HORIZON_COLUMNS = {
+    "ratio_at_10": "std ratio step 10",
+    "ratio_at_60": "std ratio step 60",
+    "ratio_max": "max std ratio",
+    "bounds_pass": "bounds pass",
+    "trust_pass": "trust pass",
+    "trust_auc": "trust ROC AUC",
+    "free_running_mse": "free-running MSE",
+    "seconds": "seconds",
+}
+
+#: Column key -> title of the policy study's table.
+POLICY_COLUMNS = {
+    "action_mse_test": "held-out action MSE",
+    "vs_real_only_pct": "vs real only %",
+    "synthetic_share": "synthetic share",
+    "ratio_at_60": "std ratio step 60",
+    "bounds_pass": "bounds pass",
+    "trust_pass": "trust pass",
+}
 
 Log = Callable[[str], None]
 
 
-def _table(
-    rows: list[dict[str, Any]], names: list[str], key: str, columns: tuple[str, ...]
-) -> tuple[list[dict[str, Any]], str]:
-    summary, lines = (
-        [],
-        ["| " + key + " | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)],
+def _base_mapping(config: str | Path | None, overrides: list[str] | None) -> dict[str, Any]:
+    """The mapping of ``--config`` (file or shipped name) with ``--set`` applied, validated."""
+    base = apply_overrides(
+        read_yaml_mapping(resolve_config_path(config, PACKAGE)),
+        list(overrides or []),
+        example="policy.lr",
     )
-    for name in names:
-        mine = [r for r in rows if r[key] == name]
-        if not mine:
-            continue
-        entry: dict[str, Any] = {key: name, "n_seeds": len(mine)}
-        cells = []
-        for col in columns:
-            values = np.array([np.nan if r.get(col) is None else r[col] for r in mine], float)
-            mean = float(np.nanmean(values)) if np.isfinite(values).any() else None
-            std = float(np.nanstd(values)) if np.isfinite(values).any() else None
-            entry[f"{col}_mean"], entry[f"{col}_std"] = mean, std
-            cells.append("n/a" if mean is None else f"{mean:.4f} ± {std:.4f}")
-        summary.append(entry)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return summary, "\n".join(lines) + "\n"
+    WMConfig.from_dict(base)  # errors name the key
+    return base
+
+
+def _write_tables(
+    out: Path,
+    name: str,
+    rows: list[dict[str, Any]],
+    by: str,
+    order: list[str],
+    columns: dict[str, str],
+    note: str,
+    seeds: list[int],
+) -> tuple[list[dict[str, Any]], str]:
+    summary = summarise_study(rows, list(columns), by=by, order=order)
+    head, cells = study_table(summary, columns, by=by, digits=4)
+    md = markdown_table(head, cells) + "\n\n" + note + "\n"
+    write_json(out / f"{name}.json", {"rows": rows, "summary": summary, "seeds": seeds})
+    write_text(out / f"{name}.md", md)
+    return summary, md
 
 
 def horizon_study(
@@ -101,6 +143,7 @@ def horizon_study(
     *,
     seeds: list[int],
     variants: list[str] | None = None,
+    config: str | Path | None = None,
     overrides: list[str] | None = None,
     log: Log = print,
 ) -> list[dict[str, Any]]:
@@ -110,13 +153,15 @@ def horizon_study(
     Args:
         out_dir: output folder.
         seeds: each seed is the data seed (``simulate.seed``) and the training seed (``seed``),
-            replacing any value of these two keys in ``overrides``.
+            replacing any value of these two keys in ``config`` and ``overrides``.
         variants: names from :data:`HORIZON_VARIANTS` (default :data:`DEFAULT_VARIANTS`).
-        overrides: ``section.key=value`` overrides applied under every variant's own settings.
+        config: a YAML config (file or shipped name) under every variant's own settings.
+        overrides: ``section.key=value`` overrides applied after ``config``.
         log: where progress lines go.
 
     Returns:
-        One summary row per variant (mean and std of every column over the seeds).
+        One summary row per variant (:func:`imbalance_kit.app.summarise_study`: mean, std
+        and count of every column over the seeds).
 
     Raises:
         ValueError: an unknown variant or override.
@@ -126,7 +171,7 @@ def horizon_study(
         >>> table = horizon_study(tempfile.mkdtemp(), seeds=[0], variants=["tf_h10"],
         ...     overrides=["simulate.n_episodes=16", "simulate.horizon=12", "wm_train.epochs=1",
         ...                "world_model.hidden_dim=8", "trust.epochs=1"], log=lambda s: None)
-        >>> table[0]["variant"], table[0]["n_seeds"]
+        >>> table[0]["variant"], table[0]["n_runs"]
         ('tf_h10', 1)
     """
     chosen = variants or DEFAULT_VARIANTS
@@ -135,7 +180,7 @@ def horizon_study(
         raise ValueError(f"variants must be among {list(HORIZON_VARIANTS)}, got {unknown}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    base = apply_overrides({}, overrides or [])
+    base = _base_mapping(config, overrides)
     rows: list[dict[str, Any]] = []
     curves: dict[str, list[np.ndarray]] = {}
     for seed in seeds:
@@ -182,15 +227,13 @@ def horizon_study(
                 f"ratio@60 {row['ratio_at_60']:.2f} bounds {row['bounds_pass']:.0%} "
                 f"trust {row['trust_pass']:.0%}"
             )
-    summary_rows, md = _table(rows, chosen, "variant", COLUMNS)
-    md += (
-        f"\nMean ± std over seeds {seeds}; std ratio of 60-step rollouts (steps 10 and 60), "
-        "share of synthetic episodes passing the bounds filter / the trust threshold.\n"
+    note = (
+        f"Mean ± std over seeds {seeds}; std ratio of 60-step rollouts (steps 10 and 60), "
+        "share of synthetic episodes passing the bounds filter / the trust threshold."
     )
-    (out / "horizon_study.json").write_text(
-        json.dumps({"rows": rows, "summary": summary_rows, "seeds": seeds}, indent=2) + "\n"
+    summary_rows, md = _write_tables(
+        out, "horizon_study", rows, "variant", chosen, HORIZON_COLUMNS, note, seeds
     )
-    (out / "horizon_study.md").write_text(md)
     plot_std_ratio({k: np.mean(v, 0) for k, v in curves.items()}, out / "std_ratio.png")
     log(md)
     return summary_rows
@@ -210,18 +253,27 @@ def policy_study(
     *,
     seeds: list[int],
     quick: bool = False,
+    config: str | Path | None = None,
     overrides: list[str] | None = None,
     log: Log = print,
 ) -> list[dict[str, Any]]:
     """``demo`` for every seed (data and training seed), then the policy table
     ``policy_study.{json,md}``: action MSE on held-out real episodes and synthetic share.
 
+    Args:
+        out_dir: output folder (one ``demo`` run folder per seed: ``seed<N>/``).
+        seeds: each seed is the data seed (``simulate.seed``) and the training seed.
+        quick: the quick preset under ``config``.
+        config: a YAML config (file or shipped name).
+        overrides: ``section.key=value`` overrides applied after ``config``.
+        log: where progress lines go.
+
     Examples:
         >>> import tempfile
-        >>> from imbalance_world_model.pipeline import TINY_OVERRIDES
+        >>> from imbalance_world_model.demo import TINY_OVERRIDES
         >>> table = policy_study(tempfile.mkdtemp(), seeds=[0], overrides=TINY_OVERRIDES,
         ...                      log=lambda line: None)
-        >>> [row["mix"] for row in table], table[1]["synthetic_share_mean"]
+        >>> [row["mix"] for row in table], table[1]["synthetic_share"]["mean"]
         (['real_only', 'fixed_share', 'trust_weighted'], 0.1)
     """
     out = Path(out_dir)
@@ -229,7 +281,8 @@ def policy_study(
     rows = []
     for seed in seeds:
         extra = [f"simulate.seed={seed}", *(overrides or [])]
-        m = run_demo(out / f"seed{seed}", quick=quick, seed=seed, overrides=extra, log=log)
+        cfg = demo_config(quick, seed, extra, config)
+        m = run_demo(out / f"seed{seed}", config=cfg, log=log)
         for mix, p in m["policies"].items():
             rows.append(
                 {
@@ -243,22 +296,48 @@ def policy_study(
                     "bounds_pass": m["gate"]["synthetic"]["bounds"],
                 }
             )
-    cols = (
-        "action_mse_test",
-        "vs_real_only_pct",
-        "synthetic_share",
-        "ratio_at_60",
-        "bounds_pass",
-        "trust_pass",
+    note = (
+        f"Mean ± std over seeds {seeds} (data and training seed); action MSE on held-out "
+        "real episodes; synthetic share = synthetic share of the sampling mass."
     )
-    summary, md = _table(rows, list(MIXES), "mix", cols)
-    md += (
-        f"\nMean ± std over seeds {seeds} (data and training seed); action MSE on held-out "
-        "real episodes; synthetic share = synthetic share of the sampling mass.\n"
+    summary, md = _write_tables(
+        out, "policy_study", rows, "mix", list(MIXES), POLICY_COLUMNS, note, seeds
     )
-    (out / "policy_study.json").write_text(
-        json.dumps({"rows": rows, "summary": summary, "seeds": seeds}, indent=2) + "\n"
-    )
-    (out / "policy_study.md").write_text(md)
     log(md)
     return summary
+
+
+def run_study(
+    kind: str,
+    out_dir: str | Path,
+    *,
+    seeds: list[int],
+    variants: list[str] | None = None,
+    quick: bool = False,
+    config: str | Path | None = None,
+    overrides: list[str] | None = None,
+    log: Log = print,
+) -> list[dict[str, Any]]:
+    """``study --kind policy|horizon``: :func:`policy_study` or :func:`horizon_study`.
+
+    Raises:
+        ValueError: an unknown ``kind``, or an option the kind does not read.
+
+    Examples:
+        >>> run_study("magic", "unused", seeds=[0])
+        Traceback (most recent call last):
+        ...
+        ValueError: kind must be one of 'policy', 'horizon', got 'magic'
+    """
+    check_choice("kind", kind, STUDY_KINDS)
+    if kind == "horizon":
+        if quick:
+            raise ValueError("--quick is read by the policy study only (study --kind policy)")
+        return horizon_study(
+            out_dir, seeds=seeds, variants=variants, config=config, overrides=overrides, log=log
+        )
+    if variants:
+        raise ValueError("--variants is read by the horizon study only (study --kind horizon)")
+    return policy_study(
+        out_dir, seeds=seeds, quick=quick, config=config, overrides=overrides, log=log
+    )

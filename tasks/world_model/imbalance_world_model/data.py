@@ -25,7 +25,7 @@ import numpy as np
 
 from imbalance_kit.app import error
 
-__all__ = ["SOURCES", "Episodes", "load_episodes", "save_episodes"]
+__all__ = ["SOURCES", "Episodes", "load_episodes", "save_episodes", "split_real"]
 
 SOURCES = ("real", "synthetic")
 
@@ -227,3 +227,17 @@ def load_episodes(path: str | Path) -> Episodes:
         )
     meta = {k[5:]: v for k, v in arrays.items() if k.startswith("meta_")}
     return Episodes(arrays["z"], arrays["actions"], arrays["rewards"], arrays["source"], meta)
+
+
+def split_real(real: Episodes) -> tuple[Episodes, Episodes]:
+    """``(train, test)`` by ``meta["split_test"]`` (all training when the key is missing).
+
+    Examples:
+        >>> from imbalance_world_model.simulate import simulate_episodes
+        >>> real = simulate_episodes(n_episodes=4, horizon=5, seed=0)
+        >>> real.meta["split_test"] = np.array([0, 1, 0, 0])
+        >>> [part.n_episodes for part in split_real(real)]
+        [3, 1]
+    """
+    test = real.meta.get("split_test", np.zeros(real.n_episodes)).astype(bool)
+    return real.subset(~test), real.subset(test)

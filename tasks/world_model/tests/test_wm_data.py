@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from imbalance_world_model.episodes import Episodes, load_episodes, save_episodes
+from imbalance_world_model.data import Episodes, load_episodes, save_episodes
 
 
 def _ep(n=3, t=4, d=2, a=1):
