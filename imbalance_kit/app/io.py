@@ -107,14 +107,17 @@ def load_json(path: str | os.PathLike[str]) -> Any:
 
     Raises:
         FileNotFoundError: no such file.
-        DamagedFileError: the file is not valid JSON.
+        DamagedFileError: the file is not valid JSON (or not UTF-8 text).
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     try:
-        return json.loads(text)
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DamagedFileError(f"{path} is damaged ({exc.msg}); delete it and run again") from None
+    except UnicodeDecodeError:
+        raise DamagedFileError(
+            f"{path} is damaged (not UTF-8 text); delete it and run again"
+        ) from None
 
 
 def write_csv(

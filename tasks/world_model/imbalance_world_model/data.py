@@ -17,15 +17,26 @@ Files are read with ``allow_pickle=False``: object arrays are refused.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from imbalance_kit.app import error
+from imbalance_kit.app import DamagedFileError, atomic_open, error
 
-__all__ = ["SOURCES", "Episodes", "load_episodes", "save_episodes", "split_real"]
+__all__ = [
+    "SOURCES",
+    "Episodes",
+    "load_episodes",
+    "save_episodes",
+    "read_npz",
+    "split_real",
+    "writable_dir",
+]
 
 SOURCES = ("real", "synthetic")
 
@@ -155,7 +166,7 @@ def _float_array(name: str, value: object, ndim: int) -> np.ndarray:
 
 
 def save_episodes(episodes: Episodes, path: str | Path) -> Path:
-    """Write ``episodes`` to a compressed NPZ file (parent folders are created).
+    """Write ``episodes`` to a compressed NPZ file, atomically (parent folders are created).
 
     Examples:
         >>> import tempfile
@@ -168,7 +179,6 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         raise error("path", "a .npz file", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "z": episodes.z,
         "actions": episodes.actions,
@@ -176,7 +186,8 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
         "source": episodes.source,
     }
     arrays.update({f"meta_{k}": v for k, v in episodes.meta.items()})
-    np.savez_compressed(path, **arrays)
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
     return path
 
 
@@ -185,7 +196,8 @@ def load_episodes(path: str | Path) -> Episodes:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not an NPZ file, a missing key, an object array, bad shapes or values.
+        DamagedFileError: a truncated or corrupt file (a ``ValueError``).
+        ValueError: a missing key, an object array, bad shapes or values.
 
     Examples:
         >>> load_episodes("missing.npz")
@@ -196,15 +208,7 @@ def load_episodes(path: str | Path) -> Episodes:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"episodes file not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a readable NPZ file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except ValueError as exc:  # object arrays need pickle
-        raise ValueError(f"{path}: object arrays are not accepted ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable NPZ file ({exc})") from None
+    arrays = read_npz(path, "episodes file")
     missing = [k for k in ("z", "actions", "rewards", "source") if k not in arrays]
     if missing:
         raise error(
@@ -241,3 +245,68 @@ def split_real(real: Episodes) -> tuple[Episodes, Episodes]:
     """
     test = real.meta.get("split_test", np.zeros(real.n_episodes)).astype(bool)
     return real.subset(~test), real.subset(test)
+
+
+def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
+    """Every array of an NPZ file, read with ``allow_pickle=False``.
+
+    Raises:
+        DamagedFileError: not an NPZ archive, or truncated / corrupt (checksums fail).
+        ValueError: an object array (it would need pickle).
+
+    Examples:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "x.npz"
+        >>> _ = bad.write_bytes(b"PK-not-really")
+        >>> read_npz(bad, "scores file")
+        Traceback (most recent call last):
+        ...
+        imbalance_kit.app.io.DamagedFileError: scores file ... is damaged (not a zip archive)
+    """
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise DamagedFileError(f"{what} {path} is damaged (not a zip archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+        if bad is not None:
+            raise DamagedFileError(f"{what} {path} is damaged (checksum of {bad} fails)")
+        arrays = {}
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                try:
+                    arrays[key] = data[key]
+                except ValueError:  # an object array would need pickle
+                    raise ValueError(
+                        f"{what} {path}: object arrays are not accepted (field {key!r}); "
+                        "store strings as a fixed-width string array and numbers as a "
+                        "numeric array"
+                    ) from None
+        return arrays
+    except (DamagedFileError, ValueError):
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise DamagedFileError(f"{what} {path} is damaged ({exc})") from None
+
+
+def writable_dir(path: str | Path) -> Path:
+    """Create the folder ``path`` (and its parents) and check that files can be written in it.
+
+    Raises:
+        OSError: the folder cannot be created or written (e.g. a read-only file system),
+            naming the folder.
+
+    Examples:
+        >>> import tempfile
+        >>> writable_dir(Path(tempfile.mkdtemp()) / "run" / "stage").name
+        'stage'
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    return path

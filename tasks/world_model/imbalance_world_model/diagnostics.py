@@ -96,7 +96,7 @@ def plot_std_ratio(curves: dict[str, np.ndarray], path: str | Path) -> Path:
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("rollout step")
     ax.set_ylabel("std ratio synthetic / real")
-    ax.legend()
+    ax.legend(loc="upper left")
     return _save(fig, path)
 
 
@@ -120,5 +120,5 @@ def plot_trust_histogram(
     ax.axvline(threshold, color="k", ls="--", lw=0.8, label="threshold")
     ax.set_xlabel("trust p(real)")
     ax.set_ylabel("episodes")
-    ax.legend()
+    ax.legend(loc="upper left")
     return _save(fig, path)

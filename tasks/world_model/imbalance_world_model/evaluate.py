@@ -17,7 +17,7 @@ from imbalance_world_model.diagnostics import (
     plot_trust_histogram,
     std_ratio_per_step,
 )
-from imbalance_world_model.gates import TrustGate
+from imbalance_world_model.gates import TrustGate, load_scores
 from imbalance_world_model.model import action_mse, load_policy
 from imbalance_world_model.train import MIXES
 
@@ -45,8 +45,7 @@ def evaluate_run(run_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
     train, test = split_real(load_episodes(run / "data/real.npz"))
     syn = load_episodes(run / "data/synthetic.npz")
     ratio = std_ratio_per_step(syn.z, train.z[syn.meta["source_episode"]])
-    with np.load(run / "gate/scores.npz", allow_pickle=False) as s:
-        scores = {k: s[k] for k in s.files}
+    scores = load_scores(run / "gate/scores.npz")
     policies = {}
     for mix in MIXES:
         path = run / "policies" / mix / "summary.json"

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from imbalance_kit.app import (
+    DamagedFileError,
     atomic_open,
     check_in_range,
     check_non_negative,
@@ -33,12 +34,15 @@ from imbalance_kit.app import (
     write_json,
 )
 from imbalance_world_model.config import WMConfig
-from imbalance_world_model.data import load_episodes, split_real
+from imbalance_world_model.data import load_episodes, read_npz, split_real, writable_dir
 from imbalance_world_model.diagnostics import pass_shares
 from imbalance_world_model.model import load_trust_net
 from imbalance_world_model.trust import trust_scores
 
-__all__ = ["BoundsFilter", "TrustGate", "bounds_filter", "stage_gate"]
+__all__ = ["SCORE_KEYS", "BoundsFilter", "TrustGate", "bounds_filter", "load_scores", "stage_gate"]
+
+#: The arrays of a gate ``scores.npz`` file.
+SCORE_KEYS = ("p_real_synthetic", "bounds_pass_synthetic", "p_real_real", "bounds_pass_real")
 
 
 class BoundsFilter:
@@ -190,6 +194,7 @@ def stage_gate(
     train, _ = split_real(load_episodes(real_path))
     syn = load_episodes(synthetic_path)
     net = load_trust_net(trust_path)
+    writable_dir(Path(out).parent)
     g = config.gate
     bounds = bounds_filter(config).fit(train.z)
     scores = {
@@ -210,3 +215,20 @@ def stage_gate(
     }
     write_json(out.with_name("summary.json"), summary)
     return summary
+
+
+def load_scores(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of a gate ``scores.npz`` file (:data:`SCORE_KEYS`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        DamagedFileError: truncated, corrupt or missing an array (a ``ValueError``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"gate scores file not found: {path}")
+    scores = read_npz(path, "gate scores file")
+    missing = [k for k in SCORE_KEYS if k not in scores]
+    if missing:
+        raise DamagedFileError(f"gate scores file {path} is damaged (no {', '.join(missing)})")
+    return scores

@@ -13,7 +13,13 @@ import torch
 
 from imbalance_kit.app import check_positive_int
 from imbalance_world_model.config import WMConfig
-from imbalance_world_model.data import Episodes, load_episodes, save_episodes, split_real
+from imbalance_world_model.data import (
+    Episodes,
+    load_episodes,
+    save_episodes,
+    split_real,
+    writable_dir,
+)
 from imbalance_world_model.model import LatentWorldModel, load_world_model
 
 __all__ = ["generate_episodes", "stage_generate"]
@@ -85,9 +91,9 @@ def stage_generate(
         (9, np.str_('synthetic'))
     """
     train, _ = split_real(load_episodes(real_path))
+    model = load_world_model(model_path)
+    writable_dir(Path(out).parent)
     n = config.generate.n_episodes or train.n_episodes
-    syn = generate_episodes(
-        load_world_model(model_path), train, n, sample=config.generate.sample, seed=config.seed + 1
-    )
+    syn = generate_episodes(model, train, n, sample=config.generate.sample, seed=config.seed + 1)
     save_episodes(syn, out)
     return syn

@@ -183,6 +183,12 @@ class PolicyModule(L.LightningModule):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.actor(z)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["policy_steps"] = self._steps  # TD3+BC's delayed actor updates count on it
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._steps = int(checkpoint.get("policy_steps", 0))
+
     def _log(self, name: str, value: torch.Tensor) -> None:
         if self._trainer is not None:
             self.log(name, value, on_epoch=True, on_step=False, prog_bar=True)

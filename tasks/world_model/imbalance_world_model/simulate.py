@@ -34,7 +34,7 @@ import numpy as np
 
 from imbalance_kit.app import check_non_negative, check_positive, check_positive_int, write_json
 from imbalance_world_model.config import WMConfig
-from imbalance_world_model.data import Episodes, save_episodes
+from imbalance_world_model.data import Episodes, save_episodes, writable_dir
 
 __all__ = [
     "data_bricks",
@@ -282,6 +282,7 @@ def stage_simulate(config: WMConfig, out: str | Path) -> Episodes:
         (2, ['action_noise', 'brick'])
     """
     s = config.simulate
+    writable_dir(Path(out).parent)
     real = simulate_real(config)
     manifest = data_bricks(real, min(s.n_bricks, s.n_episodes), seed=s.seed)
     out = Path(out)

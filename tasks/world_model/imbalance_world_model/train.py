@@ -11,6 +11,10 @@ commands: episodes files in, ``model.pt`` and a summary out.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +25,29 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from imbalance_kit.app import build_trainer, check_in_range, check_positive_int, fit, write_json
+from imbalance_kit.app import (
+    DamagedFileError,
+    build_trainer,
+    check_in_range,
+    check_positive_int,
+    fit,
+    last_checkpoint,
+    load_json,
+    load_torch,
+    random_state_callback,
+    write_json,
+)
 from imbalance_kit.sampling import WeightedSampler
 from imbalance_kit.weights import positive_weights
 from imbalance_world_model.config import PolicyConfig, WMConfig, WMTrainConfig, WorldModelConfig
-from imbalance_world_model.data import Episodes, load_episodes, split_real
+from imbalance_world_model.data import (
+    Episodes,
+    load_episodes,
+    read_npz,
+    split_real,
+    writable_dir,
+)
+from imbalance_world_model.gates import load_scores
 from imbalance_world_model.model import (
     LatentWorldModel,
     action_mse,
@@ -39,6 +61,7 @@ from imbalance_world_model.trust import TrustKind, build_trust_net, trust_metric
 
 __all__ = [
     "MIXES",
+    "file_digest",
     "fit_module",
     "stage_train_policy",
     "stage_train_trust",
@@ -51,6 +74,8 @@ __all__ = [
 #: The policy training mixes.
 MIXES = ("real_only", "fixed_share", "trust_weighted")
 
+Log = Callable[[str], None]
+
 
 def fit_module(
     module: L.LightningModule,
@@ -59,13 +84,41 @@ def fit_module(
     *,
     progress_bar: bool = False,
     run_dir: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
+    generators: dict[str, torch.Generator] | None = None,
+    fingerprint: dict[str, Any] | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
-) -> float:
-    """Train ``module`` on CPU for ``max_epochs``; return the wall time in seconds.
+    log: Log = print,
+) -> dict[str, Any]:
+    """Train ``module`` for ``max_epochs`` under Lightning; resume a stopped run in ``run_dir``.
 
-    ``run_dir`` gets Lightning's CSV log in ``run_dir/logs/version_N/metrics.csv`` (a new
-    version per call; ``None``: no log); ``trainer_kwargs`` override the ``Trainer``
-    arguments (e.g. ``devices`` and ``strategy`` for DDP).
+    With a ``run_dir``, Lightning's CSV log goes to ``run_dir/logs/version_N/metrics.csv`` and
+    ``run_dir/checkpoints/last.ckpt`` is written after every finished epoch
+    (:func:`imbalance_kit.app.last_checkpoint`) with the random number generators' states
+    (:func:`imbalance_kit.app.random_state_callback`) and those of ``generators`` (e.g. a
+    data loader's shuffling generator). A later call with the same ``run_dir`` and
+    ``fingerprint`` resumes from it, so a killed training ends exactly as an uninterrupted
+    one; a checkpoint written under another fingerprint, or a damaged one, is set aside with
+    one line on ``log`` and training starts from the beginning.
+
+    Args:
+        module: the LightningModule.
+        loader: the training data loader.
+        max_epochs: epochs to train.
+        progress_bar: Lightning's progress bar.
+        run_dir: folder of logs and checkpoints (``None``: neither).
+        callbacks: more Lightning callbacks.
+        generators: ``torch.Generator`` objects whose states belong in the checkpoints.
+        fingerprint: what the run depends on (config, inputs); a checkpoint is resumed only
+            under the same fingerprint.
+        trainer_kwargs: more ``lightning.Trainer`` arguments (e.g. ``devices`` and
+            ``strategy`` for DDP).
+        log: where the resume lines go.
+
+    Returns:
+        ``{"seconds", "epochs", "resumed_after_epochs"}``: the wall time of this call, the
+        epochs finished in total and, for a resumed run, the epochs that were finished
+        before (``None`` otherwise).
 
     Examples:
         >>> class M(L.LightningModule):
@@ -77,19 +130,116 @@ def fit_module(
         ...     def configure_optimizers(self):
         ...         return torch.optim.SGD(self.parameters(), lr=0.5)
         >>> m = M()
-        >>> _ = fit_module(m, DataLoader(TensorDataset(torch.ones(4)), batch_size=4), 20)
+        >>> fit_module(m, DataLoader(TensorDataset(torch.ones(4)), batch_size=4), 20)["epochs"]
+        20
         >>> round(m.w.item(), 3)
         1.0
     """
+    cbs = list(callbacks)
+    ckpt_path, resumed = None, None
+    if run_dir is not None:
+        folder = Path(run_dir) / "checkpoints"
+        ckpt_path, resumed = _resume_point(folder, fingerprint, log)
+        cbs = [
+            last_checkpoint(folder),
+            random_state_callback(),
+            _generator_states(generators or {}),
+            *cbs,
+        ]
     trainer = build_trainer(
         run_dir,
         max_epochs=max_epochs,
+        callbacks=cbs,
         logger=run_dir is not None,
         progress_bar=progress_bar,
         log_every_n_steps=1,
         **(trainer_kwargs or {}),
     )
-    return fit(trainer, module, train_dataloaders=loader)
+    with warnings.catch_warnings():
+        # a run folder that was moved or copied: its checkpoint names the old folder
+        warnings.filterwarnings("ignore", message=".*The dirpath has changed.*")
+        seconds = fit(trainer, module, train_dataloaders=loader, ckpt_path=ckpt_path)
+    return {
+        "seconds": round(seconds, 2),
+        "epochs": int(trainer.current_epoch),
+        "resumed_after_epochs": resumed,
+    }
+
+
+def _resume_point(
+    folder: Path, fingerprint: dict[str, Any] | None, log: Log
+) -> tuple[Path | None, int | None]:
+    """The checkpoint to resume from (and its finished epochs), or ``(None, None)``."""
+    last, stamp = folder / "last.ckpt", folder / "fingerprint.json"
+    if last.exists():
+        try:
+            saved = load_json(stamp) if stamp.exists() else None
+        except DamagedFileError:
+            saved = None
+        if fingerprint is not None and saved != _plain(fingerprint):
+            log(f"{last} was written for other settings or inputs: training from the start")
+            last.unlink(missing_ok=True)
+        else:
+            try:
+                state = load_torch(last, what="checkpoint")
+                return last, int(state["epoch"]) + 1
+            except (DamagedFileError, KeyError, TypeError) as exc:
+                log(f"{str(exc) or last}: training from the start")
+                last.unlink(missing_ok=True)
+    if fingerprint is not None:
+        write_json(stamp, fingerprint)
+    return None, None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _generator_states(generators: dict[str, torch.Generator]) -> Any:
+    """A callback that keeps the states of ``generators`` in the checkpoints."""
+    from lightning.pytorch.callbacks import Callback
+
+    class GeneratorStates(Callback):
+        @property
+        def state_key(self) -> str:
+            return "GeneratorStates"
+
+        def state_dict(self) -> dict[str, Any]:
+            return {name: g.get_state() for name, g in generators.items()}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            for name, state in state_dict.items():
+                if name in generators:
+                    generators[name].set_state(state)
+
+    return GeneratorStates()
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content (what a run's fingerprint records of its inputs).
+
+    For an NPZ file the digest covers its arrays (names, dtypes, shapes, values), not the
+    archive's bytes, which carry write times.
+
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "f"
+        >>> _ = p.write_bytes(b"abc")
+        >>> file_digest(p)[:12]
+        'ba7816bf8f01'
+    """
+    h = hashlib.sha256()
+    path = Path(path)
+    if path.suffix == ".npz":
+        for key, value in sorted(read_npz(path).items()):
+            h.update(f"{key}:{value.dtype.str}:{value.shape};".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+        return h.hexdigest()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def train_world_model(
@@ -99,10 +249,12 @@ def train_world_model(
     *,
     trust_net: nn.Module | None = None,
     seed: int = 0,
-    progress_bar: bool = False,
-    run_dir: str | Path | None = None,
+    **fit_options: Any,
 ) -> tuple[LatentWorldModel, dict[str, Any]]:
     """Train a world model on real ``episodes``; return it (noise calibrated) and a summary.
+
+    ``fit_options`` go to :func:`fit_module` (``run_dir`` for logs and resumable
+    checkpoints, ``progress_bar``, ``callbacks``, ``fingerprint``, ``trainer_kwargs``).
 
     Examples:
         >>> from imbalance_world_model.simulate import simulate_episodes
@@ -110,7 +262,8 @@ def train_world_model(
         >>> wm, summary = train_world_model(real, WorldModelConfig(hidden_dim=8),
         ...                                 WMTrainConfig(epochs=2, batch_size=8))
         >>> sorted(summary)
-        ['final_recon_mse', 'initial_recon_mse', 'seconds', 'sigma']
+        ['epochs', 'final_recon_mse', 'initial_recon_mse', 'resumed_after_epochs', 'seconds',
+         'sigma']
     """
     if episodes.horizon < 2:
         raise ValueError(f"episodes must be >= 2 steps long, got {episodes.horizon}")
@@ -126,20 +279,19 @@ def train_world_model(
     r = torch.as_tensor(episodes.rewards)
     module = WorldModelModule(model, config, trust_net, calibration=(z, a), seed=seed)
     before = _free_running_mse(model, z, a)
+    shuffle = torch.Generator().manual_seed(seed)
     loader = DataLoader(
-        TensorDataset(z, a, r),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+        TensorDataset(z, a, r), batch_size=config.batch_size, shuffle=True, generator=shuffle
     )
-    seconds = fit_module(module, loader, config.epochs, progress_bar=progress_bar, run_dir=run_dir)
+    generators = {"shuffle": shuffle, "module": module.gen}
+    run = fit_module(module, loader, config.epochs, generators=generators, **fit_options)
     sigma = calibrate_noise(model, z, a)
     model.eval()
     return model, {
         "initial_recon_mse": before,
         "final_recon_mse": _free_running_mse(model, z, a),
         "sigma": [round(float(s), 6) for s in sigma],
-        "seconds": round(seconds, 2),
+        **run,
     }
 
 
@@ -160,16 +312,17 @@ def train_trust(
     batch_size: int = 64,
     val_fraction: float = 0.3,
     seed: int = 0,
-    progress_bar: bool = False,
-    run_dir: str | Path | None = None,
+    **fit_options: Any,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a trust net on real (label 1) vs synthetic (label 0) episodes.
 
     Episodes of both sources are split at random into training and validation sets
-    (``val_fraction``); the metrics are those of the validation episodes.
+    (``val_fraction``); the metrics are those of the validation episodes. ``fit_options`` go
+    to :func:`fit_module`.
 
     Returns:
-        The trained net and ``{"val": trust_metrics, "train": trust_metrics, "seconds": ...}``.
+        The trained net and ``{"val": trust_metrics, "train": trust_metrics, "seconds",
+        "epochs", ...}``.
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -192,19 +345,17 @@ def train_trust(
     net.standardise_on(z[tr])
     pos_weight = float(positive_weights(y[tr]))
     module = TrustModule(net, pos_weight=pos_weight, lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
     loader = DataLoader(
-        TensorDataset(z[tr], y[tr]),
-        batch_size=batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+        TensorDataset(z[tr], y[tr]), batch_size=batch_size, shuffle=True, generator=shuffle
     )
-    seconds = fit_module(module, loader, epochs, progress_bar=progress_bar, run_dir=run_dir)
+    run = fit_module(module, loader, epochs, generators={"shuffle": shuffle}, **fit_options)
     p = trust_scores(net, z)
     metrics = {
         "train": trust_metrics(p[tr], y[tr].numpy()),
         "val": trust_metrics(p[val], y[val].numpy()) if n_val else None,
         "pos_weight": pos_weight,
-        "seconds": round(seconds, 2),
+        **run,
     }
     return net, metrics
 
@@ -215,9 +366,8 @@ def train_policy(
     *,
     seed: int = 0,
     samples_per_epoch: int | None = None,
-    progress_bar: bool = False,
-    run_dir: str | Path | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
+    **fit_options: Any,
 ) -> tuple[PolicyModule, dict[str, Any]]:
     """Train a policy on ``buffer`` (weights as sampling probabilities or loss weights).
 
@@ -227,7 +377,8 @@ def train_policy(
     for ``"loss"``), which shards the draw by rank when ``torch.distributed`` is initialised:
     under Lightning DDP (``trainer_kwargs={"devices": 2, "strategy": ...}`` in a process group
     that exists before the call, e.g. under ``torchrun`` with ``init_process_group``) each
-    process trains on its shard with ``batch_size`` per process.
+    process trains on its shard with ``batch_size`` per process. ``fit_options`` go to
+    :func:`fit_module`.
 
     Returns:
         The module (``module.actor`` is the policy) and ``{"synthetic_share", "seconds", ...}``.
@@ -254,13 +405,12 @@ def train_policy(
     else:  # uniform draws; the weights go into the loss
         sampler = WeightedSampler(torch.ones(len(buffer)), per_epoch, seed=seed)
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler)
-    seconds = fit_module(
+    run = fit_module(
         module,
         loader,
         config.epochs,
-        progress_bar=progress_bar,
-        run_dir=run_dir,
         trainer_kwargs={"use_distributed_sampler": False, **(trainer_kwargs or {})},
+        **fit_options,
     )
     module.eval()
     return module, {
@@ -269,7 +419,7 @@ def train_policy(
         "n_transitions": len(buffer),
         "n_synthetic_transitions": int(buffer.synthetic.sum()),
         "synthetic_share": round(buffer.synthetic_share(), 6),
-        "seconds": round(seconds, 2),
+        **run,
         "seed": seed,
         "samples_per_epoch": per_epoch,
         "mean_weight": float(np.round(float(buffer.weights.mean()), 6)),
@@ -282,9 +432,13 @@ def stage_train_world_model(
     out_dir: str | Path,
     *,
     trust_net_path: str | Path | None = None,
-    progress_bar: bool = False,
+    **fit_options: Any,
 ) -> dict[str, Any]:
     """Train the world model on the real training episodes; write ``model.pt``, ``summary.json``.
+
+    ``out_dir/checkpoints/last.ckpt`` is written after every epoch: run again after an
+    interruption and training resumes where it stopped (:func:`fit_module`; ``fit_options``
+    go there).
 
     Examples:
         >>> import tempfile
@@ -300,15 +454,23 @@ def stage_train_world_model(
     trust_net = load_trust_net(trust_net_path) if trust_net_path is not None else None
     if config.wm_train.trust_aware_weight > 0 and trust_net is None:
         raise ValueError("wm_train.trust_aware_weight > 0 needs a trust net (--trust-net)")
-    out = Path(out_dir)
+    out = writable_dir(out_dir)
+    stamp = _fingerprint(
+        "train-world-model",
+        config,
+        ("seed", "world_model", "wm_train"),
+        real=real_path,
+        trust_net=trust_net_path,
+    )
     model, summary = train_world_model(
         train,
         config.world_model,
         config.wm_train,
         trust_net=trust_net,
         seed=config.seed,
-        progress_bar=progress_bar,
         run_dir=out,
+        fingerprint=stamp,
+        **fit_options,
     )
     settings = {
         "latent_dim": train.latent_dim,
@@ -327,11 +489,10 @@ def stage_train_trust(
     real_path: str | Path,
     synthetic_path: str | Path,
     out_dir: str | Path,
-    *,
-    progress_bar: bool = False,
+    **fit_options: Any,
 ) -> dict[str, Any]:
     """Train the trust net on real training vs synthetic episodes; write ``model.pt``,
-    ``metrics.json``.
+    ``metrics.json`` (resumable as :func:`stage_train_world_model`).
 
     Examples:
         >>> import tempfile
@@ -342,19 +503,23 @@ def stage_train_trust(
         >>> real = stage_simulate(cfg, f"{d}/real.npz")
         >>> _ = save_episodes(split_real(real)[0].subset(np.arange(5)), f"{d}/syn.npz")
         >>> sorted(stage_train_trust(cfg, f"{d}/real.npz", f"{d}/syn.npz", f"{d}/trust"))
-        ['pos_weight', 'seconds', 'train', 'val']
+        ['epochs', 'pos_weight', 'resumed_after_epochs', 'seconds', 'train', 'val']
     """
     train, _ = split_real(load_episodes(real_path))
     syn = load_episodes(synthetic_path)
     t = config.trust
-    out = Path(out_dir)
+    out = writable_dir(out_dir)
+    stamp = _fingerprint(
+        "train-trust", config, ("seed", "trust"), real=real_path, synthetic=synthetic_path
+    )
     net, metrics = train_trust(
         train.z,
         syn.z,
         **dataclasses.asdict(t),
         seed=config.seed,
-        progress_bar=progress_bar,
         run_dir=out,
+        fingerprint=stamp,
+        **fit_options,
     )
     save_checkpoint(
         out / "model.pt",
@@ -373,13 +538,13 @@ def stage_train_policy(
     synthetic_path: str | Path | None,
     scores_path: str | Path | None,
     out_dir: str | Path,
-    *,
-    progress_bar: bool = False,
+    **fit_options: Any,
 ) -> dict[str, Any]:
     """Train one policy on a mix of real and synthetic transitions; evaluate on held-out real.
 
     ``mix``: ``"real_only"``, ``"fixed_share"`` (``policy.fixed_share`` synthetic) or
-    ``"trust_weighted"`` (needs ``scores_path``).
+    ``"trust_weighted"`` (needs ``scores_path``). Resumable as
+    :func:`stage_train_world_model`.
 
     Examples:
         >>> import tempfile
@@ -407,8 +572,8 @@ def stage_train_policy(
     if mix == "trust_weighted":
         if scores_path is None:
             raise ValueError("mix 'trust_weighted' needs gate scores (--scores)")
-        with np.load(scores_path, allow_pickle=False) as s:
-            trust = np.concatenate([np.ones(train.n_episodes), s["p_real_synthetic"]])
+        scores = load_scores(scores_path)
+        trust = np.concatenate([np.ones(train.n_episodes), scores["p_real_synthetic"]])
     weights = mix_weights(
         episodes.is_synthetic,
         {"real_only": "real_only", "fixed_share": "fixed", "trust_weighted": "trust"}[mix],
@@ -416,10 +581,18 @@ def stage_train_policy(
         trust=trust,
         threshold=config.gate.trust_threshold,
     )
-    out = Path(out_dir)
+    out = writable_dir(out_dir)
+    stamp = _fingerprint(
+        f"train-policy {mix}",
+        config,
+        ("seed", "policy", "gate"),
+        real=real_path,
+        synthetic=synthetic_path if mix != "real_only" else None,
+        scores=scores_path if mix == "trust_weighted" else None,
+    )
     buffer = ReplayBuffer.from_episodes(episodes, weights)
     module, summary = train_policy(
-        buffer, config.policy, seed=config.seed, progress_bar=progress_bar, run_dir=out
+        buffer, config.policy, seed=config.seed, run_dir=out, fingerprint=stamp, **fit_options
     )
     summary["mix"] = mix
     summary["action_mse_test"] = round(action_mse(module.actor, test), 6)
@@ -436,3 +609,15 @@ def stage_train_policy(
     )
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _fingerprint(
+    stage: str, config: WMConfig, sections: tuple[str, ...], **inputs: str | Path | None
+) -> dict[str, Any]:
+    """What a training stage depends on: its config sections and its input files' digests."""
+    whole = config.to_dict()
+    return {
+        "stage": stage,
+        "config": {name: whole[name] for name in sections},
+        "inputs": {k: file_digest(v) for k, v in inputs.items() if v is not None},
+    }

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from imbalance_world_model.data import Episodes, load_episodes, save_episodes
 
+from imbalance_kit.app import DamagedFileError
+
 
 def _ep(n=3, t=4, d=2, a=1):
     rng = np.random.default_rng(0)
@@ -63,7 +65,7 @@ def test_load_refuses_object_arrays_and_bad_keys(tmp_path):
         rewards=ep.rewards,
         source=np.array(["real", "real", "synthetic"], dtype=object),
     )
-    with pytest.raises(ValueError, match="object arrays are not accepted"):
+    with pytest.raises(ValueError, match="object arrays are not accepted \\(field 'source'\\)"):
         load_episodes(path)
     np.savez(tmp_path / "missing.npz", z=ep.z)
     with pytest.raises(ValueError, match="no actions, rewards, source"):
@@ -79,7 +81,7 @@ def test_load_refuses_object_arrays_and_bad_keys(tmp_path):
     with pytest.raises(ValueError, match="unknown key 'other'"):
         load_episodes(tmp_path / "extra.npz")
     (tmp_path / "text.npz").write_text("not a zip")
-    with pytest.raises(ValueError, match="not a readable NPZ file"):
+    with pytest.raises(DamagedFileError, match="is damaged \\(not a zip archive\\)"):
         load_episodes(tmp_path / "text.npz")
     with pytest.raises(FileNotFoundError):
         load_episodes(tmp_path / "nope.npz")
