@@ -45,14 +45,32 @@ PROG = "imbalance-world-model"
 STUDY_ALIASES = {"policy-study": "policy", "horizon-study": "horizon"}
 
 
-def _options(p: argparse.ArgumentParser, *, config: bool = True) -> None:
-    """``--config``, ``--set``, ``--threads`` (default 1 here) and ``--progress``."""
+def _options(p: argparse.ArgumentParser, *, config: bool = True, training: bool = True) -> None:
+    """``--config``, ``--set``, ``--threads`` (default 1 here); ``--no-progress``, ``--verbose``."""
     add_common_options(p, config=config, overrides=config)
     p.set_defaults(threads=1)
     for action in p._actions:
         if action.dest == "threads":
             action.help = "torch CPU threads (default 1: the fastest for these small networks)"
-    p.add_argument("--progress", action="store_true", help="show Lightning's progress bars")
+    if training:
+        p.add_argument(
+            "--no-progress",
+            dest="progress",
+            action="store_false",
+            default=None,
+            help="no progress bars (default: one per training when the output is a terminal)",
+        )
+        p.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show Lightning's own output (model summaries, info lines, warnings)",
+        )
+
+
+def _fit_options(args: argparse.Namespace) -> dict[str, bool]:
+    """``progress_bar`` and ``verbose`` of the trainings a command runs."""
+    bar = sys.stdout.isatty() if args.progress is None else args.progress
+    return {"progress_bar": bar, "verbose": args.verbose}
 
 
 def _config(args: argparse.Namespace):
@@ -83,7 +101,7 @@ def _train_world_model(args: argparse.Namespace) -> None:
         args.real,
         args.out,
         trust_net_path=args.trust_net,
-        progress_bar=args.progress,
+        **_fit_options(args),
     )
     print(
         f"free-running MSE {s['initial_recon_mse']:.4f} -> {s['final_recon_mse']:.4f} "
@@ -102,7 +120,7 @@ def _train_trust(args: argparse.Namespace) -> None:
     from imbalance_world_model.train import stage_train_trust
 
     metrics = stage_train_trust(
-        _config(args), args.real, args.synthetic, args.out, progress_bar=args.progress
+        _config(args), args.real, args.synthetic, args.out, **_fit_options(args)
     )
     m = metrics["val"] or {}
     print(
@@ -131,7 +149,7 @@ def _train_policy(args: argparse.Namespace) -> None:
         args.synthetic,
         args.scores,
         args.out,
-        progress_bar=args.progress,
+        **_fit_options(args),
     )
     print(
         f"{args.mix}: held-out action MSE {s['action_mse_test']:.4f}, synthetic share "
@@ -149,7 +167,7 @@ def _demo(args: argparse.Namespace) -> None:
     from imbalance_world_model.demo import demo_config, run_demo
 
     cfg = demo_config(args.quick, args.seed, args.overrides, args.config)
-    run_demo(args.out, config=cfg, progress_bar=args.progress)
+    run_demo(args.out, config=cfg, **_fit_options(args))
 
 
 def _study(args: argparse.Namespace) -> None:
@@ -167,6 +185,7 @@ def _study(args: argparse.Namespace) -> None:
         quick=args.quick,
         config=args.config,
         overrides=args.overrides,
+        **_fit_options(args),
     )
 
 
@@ -184,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_command(sub, "simulate", _simulate, help="real episodes of controlled oscillators")
     p.add_argument("--out", required=True, help="output .npz (bricks.json is written beside it)")
-    _options(p)
+    _options(p, training=False)
 
     p = add_command(
         sub, "train-world-model", _train_world_model, help="train the GRU latent world model"
@@ -198,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="world model model.pt")
     p.add_argument("--real", required=True, help="real episodes (first states and actions)")
     p.add_argument("--out", required=True, help="output synthetic episodes .npz")
-    _options(p)
+    _options(p, training=False)
 
     p = add_command(sub, "train-trust", _train_trust, help="train the trust net, real vs synthetic")
     p.add_argument("--real", required=True, help="real episodes .npz (its training split)")
@@ -211,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", required=True, help="real episodes .npz (its training split)")
     p.add_argument("--synthetic", required=True, help="synthetic episodes .npz")
     p.add_argument("--out", required=True, help="scores .npz (summary.json beside it)")
-    _options(p)
+    _options(p, training=False)
 
     p = add_command(sub, "train-policy", _train_policy, help="offline policy on a data mix")
     p.add_argument(
@@ -229,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "evaluate", _evaluate, help="metrics.json and plots of a run folder")
     p.add_argument("--run", required=True, help="run folder written by demo")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    _options(p, config=False)
+    _options(p, config=False, training=False)
 
     p = add_command(sub, "demo", _demo, help="the whole loop; resumes an interrupted run")
     p.add_argument("--out", required=True, help="run folder")

@@ -193,6 +193,7 @@ def run_demo(
     overrides: list[str] | None = None,
     config: WMConfig | None = None,
     progress_bar: bool = False,
+    verbose: bool = False,
     log: Log = print,
 ) -> dict[str, Any]:
     """simulate -> world model -> generate -> trust net -> gate -> 3 policies -> evaluate.
@@ -207,7 +208,8 @@ def run_demo(
         seed: training seed (``config.seed``).
         overrides: ``section.key=value`` overrides.
         config: a full config instead of ``quick`` / ``seed`` / ``overrides``.
-        progress_bar: Lightning progress bars.
+        progress_bar: one progress bar per training.
+        verbose: Lightning's own output.
         log: where progress lines go.
 
     Returns:
@@ -227,7 +229,7 @@ def run_demo(
     cfg = config if config is not None else demo_config(quick, seed, overrides)
     out = writable_dir(out_dir)
     _check_config(out, cfg)
-    for stage in demo_stages(cfg, out, progress_bar=progress_bar, log=log):
+    for stage in demo_stages(cfg, out, progress_bar=progress_bar, verbose=verbose, log=log):
         if not _finished(stage, log):
             t0 = time.perf_counter()
             torch.manual_seed(cfg.seed)

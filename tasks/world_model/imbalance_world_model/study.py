@@ -146,6 +146,7 @@ def horizon_study(
     config: str | Path | None = None,
     overrides: list[str] | None = None,
     log: Log = print,
+    **fit_options: Any,
 ) -> list[dict[str, Any]]:
     """Std ratio over the horizon for every variant and seed; writes ``horizon_study.{json,md}``
     and ``std_ratio.png`` (curves averaged over seeds) into ``out_dir``.
@@ -158,6 +159,7 @@ def horizon_study(
         config: a YAML config (file or shipped name) under every variant's own settings.
         overrides: ``section.key=value`` overrides applied after ``config``.
         log: where progress lines go.
+        **fit_options: ``progress_bar`` and ``verbose`` of every training.
 
     Returns:
         One summary row per variant (:func:`imbalance_kit.app.summarise_study`: mean, std
@@ -194,17 +196,20 @@ def horizon_study(
             start = time.perf_counter()
             parent = variant.split("+")[0] if "+trust" in variant else None
             if parent is not None and parent not in trust_nets:
-                trust_nets[parent] = _variant_trust(train, cfg0, parent, seed)
+                trust_nets[parent] = _variant_trust(train, cfg0, parent, seed, fit_options)
             wm, summary = train_world_model(
                 train,
                 cfg.world_model,
                 cfg.wm_train,
                 seed=seed,
                 trust_net=trust_nets.get(parent) if parent else None,
+                **fit_options,
             )
             syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
             ratio = std_ratio_per_step(syn.z, train.z[syn.meta["source_episode"]])
-            net, tm = train_trust(train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed)
+            net, tm = train_trust(
+                train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed, **fit_options
+            )
             if variant in [v.split("+")[0] for v in chosen if "+trust" in v]:
                 trust_nets.setdefault(variant, net)
             p = trust_scores(net, syn.z)
@@ -239,12 +244,14 @@ def horizon_study(
     return summary_rows
 
 
-def _variant_trust(train: Any, cfg: WMConfig, parent: str, seed: int) -> Any:
+def _variant_trust(
+    train: Any, cfg: WMConfig, parent: str, seed: int, fit_options: dict[str, Any]
+) -> Any:
     """Trust net fitted on the synthetic episodes of the ``parent`` variant (for ``+trust``)."""
     pcfg = WMConfig.from_dict(merge_mappings(cfg.to_dict(), HORIZON_VARIANTS[parent]))
-    wm, _ = train_world_model(train, pcfg.world_model, pcfg.wm_train, seed=seed)
+    wm, _ = train_world_model(train, pcfg.world_model, pcfg.wm_train, seed=seed, **fit_options)
     syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
-    net, _ = train_trust(train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed)
+    net, _ = train_trust(train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed, **fit_options)
     return net
 
 
@@ -256,6 +263,7 @@ def policy_study(
     config: str | Path | None = None,
     overrides: list[str] | None = None,
     log: Log = print,
+    **fit_options: Any,
 ) -> list[dict[str, Any]]:
     """``demo`` for every seed (data and training seed), then the policy table
     ``policy_study.{json,md}``: action MSE on held-out real episodes and synthetic share.
@@ -267,6 +275,7 @@ def policy_study(
         config: a YAML config (file or shipped name).
         overrides: ``section.key=value`` overrides applied after ``config``.
         log: where progress lines go.
+        **fit_options: ``progress_bar`` and ``verbose`` of every training.
 
     Examples:
         >>> import tempfile
@@ -282,7 +291,7 @@ def policy_study(
     for seed in seeds:
         extra = [f"simulate.seed={seed}", *(overrides or [])]
         cfg = demo_config(quick, seed, extra, config)
-        m = run_demo(out / f"seed{seed}", config=cfg, log=log)
+        m = run_demo(out / f"seed{seed}", config=cfg, log=log, **fit_options)
         for mix, p in m["policies"].items():
             rows.append(
                 {
@@ -317,6 +326,7 @@ def run_study(
     config: str | Path | None = None,
     overrides: list[str] | None = None,
     log: Log = print,
+    **fit_options: Any,
 ) -> list[dict[str, Any]]:
     """``study --kind policy|horizon``: :func:`policy_study` or :func:`horizon_study`.
 
@@ -334,10 +344,22 @@ def run_study(
         if quick:
             raise ValueError("--quick is read by the policy study only (study --kind policy)")
         return horizon_study(
-            out_dir, seeds=seeds, variants=variants, config=config, overrides=overrides, log=log
+            out_dir,
+            seeds=seeds,
+            variants=variants,
+            config=config,
+            overrides=overrides,
+            log=log,
+            **fit_options,
         )
     if variants:
         raise ValueError("--variants is read by the horizon study only (study --kind horizon)")
     return policy_study(
-        out_dir, seeds=seeds, quick=quick, config=config, overrides=overrides, log=log
+        out_dir,
+        seeds=seeds,
+        quick=quick,
+        config=config,
+        overrides=overrides,
+        log=log,
+        **fit_options,
     )

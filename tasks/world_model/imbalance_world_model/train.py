@@ -83,6 +83,7 @@ def fit_module(
     max_epochs: int,
     *,
     progress_bar: bool = False,
+    verbose: bool = False,
     run_dir: str | Path | None = None,
     callbacks: Sequence[Any] = (),
     generators: dict[str, torch.Generator] | None = None,
@@ -105,7 +106,8 @@ def fit_module(
         module: the LightningModule.
         loader: the training data loader.
         max_epochs: epochs to train.
-        progress_bar: Lightning's progress bar.
+        progress_bar: Lightning's progress bar (one per training).
+        verbose: Lightning's own output (model summary, info lines, warnings).
         run_dir: folder of logs and checkpoints (``None``: neither).
         callbacks: more Lightning callbacks.
         generators: ``torch.Generator`` objects whose states belong in the checkpoints.
@@ -152,13 +154,16 @@ def fit_module(
         callbacks=cbs,
         logger=run_dir is not None,
         progress_bar=progress_bar,
+        verbose=verbose,
         log_every_n_steps=1,
         **(trainer_kwargs or {}),
     )
     with warnings.catch_warnings():
         # a run folder that was moved or copied: its checkpoint names the old folder
         warnings.filterwarnings("ignore", message=".*The dirpath has changed.*")
-        seconds = fit(trainer, module, train_dataloaders=loader, ckpt_path=ckpt_path)
+        seconds = fit(
+            trainer, module, train_dataloaders=loader, ckpt_path=ckpt_path, verbose=verbose
+        )
     return {
         "seconds": round(seconds, 2),
         "epochs": int(trainer.current_epoch),
@@ -254,7 +259,8 @@ def train_world_model(
     """Train a world model on real ``episodes``; return it (noise calibrated) and a summary.
 
     ``fit_options`` go to :func:`fit_module` (``run_dir`` for logs and resumable
-    checkpoints, ``progress_bar``, ``callbacks``, ``fingerprint``, ``trainer_kwargs``).
+    checkpoints, ``progress_bar``, ``verbose``, ``callbacks``, ``fingerprint``,
+    ``trainer_kwargs``).
 
     Examples:
         >>> from imbalance_world_model.simulate import simulate_episodes
