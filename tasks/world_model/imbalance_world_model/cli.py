@@ -12,8 +12,9 @@ Sub-commands::
                                        --real real.npz [--synthetic S.npz] [--scores scores.npz]
                                        --out DIR
     imbalance-world-model evaluate --run DIR
-    imbalance-world-model demo [--quick] --out DIR [--seed S]
-    imbalance-world-model study [--kind policy|horizon] --out DIR [--seeds 0 1 2]
+    imbalance-world-model demo [--quick] [--real FILE] --out DIR [--seed S]
+    imbalance-world-model study [--kind policy|horizon] [--real FILE] --out DIR [--seeds 0 1 2]
+    imbalance-world-model rollouts --env pendulum|acrobot --out real.npz
     (aliases: policy-study = study --kind policy, horizon-study = study --kind horizon)
 
 Every command with a config takes ``--config`` (a YAML file or a shipped config name such as
@@ -79,17 +80,28 @@ def _config(args: argparse.Namespace):
     return load_config(args.config, args.overrides)
 
 
-def _f(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _say(stage: str, result, where: str) -> None:
+    from imbalance_world_model.demo import headline
+
+    print(f"{headline(stage, result)} -> {where}")
 
 
 def _simulate(args: argparse.Namespace) -> None:
     from imbalance_world_model.simulate import stage_simulate
 
     real = stage_simulate(_config(args), args.out)
+    n_test = int(real.meta["split_test"].sum())
+    _say("simulate", (real, {"n_test": n_test}), args.out)
+
+
+def _rollouts(args: argparse.Namespace) -> None:
+    from imbalance_world_model.rollouts import stage_rollouts
+
+    ep = stage_rollouts(args.env, args.out, args.episodes, max_steps=args.max_steps, seed=args.seed)
     print(
-        f"{real.n_episodes} real episodes of {real.horizon} states "
-        f"({int(real.meta['split_test'].sum())} held out) -> {args.out}"
+        f"{ep.n_episodes} real episodes of {ep.lengths.min()}-{ep.lengths.max()} states "
+        f"({ep.meta['terminated'].mean():.0%} terminated, mean return "
+        f"{ep.meta['episode_return'].mean():.1f}) -> {args.out}"
     )
 
 
@@ -103,17 +115,13 @@ def _train_world_model(args: argparse.Namespace) -> None:
         trust_net_path=args.trust_net,
         **_fit_options(args),
     )
-    print(
-        f"free-running MSE {s['initial_recon_mse']:.4f} -> {s['final_recon_mse']:.4f} "
-        f"({s['seconds']:.1f}s) -> {args.out}/model.pt"
-    )
+    _say("train-world-model", s, f"{args.out}/model.pt")
 
 
 def _generate(args: argparse.Namespace) -> None:
     from imbalance_world_model.generate import stage_generate
 
-    syn = stage_generate(_config(args), args.model, args.real, args.out)
-    print(f"{syn.n_episodes} synthetic episodes -> {args.out}")
+    _say("generate", stage_generate(_config(args), args.model, args.real, args.out), args.out)
 
 
 def _train_trust(args: argparse.Namespace) -> None:
@@ -122,21 +130,14 @@ def _train_trust(args: argparse.Namespace) -> None:
     metrics = stage_train_trust(
         _config(args), args.real, args.synthetic, args.out, **_fit_options(args)
     )
-    m = metrics["val"] or {}
-    print(
-        f"validation: accuracy {_f(m.get('accuracy'))}, ROC AUC {_f(m.get('roc_auc'))}, "
-        f"trust gap {_f(m.get('trust_gap'))} -> {args.out}/model.pt"
-    )
+    _say("train-trust", metrics, f"{args.out}/model.pt")
 
 
 def _gate(args: argparse.Namespace) -> None:
     from imbalance_world_model.gates import stage_gate
 
     s = stage_gate(_config(args), args.trust, args.real, args.synthetic, args.out)
-    print(
-        f"synthetic passing: bounds {s['synthetic']['bounds']:.1%}, "
-        f"trust {s['synthetic']['trust']:.1%} -> {args.out}"
-    )
+    _say("gate", s, args.out)
 
 
 def _train_policy(args: argparse.Namespace) -> None:
@@ -151,10 +152,13 @@ def _train_policy(args: argparse.Namespace) -> None:
         args.out,
         **_fit_options(args),
     )
-    print(
-        f"{args.mix}: held-out action MSE {s['action_mse_test']:.4f}, synthetic share "
-        f"{s['synthetic_share']:.2%} -> {args.out}/model.pt"
-    )
+    print(f"{args.mix}: {_headline_policy(s)} -> {args.out}/model.pt")
+
+
+def _headline_policy(summary: dict) -> str:
+    from imbalance_world_model.demo import headline
+
+    return headline("train-policy", summary)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -167,7 +171,7 @@ def _demo(args: argparse.Namespace) -> None:
     from imbalance_world_model.demo import demo_config, run_demo
 
     cfg = demo_config(args.quick, args.seed, args.overrides, args.config)
-    run_demo(args.out, config=cfg, **_fit_options(args))
+    run_demo(args.out, config=cfg, real=args.real, **_fit_options(args))
 
 
 def _study(args: argparse.Namespace) -> None:
@@ -185,6 +189,8 @@ def _study(args: argparse.Namespace) -> None:
         quick=args.quick,
         config=args.config,
         overrides=args.overrides,
+        real=args.real,
+        modes=args.modes,
         **_fit_options(args),
     )
 
@@ -204,6 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "simulate", _simulate, help="real episodes of controlled oscillators")
     p.add_argument("--out", required=True, help="output .npz (bricks.json is written beside it)")
     _options(p, training=False)
+
+    p = add_command(
+        sub, "rollouts", _rollouts, help="real episodes from a gymnasium environment (needs [real])"
+    )
+    p.add_argument(
+        "--env",
+        required=True,
+        choices=["pendulum", "acrobot"],
+        help="Pendulum-v1 (fixed length) or Acrobot-v1 (episodes terminate: variable length)",
+    )
+    p.add_argument("--out", required=True, help="output episodes .npz")
+    p.add_argument("--episodes", type=int, default=200, help="number of episodes (default 200)")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="time limit in steps (default: the environment's, 200 / 500)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of resets and policy noise")
+    _options(p, config=False, training=False)
 
     p = add_command(
         sub, "train-world-model", _train_world_model, help="train the GRU latent world model"
@@ -246,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     _options(p)
 
     p = add_command(sub, "evaluate", _evaluate, help="metrics.json and plots of a run folder")
-    p.add_argument("--run", required=True, help="run folder written by demo")
+    p.add_argument("--run", required=True, help="run folder (demo's, or the stages' layout)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _options(p, config=False, training=False)
 
@@ -254,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--quick", action="store_true", help="small preset (well under a minute)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: config's)")
+    p.add_argument(
+        "--real",
+        default=None,
+        metavar="FILE",
+        help="run on these real episodes (.npz, the package's format) instead of simulating",
+    )
     _options(p)
 
     p = add_command(
@@ -276,6 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--variants", nargs="+", default=None, help="horizon study: variants to run")
     p.add_argument("--quick", action="store_true", help="policy study: the quick preset")
+    p.add_argument(
+        "--real",
+        default=None,
+        metavar="FILE",
+        help="real episodes (.npz) to study instead of simulated ones (each seed makes its own "
+        "held-out split when the file has none)",
+    )
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["episodes", "segments"],
+        default=["episodes", "segments"],
+        help="policy study: synthetic data as whole episodes, short segments, or both",
+    )
     _options(p)
     return parser
 

@@ -1,12 +1,16 @@
 r"""The latent world model: a GRU over ``(z_t, a_t)`` with a residual head, and its rollouts.
 
 ```math
-h_0 = \tanh(W_0 z_0),\quad h_{t+1} = \mathrm{GRU}([z_t, a_t], h_t),\quad
-\hat z_{t+1} = z_t + \mathrm{clip}_c\big(f(h_{t+1})\big) + \sigma \odot \varepsilon_t ,
+x_t = (z_t - \mu) / s,\quad
+h_0 = \tanh(W_0 x_0),\quad h_{t+1} = \mathrm{GRU}([x_t, a_t], h_t),\quad
+\hat z_{t+1} = z_t + s \odot \mathrm{clip}_c\big(f(h_{t+1})\big) + \sigma \odot \varepsilon_t ,
 ```
 
-where $\mathrm{clip}_c$ clamps every residual component to $[-c, c]$ (``residual_clip``,
-off by default) and the noise term is used only in sampled rollouts. $\sigma$ (the
+where $\mu, s$ are the per-dimension mean and standard deviation of the training states
+(:meth:`LatentWorldModel.fit_scale`; observations such as angles and angular velocities
+differ in scale by an order of magnitude), $\mathrm{clip}_c$ clamps every residual
+component to $[-c, c]$ standard deviations (``residual_clip``, off by default) and the noise
+term is used only in sampled rollouts. $\sigma$ (the
 ``log_std`` buffer) is set from the one-step residuals of teacher-forced predictions
 on real data (:func:`calibrate_noise`). A reward head $r(z_t, a_t)$ (an MLP, trained on
 real transitions) labels synthetic steps.
@@ -28,6 +32,7 @@ from torch import nn
 
 from imbalance_kit.app import check_positive, check_positive_int, load_torch, save_torch
 from imbalance_world_model.data import Episodes
+from imbalance_world_model.features import length_mask
 from imbalance_world_model.trust import build_trust_net
 
 __all__ = [
@@ -83,24 +88,37 @@ class LatentWorldModel(nn.Module):
             nn.Linear(latent_dim + action_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1)
         )
         self.register_buffer("log_std", torch.full((latent_dim,), -4.0))
+        self.register_buffer("z_mean", torch.zeros(latent_dim))
+        self.register_buffer("z_scale", torch.ones(latent_dim))
+
+    @torch.no_grad()
+    def fit_scale(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> None:
+        """Set $\\mu, s$ from the valid states of training episodes ``z`` ``(N, T, D)``."""
+        values = z[length_mask(lengths, z.shape[0], z.shape[1], z.device)]
+        self.z_mean.copy_(values.mean(0))
+        self.z_scale.copy_(values.std(0).clamp_min(1e-6))
+
+    def normalise(self, z: torch.Tensor) -> torch.Tensor:
+        """$(z - \\mu) / s$: states in units of the training states' standard deviation."""
+        return (z - self.z_mean) / self.z_scale
 
     def initial_state(self, z0: torch.Tensor) -> torch.Tensor:
         """``h_0`` from the first latent state."""
-        return torch.tanh(self.init(z0))
+        return torch.tanh(self.init(self.normalise(z0)))
 
     def step(
         self, z: torch.Tensor, a: torch.Tensor, h: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step: the mean next state and the next hidden state."""
-        h = self.cell(torch.cat([z, a], dim=-1), h)
+        h = self.cell(torch.cat([self.normalise(z), a], dim=-1), h)
         delta = self.head(h)
         if self.residual_clip is not None:
             delta = delta.clamp(-self.residual_clip, self.residual_clip)
-        return z + delta, h
+        return z + self.z_scale * delta, h
 
     def reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Predicted reward of ``(z, a)`` (last dimension dropped)."""
-        return self.reward_head(torch.cat([z, a], dim=-1)).squeeze(-1)
+        return self.reward_head(torch.cat([self.normalise(z), a], dim=-1)).squeeze(-1)
 
     def rollout(
         self,
@@ -111,6 +129,9 @@ class LatentWorldModel(nn.Module):
         teacher_prob: float = 0.0,
         sample: bool = False,
         generator: torch.Generator | None = None,
+        coins: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        h0: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Roll the model out from ``z0`` ``(B, D)`` under ``actions`` ``(B, H, A)``.
 
@@ -124,12 +145,17 @@ class LatentWorldModel(nn.Module):
             sample: add the noise $\\sigma \\odot \\varepsilon$ at every step ($\\sigma$
                 detached: gradients flow through the mean dynamics only).
             generator: random generator of the teacher coin flips and the noise.
+            coins: ``(B, H)`` uniform numbers for the teacher coin flips, instead of drawing
+                them from ``generator``.
+            noise: ``(B, H, D)`` standard normal numbers for ``sample``, instead of drawing
+                them from ``generator``.
+            h0: the GRU state to start from (default: from ``z0``; see :meth:`hidden_states`).
 
         Returns:
             The trajectory ``(B, H + 1, D)``, starting with ``z0``.
         """
         b, horizon = actions.shape[0], actions.shape[1]
-        h = self.initial_state(z0)
+        h = self.initial_state(z0) if h0 is None else h0
         z = z0
         out = [z0]
         std = self.log_std.detach().exp()
@@ -138,21 +164,55 @@ class LatentWorldModel(nn.Module):
                 if teacher_prob >= 1:
                     z = teacher[:, t]
                 else:
-                    coin = torch.rand(b, 1, generator=generator, device=z0.device)
+                    if coins is not None:
+                        coin = coins[:, t : t + 1]
+                    else:
+                        coin = torch.rand(b, 1, generator=generator, device=z0.device)
                     z = torch.where(coin < teacher_prob, teacher[:, t], z)
             z, h = self.step(z, actions[:, t], h)
             if sample:
-                eps = torch.randn(z.shape, generator=generator, device=z0.device)
+                if noise is not None:
+                    eps = noise[:, t]
+                else:
+                    eps = torch.randn(z.shape, generator=generator, device=z0.device)
                 z = z + std * eps
             out.append(z)
         return torch.stack(out, dim=1)
 
+    def hidden_states(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """GRU states ``(B, T, hidden)`` of a teacher-forced pass over true states ``z``.
+
+        ``[:, t]`` is the state the model predicts ``z[:, t + 1]`` from: a rollout that starts
+        at a real state ``z[:, t]`` with ``h0=hidden_states(...)[:, t]`` continues as if
+        the model had read the episode up to ``t`` (the warm start of augmentation segments).
+
+        Examples:
+            >>> wm = LatentWorldModel(2, 1, hidden_dim=4)
+            >>> z, a = torch.randn(3, 6, 2), torch.randn(3, 6, 1)
+            >>> h = wm.hidden_states(z, a)
+            >>> tf = wm.rollout(z[:, 0], a[:, :5], teacher=z, teacher_prob=1.0)
+            >>> late = wm.rollout(z[:, 2], a[:, 2:3], h0=h[:, 2])
+            >>> torch.allclose(late[:, 1], tf[:, 3])
+            True
+        """
+        h = self.initial_state(z[:, 0])
+        states = [h]
+        for t in range(z.shape[1] - 1):
+            _, h = self.step(z[:, t], actions[:, t], h)
+            states.append(h)
+        return torch.stack(states, dim=1)
+
 
 @torch.no_grad()
 def calibrate_noise(
-    model: LatentWorldModel, z: torch.Tensor, actions: torch.Tensor
+    model: LatentWorldModel,
+    z: torch.Tensor,
+    actions: torch.Tensor,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Set ``model.log_std`` to the log RMS of teacher-forced one-step residuals; return $\\sigma$.
+
+    Only the transitions within each episode (``t + 1 < lengths``) count.
 
     Examples:
         >>> wm = LatentWorldModel(2, 1, hidden_dim=4)
@@ -162,7 +222,10 @@ def calibrate_noise(
     was_training = model.training
     model.eval()
     pred = model.rollout(z[:, 0], actions[:, :-1], teacher=z, teacher_prob=1.0)
-    resid = (z[:, 1:] - pred[:, 1:]).reshape(-1, z.shape[-1])
+    resid = z[:, 1:] - pred[:, 1:]
+    if lengths is not None:
+        resid = resid[length_mask(torch.as_tensor(lengths) - 1, z.shape[0], z.shape[1] - 1)]
+    resid = resid.reshape(-1, z.shape[-1])
     std = resid.pow(2).mean(0).sqrt().clamp_min(1e-6)
     model.log_std.copy_(std.log())
     model.train(was_training)
@@ -187,17 +250,18 @@ def mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
 
 @torch.no_grad()
 def action_mse(actor: nn.Module, episodes: Episodes) -> float:
-    """Mean squared action error of ``actor`` on every step of ``episodes``.
+    """Mean squared action error of ``actor`` on every transition of ``episodes``.
 
     Examples:
         >>> from imbalance_world_model.simulate import simulate_episodes
         >>> ep = simulate_episodes(n_episodes=2, horizon=4, seed=0)
         >>> zero = lambda z: torch.zeros(z.shape[0], 2)
-        >>> abs(action_mse(zero, ep) - float((ep.actions ** 2).mean())) < 1e-6
+        >>> abs(action_mse(zero, ep) - float((ep.actions[:, :3] ** 2).mean())) < 1e-6
         True
     """
-    z = torch.as_tensor(episodes.z).reshape(-1, episodes.latent_dim)
-    a = torch.as_tensor(episodes.actions).reshape(-1, episodes.action_dim)
+    steps = episodes.transition_mask
+    z = torch.as_tensor(episodes.z[steps])
+    a = torch.as_tensor(episodes.actions[steps])
     if isinstance(actor, nn.Module):
         actor.eval()
     return float((actor(z) - a).pow(2).mean())

@@ -24,6 +24,7 @@ from imbalance_world_model.config import PolicyConfig, WMTrainConfig
 from imbalance_world_model.model import LatentWorldModel, calibrate_noise, mlp
 from imbalance_world_model.objective import (
     bc_loss,
+    episode_mse,
     feature_matching_loss,
     td3_target,
     td3bc_actor_loss,
@@ -38,11 +39,22 @@ __all__ = ["PolicyModule", "TrustModule", "WorldModelModule"]
 class WorldModelModule(L.LightningModule):
     """Lightning wrapper of :class:`LatentWorldModel` with the loss above.
 
+    Batches are ``(z, actions, rewards, lengths, index)`` (``lengths`` and ``index`` may be
+    left out: full-length episodes, numbered by their place in the batch). Every random
+    number a sample needs in an epoch (its window start, the teacher coin flips, the noise of
+    sampled rollouts) is drawn from a generator seeded by ``(seed, epoch)`` and picked by the
+    sample's ``index``: the draws do not depend on which batch or which DDP process the
+    sample lands in, nor on a resume.
+
     Args:
         model: the world model.
         config: training settings.
         trust_net: frozen trust net for the trust-aware term (needed when its weight > 0).
-        calibration: ``(z, actions)`` real training episodes for :func:`calibrate_noise`.
+        calibration: ``(z, actions, lengths)`` real training episodes for
+            :func:`calibrate_noise`.
+        seed: seed of the per-sample draws.
+        n_samples: size of the training set (``index`` values are below it).
+        max_length: ``T`` of the training set.
 
     Examples:
         >>> wm = LatentWorldModel(2, 1, hidden_dim=4)
@@ -57,8 +69,10 @@ class WorldModelModule(L.LightningModule):
         model: LatentWorldModel,
         config: WMTrainConfig,
         trust_net: nn.Module | None = None,
-        calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
+        calibration: tuple[torch.Tensor, ...] | None = None,
         seed: int = 0,
+        n_samples: int | None = None,
+        max_length: int | None = None,
     ) -> None:
         super().__init__()
         if config.trust_aware_weight > 0 and trust_net is None:
@@ -70,47 +84,83 @@ class WorldModelModule(L.LightningModule):
             trust_net.eval()
             trust_net.requires_grad_(False)
         self.calibration = calibration
-        self.gen = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.n_samples, self.max_length = n_samples, max_length
+        self._draws: tuple[int, dict[str, torch.Tensor]] | None = None
 
     def on_train_epoch_start(self) -> None:
         if self.calibration is not None:
-            calibrate_noise(self.model, *self.calibration)
+            calibrate_noise(self.model, *(c.to(self.device) for c in self.calibration))
 
     def _epoch(self) -> int:
         return self.current_epoch if self._trainer is not None else 0
 
+    def _epoch_draws(self, n: int, t: int, d: int) -> dict[str, torch.Tensor]:
+        """The epoch's per-sample random numbers (drawn once per epoch, on the CPU)."""
+        epoch = self._epoch()
+        if self._draws is None or self._draws[0] != epoch:
+            n = self.n_samples or n
+            steps = (self.max_length or t) - 1
+            g = torch.Generator().manual_seed((self.seed + 1) * 1_000_003 + epoch)
+            draws = {
+                "start": torch.rand(n, generator=g),
+                "coins": torch.rand(n, steps, generator=g),
+            }
+            cfg = self.config
+            if cfg.var_reg_weight > 0 or cfg.feature_match_weight > 0 or cfg.trust_aware_weight > 0:
+                draws["noise"] = torch.randn(n, steps, d, generator=g)
+            self._draws = (epoch, draws)
+        return self._draws[1]
+
     def training_step(self, batch: tuple[torch.Tensor, ...], _: int) -> torch.Tensor:
-        z, a, r = batch
+        z, a, r = batch[:3]
         cfg = self.config
-        b, t = z.shape[0], z.shape[1]
+        b, t, device = z.shape[0], z.shape[1], z.device
+        lengths = batch[3] if len(batch) > 3 else torch.full((b,), t, device=device)
+        index = batch[4] if len(batch) > 4 else torch.arange(b, device=device)
+        draws = self._epoch_draws(b, t, z.shape[2])
+        idx = index.cpu()
+        # windows of h + 1 states inside each episode: h_i = min(h, L_i - 1) valid steps
         h = t - 1 if cfg.horizon is None else min(cfg.horizon, t - 1)
-        start = torch.randint(0, t - h, (b,), generator=self.gen)
-        steps = start[:, None] + torch.arange(h + 1)
-        rows = torch.arange(b)[:, None]
+        h_i = torch.clamp(lengths - 1, max=h)
+        span = (lengths - h_i).to(torch.float64)  # window starts 0 .. L_i - 1 - h_i
+        start = (draws["start"][idx].to(device) * span).floor().long()
+        start = torch.minimum(start, (lengths - 1 - h_i).long())
+        offsets = torch.arange(h + 1, device=device)
+        steps = (start[:, None] + offsets).clamp(max=t - 1)
+        window = offsets[None, :] <= h_i[:, None]  # (b, h + 1) valid states of the window
+        rows = torch.arange(b, device=device)[:, None]
         zw, aw = z[rows, steps], a[rows, steps[:, :-1]]
         p = teacher_probability(cfg, self._epoch())
-        traj = self.model.rollout(zw[:, 0], aw, teacher=zw, teacher_prob=p, generator=self.gen)
+        coins = draws["coins"][idx, :h].to(device)
+        traj = self.model.rollout(zw[:, 0], aw, teacher=zw, teacher_prob=p, coins=coins)
+        transitions = torch.arange(t, device=device)[None, :] < (lengths - 1)[:, None]
+        norm = self.model.normalise  # losses in units of the training states' std
         terms = {
-            "recon": F.mse_loss(traj[:, 1:], zw[:, 1:]),
-            "reward": F.mse_loss(self.model.reward(z, a), r),
+            "recon": episode_mse(norm(traj[:, 1:]), norm(zw[:, 1:]), window[:, 1:]),
+            "reward": episode_mse(self.model.reward(z, a), r, transitions),
         }
         loss = terms["recon"] + terms["reward"]
         if cfg.var_reg_weight > 0 or cfg.feature_match_weight > 0 or cfg.trust_aware_weight > 0:
-            free = self.model.rollout(zw[:, 0], aw, sample=True, generator=self.gen)
+            noise = draws["noise"][idx, :h].to(device)
+            free = self.model.rollout(zw[:, 0], aw, sample=True, noise=noise)
+            n_states = h_i + 1
             if cfg.var_reg_weight > 0:
-                terms["var_reg"] = variance_penalty(free, zw, cfg.var_reg_ratio)
+                terms["var_reg"] = variance_penalty(
+                    norm(free), norm(zw), cfg.var_reg_ratio, mask=window
+                )
                 loss = loss + cfg.var_reg_weight * terms["var_reg"]
             if cfg.feature_match_weight > 0:
-                terms["feature_match"] = feature_matching_loss(free, zw)
+                terms["feature_match"] = feature_matching_loss(norm(free), norm(zw), n_states)
                 loss = loss + cfg.feature_match_weight * terms["feature_match"]
             if cfg.trust_aware_weight > 0:
-                logits = self.trust_net(free)
+                logits = self.trust_net(free, n_states)
                 terms["trust"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
                 loss = loss + cfg.trust_aware_weight * terms["trust"]
         if self._trainer is not None:
-            self.log("loss", loss, on_epoch=True, on_step=False, prog_bar=True)
+            self.log("loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=b)
             for name, value in terms.items():
-                self.log(name, value, on_epoch=True, on_step=False)
+                self.log(name, value, on_epoch=True, on_step=False, batch_size=b)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -124,6 +174,8 @@ class WorldModelModule(L.LightningModule):
 
 class TrustModule(L.LightningModule):
     """Lightning wrapper: BCE with logits (label 1 = real) and Adam.
+
+    Batches are ``(z, label)`` or ``(z, label, lengths)`` for episodes of several lengths.
 
     Examples:
         >>> from imbalance_world_model.trust import TrustMLP
@@ -139,8 +191,9 @@ class TrustModule(L.LightningModule):
         self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(float(pos_weight)))
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
-        z, y = batch
-        loss = self.loss_fn(self.net(z), y)
+        z, y = batch[:2]
+        lengths = batch[2] if len(batch) > 2 else None
+        loss = self.loss_fn(self.net(z, lengths), y)
         if self._trainer is not None:
             self.log("trust_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
         return loss

@@ -66,6 +66,7 @@ from imbalance_world_model.features import episode_features
 
 __all__ = [
     "bc_loss",
+    "episode_mse",
     "feature_matching_loss",
     "importance_weighted_loss",
     "td3_target",
@@ -76,10 +77,42 @@ __all__ = [
 ]
 
 
+def episode_mse(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean over episodes of each episode's mean squared error over its valid steps.
+
+    ``pred`` and ``target`` are ``(B, H, ...)``; ``mask`` ``(B, H)`` marks the valid steps
+    (``None``: all). For equal lengths this is the plain mean squared error; as a mean over
+    episodes it is also what DDP's gradient averaging needs (equal batches per process).
+
+    Examples:
+        >>> pred, target = torch.zeros(2, 3, 1), torch.tensor([[[1.0], [1.0], [1.0]],
+        ...                                                    [[2.0], [0.0], [0.0]]])
+        >>> episode_mse(pred, target), episode_mse(pred, target, torch.tensor(
+        ...     [[True, True, True], [True, False, False]]))
+        (tensor(1.1667), tensor(2.5000))
+    """
+    err = (pred - target).pow(2)
+    if err.ndim > 2:
+        err = err.flatten(2).mean(-1)
+    if mask is None:
+        return err.mean()
+    m = mask.to(err.dtype)
+    return ((err * m).sum(1) / m.sum(1).clamp_min(1.0)).mean()
+
+
 def variance_penalty(
-    synthetic: torch.Tensor, real: torch.Tensor, ratio: float = 1.2, eps: float = 1e-8
+    synthetic: torch.Tensor,
+    real: torch.Tensor,
+    ratio: float = 1.2,
+    eps: float = 1e-8,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The variance penalty above for ``(B, H + 1, D)`` rollouts (step 0 skipped).
+
+    With ``mask`` ``(B, H + 1)`` each step's variances are over the episodes still running
+    at that step; steps with fewer than two are left out.
 
     Examples:
         >>> real = torch.tensor([[[0.0], [1.0]], [[0.0], [-1.0]]])   # step-1 variance 1
@@ -89,20 +122,36 @@ def variance_penalty(
     check_ndim("synthetic", synthetic, 3)
     check_same_shape("synthetic", synthetic, "real", real)
     check_positive("ratio", ratio)
-    v_syn = synthetic[:, 1:].var(0, unbiased=False).mean(-1)
-    v_real = real[:, 1:].var(0, unbiased=False).mean(-1)
-    return F.relu(v_syn / (v_real + eps) - ratio).mean()
+    if mask is None:
+        v_syn = synthetic[:, 1:].var(0, unbiased=False).mean(-1)
+        v_real = real[:, 1:].var(0, unbiased=False).mean(-1)
+        return F.relu(v_syn / (v_real + eps) - ratio).mean()
+    m = mask[:, 1:].to(synthetic.dtype).unsqueeze(-1)
+    count = m.sum(0)
+
+    def masked_var(x: torch.Tensor) -> torch.Tensor:
+        mean = (x * m).sum(0) / count.clamp_min(1.0)
+        return (((x - mean) ** 2) * m).sum(0).div(count.clamp_min(1.0)).mean(-1)
+
+    v_syn, v_real = masked_var(synthetic[:, 1:]), masked_var(real[:, 1:])
+    keep = count[:, 0] >= 2
+    if not bool(keep.any()):
+        return synthetic.sum() * 0.0
+    return F.relu(v_syn[keep] / (v_real[keep] + eps) - ratio).mean()
 
 
-def feature_matching_loss(synthetic: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Squared distance of the batch means of the trust features.
+def feature_matching_loss(
+    synthetic: torch.Tensor, real: torch.Tensor, lengths: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Squared distance of the batch means of the trust features (episodes of ``lengths``).
 
     Examples:
         >>> z = torch.randn(4, 6, 2)
         >>> feature_matching_loss(z, z).item()
         0.0
     """
-    return (episode_features(synthetic).mean(0) - episode_features(real).mean(0)).pow(2).sum()
+    diff = episode_features(synthetic, lengths).mean(0) - episode_features(real, lengths).mean(0)
+    return diff.pow(2).sum()
 
 
 def teacher_probability(config: WMTrainConfig, epoch: int) -> float:

@@ -34,7 +34,7 @@ import numpy as np
 
 from imbalance_kit.app import check_non_negative, check_positive, check_positive_int, write_json
 from imbalance_world_model.config import WMConfig
-from imbalance_world_model.data import Episodes, save_episodes, writable_dir
+from imbalance_world_model.data import Episodes, make_split, save_episodes, writable_dir
 
 __all__ = [
     "data_bricks",
@@ -108,7 +108,8 @@ def simulate_episodes(
 
     Args:
         n_episodes: number of episodes.
-        horizon: steps per episode ``T``.
+        horizon: states per episode ``T`` (``T - 1`` actions applied; the last state's
+            action and reward are stored as 0).
         n_oscillators: masses ``n`` (latent dimension ``2n``, action dimension ``n``).
         dt: step length.
         stiffness, coupling, damping: $k$, $\\kappa$, $c$ above.
@@ -166,6 +167,7 @@ def simulate_episodes(
         z = oscillator_step(z, u, spring, damping, dt, noise)
     z_all, u_all, r_all = np.stack(zs, 1), np.stack(us, 1), np.stack(rs, 1)
     dist = np.abs(z_all[:, :, :n] - target).max(axis=2)
+    u_all[:, -1], r_all[:, -1] = 0.0, 0.0  # the last state's action is never applied
     meta = {
         "throughput": (dist < tol).mean(1),
         "error_rate": (dist > error_tol).mean(1),
@@ -244,7 +246,8 @@ def write_bricks(manifest: dict[str, Any], path: str | Path) -> Path:
 
 def simulate_real(config: WMConfig) -> Episodes:
     """Real episodes of the ``simulate`` section, with the held-out ones marked in
-    ``meta["split_test"]`` (``test_fraction`` of them, at least one).
+    ``meta["split_test"]`` (``split.test_fraction`` of them, at least one, drawn with
+    ``simulate.seed``).
 
     Examples:
         >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6}})
@@ -262,11 +265,7 @@ def simulate_real(config: WMConfig) -> Episodes:
         process_noise=s.process_noise,
         seed=s.seed,
     )
-    rng = np.random.default_rng(s.seed + 1)
-    n_test = max(1, int(round(s.test_fraction * s.n_episodes)))
-    test = np.zeros(s.n_episodes, dtype=np.int64)
-    test[rng.permutation(s.n_episodes)[:n_test]] = 1
-    real.meta["split_test"] = test
+    real.meta["split_test"] = make_split(s.n_episodes, config.split.test_fraction, s.seed + 1)
     return real
 
 

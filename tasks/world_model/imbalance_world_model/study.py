@@ -14,8 +14,9 @@ on that variant's synthetic episodes, and the trust net's validation ROC AUC.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,13 @@ from imbalance_kit.app import (
     write_json,
     write_text,
 )
+from imbalance_world_model._runs import load_real
 from imbalance_world_model.config import PACKAGE, WMConfig
-from imbalance_world_model.data import split_real
+from imbalance_world_model.data import Episodes, split_real
 from imbalance_world_model.demo import demo_config, run_demo
 from imbalance_world_model.diagnostics import plot_std_ratio, std_ratio_per_step
 from imbalance_world_model.gates import bounds_filter
-from imbalance_world_model.generate import generate_episodes
+from imbalance_world_model.generate import generate_episodes, real_counterparts
 from imbalance_world_model.simulate import simulate_real
 from imbalance_world_model.train import MIXES, train_trust, train_world_model
 from imbalance_world_model.trust import trust_scores
@@ -101,9 +103,10 @@ POLICY_COLUMNS = {
     "action_mse_test": "held-out action MSE",
     "vs_real_only_pct": "vs real only %",
     "synthetic_share": "synthetic share",
-    "ratio_at_60": "std ratio step 60",
+    "ratio_final": "std ratio last step",
     "bounds_pass": "bounds pass",
     "trust_pass": "trust pass",
+    "accepted": "accepted",
 }
 
 Log = Callable[[str], None]
@@ -145,6 +148,7 @@ def horizon_study(
     variants: list[str] | None = None,
     config: str | Path | None = None,
     overrides: list[str] | None = None,
+    real: str | Path | None = None,
     log: Log = print,
     **fit_options: Any,
 ) -> list[dict[str, Any]]:
@@ -158,6 +162,8 @@ def horizon_study(
         variants: names from :data:`HORIZON_VARIANTS` (default :data:`DEFAULT_VARIANTS`).
         config: a YAML config (file or shipped name) under every variant's own settings.
         overrides: ``section.key=value`` overrides applied after ``config``.
+        real: real episodes to study instead of simulated ones (a file without a split is
+            split by episode with each seed).
         log: where progress lines go.
         **fit_options: ``progress_bar`` and ``verbose`` of every training.
 
@@ -187,9 +193,11 @@ def horizon_study(
     curves: dict[str, list[np.ndarray]] = {}
     for seed in seeds:
         cfg0 = WMConfig.from_dict(merge_mappings(base, {"seed": seed, "simulate": {"seed": seed}}))
-        real = simulate_real(cfg0)
-        train, _ = split_real(real)
-        bounds = bounds_filter(cfg0).fit(train.z)
+        if real is None:
+            train, _ = split_real(simulate_real(cfg0))
+        else:
+            train, _, _ = load_real(real, cfg0)
+        bounds = bounds_filter(cfg0).fit(train.z, train.lengths)
         trust_nets: dict[str, Any] = {}
         for variant in chosen:
             cfg = WMConfig.from_dict(merge_mappings(cfg0.to_dict(), HORIZON_VARIANTS[variant]))
@@ -206,20 +214,19 @@ def horizon_study(
                 **fit_options,
             )
             syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
-            ratio = std_ratio_per_step(syn.z, train.z[syn.meta["source_episode"]])
-            net, tm = train_trust(
-                train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed, **fit_options
-            )
+            ref = real_counterparts(train, syn)
+            ratio = std_ratio_per_step(syn.z, ref.z, syn.lengths, ref.lengths)
+            net, tm = _trust(train, syn, cfg, seed, fit_options)
             if variant in [v.split("+")[0] for v in chosen if "+trust" in v]:
                 trust_nets.setdefault(variant, net)
-            p = trust_scores(net, syn.z)
+            p = trust_scores(net, syn.z, syn.lengths)
             row = {
                 "variant": variant,
                 "seed": seed,
-                "ratio_at_10": float(ratio[min(10, len(ratio) - 1)]),
-                "ratio_at_60": float(ratio[min(60, len(ratio) - 1)]),
-                "ratio_max": float(ratio.max()),
-                "bounds_pass": float(bounds.passes(syn.z).mean()),
+                "ratio_at_10": _at(ratio, 10),
+                "ratio_at_60": _at(ratio, 60),
+                "ratio_max": float(np.nanmax(ratio)),
+                "bounds_pass": float(bounds.passes(syn.z, syn.lengths).mean()),
                 "trust_pass": float((p >= cfg.gate.trust_threshold).mean()),
                 "trust_auc": tm["val"]["roc_auc"] if tm["val"] else None,
                 "free_running_mse": summary["final_recon_mse"],
@@ -228,20 +235,56 @@ def horizon_study(
             rows.append(row)
             curves.setdefault(variant, []).append(ratio)
             log(
-                f"[horizon-study] seed {seed} {variant}: ratio@10 {row['ratio_at_10']:.2f} "
-                f"ratio@60 {row['ratio_at_60']:.2f} bounds {row['bounds_pass']:.0%} "
+                f"[horizon-study] seed {seed} {variant}: ratio@10 {_fmt(row['ratio_at_10'])} "
+                f"ratio@60 {_fmt(row['ratio_at_60'])} bounds {row['bounds_pass']:.0%} "
                 f"trust {row['trust_pass']:.0%}"
             )
     note = (
-        f"Mean ± std over seeds {seeds}; std ratio of 60-step rollouts (steps 10 and 60), "
-        "share of synthetic episodes passing the bounds filter / the trust threshold."
+        f"Mean ± std over seeds {seeds}; std ratio of the rollouts at steps 10 and 60 (or the "
+        "last step of shorter episodes), share of synthetic episodes passing the bounds filter "
+        "/ the trust threshold."
     )
     summary_rows, md = _write_tables(
         out, "horizon_study", rows, "variant", chosen, HORIZON_COLUMNS, note, seeds
     )
-    plot_std_ratio({k: np.mean(v, 0) for k, v in curves.items()}, out / "std_ratio.png")
+    plot_std_ratio({k: _mean_curve(v) for k, v in curves.items()}, out / "std_ratio.png")
     log(md)
     return summary_rows
+
+
+def _at(ratio: np.ndarray, step: int) -> float | None:
+    value = ratio[min(step, len(ratio) - 1)]
+    return float(value) if np.isfinite(value) else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _mean_curve(curves: list[np.ndarray]) -> np.ndarray:
+    """The mean of curves of several lengths (NaN where none has a value)."""
+    t = max(len(c) for c in curves)
+    stacked = np.full((len(curves), t), np.nan)
+    for i, c in enumerate(curves):
+        stacked[i, : len(c)] = c
+    with np.errstate(all="ignore"):
+        count = np.isfinite(stacked).sum(0)
+        total = np.nansum(stacked, 0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _trust(
+    train: Episodes, syn: Episodes, cfg: WMConfig, seed: int, fit_options: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    return train_trust(
+        train.z,
+        syn.z,
+        real_lengths=train.lengths,
+        synthetic_lengths=syn.lengths,
+        **dataclasses.asdict(cfg.trust),
+        seed=seed,
+        **fit_options,
+    )
 
 
 def _variant_trust(
@@ -255,6 +298,16 @@ def _variant_trust(
     return net
 
 
+def _variant(mix: str, mode: str) -> str:
+    return mix if mode == "episodes" or mix == "real_only" else f"{mix} (segments)"
+
+
+#: Run folders a segments run shares with the episodes run of the same seed (the real data,
+#: the world model and the real-only policy do not depend on the generation mode).
+SHARED = ("data/real.npz", "data/bricks.json", "data/split.json", "data/source.json",
+          "world_model", "policies/real_only")  # fmt: skip
+
+
 def policy_study(
     out_dir: str | Path,
     *,
@@ -262,18 +315,26 @@ def policy_study(
     quick: bool = False,
     config: str | Path | None = None,
     overrides: list[str] | None = None,
+    real: str | Path | None = None,
+    modes: Sequence[str] = ("episodes", "segments"),
     log: Log = print,
     **fit_options: Any,
 ) -> list[dict[str, Any]]:
-    """``demo`` for every seed (data and training seed), then the policy table
-    ``policy_study.{json,md}``: action MSE on held-out real episodes and synthetic share.
+    """``demo`` for every seed and generation mode, then the policy table
+    ``policy_study.{json,md}``: action MSE on held-out real episodes and synthetic share of
+    real only, fixed share and trust-weighted, with synthetic episodes and with segments.
 
     Args:
-        out_dir: output folder (one ``demo`` run folder per seed: ``seed<N>/``).
-        seeds: each seed is the data seed (``simulate.seed``) and the training seed.
+        out_dir: output folder (one ``demo`` run folder per seed and mode:
+            ``seed<N>/<mode>/``; the segments run reuses the episodes run's real data, world
+            model and real-only policy).
+        seeds: each seed is the data seed (``simulate.seed``, or the split of a ``real``
+            file without one) and the training seed.
         quick: the quick preset under ``config``.
         config: a YAML config (file or shipped name).
         overrides: ``section.key=value`` overrides applied after ``config``.
+        real: real episodes to run on instead of simulated ones.
+        modes: ``"episodes"``, ``"segments"`` or both (``generate.mode``).
         log: where progress lines go.
         **fit_options: ``progress_bar`` and ``verbose`` of every training.
 
@@ -281,39 +342,66 @@ def policy_study(
         >>> import tempfile
         >>> from imbalance_world_model.demo import TINY_OVERRIDES
         >>> table = policy_study(tempfile.mkdtemp(), seeds=[0], overrides=TINY_OVERRIDES,
-        ...                      log=lambda line: None)
-        >>> [row["mix"] for row in table], table[1]["synthetic_share"]["mean"]
+        ...                      modes=["episodes"], log=lambda line: None)
+        >>> [row["variant"] for row in table], table[1]["synthetic_share"]["mean"]
         (['real_only', 'fixed_share', 'trust_weighted'], 0.1)
     """
+    for mode in modes:
+        check_choice("modes", mode, ("episodes", "segments"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in seeds:
-        extra = [f"simulate.seed={seed}", *(overrides or [])]
-        cfg = demo_config(quick, seed, extra, config)
-        m = run_demo(out / f"seed{seed}", config=cfg, log=log, **fit_options)
-        for mix, p in m["policies"].items():
-            rows.append(
-                {
-                    "mix": mix,
-                    "seed": seed,
-                    "action_mse_test": p["action_mse_test"],
-                    "vs_real_only_pct": p.get("vs_real_only_pct"),
-                    "synthetic_share": p["synthetic_share"],
-                    "ratio_at_60": m["std_ratio"]["at_60"],
-                    "trust_pass": m["gate"]["synthetic"]["trust"],
-                    "bounds_pass": m["gate"]["synthetic"]["bounds"],
-                }
-            )
+        for mode in modes:
+            extra = [f"simulate.seed={seed}", f"generate.mode={mode}", *(overrides or [])]
+            cfg = demo_config(quick, seed, extra, config)
+            folder = out / f"seed{seed}" / mode
+            if mode != modes[0]:
+                _share(out / f"seed{seed}" / modes[0], folder)
+            m = run_demo(folder, config=cfg, real=real, log=log, **fit_options)
+            for mix, p in m["policies"].items():
+                if mix == "real_only" and mode != modes[0]:
+                    continue
+                rows.append(
+                    {
+                        "variant": _variant(mix, mode),
+                        "mode": mode,
+                        "seed": seed,
+                        "action_mse_test": p["action_mse_test"],
+                        "vs_real_only_pct": p.get("vs_real_only_pct"),
+                        "synthetic_share": p["synthetic_share"],
+                        "ratio_at_60": m["std_ratio"]["at_60"],
+                        "ratio_final": m["std_ratio"]["final"],
+                        "trust_pass": m["gate"]["synthetic"]["trust"],
+                        "bounds_pass": m["gate"]["synthetic"]["bounds"],
+                        "accepted": m["gate"]["synthetic"]["accepted"],
+                    }
+                )
+    order = [_variant(mix, mode) for mode in modes for mix in MIXES]
     note = (
         f"Mean ± std over seeds {seeds} (data and training seed); action MSE on held-out "
-        "real episodes; synthetic share = synthetic share of the sampling mass."
+        "real episodes; synthetic share = synthetic share of the sampling mass; accepted = "
+        "share of synthetic episodes the gate accepts."
     )
     summary, md = _write_tables(
-        out, "policy_study", rows, "mix", list(MIXES), POLICY_COLUMNS, note, seeds
-    )
+        out, "policy_study", rows, "variant", list(dict.fromkeys(order)), POLICY_COLUMNS, note,
+        seeds,
+    )  # fmt: skip
     log(md)
     return summary
+
+
+def _share(source: Path, target: Path) -> None:
+    """Copy the mode-independent parts of a finished run folder (see :data:`SHARED`)."""
+    for name in SHARED:
+        src, dst = source / name, target / name
+        if dst.exists() or not src.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
 
 
 def run_study(
@@ -325,6 +413,8 @@ def run_study(
     quick: bool = False,
     config: str | Path | None = None,
     overrides: list[str] | None = None,
+    real: str | Path | None = None,
+    modes: Sequence[str] = ("episodes", "segments"),
     log: Log = print,
     **fit_options: Any,
 ) -> list[dict[str, Any]]:
@@ -349,6 +439,7 @@ def run_study(
             variants=variants,
             config=config,
             overrides=overrides,
+            real=real,
             log=log,
             **fit_options,
         )
@@ -360,6 +451,8 @@ def run_study(
         quick=quick,
         config=config,
         overrides=overrides,
+        real=real,
+        modes=modes,
         log=log,
         **fit_options,
     )

@@ -6,13 +6,17 @@
 builds Lightning's ``Trainer`` (:func:`imbalance_kit.app.build_trainer`). The stage functions
 ``stage_train_world_model``, ``stage_train_trust`` and ``stage_train_policy`` are the training
 commands: episodes files in, ``model.pt`` and a summary out.
+
+Every training draws its data with :class:`imbalance_kit.sampling.WeightedSampler` (uniform
+weights without replacement for the world model and the trust net), built when Lightning asks
+for the loader, so under DDP each process draws its shard of the single-process draw; batch
+sizes are per process. The ``trainer`` config section says where training runs
+(``devices``, ``num_nodes``, ``strategy: ddp``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,33 +25,23 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from imbalance_kit.app import (
-    DamagedFileError,
     build_trainer,
     check_in_range,
     check_positive_int,
     fit,
     last_checkpoint,
-    load_json,
-    load_torch,
     random_state_callback,
     write_json,
 )
 from imbalance_kit.sampling import WeightedSampler
 from imbalance_kit.weights import positive_weights
+from imbalance_world_model._runs import fingerprint, is_rank_zero, load_real, resume_point
 from imbalance_world_model.config import PolicyConfig, WMConfig, WMTrainConfig, WorldModelConfig
-from imbalance_world_model.data import (
-    Episodes,
-    load_episodes,
-    read_npz,
-    split_real,
-    writable_dir,
-)
-from imbalance_world_model.gates import load_scores
+from imbalance_world_model.data import Episodes, load_episodes, pad_time, writable_dir
 from imbalance_world_model.model import (
     LatentWorldModel,
     action_mse,
@@ -56,13 +50,14 @@ from imbalance_world_model.model import (
     save_checkpoint,
 )
 from imbalance_world_model.module import PolicyModule, TrustModule, WorldModelModule
+from imbalance_world_model.objective import episode_mse
 from imbalance_world_model.replay import ReplayBuffer, mix_weights
 from imbalance_world_model.trust import TrustKind, build_trust_net, trust_metrics, trust_scores
 
 __all__ = [
     "MIXES",
-    "file_digest",
     "fit_module",
+    "load_real",
     "stage_train_policy",
     "stage_train_trust",
     "stage_train_world_model",
@@ -77,16 +72,26 @@ MIXES = ("real_only", "fixed_share", "trust_weighted")
 Log = Callable[[str], None]
 
 
+class _Loader(L.LightningDataModule):
+    """Builds the training loader when Lightning asks for it (after DDP has started)."""
+
+    def __init__(self, make: Callable[[], DataLoader]) -> None:
+        super().__init__()
+        self.make = make
+
+    def train_dataloader(self) -> DataLoader:
+        return self.make()
+
+
 def fit_module(
     module: L.LightningModule,
-    loader: DataLoader,
+    loader: DataLoader | Callable[[], DataLoader],
     max_epochs: int,
     *,
     progress_bar: bool = False,
     verbose: bool = False,
     run_dir: str | Path | None = None,
     callbacks: Sequence[Any] = (),
-    generators: dict[str, torch.Generator] | None = None,
     fingerprint: dict[str, Any] | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
     log: Log = print,
@@ -96,25 +101,24 @@ def fit_module(
     With a ``run_dir``, Lightning's CSV log goes to ``run_dir/logs/version_N/metrics.csv`` and
     ``run_dir/checkpoints/last.ckpt`` is written after every finished epoch
     (:func:`imbalance_kit.app.last_checkpoint`) with the random number generators' states
-    (:func:`imbalance_kit.app.random_state_callback`) and those of ``generators`` (e.g. a
-    data loader's shuffling generator). A later call with the same ``run_dir`` and
-    ``fingerprint`` resumes from it, so a killed training ends exactly as an uninterrupted
+    (:func:`imbalance_kit.app.random_state_callback`). A later call with the same ``run_dir``
+    and ``fingerprint`` resumes from it, so a killed training ends exactly as an uninterrupted
     one; a checkpoint written under another fingerprint, or a damaged one, is set aside with
     one line on ``log`` and training starts from the beginning.
 
     Args:
         module: the LightningModule.
-        loader: the training data loader.
+        loader: the training data loader, or a function that builds it (called once Lightning
+            has started its processes, so that samplers see their DDP rank).
         max_epochs: epochs to train.
         progress_bar: Lightning's progress bar (one per training).
         verbose: Lightning's own output (model summary, info lines, warnings).
         run_dir: folder of logs and checkpoints (``None``: neither).
         callbacks: more Lightning callbacks.
-        generators: ``torch.Generator`` objects whose states belong in the checkpoints.
         fingerprint: what the run depends on (config, inputs); a checkpoint is resumed only
             under the same fingerprint.
-        trainer_kwargs: more ``lightning.Trainer`` arguments (e.g. ``devices`` and
-            ``strategy`` for DDP).
+        trainer_kwargs: more ``lightning.Trainer`` arguments (e.g. ``devices``, ``num_nodes``
+            and ``strategy`` for DDP: :meth:`~imbalance_world_model.config.TrainerConfig.kwargs`).
         log: where the resume lines go.
 
     Returns:
@@ -141,13 +145,8 @@ def fit_module(
     ckpt_path, resumed = None, None
     if run_dir is not None:
         folder = Path(run_dir) / "checkpoints"
-        ckpt_path, resumed = _resume_point(folder, fingerprint, log)
-        cbs = [
-            last_checkpoint(folder),
-            random_state_callback(),
-            _generator_states(generators or {}),
-            *cbs,
-        ]
+        ckpt_path, resumed = resume_point(folder, fingerprint, log)
+        cbs = [last_checkpoint(folder), random_state_callback(), *cbs]
     trainer = build_trainer(
         run_dir,
         max_epochs=max_epochs,
@@ -156,13 +155,20 @@ def fit_module(
         progress_bar=progress_bar,
         verbose=verbose,
         log_every_n_steps=1,
+        use_distributed_sampler=False,  # the samplers shard themselves
         **(trainer_kwargs or {}),
     )
+    data = {"train_dataloaders": loader} if isinstance(loader, DataLoader) else {}
     with warnings.catch_warnings():
         # a run folder that was moved or copied: its checkpoint names the old folder
         warnings.filterwarnings("ignore", message=".*The dirpath has changed.*")
         seconds = fit(
-            trainer, module, train_dataloaders=loader, ckpt_path=ckpt_path, verbose=verbose
+            trainer,
+            module,
+            datamodule=None if data else _Loader(loader),  # type: ignore[arg-type]
+            ckpt_path=ckpt_path,
+            verbose=verbose,
+            **data,
         )
     return {
         "seconds": round(seconds, 2),
@@ -171,80 +177,16 @@ def fit_module(
     }
 
 
-def _resume_point(
-    folder: Path, fingerprint: dict[str, Any] | None, log: Log
-) -> tuple[Path | None, int | None]:
-    """The checkpoint to resume from (and its finished epochs), or ``(None, None)``."""
-    last, stamp = folder / "last.ckpt", folder / "fingerprint.json"
-    if last.exists():
-        try:
-            saved = load_json(stamp) if stamp.exists() else None
-        except DamagedFileError:
-            saved = None
-        if fingerprint is not None and saved != _plain(fingerprint):
-            log(f"{last} was written for other settings or inputs: training from the start")
-            last.unlink(missing_ok=True)
-        else:
-            try:
-                state = load_torch(last, what="checkpoint")
-                return last, int(state["epoch"]) + 1
-            except (DamagedFileError, KeyError, TypeError) as exc:
-                log(f"{str(exc) or last}: training from the start")
-                last.unlink(missing_ok=True)
-    if fingerprint is not None:
-        write_json(stamp, fingerprint)
-    return None, None
+def _shuffled(dataset: TensorDataset, batch_size: int, seed: int) -> Callable[[], DataLoader]:
+    """A loader factory: every sample once per epoch, shuffled by ``(seed, epoch)``, sharded
+    over DDP processes."""
 
+    def make() -> DataLoader:
+        n = len(dataset)
+        sampler = WeightedSampler(torch.ones(n), n, replacement=False, seed=seed)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
 
-def _plain(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(value))
-
-
-def _generator_states(generators: dict[str, torch.Generator]) -> Any:
-    """A callback that keeps the states of ``generators`` in the checkpoints."""
-    from lightning.pytorch.callbacks import Callback
-
-    class GeneratorStates(Callback):
-        @property
-        def state_key(self) -> str:
-            return "GeneratorStates"
-
-        def state_dict(self) -> dict[str, Any]:
-            return {name: g.get_state() for name, g in generators.items()}
-
-        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-            for name, state in state_dict.items():
-                if name in generators:
-                    generators[name].set_state(state)
-
-    return GeneratorStates()
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's content (what a run's fingerprint records of its inputs).
-
-    For an NPZ file the digest covers its arrays (names, dtypes, shapes, values), not the
-    archive's bytes, which carry write times.
-
-    Examples:
-        >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "f"
-        >>> _ = p.write_bytes(b"abc")
-        >>> file_digest(p)[:12]
-        'ba7816bf8f01'
-    """
-    h = hashlib.sha256()
-    path = Path(path)
-    if path.suffix == ".npz":
-        for key, value in sorted(read_npz(path).items()):
-            h.update(f"{key}:{value.dtype.str}:{value.shape};".encode())
-            h.update(np.ascontiguousarray(value).tobytes())
-        return h.hexdigest()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return make
 
 
 def train_world_model(
@@ -257,6 +199,9 @@ def train_world_model(
     **fit_options: Any,
 ) -> tuple[LatentWorldModel, dict[str, Any]]:
     """Train a world model on real ``episodes``; return it (noise calibrated) and a summary.
+
+    The summary's free-running MSE (before and after training) is in units of the training
+    states' per-dimension variance (a model that predicts the mean scores about 1).
 
     ``fit_options`` go to :func:`fit_module` (``run_dir`` for logs and resumable
     checkpoints, ``progress_bar``, ``verbose``, ``callbacks``, ``fingerprint``,
@@ -271,8 +216,6 @@ def train_world_model(
         ['epochs', 'final_recon_mse', 'initial_recon_mse', 'resumed_after_epochs', 'seconds',
          'sigma']
     """
-    if episodes.horizon < 2:
-        raise ValueError(f"episodes must be >= 2 steps long, got {episodes.horizon}")
     torch.manual_seed(seed)
     model = LatentWorldModel(
         episodes.latent_dim,
@@ -283,34 +226,47 @@ def train_world_model(
     z = torch.as_tensor(episodes.z)
     a = torch.as_tensor(episodes.actions)
     r = torch.as_tensor(episodes.rewards)
-    module = WorldModelModule(model, config, trust_net, calibration=(z, a), seed=seed)
-    before = _free_running_mse(model, z, a)
-    shuffle = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
-        TensorDataset(z, a, r), batch_size=config.batch_size, shuffle=True, generator=shuffle
+    lengths = torch.as_tensor(episodes.lengths)
+    model.fit_scale(z, lengths)
+    module = WorldModelModule(
+        model,
+        config,
+        trust_net,
+        calibration=(z, a, lengths),
+        seed=seed,
+        n_samples=episodes.n_episodes,
+        max_length=episodes.horizon,
     )
-    generators = {"shuffle": shuffle, "module": module.gen}
-    run = fit_module(module, loader, config.epochs, generators=generators, **fit_options)
-    sigma = calibrate_noise(model, z, a)
+    before = _free_running_mse(model, z, a, lengths)
+    data = TensorDataset(z, a, r, lengths, torch.arange(episodes.n_episodes))
+    run = fit_module(module, _shuffled(data, config.batch_size, seed), config.epochs, **fit_options)
+    model.cpu()
+    sigma = calibrate_noise(model, z, a, lengths)
     model.eval()
     return model, {
         "initial_recon_mse": before,
-        "final_recon_mse": _free_running_mse(model, z, a),
+        "final_recon_mse": _free_running_mse(model, z, a, lengths),
         "sigma": [round(float(s), 6) for s in sigma],
         **run,
     }
 
 
 @torch.no_grad()
-def _free_running_mse(model: LatentWorldModel, z: torch.Tensor, a: torch.Tensor) -> float:
+def _free_running_mse(
+    model: LatentWorldModel, z: torch.Tensor, a: torch.Tensor, lengths: torch.Tensor
+) -> float:
     traj = model.rollout(z[:, 0], a[:, :-1])
-    return float(np.round(F.mse_loss(traj, z).item(), 6))
+    valid = torch.arange(z.shape[1])[None, :] < lengths[:, None]
+    mse = episode_mse(model.normalise(traj), model.normalise(z), valid)
+    return float(np.round(mse.item(), 6))
 
 
 def train_trust(
     real_z: np.ndarray,
     synthetic_z: np.ndarray,
     *,
+    real_lengths: np.ndarray | None = None,
+    synthetic_lengths: np.ndarray | None = None,
     kind: TrustKind = "mlp",
     hidden_dim: int = 64,
     epochs: int = 30,
@@ -322,9 +278,9 @@ def train_trust(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a trust net on real (label 1) vs synthetic (label 0) episodes.
 
-    Episodes of both sources are split at random into training and validation sets
-    (``val_fraction``); the metrics are those of the validation episodes. ``fit_options`` go
-    to :func:`fit_module`.
+    Episodes of both sources (padded, with their lengths) are split at random into training
+    and validation sets (``val_fraction``); the metrics are those of the validation episodes.
+    ``fit_options`` go to :func:`fit_module`.
 
     Returns:
         The trained net and ``{"val": trust_metrics, "train": trust_metrics, "seconds",
@@ -340,7 +296,21 @@ def train_trust(
     check_in_range("val_fraction", val_fraction, 0.0, 1.0, high_inclusive=False)
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
-    z = torch.as_tensor(np.concatenate([real_z, synthetic_z]), dtype=torch.float32)
+    t = max(real_z.shape[1], synthetic_z.shape[1])
+    z = torch.as_tensor(
+        np.concatenate([pad_time(np.asarray(real_z), t), pad_time(np.asarray(synthetic_z), t)]),
+        dtype=torch.float32,
+    )
+    lengths = torch.as_tensor(
+        np.concatenate(
+            [
+                np.full(len(real_z), real_z.shape[1]) if real_lengths is None else real_lengths,
+                np.full(len(synthetic_z), synthetic_z.shape[1])
+                if synthetic_lengths is None
+                else synthetic_lengths,
+            ]
+        ).astype(np.int64)
+    )
     y = torch.cat([torch.ones(len(real_z)), torch.zeros(len(synthetic_z))])
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(z))
@@ -348,15 +318,13 @@ def train_trust(
     val, tr = order[:n_val], order[n_val:]
     torch.manual_seed(seed)
     net = build_trust_net(kind, z.shape[2], hidden_dim)
-    net.standardise_on(z[tr])
+    net.standardise_on(z[tr], lengths[tr])
     pos_weight = float(positive_weights(y[tr]))
     module = TrustModule(net, pos_weight=pos_weight, lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
-        TensorDataset(z[tr], y[tr]), batch_size=batch_size, shuffle=True, generator=shuffle
-    )
-    run = fit_module(module, loader, epochs, generators={"shuffle": shuffle}, **fit_options)
-    p = trust_scores(net, z)
+    data = TensorDataset(z[tr], y[tr], lengths[tr])
+    run = fit_module(module, _shuffled(data, batch_size, seed), epochs, **fit_options)
+    net.cpu()
+    p = trust_scores(net, z, lengths)
     metrics = {
         "train": trust_metrics(p[tr], y[tr].numpy()),
         "val": trust_metrics(p[val], y[val].numpy()) if n_val else None,
@@ -372,7 +340,6 @@ def train_policy(
     *,
     seed: int = 0,
     samples_per_epoch: int | None = None,
-    trainer_kwargs: dict[str, Any] | None = None,
     **fit_options: Any,
 ) -> tuple[PolicyModule, dict[str, Any]]:
     """Train a policy on ``buffer`` (weights as sampling probabilities or loss weights).
@@ -380,11 +347,10 @@ def train_policy(
     Every epoch draws ``samples_per_epoch`` transitions (default: the number of real
     transitions), so mixes with and without synthetic data get the same number of updates.
     Both weightings draw with :class:`imbalance_kit.sampling.WeightedSampler` (uniform weights
-    for ``"loss"``), which shards the draw by rank when ``torch.distributed`` is initialised:
-    under Lightning DDP (``trainer_kwargs={"devices": 2, "strategy": ...}`` in a process group
-    that exists before the call, e.g. under ``torchrun`` with ``init_process_group``) each
-    process trains on its shard with ``batch_size`` per process. ``fit_options`` go to
-    :func:`fit_module`.
+    for ``"loss"``), which shards the draw by rank under DDP (``trainer_kwargs`` with
+    ``devices``, ``num_nodes`` and a DDP ``strategy``; or inside a process group that exists
+    before the call, e.g. under ``torchrun``): each process trains on its shard with
+    ``batch_size`` per process. ``fit_options`` go to :func:`fit_module`.
 
     Returns:
         The module (``module.actor`` is the policy) and ``{"synthetic_share", "seconds", ...}``.
@@ -406,18 +372,16 @@ def train_policy(
     data = TensorDataset(*buffer.tensors())
     n_real = int((~buffer.synthetic).sum())
     per_epoch = samples_per_epoch or n_real or len(buffer)
-    if config.weighting == "sample":
-        sampler = buffer.sampler(per_epoch, seed=seed)
-    else:  # uniform draws; the weights go into the loss
-        sampler = WeightedSampler(torch.ones(len(buffer)), per_epoch, seed=seed)
-    loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler)
-    run = fit_module(
-        module,
-        loader,
-        config.epochs,
-        trainer_kwargs={"use_distributed_sampler": False, **(trainer_kwargs or {})},
-        **fit_options,
-    )
+
+    def make() -> DataLoader:
+        if config.weighting == "sample":
+            sampler = buffer.sampler(per_epoch, seed=seed)
+        else:  # uniform draws; the weights go into the loss
+            sampler = WeightedSampler(torch.ones(len(buffer)), per_epoch, seed=seed)
+        return DataLoader(data, batch_size=config.batch_size, sampler=sampler)
+
+    run = fit_module(module, make, config.epochs, **fit_options)
+    module.cpu()
     module.eval()
     return module, {
         "algo": config.algo,
@@ -432,6 +396,13 @@ def train_policy(
     }
 
 
+def _fit_options(config: WMConfig, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the ``trainer`` section's Trainer arguments under its own."""
+    merged = dict(options)
+    merged["trainer_kwargs"] = {**config.trainer.kwargs(), **options.get("trainer_kwargs", {})}
+    return merged
+
+
 def stage_train_world_model(
     config: WMConfig,
     real_path: str | Path,
@@ -444,7 +415,7 @@ def stage_train_world_model(
 
     ``out_dir/checkpoints/last.ckpt`` is written after every epoch: run again after an
     interruption and training resumes where it stopped (:func:`fit_module`; ``fit_options``
-    go there).
+    go there). Under DDP only rank 0 writes the files.
 
     Examples:
         >>> import tempfile
@@ -456,15 +427,15 @@ def stage_train_world_model(
         >>> summary["mode"], sorted(p.name for p in Path(d, "wm").glob("*.*"))
         ('bptt', ['model.pt', 'summary.json'])
     """
-    train, _ = split_real(load_episodes(real_path))
+    train, _, split = load_real(real_path, config)
     trust_net = load_trust_net(trust_net_path) if trust_net_path is not None else None
     if config.wm_train.trust_aware_weight > 0 and trust_net is None:
         raise ValueError("wm_train.trust_aware_weight > 0 needs a trust net (--trust-net)")
     out = writable_dir(out_dir)
-    stamp = _fingerprint(
+    stamp = fingerprint(
         "train-world-model",
         config,
-        ("seed", "world_model", "wm_train"),
+        ("seed", "split", "world_model", "wm_train"),
         real=real_path,
         trust_net=trust_net_path,
     )
@@ -476,17 +447,18 @@ def stage_train_world_model(
         seed=config.seed,
         run_dir=out,
         fingerprint=stamp,
-        **fit_options,
+        **_fit_options(config, fit_options),
     )
-    settings = {
-        "latent_dim": train.latent_dim,
-        "action_dim": train.action_dim,
-        "hidden_dim": config.world_model.hidden_dim,
-        "residual_clip": config.world_model.residual_clip,
-    }
-    save_checkpoint(out / "model.pt", "world_model", model, settings)
-    summary.update(mode=config.wm_train.mode, horizon=config.wm_train.horizon)
-    write_json(out / "summary.json", summary)
+    summary.update(mode=config.wm_train.mode, horizon=config.wm_train.horizon, split=split)
+    if is_rank_zero():
+        settings = {
+            "latent_dim": train.latent_dim,
+            "action_dim": train.action_dim,
+            "hidden_dim": config.world_model.hidden_dim,
+            "residual_clip": config.world_model.residual_clip,
+        }
+        save_checkpoint(out / "model.pt", "world_model", model, settings)
+        write_json(out / "summary.json", summary)
     return summary
 
 
@@ -497,43 +469,55 @@ def stage_train_trust(
     out_dir: str | Path,
     **fit_options: Any,
 ) -> dict[str, Any]:
-    """Train the trust net on real training vs synthetic episodes; write ``model.pt``,
-    ``metrics.json`` (resumable as :func:`stage_train_world_model`).
+    """Train the trust net on real vs synthetic episodes; write ``model.pt``, ``metrics.json``
+    (resumable as :func:`stage_train_world_model`).
+
+    The real class is the real training episodes, or for augmentation segments the real
+    windows they replay (:func:`~imbalance_world_model.generate.real_reference`).
 
     Examples:
         >>> import tempfile
         >>> from imbalance_world_model.demo import TINY_OVERRIDES, demo_config
-        >>> from imbalance_world_model.data import save_episodes
+        >>> from imbalance_world_model.data import save_episodes, split_real
         >>> from imbalance_world_model.simulate import stage_simulate
         >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
         >>> real = stage_simulate(cfg, f"{d}/real.npz")
-        >>> _ = save_episodes(split_real(real)[0].subset(np.arange(5)), f"{d}/syn.npz")
+        >>> syn = split_real(real)[0].subset(np.arange(5))
+        >>> syn.meta.update(source_episode=np.arange(5), source_start=np.zeros(5, int))
+        >>> _ = save_episodes(syn, f"{d}/syn.npz")
         >>> sorted(stage_train_trust(cfg, f"{d}/real.npz", f"{d}/syn.npz", f"{d}/trust"))
-        ['epochs', 'pos_weight', 'resumed_after_epochs', 'seconds', 'train', 'val']
+        ['epochs', 'pos_weight', 'resumed_after_epochs', 'seconds', 'split', 'train', 'val']
     """
-    train, _ = split_real(load_episodes(real_path))
+    from imbalance_world_model.generate import real_reference
+
+    train, _, split = load_real(real_path, config)
     syn = load_episodes(synthetic_path)
+    ref = real_reference(train, syn)
     t = config.trust
     out = writable_dir(out_dir)
-    stamp = _fingerprint(
-        "train-trust", config, ("seed", "trust"), real=real_path, synthetic=synthetic_path
+    stamp = fingerprint(
+        "train-trust", config, ("seed", "split", "trust"), real=real_path, synthetic=synthetic_path
     )
     net, metrics = train_trust(
-        train.z,
+        ref.z,
         syn.z,
+        real_lengths=ref.lengths,
+        synthetic_lengths=syn.lengths,
         **dataclasses.asdict(t),
         seed=config.seed,
         run_dir=out,
         fingerprint=stamp,
-        **fit_options,
+        **_fit_options(config, fit_options),
     )
-    save_checkpoint(
-        out / "model.pt",
-        "trust_net",
-        net,
-        {"trust_kind": t.kind, "latent_dim": train.latent_dim, "hidden_dim": t.hidden_dim},
-    )
-    write_json(out / "metrics.json", metrics)
+    metrics["split"] = split
+    if is_rank_zero():
+        settings = {
+            "trust_kind": t.kind,
+            "latent_dim": train.latent_dim,
+            "hidden_dim": t.hidden_dim,
+        }
+        save_checkpoint(out / "model.pt", "trust_net", net, settings)
+        write_json(out / "metrics.json", metrics)
     return metrics
 
 
@@ -549,13 +533,13 @@ def stage_train_policy(
     """Train one policy on a mix of real and synthetic transitions; evaluate on held-out real.
 
     ``mix``: ``"real_only"``, ``"fixed_share"`` (``policy.fixed_share`` synthetic) or
-    ``"trust_weighted"`` (needs ``scores_path``). Resumable as
-    :func:`stage_train_world_model`.
+    ``"trust_weighted"`` (needs ``scores_path``; the gate's ``rule`` decides which synthetic
+    episodes count). Resumable as :func:`stage_train_world_model`.
 
     Examples:
         >>> import tempfile
         >>> from imbalance_world_model.demo import TINY_OVERRIDES, demo_config
-        >>> from imbalance_world_model.data import save_episodes
+        >>> from imbalance_world_model.data import save_episodes, split_real
         >>> from imbalance_world_model.simulate import stage_simulate
         >>> cfg, d = demo_config(False, 0, TINY_OVERRIDES), tempfile.mkdtemp()
         >>> real = stage_simulate(cfg, f"{d}/real.npz")
@@ -565,65 +549,72 @@ def stage_train_policy(
         >>> s["mix"], round(s["synthetic_share"], 4), s["action_mse_test"] > 0
         ('fixed_share', 0.1, True)
     """
+    from imbalance_world_model.gates import load_scores
+
     if mix not in MIXES:
         raise ValueError(f"mix must be one of {list(MIXES)}, got {mix!r}")
-    train, test = split_real(load_episodes(real_path))
-    if test.n_episodes == 0:
-        raise ValueError("the real episodes have no held-out split (meta split_test)")
-    episodes, trust = train, None
+    train, test, split = load_real(real_path, config)
+    episodes, trust, bounds = train, None, None
     if mix != "real_only":
         if synthetic_path is None:
             raise ValueError(f"mix {mix!r} needs synthetic episodes (--synthetic)")
-        episodes = Episodes.concatenate([train, load_episodes(synthetic_path)])
+        syn = load_episodes(synthetic_path)
+        if syn.latent_dim != train.latent_dim or syn.action_dim != train.action_dim:
+            raise ValueError(
+                f"synthetic episodes must have D = {train.latent_dim}, A = {train.action_dim} "
+                f"like the real ones, got D = {syn.latent_dim}, A = {syn.action_dim}"
+            )
+        episodes = Episodes.concatenate([train, syn])
     if mix == "trust_weighted":
         if scores_path is None:
             raise ValueError("mix 'trust_weighted' needs gate scores (--scores)")
         scores = load_scores(scores_path)
+        if len(scores["p_real_synthetic"]) != episodes.n_episodes - train.n_episodes:
+            raise ValueError(
+                f"gate scores {scores_path} must score the {episodes.n_episodes - train.n_episodes}"
+                f" synthetic episodes, got {len(scores['p_real_synthetic'])} scores"
+            )
         trust = np.concatenate([np.ones(train.n_episodes), scores["p_real_synthetic"]])
+        bounds = np.concatenate([np.ones(train.n_episodes, bool), scores["bounds_pass_synthetic"]])
     weights = mix_weights(
         episodes.is_synthetic,
         {"real_only": "real_only", "fixed_share": "fixed", "trust_weighted": "trust"}[mix],
         share=config.policy.fixed_share,
         trust=trust,
         threshold=config.gate.trust_threshold,
+        bounds=bounds,
+        rule=config.gate.rule,
+        transitions=episodes.lengths - 1,
     )
     out = writable_dir(out_dir)
-    stamp = _fingerprint(
+    stamp = fingerprint(
         f"train-policy {mix}",
         config,
-        ("seed", "policy", "gate"),
+        ("seed", "split", "policy", "gate"),
         real=real_path,
         synthetic=synthetic_path if mix != "real_only" else None,
         scores=scores_path if mix == "trust_weighted" else None,
     )
     buffer = ReplayBuffer.from_episodes(episodes, weights)
     module, summary = train_policy(
-        buffer, config.policy, seed=config.seed, run_dir=out, fingerprint=stamp, **fit_options
+        buffer,
+        config.policy,
+        seed=config.seed,
+        run_dir=out,
+        fingerprint=stamp,
+        **_fit_options(config, fit_options),
     )
     summary["mix"] = mix
+    summary["gate_rule"] = config.gate.rule if mix == "trust_weighted" else None
     summary["action_mse_test"] = round(action_mse(module.actor, test), 6)
     summary["action_mse_train_real"] = round(action_mse(module.actor, train), 6)
-    save_checkpoint(
-        out / "model.pt",
-        "policy",
-        module.actor,
-        {
+    summary["split"] = split
+    if is_rank_zero():
+        settings = {
             "latent_dim": train.latent_dim,
             "action_dim": train.action_dim,
             "hidden_dim": config.policy.hidden_dim,
-        },
-    )
-    write_json(out / "summary.json", summary)
+        }
+        save_checkpoint(out / "model.pt", "policy", module.actor, settings)
+        write_json(out / "summary.json", summary)
     return summary
-
-
-def _fingerprint(
-    stage: str, config: WMConfig, sections: tuple[str, ...], **inputs: str | Path | None
-) -> dict[str, Any]:
-    """What a training stage depends on: its config sections and its input files' digests."""
-    whole = config.to_dict()
-    return {
-        "stage": stage,
-        "config": {name: whole[name] for name in sections},
-        "inputs": {k: file_digest(v) for k, v in inputs.items() if v is not None},
-    }

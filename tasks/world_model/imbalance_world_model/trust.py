@@ -5,7 +5,8 @@ r"""Trust nets: classifiers of real vs synthetic episodes that output $p(\text{r
   fitted on the training episodes) through an MLP.
 * :class:`TemporalTrustNet` reads the standardised latent sequence with a GRU.
 
-Both map episodes ``(N, T, D)`` to logits ``(N,)`` and are differentiable in ``z``, so a
+Both map episodes ``(N, T, D)`` (padded, with their ``lengths``) to logits ``(N,)`` and are
+differentiable in ``z``, so a
 frozen trust net can train the world model (the trust-aware term). Training
 (:func:`imbalance_world_model.train.train_trust`) uses ``BCEWithLogitsLoss`` with
 ``pos_weight`` from :func:`imbalance_kit.weights.positive_weights` (real and synthetic sets
@@ -29,7 +30,7 @@ from torch import nn
 
 from imbalance_kit.app import check_choice, check_positive_int
 from imbalance_kit.calibration import expected_calibration_error
-from imbalance_world_model.features import episode_features
+from imbalance_world_model.features import episode_features, length_mask
 
 __all__ = [
     "TemporalTrustNet",
@@ -66,14 +67,14 @@ class TrustMLP(nn.Module):
             nn.Linear(hidden_dim, 1),
         )
 
-    def standardise_on(self, z: torch.Tensor) -> None:
+    def standardise_on(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> None:
         """Fit the feature standardisation on episodes ``z``."""
-        f = episode_features(z)
+        f = episode_features(z, lengths)
         self.feat_mean.copy_(f.mean(0))
         self.feat_std.copy_(f.std(0).clamp_min(1e-6))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        f = (episode_features(z) - self.feat_mean) / self.feat_std
+    def forward(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        f = (episode_features(z, lengths) - self.feat_mean) / self.feat_std
         return self.net(f).squeeze(-1)
 
 
@@ -94,15 +95,21 @@ class TemporalTrustNet(nn.Module):
         self.gru = nn.GRU(2 * latent_dim, hidden_dim, batch_first=True)
         self.out = nn.Linear(hidden_dim, 1)
 
-    def standardise_on(self, z: torch.Tensor) -> None:
-        """Fit the per-dimension standardisation on episodes ``z``."""
-        self.z_mean.copy_(z.mean((0, 1)))
-        self.z_std.copy_(z.std((0, 1)).clamp_min(1e-6))
+    def standardise_on(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> None:
+        """Fit the per-dimension standardisation on the valid states of episodes ``z``."""
+        values = z[length_mask(lengths, z.shape[0], z.shape[1], z.device)]
+        self.z_mean.copy_(values.mean(0))
+        self.z_std.copy_(values.std(0).clamp_min(1e-6))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         x = (z - self.z_mean) / self.z_std
         dx = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
-        _, h = self.gru(torch.cat([x, dx], dim=-1))
+        seq = torch.cat([x, dx], dim=-1)
+        if lengths is not None:
+            seq = nn.utils.rnn.pack_padded_sequence(
+                seq, torch.as_tensor(lengths).cpu(), batch_first=True, enforce_sorted=False
+            )
+        _, h = self.gru(seq)
         return self.out(h[-1]).squeeze(-1)
 
 
@@ -119,15 +126,19 @@ def build_trust_net(kind: TrustKind, latent_dim: int, hidden_dim: int = 64) -> n
 
 
 @torch.no_grad()
-def trust_scores(net: nn.Module, z: np.ndarray | torch.Tensor) -> np.ndarray:
-    """``p(real)`` of every episode in ``z`` ``(N, T, D)``.
+def trust_scores(
+    net: nn.Module, z: np.ndarray | torch.Tensor, lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """``p(real)`` of every episode in ``z`` ``(N, T, D)`` (padded, with its ``lengths``).
 
     Examples:
         >>> trust_scores(TrustMLP(2, 4), np.zeros((3, 5, 2))).shape
         (3,)
     """
     net.eval()
-    return torch.sigmoid(net(torch.as_tensor(z, dtype=torch.float32))).numpy().astype(np.float64)
+    z = torch.as_tensor(z, dtype=torch.float32)
+    lengths = None if lengths is None else torch.as_tensor(lengths)
+    return torch.sigmoid(net(z, lengths)).numpy().astype(np.float64)
 
 
 def trust_metrics(p_real: np.ndarray, is_real: np.ndarray) -> dict[str, Any]:

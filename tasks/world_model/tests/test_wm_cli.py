@@ -198,10 +198,12 @@ def test_demo_end_to_end_and_resume(tmp_path, tiny_overrides):
         rows = list(csv.DictReader(fh))
     syn = [r for r in rows if r["source"] == "synthetic"]
     assert syn and len(rows) > len(syn)
-    for r in syn:  # the gate's weight is p(real) when accepted, else 0
-        p, accepted = float(r["p_real"]), r["trust_accepted"] == "1"
-        assert accepted == (p >= 0.5)
-        assert float(r["trust_weight"]) == pytest.approx(p if accepted else 0.0, abs=1e-6)
+    for r in syn:  # rule "both": p(real) >= 0.5 and the bounds filter; weight p(real) or 0
+        p, trusted = float(r["p_real"]), r["trust_accepted"] == "1"
+        accepted = r["gate_accepted"] == "1"
+        assert trusted == (p >= 0.5)
+        assert accepted == (trusted and r["bounds_pass"] == "1")
+        assert float(r["weight"]) == pytest.approx(p if accepted else 0.0, abs=1e-6)
     for name in (
         "plots/std_ratio.png",
         "plots/trust_hist.png",
@@ -242,11 +244,12 @@ def test_study_verb_and_its_aliases(tmp_path, tiny_overrides, capsys):
     assert main(["horizon-study", "--out", str(tmp_path / "h2"), *horizon]) == 0
     h1, h2 = (_rows(tmp_path / d / "horizon_study.json") for d in ("h1", "h2"))
     assert h1 == h2 and [r["variant"] for r in h1] == ["tf_h10"]
-    policy = ["--seeds", "0", *sets]
+    policy = ["--seeds", "0", "--modes", "episodes", *sets]
     assert main(["study", "--out", str(tmp_path / "p1"), *policy]) == 0  # --kind policy
     assert main(["policy-study", "--out", str(tmp_path / "p2"), *policy]) == 0
     p1, p2 = (_rows(tmp_path / d / "policy_study.json") for d in ("p1", "p2"))
-    assert p1 == p2 and [r["mix"] for r in p1] == ["real_only", "fixed_share", "trust_weighted"]
+    assert p1 == p2
+    assert [r["variant"] for r in p1] == ["real_only", "fixed_share", "trust_weighted"]
     capsys.readouterr()
     assert main(["horizon-study", "--kind", "policy", "--out", str(tmp_path / "x")]) == 2
     _one_error_line(capsys, "horizon-study is study --kind horizon, got --kind policy")

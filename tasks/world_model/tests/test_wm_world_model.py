@@ -155,6 +155,7 @@ def test_generate_and_checkpoint_weights_only(tiny_real, tmp_path):
     assert syn.z.shape == (7, 10, 4) and syn.rewards.shape == (7, 10)
     src = syn.meta["source_episode"]
     np.testing.assert_array_equal(syn.z[:, 0], tiny_real.z[src, 0])
-    np.testing.assert_array_equal(syn.actions, tiny_real.actions[src, :10])
+    np.testing.assert_array_equal(syn.actions[:, :9], tiny_real.actions[src, :9])
+    assert (syn.actions[:, 9] == 0).all()  # the last state's action is never applied
     with pytest.raises(ValueError, match="horizon must be <= the source episode length"):
         generate_episodes(back, tiny_real, 2, horizon=50)
