@@ -334,6 +334,11 @@ def run_demo(
     """
     start = time.perf_counter()
     cfg = config if config is not None else demo_config(quick, seed, overrides)
+    if cfg.trainer.devices * cfg.trainer.num_nodes > 1:
+        raise ValueError(
+            "demo runs on one process (trainer.devices=1, trainer.num_nodes=1); on a cluster "
+            "run the stage commands under srun (the package README's SLURM recipe)"
+        )
     out = writable_dir(out_dir)
     _check_config(out, cfg)
     _check_source(out, real)

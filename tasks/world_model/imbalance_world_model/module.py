@@ -158,9 +158,10 @@ class WorldModelModule(L.LightningModule):
                 terms["trust"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
                 loss = loss + cfg.trust_aware_weight * terms["trust"]
         if self._trainer is not None:
-            self.log("loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=b)
+            log = {"on_epoch": True, "on_step": False, "batch_size": b, "sync_dist": True}
+            self.log("loss", loss, prog_bar=True, **log)
             for name, value in terms.items():
-                self.log(name, value, on_epoch=True, on_step=False, batch_size=b)
+                self.log(name, value, **log)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -195,7 +196,9 @@ class TrustModule(L.LightningModule):
         lengths = batch[2] if len(batch) > 2 else None
         loss = self.loss_fn(self.net(z, lengths), y)
         if self._trainer is not None:
-            self.log("trust_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
+            self.log(
+                "trust_loss", loss, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True
+            )
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -244,7 +247,7 @@ class PolicyModule(L.LightningModule):
 
     def _log(self, name: str, value: torch.Tensor) -> None:
         if self._trainer is not None:
-            self.log(name, value, on_epoch=True, on_step=False, prog_bar=True)
+            self.log(name, value, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], _: int) -> torch.Tensor:
         z, a, r, z_next, done, w = batch

@@ -553,6 +553,12 @@ def stage_train_policy(
 
     if mix not in MIXES:
         raise ValueError(f"mix must be one of {list(MIXES)}, got {mix!r}")
+    t = config.trainer
+    if config.policy.algo == "td3bc" and t.devices * t.num_nodes > 1:
+        raise ValueError(
+            "policy.algo td3bc trains on one process (its two optimizers step in one "
+            "training step); use trainer.devices=1 trainer.num_nodes=1, or policy.algo=bc"
+        )
     train, test, split = load_real(real_path, config)
     episodes, trust, bounds = train, None, None
     if mix != "real_only":

@@ -24,7 +24,7 @@ def test_configs_are_package_data_and_resolve_by_name():
         assert path.parent.name == "configs" and path.parent.parent.name == PACKAGE, path
         load_config(name)
     meta = (ROOT / "pyproject.toml").read_text()  # (tomllib is Python >= 3.11)
-    assert f'{PACKAGE} = ["py.typed", "configs/*.yaml"]' in meta
+    assert f'{PACKAGE} = ["py.typed", "configs/*.yaml", "cluster/*.sbatch"]' in meta
     assert 'license-files = ["LICENSE"]' in meta
     assert (ROOT / "LICENSE").read_text() == (ROOT.parents[1] / "LICENSE").read_text()
     assert '"imbalance-kit>=0.1,<0.2"' in meta
