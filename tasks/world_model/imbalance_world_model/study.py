@@ -107,6 +107,8 @@ POLICY_COLUMNS = {
     "bounds_pass": "bounds pass",
     "trust_pass": "trust pass",
     "accepted": "accepted",
+    "trust_auc": "trust ROC AUC",
+    "trust_gap": "trust gap",
 }
 
 Log = Callable[[str], None]
@@ -213,7 +215,9 @@ def horizon_study(
                 trust_net=trust_nets.get(parent) if parent else None,
                 **fit_options,
             )
-            syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
+            syn = generate_episodes(
+                wm, train, train.n_episodes, sample=cfg.generate.sample, seed=seed + 1
+            )
             ref = real_counterparts(train, syn)
             ratio = std_ratio_per_step(syn.z, ref.z, syn.lengths, ref.lengths)
             net, tm = _trust(train, syn, cfg, seed, fit_options)
@@ -293,8 +297,8 @@ def _variant_trust(
     """Trust net fitted on the synthetic episodes of the ``parent`` variant (for ``+trust``)."""
     pcfg = WMConfig.from_dict(merge_mappings(cfg.to_dict(), HORIZON_VARIANTS[parent]))
     wm, _ = train_world_model(train, pcfg.world_model, pcfg.wm_train, seed=seed, **fit_options)
-    syn = generate_episodes(wm, train, train.n_episodes, seed=seed + 1)
-    net, _ = train_trust(train.z, syn.z, **dataclasses.asdict(cfg.trust), seed=seed, **fit_options)
+    syn = generate_episodes(wm, train, train.n_episodes, sample=cfg.generate.sample, seed=seed + 1)
+    net, _ = _trust(train, syn, cfg, seed, fit_options)
     return net
 
 
@@ -375,6 +379,8 @@ def policy_study(
                         "trust_pass": m["gate"]["synthetic"]["trust"],
                         "bounds_pass": m["gate"]["synthetic"]["bounds"],
                         "accepted": m["gate"]["synthetic"]["accepted"],
+                        "trust_auc": (m["trust"]["val"] or {}).get("roc_auc"),
+                        "trust_gap": (m["trust"]["val"] or {}).get("trust_gap"),
                     }
                 )
     order = [_variant(mix, mode) for mode in modes for mix in MIXES]

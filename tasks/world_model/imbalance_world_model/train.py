@@ -601,7 +601,9 @@ def stage_train_policy(
         synthetic=synthetic_path if mix != "real_only" else None,
         scores=scores_path if mix == "trust_weighted" else None,
     )
-    buffer = ReplayBuffer.from_episodes(episodes, weights)
+    keep = weights > 0  # episodes the mix gives no weight add nothing: leave them out, so a
+    # trust-weighted mix that accepts no synthetic episode is exactly the real-only policy
+    buffer = ReplayBuffer.from_episodes(episodes.subset(np.flatnonzero(keep)), weights[keep])
     module, summary = train_policy(
         buffer,
         config.policy,

@@ -214,3 +214,25 @@ def test_segments_start_from_real_states_and_replay_real_actions():
         np.testing.assert_allclose(seg.z[j, 1], full[0, s + 1].detach().numpy(), rtol=1e-5,
                                    atol=1e-6)  # fmt: skip
         np.testing.assert_array_equal(seg.actions[j, : n - 1], ep.actions[i, s : s + n - 1])
+
+
+def test_trust_weighted_mix_that_accepts_nothing_is_the_real_only_policy(tmp_path, tiny_overrides):
+    from imbalance_world_model.config import load_config
+    from imbalance_world_model.data import split_real
+    from imbalance_world_model.simulate import stage_simulate
+    from imbalance_world_model.train import stage_train_policy
+
+    cfg = load_config(None, tiny_overrides)
+    real = stage_simulate(cfg, tmp_path / "real.npz")
+    train, _ = split_real(real)
+    syn = train.subset(np.arange(6))
+    syn = Episodes(syn.z * 2.0, syn.actions, syn.rewards, np.array(["synthetic"] * 6))
+    save_episodes(syn, tmp_path / "syn.npz")
+    np.savez(tmp_path / "scores.npz", p_real_synthetic=np.full(6, 0.9),
+             bounds_pass_synthetic=np.zeros(6, bool), p_real_real=np.ones(3),
+             bounds_pass_real=np.ones(3, bool))  # fmt: skip
+    args = (tmp_path / "real.npz", tmp_path / "syn.npz", tmp_path / "scores.npz")
+    only = stage_train_policy(cfg, "real_only", *args, tmp_path / "a")
+    none = stage_train_policy(cfg, "trust_weighted", *args, tmp_path / "b")  # rule both: none
+    assert none["synthetic_share"] == 0.0 and none["n_transitions"] == only["n_transitions"]
+    assert none["action_mse_test"] == only["action_mse_test"]
