@@ -14,8 +14,6 @@ Outputs in the run folder:
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +23,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from imbalance_kit.app import check_choice, check_positive_int, error
+from imbalance_kit.app import (
+    check_choice,
+    check_positive_int,
+    error,
+    load_json,
+    write_csv,
+    write_json,
+)
 from imbalance_kit.calibration import plot_reliability_diagram
 from imbalance_kit.metrics import best_threshold
 from imbalance_video.data import EventClipDataset
@@ -102,7 +107,8 @@ def predict_manifest(
     Examples:
         >>> import tempfile
         >>> from imbalance_video import SimulationSpec, VideoConfig, simulate_dataset
-        >>> from imbalance_video.training import build_tasks, compute_task_weights
+        >>> from imbalance_video.objective import compute_task_weights
+        >>> from imbalance_video.train import build_tasks
         >>> root = Path(tempfile.mkdtemp())
         >>> _ = simulate_dataset(root, SimulationSpec(n_videos=2, n_test_videos=0,
         ...     events_per_video=3, event_frames=4, gap_frames=1, size=16))
@@ -211,10 +217,7 @@ def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
         columns.extend(c for c in row if c not in columns)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, [{c: row.get(c, "") for c in columns} for row in rows], columns)
 
 
 def evaluate_run(
@@ -230,7 +233,7 @@ def evaluate_run(
     """Evaluate a run folder's checkpoint on its validation and test manifests.
 
     Args:
-        run_dir: a folder written by :func:`imbalance_video.training.train`.
+        run_dir: a folder written by :func:`imbalance_video.train.train`.
         checkpoint: ``"best"``, ``"last"`` or a path to a checkpoint file.
         manifests: split name -> manifest; default: the config's ``val`` and ``test``.
         clips: TTA clips per event (default: the config's ``tta.clips``).
@@ -416,9 +419,9 @@ def _evaluate(
         summary[f"{split}_probe_chance"] = split_out["linear_probe"]["chance"]
     result["summary"] = summary
     result = finite_or_none(result)
-    (run / "metrics.json").write_text(json.dumps(result, indent=2))
+    write_json(run / "metrics.json", result)
     _write_predictions(run / "predictions.csv", rows)
     history = run / "training_history.json"
     if plots and history.is_file():
-        _plot_history(run / "training_curves.png", json.loads(history.read_text()))
+        _plot_history(run / "training_curves.png", load_json(history))
     return result

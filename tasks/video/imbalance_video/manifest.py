@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imbalance_kit.app import error
+from imbalance_kit.app import atomic_open, error
 
 __all__ = ["REQUIRED_COLUMNS", "Manifest", "read_manifest"]
 
@@ -107,10 +107,10 @@ class Manifest:
         """The values of one column.
 
         Raises:
-            KeyError: no such column.
+            ValueError: no such column.
         """
         if name not in self.columns:
-            raise KeyError(f"column must be one of {self.columns}, got {name!r}")
+            raise error("column", f"one of {self.columns}", name)
         return [row[name] for row in self.rows]
 
     def video_ids(self) -> list[str]:
@@ -129,7 +129,8 @@ class Manifest:
         return Manifest([dict(r) for r in rows], columns, self.root)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the manifest as CSV; relative video paths are rewritten for the new folder.
+        """Write the manifest as CSV, atomically; relative video paths are rewritten for the new
+        folder.
 
         Returns:
             The path written.
@@ -137,7 +138,7 @@ class Manifest:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = target.parent.resolve()
-        with target.open("w", newline="", encoding="utf-8") as handle:
+        with atomic_open(target, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="raise")
             writer.writeheader()
             for i, row in enumerate(self.rows):

@@ -9,49 +9,18 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from imbalance_kit.losses import MultiTaskLoss, get_loss
-from imbalance_video.config import TaskConfig, VideoConfig
+from imbalance_kit.losses import MultiTaskLoss
+from imbalance_video.config import VideoConfig
 from imbalance_video.distributed import gather_rows
 from imbalance_video.labels import TaskLabels
-from imbalance_video.models import build_model
+from imbalance_video.model import build_model
+from imbalance_video.objective import build_task_loss
 from imbalance_video.scoring import task_metrics
 
-__all__ = ["SUMMARY_METRICS", "VideoEventModule", "aggregate_clips", "build_task_loss"]
+__all__ = ["SUMMARY_METRICS", "VideoEventModule", "aggregate_clips"]
 
 SUMMARY_METRICS = ("tail_recall", "tail_f1", "macro_f1", "roc_auc", "ece")
-
-
-def build_task_loss(
-    task: TaskConfig,
-    counts: Sequence[int],
-    weight: torch.Tensor | None,
-    label_smoothing: float,
-) -> nn.Module:
-    """The loss module of one task from :mod:`imbalance_kit.losses` (via ``get_loss``).
-
-    ``ce`` -> ``cross_entropy``; ``focal`` -> ``softmax_focal`` with ``gamma``;
-    ``balanced_softmax`` and ``ldam`` read ``counts``; ``logit_adjusted`` reads the
-    priors ``counts / sum(counts)``. ``weight`` (per-class) and ``label_smoothing``
-    go to every loss.
-
-    Examples:
-        >>> loss = build_task_loss(TaskConfig(loss="focal", gamma=2.0), [90, 10], None, 0.1)
-        >>> type(loss).__name__
-        'SoftmaxFocalLoss'
-    """
-    common: dict[str, Any] = {"weight": weight, "label_smoothing": label_smoothing}
-    n = torch.tensor([float(c) for c in counts])
-    if task.loss == "ce":
-        return get_loss("cross_entropy", **common)
-    if task.loss == "focal":
-        return get_loss("softmax_focal", gamma=task.gamma, **common)
-    if task.loss == "balanced_softmax":
-        return get_loss("balanced_softmax", samples_per_class=n, **common)
-    if task.loss == "ldam":
-        return get_loss("ldam", samples_per_class=n, **common)
-    return get_loss("logit_adjusted", class_priors=n / n.sum(), **common)
 
 
 def aggregate_clips(probs: torch.Tensor, how: str) -> torch.Tensor:
@@ -72,7 +41,7 @@ def aggregate_clips(probs: torch.Tensor, how: str) -> torch.Tensor:
 
 
 class VideoEventModule(L.LightningModule):
-    """Trains a :class:`imbalance_video.models.VideoClassifier` on event clips.
+    """Trains a :class:`imbalance_video.model.VideoClassifier` on event clips.
 
     The objective is :class:`imbalance_kit.losses.MultiTaskLoss` over the task heads
     (one task: just that task's loss). Validation runs the TTA clips of each event,

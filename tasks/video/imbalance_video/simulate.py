@@ -31,16 +31,16 @@ development cameras (``"reversed"``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from imbalance_kit.app import check_choice, check_in_range, check_positive_int, error
+from imbalance_kit.app import check_choice, check_in_range, check_positive_int, error, write_json
 from imbalance_video.manifest import Manifest
 
 __all__ = ["ACTIONS", "SimulationSpec", "simulate_dataset", "write_video"]
@@ -110,9 +110,11 @@ class SimulationSpec:
 
 
 def write_video(
-    path: str | os.PathLike[str], frames: np.ndarray, fps: int = 8, crf: int = 18
+    path: str | os.PathLike[str], frames: np.ndarray, fps: float | Fraction = 8, crf: int = 18
 ) -> None:
     """Encode ``(F, H, W, 3)`` ``uint8`` RGB frames as an H.264 mp4 with PyAV.
+
+    ``fps`` may be a fraction (``Fraction(30000, 1001)`` for 29.97 frames per second).
 
     Falls back to MPEG-4 part 2 when the FFmpeg build has no ``libx264``.
 
@@ -131,7 +133,8 @@ def write_video(
         raise error("frames", "non-empty with even height and width", frames)
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=int(fps))
+        rate = Fraction(fps).limit_denominator(1_000_000)
+        stream = container.add_stream(codec, rate=rate)
         stream.height, stream.width = int(frames.shape[1]), int(frames.shape[2])
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":
@@ -409,5 +412,5 @@ def simulate_dataset(out_dir: str | os.PathLike[str], spec: SimulationSpec | Non
         path = Manifest(rows, root=root).write(root / f"{name}.csv")
         written[name] = str(path)
     info = {"spec": asdict(spec), "actions": list(ACTIONS), "videos": videos, **written}
-    (root / "simulation.json").write_text(json.dumps(info, indent=2))
+    write_json(root / "simulation.json", info)
     return info

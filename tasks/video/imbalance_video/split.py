@@ -19,7 +19,6 @@ videos held out group-wise before the split.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import defaultdict
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
-from imbalance_kit.app import check_choice, check_in_range, error
+from imbalance_kit.app import check_choice, check_in_range, error, write_json
 from imbalance_kit.augment import random_oversample
 from imbalance_video.labels import TaskLabels
 from imbalance_video.manifest import Manifest
@@ -63,7 +62,7 @@ class SplitResult:
         paths["val"] = str(self.val.write(root / "val.csv"))
         if self.test is not None:
             paths["test"] = str(self.test.write(root / "test.csv"))
-        (root / "split_summary.json").write_text(json.dumps(self.summary, indent=2))
+        write_json(root / "split_summary.json", self.summary)
         paths["summary"] = str(root / "split_summary.json")
         return paths
 
@@ -248,9 +247,7 @@ def split_manifest(
     if test_manifest is not None and test_share > 0:
         raise error("test_share", "0 when test_manifest is given", test_share)
     if label_column not in manifest.columns:
-        raise KeyError(
-            f"label_column must be a manifest column {manifest.columns}, got {label_column!r}"
-        )
+        raise error("label_column", f"a manifest column {manifest.columns}", label_column)
     task = TaskLabels.from_values(label_column, manifest.column(label_column), tail_classes)
     is_tail = task.is_tail(task.encode(manifest.column(label_column)))
     dev, test = manifest, test_manifest

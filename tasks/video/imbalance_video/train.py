@@ -14,12 +14,9 @@ Run folder layout::
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import os
-import warnings
-from collections.abc import Iterator
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -28,49 +25,25 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from imbalance_kit.weights import class_counts, compute_class_weights
+from imbalance_kit.app import (
+    build_trainer,
+    fit,
+    last_checkpoint,
+    load_json,
+    load_torch,
+    random_state_callback,
+    write_json,
+    write_text,
+)
 from imbalance_video.config import VideoConfig
 from imbalance_video.data import VideoDataModule
 from imbalance_video.decode import VideoCache
 from imbalance_video.labels import TaskLabels, infer_classes
 from imbalance_video.manifest import Manifest, read_manifest
 from imbalance_video.module import VideoEventModule
+from imbalance_video.objective import compute_task_weights
 
 __all__ = ["HistoryCallback", "build_tasks", "compute_task_weights", "train"]
-
-
-# Lightning remarks that say nothing about this run's correctness
-_NOISE = (
-    ".*does not have many workers.*",
-    ".*number of training batches.*",
-    ".*exists and is not empty.*",
-    ".*LeafSpec.*",
-    ".*litlogger.*",
-)
-
-
-@contextlib.contextmanager
-def _quiet_lightning(quiet: bool) -> Iterator[None]:
-    """Hide Lightning's informational messages (not its warnings about problems)."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    with warnings.catch_warnings():
-        for pattern in _NOISE:
-            warnings.filterwarnings("ignore", message=pattern)
-        if quiet:
-            for logger in loggers:
-                logger.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 class HistoryCallback(Callback):
@@ -79,7 +52,7 @@ class HistoryCallback(Callback):
     A record holds ``epoch``, every epoch-level logged value (``train_loss``,
     ``val_loss``, ``val_tail_recall``, ``val_tail_f1``, ...), the learning rate and
     ``task_weights`` (the weights the epoch trained with). On resume the records of
-    epochs not yet re-run are kept.
+    the epochs the checkpoint holds are kept and the later ones dropped.
 
     Examples:
         >>> callback = HistoryCallback("run/training_history.json")
@@ -94,8 +67,8 @@ class HistoryCallback(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # runs after a resumed checkpoint has restored the epoch counter
         self.records = []
-        if self.path.is_file():
-            old = json.loads(self.path.read_text())
+        if trainer.current_epoch > 0 and self.path.is_file():
+            old = load_json(self.path)
             self.records = [r for r in old if r.get("epoch", 0) < trainer.current_epoch]
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -108,7 +81,7 @@ class HistoryCallback(Callback):
         record["task_weights"] = dict(getattr(pl_module, "weights_used", {}))
         self.records.append(record)
         if trainer.is_global_zero:
-            _write_json(self.path, self.records)
+            write_json(self.path, self.records)
 
 
 def _spawned_record(best: Path, history: Path) -> tuple[float | None, int]:
@@ -116,11 +89,11 @@ def _spawned_record(best: Path, history: Path) -> tuple[float | None, int]:
     processes (``ddp_spawn``), whose callback state does not come back to this one."""
     score = None
     if best.is_file():
-        state = torch.load(best, map_location="cpu", weights_only=True)
+        state = load_torch(best, what="checkpoint")
         for key, value in state.get("callbacks", {}).items():
             if key.startswith("ModelCheckpoint") and value.get("best_model_score") is not None:
                 score = float(value["best_model_score"])
-    records = json.loads(history.read_text()) if history.is_file() else []
+    records = load_json(history) if history.is_file() else []
     return score, 1 + max((int(r["epoch"]) for r in records), default=-1)
 
 
@@ -148,40 +121,35 @@ def build_tasks(
     return tasks
 
 
-def compute_task_weights(
-    config: VideoConfig, tasks: list[TaskLabels], train: Manifest
-) -> tuple[dict[str, list[int]], dict[str, list[float] | None]]:
-    """Training class counts and the configured class weights of every task.
+#: Files of a run folder that training writes (removed by ``restart=True``).
+RUN_FILES = (
+    "best.ckpt",
+    "last.ckpt",
+    "training_history.json",
+    "train_done.json",
+    "metrics.json",
+    "predictions.csv",
+)
 
-    Weights come from :func:`imbalance_kit.weights.compute_class_weights`
-    (``training.class_weights``: ``balanced`` or ``effective`` with
-    ``effective_beta``), capped at ``max_class_weight``; ``None`` when off.
 
-    Examples:
-        >>> rows = [{"video_path": "v.mp4", "video_id": "v", "event_id": str(i),
-        ...          "start_frame": "0", "end_frame": "4", "label": str(int(i == 0))}
-        ...         for i in range(4)]
-        >>> config = VideoConfig.from_dict({"training": {"class_weights": "balanced"}})
-        >>> compute_task_weights(config, build_tasks(config, Manifest(rows)), Manifest(rows))
-        ({'label': [3, 1]}, {'label': [0.6666666865348816, 2.0]})
+def _resume_point(run: Path, resume: bool, restart: bool) -> tuple[Path | None, int]:
+    """The checkpoint to resume from (checked to load) and its finished epochs.
+
+    ``restart`` clears the run's training files first.
     """
-    counts: dict[str, list[int]] = {}
-    weights: dict[str, list[float] | None] = {}
-    training = config.training
-    for task in tasks:
-        labels = torch.from_numpy(task.encode(train.column(task.name)))
-        counts[task.name] = class_counts(labels, task.num_classes).tolist()
-        if training.class_weights == "none":
-            weights[task.name] = None
-            continue
-        weights[task.name] = compute_class_weights(
-            torch.tensor(counts[task.name]),
-            method=training.class_weights,
-            beta=training.effective_beta,
-            max_weight=training.max_class_weight,
-            from_counts=True,
-        ).tolist()
-    return counts, weights
+    last = run / "last.ckpt"
+    if restart:
+        for name in RUN_FILES:
+            (run / name).unlink(missing_ok=True)
+        return None, 0
+    if not resume or not last.is_file():
+        return None, 0
+    state = load_torch(
+        last,
+        what="checkpoint",
+        hint="delete it, or run again with --restart to train from the first epoch",
+    )
+    return last, int(state.get("epoch", -1)) + 1
 
 
 def train(
@@ -189,24 +157,37 @@ def train(
     run_dir: str | os.PathLike[str],
     *,
     resume: bool = False,
+    restart: bool = False,
     progress: bool = True,
+    verbose: bool = False,
     callbacks: list[Callback] | None = None,
 ) -> dict[str, Any]:
     """Train on ``config.data.train``, select on ``config.data.val``; write the run folder.
 
+    ``last.ckpt`` is written after every finished epoch with the random number
+    generators' states (:func:`imbalance_kit.app.last_checkpoint`,
+    :func:`imbalance_kit.app.random_state_callback`), so a run resumed from it ends
+    with the same weights and metrics as one that was never interrupted.
+
     Args:
         config: the run configuration (``data.train`` and ``data.val`` required).
         run_dir: the run folder (created).
-        resume: continue from ``run_dir/last.ckpt`` when it exists.
-        progress: show Lightning's progress bar.
+        resume: continue from ``run_dir/last.ckpt`` when it exists (it is checked first:
+            a damaged file raises :class:`imbalance_kit.app.DamagedFileError`).
+        restart: delete the run's checkpoints, history and results first and train from
+            the first epoch.
+        progress: show one progress bar per training.
+        verbose: show Lightning's own messages (model summary, banners).
         callbacks: extra Lightning callbacks.
 
     Returns:
-        ``best_checkpoint``, ``best_score``, ``monitor``, ``epochs`` (the content of
-        ``train_done.json``).
+        ``best_checkpoint``, ``best_score``, ``monitor``, ``epochs`` (finished epochs,
+        resumed ones included), ``resumed_from_epoch``, ``class_weights``,
+        ``class_counts`` (the content of ``train_done.json``).
 
     Raises:
         ValueError: ``data.train`` or ``data.val`` missing, or a bad manifest.
+        imbalance_kit.app.DamagedFileError: ``resume`` with a damaged ``last.ckpt``.
 
     Examples:
         >>> import tempfile
@@ -232,6 +213,7 @@ def train(
         )
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
+    ckpt_path, resumed = _resume_point(run, resume, restart)
     L.seed_everything(config.training.seed, workers=True, verbose=False)
     names = config.task_names
     train_m = read_manifest(config.data.train, label_columns=names)
@@ -239,14 +221,14 @@ def train(
     tasks = build_tasks(config, train_m, val_m)
     counts, weights = compute_task_weights(config, tasks, train_m)
     config.save(run / "config.yaml")
-    _write_json(run / "label_map.json", {t.name: t.to_dict() for t in tasks})
+    write_json(run / "label_map.json", {t.name: t.to_dict() for t in tasks})
     used = [
         f"train: {Path(config.data.train).resolve()}",
         f"val: {Path(config.data.val).resolve()}",
     ]
     if config.data.test:
         used.append(f"test: {Path(config.data.test).resolve()}")
-    (run / "manifests_used.txt").write_text("\n".join(used) + "\n")
+    write_text(run / "manifests_used.txt", "\n".join(used) + "\n")
 
     cache = VideoCache(config.data.frame_size, config.data.cache_dir or run / "cache")
     module = VideoEventModule(config.to_dict(), [t.to_dict() for t in tasks], counts, weights)
@@ -258,42 +240,42 @@ def train(
         filename="best",
         monitor=training.monitor,
         mode="max",
-        save_last=True,
         enable_version_counter=False,
         auto_insert_metric_name=False,
     )
-    all_callbacks: list[Callback] = [checkpoint, HistoryCallback(run / "training_history.json")]
+    all_callbacks: list[Callback] = [
+        HistoryCallback(run / "training_history.json"),
+        random_state_callback(),
+        checkpoint,
+        last_checkpoint(run),
+    ]
     if training.patience is not None:
         all_callbacks.append(
             EarlyStopping(monitor=training.monitor, mode="max", patience=training.patience)
         )
     all_callbacks += callbacks or []
-    last = run / "last.ckpt"
-    ckpt_path = str(last) if resume and last.is_file() else None
     threads = torch.get_num_threads()
     try:
-        with _quiet_lightning(not progress):
-            trainer = L.Trainer(
-                max_epochs=training.epochs,
-                accelerator=training.accelerator,
-                devices=training.devices,
-                strategy=training.strategy,
-                precision=training.precision,  # type: ignore[arg-type]
-                logger=CSVLogger(run, name="logs", version=""),
-                callbacks=all_callbacks,
-                enable_progress_bar=progress,
-                enable_model_summary=False,
-                use_distributed_sampler=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=1,
-                gradient_clip_val=training.gradient_clip,
-                deterministic=training.deterministic,
-                default_root_dir=run,
-            )
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        trainer = build_trainer(
+            run,
+            max_epochs=training.epochs,
+            callbacks=all_callbacks,
+            logger=CSVLogger(run, name="logs", version=""),
+            progress_bar=progress,
+            verbose=verbose,
+            accelerator=training.accelerator,
+            devices=training.devices,
+            strategy=training.strategy,
+            precision=training.precision,
+            use_distributed_sampler=False,
+            log_every_n_steps=1,
+            gradient_clip_val=training.gradient_clip,
+            deterministic=training.deterministic,
+        )
+        fit(trainer, module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
     finally:
         torch.set_num_threads(threads)  # the module may have changed it (training.num_threads)
-    best = Path(checkpoint.best_model_path or last)
+    best = Path(checkpoint.best_model_path or run / "last.ckpt")
     if checkpoint.best_model_score is not None:
         score, epochs = float(checkpoint.best_model_score), int(trainer.current_epoch)
     else:
@@ -303,9 +285,20 @@ def train(
         "best_score": score,
         "monitor": training.monitor,
         "epochs": epochs,
+        "resumed_from_epoch": resumed,
         "class_weights": weights,
         "class_counts": counts,
     }
     if trainer.is_global_zero:
-        _write_json(run / "train_done.json", done)
+        write_json(run / "train_done.json", done)
     return done
+
+
+class _CallableModule(types.ModuleType):
+    """``imbalance_video.train`` is this module and, called, its :func:`train` function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
