@@ -93,7 +93,8 @@ class VideoCache:
     The disk key is a hash of the resolved path, the file's size and modification time
     and the frame size, so an edited video is decoded again. Files are written
     atomically (a temporary file renamed into place), so an interrupted run leaves no
-    half-written cache entry.
+    half-written cache entry; an entry that does not load (or does not match its recorded
+    frame count) is decoded again.
 
     Args:
         size: frame ``(height, width)`` or one int for a square.
@@ -144,8 +145,15 @@ class VideoCache:
         array, meta = self.cache_dir / f"{key}.npy", self.cache_dir / f"{key}.json"
         if not (array.is_file() and meta.is_file()):
             return None
-        fps = float(json.loads(meta.read_text())["fps"])
-        return DecodedVideo(np.load(array, allow_pickle=False), fps)
+        try:  # a damaged entry (a full disk, a killed copy) is decoded again
+            info = json.loads(meta.read_text())
+            frames = np.load(array, allow_pickle=False)
+            fps = float(info["fps"])
+        except (ValueError, OSError, KeyError, TypeError, EOFError):
+            return None
+        if frames.ndim != 4 or frames.shape[0] != info.get("frames") or frames.dtype != np.uint8:
+            return None
+        return DecodedVideo(frames, fps)
 
     def _store(self, key: str, video: DecodedVideo) -> None:
         if self.cache_dir is None:

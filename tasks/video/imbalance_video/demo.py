@@ -13,9 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from imbalance_kit.app import check_choice, error, load_json, merge_mappings
+from imbalance_kit.app import DamagedFileError, check_choice, error, load_json, merge_mappings
 from imbalance_video.config import VideoConfig
-from imbalance_video.simulate import SimulationSpec, simulate_dataset
+from imbalance_video.simulate import SimulationSpec, simulate_dataset, simulation_is_complete
 from imbalance_video.split import SPLIT_METHODS
 
 __all__ = [
@@ -118,21 +118,25 @@ def simulate_demo_data(
     """
     check_choice("preset", preset, tuple(DEMO_PRESETS))
     spec = SimulationSpec(**DEMO_PRESETS[preset]["simulation"])
-    info_path = data / "simulation.json"
     manifests = (data / "manifest.csv", data / "test_manifest.csv")
-    if info_path.is_file() and all(p.is_file() for p in manifests):
-        stored = load_json(info_path)["spec"]
-        if stored != asdict(spec):
-            raise error(
-                f"{data}",
-                f"a simulation with the {preset} preset (use another --out)",
-                "a different one",
-                raw=True,
-            )
+    try:
+        stored = load_json(data / "simulation.json")["spec"]
+    except (FileNotFoundError, DamagedFileError, KeyError, TypeError):
+        stored = None
+    if stored is not None and stored != asdict(spec):
+        raise error(
+            f"{data}",
+            f"a simulation with the {preset} preset (use another --out)",
+            "a different one",
+            raw=True,
+        )
+    if stored is not None and simulation_is_complete(data):
         log(f"[simulate] reusing {data}")
-    else:
-        log(f"[simulate] {spec.n_videos} + {spec.n_test_videos} videos of {spec.size}px -> {data}")
-        simulate_dataset(data, spec)
+        return manifests
+    if (data / "simulation.json").exists():
+        log(f"[simulate] {data} is incomplete or damaged: simulating it again")
+    log(f"[simulate] {spec.n_videos} + {spec.n_test_videos} videos of {spec.size}px -> {data}")
+    simulate_dataset(data, spec)
     return manifests
 
 

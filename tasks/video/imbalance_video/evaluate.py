@@ -28,6 +28,7 @@ from imbalance_kit.app import (
     check_positive_int,
     error,
     load_json,
+    load_torch,
     write_csv,
     write_json,
 )
@@ -55,12 +56,15 @@ def load_module(
 ) -> VideoEventModule:
     """Rebuild a trained module from a Lightning checkpoint of this package.
 
-    The file is read with ``torch.load(..., weights_only=True)``: only tensors and
-    plain data, never arbitrary pickled objects. ``trust_checkpoint=True`` reads it
-    with full unpickling, for a file you made yourself with other tools.
+    The file is read with ``torch.load(..., weights_only=True)``
+    (:func:`imbalance_kit.app.load_torch`, which also verifies the archive's checksums):
+    only tensors and plain data, never arbitrary pickled objects. ``trust_checkpoint=True``
+    reads it with full unpickling, for a file you made yourself with other tools.
 
     Raises:
         FileNotFoundError: no such file.
+        imbalance_kit.app.DamagedFileError: a truncated or corrupt file, or one that needs
+            unpickling (one line that says how to go on).
         ValueError: not a checkpoint of :class:`imbalance_video.module.VideoEventModule`.
 
     Examples:
@@ -75,7 +79,17 @@ def load_module(
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint must be an existing file, got {str(path)!r}")
-    state = torch.load(path, map_location="cpu", weights_only=not trust_checkpoint)
+    if trust_checkpoint:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    else:
+        state = load_torch(
+            path,
+            what="checkpoint",
+            hint=(
+                "train the run again (train --restart) or evaluate --checkpoint last; "
+                "a file that needs unpickling loads only with --trust-checkpoint"
+            ),
+        )
     if (
         not isinstance(state, Mapping)
         or "hyper_parameters" not in state

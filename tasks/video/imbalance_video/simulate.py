@@ -31,6 +31,7 @@ development cameras (``"reversed"``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -40,10 +41,24 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imbalance_kit.app import check_choice, check_in_range, check_positive_int, error, write_json
+from imbalance_kit.app import (
+    DamagedFileError,
+    check_choice,
+    check_in_range,
+    check_positive_int,
+    error,
+    load_json,
+    write_json,
+)
 from imbalance_video.manifest import Manifest
 
-__all__ = ["ACTIONS", "SimulationSpec", "simulate_dataset", "write_video"]
+__all__ = [
+    "ACTIONS",
+    "SimulationSpec",
+    "simulate_dataset",
+    "simulation_is_complete",
+    "write_video",
+]
 
 ACTIONS = ("walk", "tail", "circle", "rest")
 TAIL_ACTION = 1
@@ -411,6 +426,41 @@ def simulate_dataset(out_dir: str | os.PathLike[str], spec: SimulationSpec | Non
             )
         path = Manifest(rows, root=root).write(root / f"{name}.csv")
         written[name] = str(path)
-    info = {"spec": asdict(spec), "actions": list(ACTIONS), "videos": videos, **written}
-    write_json(root / "simulation.json", info)
+    files = sorted(
+        [
+            *(f"videos/{v['video_id']}.mp4" for v in videos),
+            *(Path(p).name for p in written.values() if p),
+        ]
+    )
+    info = {
+        "spec": asdict(spec),
+        "actions": list(ACTIONS),
+        "videos": videos,
+        **written,
+        "files": {name: _sha256(root / name) for name in files},
+    }
+    write_json(root / "simulation.json", info)  # last: the data set is complete
     return info
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def simulation_is_complete(out_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``out_dir`` holds a finished simulation: ``simulation.json`` loads and every
+    file it lists (videos and manifests) is there with its recorded SHA-256.
+
+    Examples:
+        >>> simulation_is_complete("no/such/folder")
+        False
+    """
+    root = Path(out_dir)
+    try:
+        info = load_json(root / "simulation.json")
+    except (FileNotFoundError, DamagedFileError):
+        return False
+    files = info.get("files") if isinstance(info, dict) else None
+    if not isinstance(files, dict) or not files:
+        return False
+    return all((root / n).is_file() and _sha256(root / n) == h for n, h in files.items())

@@ -19,6 +19,7 @@ videos held out group-wise before the split.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections import defaultdict
@@ -31,12 +32,19 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
-from imbalance_kit.app import check_choice, check_in_range, error, write_json
+from imbalance_kit.app import (
+    DamagedFileError,
+    check_choice,
+    check_in_range,
+    error,
+    load_json,
+    write_json,
+)
 from imbalance_kit.augment import random_oversample
 from imbalance_video.labels import TaskLabels
 from imbalance_video.manifest import Manifest
 
-__all__ = ["SPLIT_METHODS", "SplitResult", "split_manifest", "split_summary"]
+__all__ = ["SPLIT_METHODS", "SplitResult", "split_is_complete", "split_manifest", "split_summary"]
 
 SplitMethod = Literal["group", "intravideo", "boosted"]
 SPLIT_METHODS = ("group", "intravideo", "boosted")
@@ -54,6 +62,10 @@ class SplitResult:
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, str]:
         """Write ``train.csv``, ``val.csv``, ``test.csv`` (if any) and ``split_summary.json``.
 
+        Every file is written atomically; ``split_summary.json`` comes last and records the
+        SHA-256 of the manifests under ``files``, so :func:`split_is_complete` can tell a
+        finished split from an interrupted or damaged one.
+
         Returns:
             Split name -> path written.
         """
@@ -62,9 +74,33 @@ class SplitResult:
         paths["val"] = str(self.val.write(root / "val.csv"))
         if self.test is not None:
             paths["test"] = str(self.test.write(root / "test.csv"))
-        write_json(root / "split_summary.json", self.summary)
+        files = {Path(p).name: _sha256(Path(p)) for p in paths.values()}
+        write_json(root / "split_summary.json", {**self.summary, "files": files})
         paths["summary"] = str(root / "split_summary.json")
         return paths
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def split_is_complete(out_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``out_dir`` holds a finished split: its summary loads and names the manifests
+    with their checksums, and every manifest is there unchanged.
+
+    Examples:
+        >>> split_is_complete("no/such/folder")
+        False
+    """
+    root = Path(out_dir)
+    try:
+        summary = load_json(root / "split_summary.json")
+    except (FileNotFoundError, DamagedFileError):
+        return False
+    files = summary.get("files") if isinstance(summary, dict) else None
+    if not isinstance(files, dict) or "train.csv" not in files or "val.csv" not in files:
+        return False
+    return all((root / n).is_file() and _sha256(root / n) == h for n, h in files.items())
 
 
 def _group_fold(groups: Sequence[str], is_tail: np.ndarray, share: float, seed: int) -> np.ndarray:

@@ -35,7 +35,7 @@ from imbalance_kit.app import (
 from imbalance_video.demo import DEMO_PRESETS, demo_config, simulate_demo_data
 from imbalance_video.manifest import read_manifest
 from imbalance_video.simulate import SimulationSpec
-from imbalance_video.split import SPLIT_METHODS, split_manifest
+from imbalance_video.split import SPLIT_METHODS, split_is_complete, split_manifest
 
 __all__ = ["STUDY_COLUMNS", "run_study", "study_markdown"]
 
@@ -92,21 +92,18 @@ def _inputs(
     return described
 
 
-def _reusable_split(split_dir: Path) -> bool:
-    try:
-        load_json(split_dir / "split_summary.json")
-    except (FileNotFoundError, DamagedFileError):
-        return False
-    return all((split_dir / f"{side}.csv").is_file() for side in ("train", "val", "test"))
-
-
-def _finished_training(run_dir: Path) -> bool:
+def _training_state(run_dir: Path) -> str:
+    """``"done"``, ``"resume"`` (interrupted, or its summary is damaged) or ``"restart"``
+    (it finished, but its best checkpoint is damaged: only a new training rewrites it)."""
     try:
         load_json(run_dir / "train_done.json")
+    except (FileNotFoundError, DamagedFileError):
+        return "resume"
+    try:
         load_torch(run_dir / "best.ckpt", what="checkpoint")
     except (FileNotFoundError, DamagedFileError):
-        return False
-    return True
+        return "restart"
+    return "done"
 
 
 def _stored_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -214,7 +211,7 @@ def run_study(
             name = f"{method}_s{seed}"
             split_dir, run_dir = root / "splits" / name, root / "runs" / name
             t0 = time.perf_counter()
-            if not _reusable_split(split_dir):
+            if not split_is_complete(split_dir):
                 split_manifest(
                     dev,
                     method,
@@ -228,14 +225,16 @@ def run_study(
             run_config = demo_config(
                 preset, split_dir, seed=seed, epochs=epochs, multi_task=multi_task, base=config
             )
-            if not _finished_training(run_dir):
+            state = _training_state(run_dir)
+            if state != "done":
                 what = f"{run_config.training.epochs} epochs of {run_config.model.name}"
                 log(f"[train] {name}: {what}")
+                options = {"progress": progress, "verbose": verbose}
                 try:
-                    train(run_config, run_dir, resume=True, progress=progress, verbose=verbose)
+                    train(run_config, run_dir, resume=True, restart=state == "restart", **options)
                 except DamagedFileError as exc:
-                    log(f"[train] {name}: {exc}; training again from the first epoch")
-                    train(run_config, run_dir, restart=True, progress=progress, verbose=verbose)
+                    log(f"[train] {name}: {str(exc).split(';')[0]}; training from the first epoch")
+                    train(run_config, run_dir, restart=True, **options)
             summary = _stored_summary(run_dir)
             if summary is None:
                 summary = evaluate_run(run_dir)["summary"]

@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from imbalance_kit.app import (
+    DamagedFileError,
     build_trainer,
     fit,
     last_checkpoint,
@@ -144,11 +145,14 @@ def _resume_point(run: Path, resume: bool, restart: bool) -> tuple[Path | None, 
         return None, 0
     if not resume or not last.is_file():
         return None, 0
-    state = load_torch(
-        last,
-        what="checkpoint",
-        hint="delete it, or run again with --restart to train from the first epoch",
-    )
+    hint = "run again with --restart to train from the first epoch"
+    state = load_torch(last, what="checkpoint", hint=hint)
+    history = run / "training_history.json"
+    if history.is_file():
+        try:
+            load_json(history)
+        except DamagedFileError as exc:
+            raise DamagedFileError(f"{str(exc).split(';')[0]}; {hint}") from None
     return last, int(state.get("epoch", -1)) + 1
 
 
