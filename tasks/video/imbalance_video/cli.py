@@ -429,7 +429,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         trust_checkpoint=args.trust_checkpoint,
         plots=not args.no_plots,
     )
-    print(f"metrics.json, predictions.csv and plots written to {args.run}")
+    written = "metrics.json and predictions.csv" + ("" if args.no_plots else " and plots")
+    print(f"{written} written to {args.run}")
     _print_summary(result["summary"])
     return 0
 

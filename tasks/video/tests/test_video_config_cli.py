@@ -299,3 +299,28 @@ def test_set_overrides_reach_the_config(tmp_path, capsys):
     code = main(["study", "--out", str(tmp_path / "s"), "--set", "model.name=resnet"])
     assert code == 2 and "model.name must be one of" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()  # refused before any work
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    parser = build_parser()
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)][0]
+    missing = []
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            if not (action.help or "").strip():
+                missing.append(f"{name} {'/'.join(action.option_strings)}")
+    assert set(commands.choices) >= {"simulate", "split", "train", "evaluate", "study", "demo"}
+    assert missing == []
+
+
+def test_package_metadata_ships_configs_and_license():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "configs/*.yaml" in meta["tool"]["setuptools"]["package-data"]["imbalance_video"]
+    assert meta["project"]["license-files"] == ["LICENSE"] and (root / "LICENSE").is_file()
+    assert "imbalance-kit>=0.1,<0.2" in meta["project"]["dependencies"]
