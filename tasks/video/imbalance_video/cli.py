@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from imbalance_kit.app import (
 )
 from imbalance_kit.app import apply_overrides as apply_set_overrides
 from imbalance_video._version import __version__
+from imbalance_video.manifest import VideoDataWarning
 from imbalance_video.split import SPLIT_METHODS
 
 __all__ = ["apply_train_flags", "build_parser", "main"]
@@ -321,8 +323,21 @@ def apply_train_flags(raw: dict[str, Any], args: argparse.Namespace) -> dict[str
 
 def _print_summary(summary: dict[str, Any]) -> None:
     for key, value in summary.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else value
+        if key.endswith("_degenerate"):
+            shown = "no" if value is None else f"YES: {value}"
+        else:
+            shown = (
+                "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else value
+            )
         print(f"  {key:<28} {shown}")
+    for key, value in summary.items():
+        if key.endswith("_degenerate") and value is not None:
+            split = key[: -len("_degenerate")]
+            print(
+                f"{PROG}: warning: the {split} predictions are degenerate ({value}); "
+                f"their tail recall and F1 say nothing about the model",
+                file=sys.stderr,
+            )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -406,6 +421,12 @@ def _train(args: argparse.Namespace) -> int:
     score = done["best_score"]
     shown = "n/a" if score is None else f"{score:.4f}"
     print(f"best {done['monitor']} = {shown} ({done['best_checkpoint']}) in {args.out}")
+    if done.get("best_epoch_degenerate"):
+        print(
+            f"{PROG}: warning: the best epoch ({done['best_epoch']}) gave degenerate validation "
+            "outputs (near-constant or one class): its score says little about the model",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -472,13 +493,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``imbalance-video``; returns the exit status.
 
     Errors in the input (a missing file, a bad value, an unwritable folder) print one line,
-    ``imbalance-video: error: ...``, and return 2.
+    ``imbalance-video: error: ...``, and return 2; what the pipeline works around in the
+    events (:class:`imbalance_video.manifest.VideoDataWarning`) prints
+    ``imbalance-video: warning: ...``.
 
     Examples:
         >>> main(["split", "--manifest", "no-such.csv", "--out", "s"])
         2
     """
-    return run_cli(build_parser(), argv, traceback_env="IMBALANCE_VIDEO_TRACEBACK")
+    with warnings.catch_warnings():  # restores the previous warning display on return
+        shown_before = warnings.showwarning
+
+        def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, VideoDataWarning):
+                print(f"{PROG}: warning: {message}", file=sys.stderr)
+            else:
+                shown_before(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        return run_cli(build_parser(), argv, traceback_env="IMBALANCE_VIDEO_TRACEBACK")
 
 
 if __name__ == "__main__":  # pragma: no cover

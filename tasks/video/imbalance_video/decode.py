@@ -14,7 +14,11 @@ import numpy as np
 
 from imbalance_kit.app import check_positive_int, error
 
-__all__ = ["DecodedVideo", "VideoCache", "decode_video"]
+__all__ = ["DecodedVideo", "VideoCache", "VideoDecodeError", "decode_video"]
+
+
+class VideoDecodeError(ValueError):
+    """A video file FFmpeg cannot read (corrupt, truncated or not a video)."""
 
 
 class DecodedVideo(NamedTuple):
@@ -52,6 +56,7 @@ def decode_video(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        VideoDecodeError: FFmpeg cannot read the file (corrupt, truncated, not a video).
         ValueError: the file has no video stream or no frame.
 
     Examples:
@@ -70,20 +75,24 @@ def decode_video(
         raise FileNotFoundError(f"video must be an existing file, got {str(source)!r}")
     pair = _size_pair(size)
     frames: list[np.ndarray] = []
-    with av.open(str(source)) as container:
-        if not container.streams.video:
-            raise error(f"video {source.name}", "a file with a video stream", "none", raw=True)
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        for frame in container.decode(stream):
-            if pair is None:
-                frames.append(frame.to_ndarray(format="rgb24"))
-            else:
-                frames.append(
-                    frame.reformat(width=pair[1], height=pair[0], format="rgb24").to_ndarray()
-                )
+    try:
+        with av.open(str(source)) as container:
+            if not container.streams.video:
+                raise error(f"video {source}", "a file with a video stream", "none", raw=True)
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+            for frame in container.decode(stream):
+                if pair is None:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                else:
+                    frames.append(
+                        frame.reformat(width=pair[1], height=pair[0], format="rgb24").to_ndarray()
+                    )
+    except av.FFmpegError as exc:  # FFmpeg's "[Errno 1094995529] Invalid data found ..."
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise VideoDecodeError(f"video {source} cannot be decoded by FFmpeg ({reason})") from None
     if not frames:
-        raise error(f"video {source.name}", "a file with at least one frame", "none", raw=True)
+        raise error(f"video {source}", "a file with at least one frame", "none", raw=True)
     return DecodedVideo(np.stack(frames), float(rate))
 
 

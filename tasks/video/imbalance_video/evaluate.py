@@ -34,7 +34,7 @@ from imbalance_kit.app import (
 )
 from imbalance_kit.calibration import plot_reliability_diagram
 from imbalance_kit.metrics import best_threshold
-from imbalance_video.data import EventClipDataset
+from imbalance_video.data import EventClipDataset, check_events
 from imbalance_video.decode import VideoCache
 from imbalance_video.labels import TaskLabels
 from imbalance_video.manifest import Manifest, read_manifest
@@ -329,6 +329,7 @@ def _evaluate(
     outputs: dict[str, dict[str, np.ndarray]] = {}
     for split, path in manifests.items():
         manifest = read_manifest(path, label_columns=[t.name for t in tasks])
+        check_events(manifest, cache, cfg.data.clip_len, cfg.data.frame_stride)
         pred = predict_manifest(
             module,
             manifest,
@@ -431,6 +432,7 @@ def _evaluate(
         summary[f"{split}_video_share"] = metrics["video_spread"]["video_share"]
         summary[f"{split}_probe_accuracy"] = split_out["linear_probe"]["accuracy"]
         summary[f"{split}_probe_chance"] = split_out["linear_probe"]["chance"]
+        summary[f"{split}_degenerate"] = metrics["degenerate"]
     result["summary"] = summary
     result = finite_or_none(result)
     write_json(run / "metrics.json", result)

@@ -46,9 +46,11 @@ class VideoEventModule(L.LightningModule):
     The objective is :class:`imbalance_kit.losses.MultiTaskLoss` over the task heads
     (one task: just that task's loss). Validation runs the TTA clips of each event,
     aggregates their probabilities, gathers the events of every rank and logs, per
-    task, ``tail_recall``, ``tail_f1``, ``macro_f1``, ``roc_auc`` and ``ece``: as
-    ``val_<metric>`` for a single task, as ``val_<task>_<metric>`` plus the mean over
-    tasks ``val_<metric>`` in multi-task mode. With adaptive weights the
+    task, ``tail_recall``, ``tail_f1``, ``macro_f1``, ``roc_auc``, ``ece`` and
+    ``degenerate`` (1.0 when the outputs are near-constant or one class,
+    :func:`imbalance_video.scoring.degenerate_outputs`): as ``val_<metric>`` for a single
+    task, as ``val_<task>_<metric>`` plus the mean over tasks ``val_<metric>`` in
+    multi-task mode. With adaptive weights the
     metric-driven weightings get each task's accuracy (``inverse_accuracy``) or
     macro-F1 (``inverse_f1``, ``difficulty``) after every validation epoch, and
     ``dwa`` the epoch's mean task losses (averaged over ranks).
@@ -192,14 +194,17 @@ class VideoEventModule(L.LightningModule):
         }
         self.last_val_metrics = metrics
         multi = len(self.task_labels) > 1
+        for values in metrics.values():  # 1.0: the outputs are degenerate (see scoring)
+            values["degenerate_flag"] = float(values["degenerate"] is not None)
         for name, values in metrics.items():
             prefix = f"val_{name}_" if multi else "val_"
-            for metric in SUMMARY_METRICS:
-                self.log(prefix + metric, float(values[metric]), sync_dist=True)
+            for metric in (*SUMMARY_METRICS, "degenerate"):
+                key = "degenerate_flag" if metric == "degenerate" else metric
+                self.log(prefix + metric, float(values[key]), sync_dist=True)
         if multi:
-            for metric in SUMMARY_METRICS:
+            for metric in (*SUMMARY_METRICS, "degenerate_flag"):
                 mean = float(np.nanmean([m[metric] for m in metrics.values()]))
-                self.log(f"val_{metric}", mean, sync_dist=True)
+                self.log(f"val_{metric.replace('_flag', '')}", mean, sync_dist=True)
         for name, weight in self.weights_used.items():
             self.log(f"weight_{name}", float(weight), sync_dist=True)
         cfg = self.config.multitask

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from imbalance_kit.app import (
 )
 from imbalance_kit.augment import random_oversample
 from imbalance_video.labels import TaskLabels
-from imbalance_video.manifest import Manifest
+from imbalance_video.manifest import Manifest, VideoDataWarning
 
 __all__ = ["SPLIT_METHODS", "SplitResult", "split_is_complete", "split_manifest", "split_summary"]
 
@@ -263,6 +264,10 @@ def split_manifest(
         ValueError: an unknown method, shares out of range, both ``test_manifest`` and
             ``test_share``, fewer than two videos for a group split, a side left empty.
 
+    Warns:
+        VideoDataWarning: the validation side holds no tail event (a group split of few
+            videos): :func:`imbalance_video.train.train` refuses such a validation set.
+
     Examples:
         >>> rows = [{"video_path": f"{v}.mp4", "video_id": v, "event_id": f"{v}{i}",
         ...          "start_frame": "0", "end_frame": "8", "label": str(int(i < 2))}
@@ -310,6 +315,18 @@ def split_manifest(
     if method == "boosted":
         train, added = _boost(train, is_tail[~val_mask], target_tail_share, seed)
     summary = split_summary(train, val, test, task)
+    if summary["splits"]["val"]["tail_events"] == 0:
+        n_videos = summary["splits"]["val"]["videos"]
+        fix = "--method intravideo, " if method == "group" else ""
+        warnings.warn(
+            VideoDataWarning(
+                f"the validation side of this {method} split has no tail events "
+                f"({len(val)} events of {n_videos} video{'s' if n_videos != 1 else ''}): model "
+                f"selection would be arbitrary and train refuses it; use {fix}a larger "
+                "--val-share or another --seed"
+            ),
+            stacklevel=2,
+        )
     summary.update(
         method=method,
         seed=seed,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from imbalance_kit.app import (
     DamagedFileError,
     build_trainer,
+    error,
     fit,
     last_checkpoint,
     load_json,
@@ -37,14 +39,20 @@ from imbalance_kit.app import (
     write_text,
 )
 from imbalance_video.config import VideoConfig
-from imbalance_video.data import VideoDataModule
+from imbalance_video.data import VideoDataModule, check_events
 from imbalance_video.decode import VideoCache
 from imbalance_video.labels import TaskLabels, infer_classes
-from imbalance_video.manifest import Manifest, read_manifest
+from imbalance_video.manifest import Manifest, VideoDataWarning, read_manifest
 from imbalance_video.module import VideoEventModule
 from imbalance_video.objective import compute_task_weights
 
-__all__ = ["HistoryCallback", "build_tasks", "compute_task_weights", "train"]
+__all__ = [
+    "HistoryCallback",
+    "build_tasks",
+    "check_validation_tails",
+    "compute_task_weights",
+    "train",
+]
 
 
 class HistoryCallback(Callback):
@@ -98,6 +106,19 @@ def _spawned_record(best: Path, history: Path) -> tuple[float | None, int]:
     return score, 1 + max((int(r["epoch"]) for r in records), default=-1)
 
 
+def _best_epoch(history: Path, monitor: str) -> tuple[int | None, bool | None]:
+    """The epoch ``best.ckpt`` holds (the first with the highest ``monitor``) and whether
+    its validation outputs were degenerate (near-constant or one class)."""
+    if not history.is_file():
+        return None, None
+    records = [r for r in load_json(history) if isinstance(r.get(monitor), (int, float))]
+    if not records:
+        return None, None
+    best = max(records, key=lambda r: (r[monitor], -r["epoch"]))
+    flag = best.get("val_degenerate")
+    return int(best["epoch"]), (None if flag is None else bool(flag > 0))
+
+
 def build_tasks(
     config: VideoConfig, train: Manifest, val: Manifest | None = None
 ) -> list[TaskLabels]:
@@ -117,9 +138,67 @@ def build_tasks(
         values = train.column(name)
         every = values + (val.column(name) if val is not None else [])
         tasks.append(
-            TaskLabels.from_values(name, values, task_cfg.tail, classes=infer_classes(every))
+            TaskLabels.from_values(
+                name,
+                values,
+                task_cfg.tail,
+                classes=infer_classes(every),
+                tail_key=f"tasks.{name}.tail",
+            )
         )
     return tasks
+
+
+def check_validation_tails(tasks: list[TaskLabels], val: Manifest, where: str = "data.val") -> None:
+    """Refuse a validation set without tail events; warn for a task that has none.
+
+    Model selection reads validation tail metrics (``training.monitor``, by default tail F1):
+    with no tail event on the validation side they are 0 (or undefined) every epoch and the
+    best checkpoint is arbitrary. One task without validation tail events is refused; in
+    multi-task training a task without them is warned about (its tail metrics do not
+    inform the selection) and the run is refused only when no task has any.
+
+    Raises:
+        ValueError: no task has a tail event in ``val``; the message says how to split instead.
+
+    Examples:
+        >>> rows = [{"video_path": "v.mp4", "video_id": "v", "event_id": str(i),
+        ...          "start_frame": "0", "end_frame": "4", "label": "0"} for i in range(3)]
+        >>> check_validation_tails([TaskLabels("label", ("0", "1"), (1,))], Manifest(rows))
+        Traceback (most recent call last):
+        ...
+        ValueError: data.val must be a manifest with tail events for model selection (else the \
+best checkpoint is arbitrary), got none of class '1' of task 'label' in 3 events of 1 video; \
+split with --method intravideo (events of every video on both sides), a larger --val-share or \
+another --seed
+    """
+    missing = []
+    for task in tasks:
+        if not task.is_tail(task.encode(val.column(task.name))).any():
+            tail = ", ".join(repr(task.classes[i]) for i in task.tail)
+            missing.append(f"class {tail} of task {task.name!r}")
+    if not missing:
+        return
+    videos = len(set(val.video_ids()))
+    got = (
+        f"none of {' or '.join(missing)} in {len(val)} events of {videos} "
+        f"video{'s' if videos != 1 else ''}"
+    )
+    if len(missing) < len(tasks):
+        warnings.warn(
+            VideoDataWarning(
+                f"{where} holds {got}: those tasks' validation tail metrics are 0 or undefined"
+            ),
+            stacklevel=2,
+        )
+        return
+    raise error(
+        where,
+        "a manifest with tail events for model selection (else the best checkpoint is arbitrary)",
+        f"{got}; split with --method intravideo (events of every video on both sides), "
+        "a larger --val-share or another --seed",
+        raw=True,
+    )
 
 
 #: Files of a run folder that training writes (removed by ``restart=True``).
@@ -185,12 +264,15 @@ def train(
         callbacks: extra Lightning callbacks.
 
     Returns:
-        ``best_checkpoint``, ``best_score``, ``monitor``, ``epochs`` (finished epochs,
-        resumed ones included), ``resumed_from_epoch``, ``class_weights``,
-        ``class_counts`` (the content of ``train_done.json``).
+        ``best_checkpoint``, ``best_score``, ``monitor``, ``best_epoch``,
+        ``best_epoch_degenerate`` (its validation outputs were near-constant or one class:
+        the selection then says little), ``epochs`` (finished epochs, resumed ones
+        included), ``resumed_from_epoch``, ``class_weights``, ``class_counts`` (the content
+        of ``train_done.json``).
 
     Raises:
-        ValueError: ``data.train`` or ``data.val`` missing, or a bad manifest.
+        ValueError: ``data.train`` or ``data.val`` missing, a bad manifest, or a validation
+            manifest without tail events (:func:`check_validation_tails`).
         imbalance_kit.app.DamagedFileError: ``resume`` with a damaged ``last.ckpt``.
 
     Examples:
@@ -223,6 +305,7 @@ def train(
     train_m = read_manifest(config.data.train, label_columns=names)
     val_m = read_manifest(config.data.val, label_columns=names)
     tasks = build_tasks(config, train_m, val_m)
+    check_validation_tails(tasks, val_m)
     counts, weights = compute_task_weights(config, tasks, train_m)
     config.save(run / "config.yaml")
     write_json(run / "label_map.json", {t.name: t.to_dict() for t in tasks})
@@ -235,6 +318,8 @@ def train(
     write_text(run / "manifests_used.txt", "\n".join(used) + "\n")
 
     cache = VideoCache(config.data.frame_size, config.data.cache_dir or run / "cache")
+    for manifest in (train_m, val_m):  # decodes every video once: bad files fail here
+        check_events(manifest, cache, config.data.clip_len, config.data.frame_stride)
     module = VideoEventModule(config.to_dict(), [t.to_dict() for t in tasks], counts, weights)
     weight_tensors = {k: (None if v is None else torch.tensor(v)) for k, v in weights.items()}
     datamodule = VideoDataModule(train_m, val_m, tasks, cache, config, weight_tensors)
@@ -284,10 +369,13 @@ def train(
         score, epochs = float(checkpoint.best_model_score), int(trainer.current_epoch)
     else:
         score, epochs = _spawned_record(best, run / "training_history.json")
+    best_epoch, degenerate = _best_epoch(run / "training_history.json", training.monitor)
     done = {
         "best_checkpoint": best.name,
         "best_score": score,
         "monitor": training.monitor,
+        "best_epoch": best_epoch,
+        "best_epoch_degenerate": degenerate,
         "epochs": epochs,
         "resumed_from_epoch": resumed,
         "class_weights": weights,
