@@ -46,7 +46,7 @@ __all__ = [
     "load_config",
 ]
 
-LOSS_TYPES = ("ce", "focal", "balanced_softmax", "ldam", "logit_adjusted")
+LOSS_TYPES = ("ce", "bce", "focal", "balanced_softmax", "ldam", "logit_adjusted")
 ADAPTIVE_WEIGHTINGS = ("dwa", "inverse_accuracy", "inverse_f1", "difficulty")
 
 
@@ -131,14 +131,14 @@ class AugmentConfig:
 class TaskConfig:
     """One classification head: its loss type, focal ``gamma`` and tail classes.
 
-    ``loss`` is ``ce`` (cross-entropy), ``focal`` (softmax focal loss),
-    ``balanced_softmax``, ``ldam`` or ``logit_adjusted`` (the last three read the
-    training class counts). ``tail`` lists the tail classes (names or indices, kept as
-    text; one class may be given without a list); default: the rarest class of the
-    training manifest.
+    ``loss`` is ``ce`` (cross-entropy), ``bce`` (binary cross-entropy, for a task of two
+    classes), ``focal`` (softmax focal loss), ``balanced_softmax``, ``ldam`` or
+    ``logit_adjusted`` (the last three read the training class counts). ``tail`` lists the
+    tail classes (names or indices, kept as text; one class may be given without a list);
+    default: the rarest class of the training manifest.
     """
 
-    loss: Literal["ce", "focal", "balanced_softmax", "ldam", "logit_adjusted"] = "focal"
+    loss: Literal["ce", "bce", "focal", "balanced_softmax", "ldam", "logit_adjusted"] = "focal"
     gamma: float = 2.0
     tail: list[str] | None = None
 

@@ -104,6 +104,7 @@ class VideoEventModule(L.LightningModule):
                 class_counts[task.name],
                 w_tensor,
                 cfg.training.label_smoothing,
+                name=task.name,
             )
         self.criterion = MultiTaskLoss(
             losses,
