@@ -16,7 +16,13 @@ Modules, the same skeleton as every imbalance-kit task package:
   decoding and the frame cache), :mod:`~imbalance_video.transforms` (clip augmentation),
   :mod:`~imbalance_video.split` (group / intra-video / boosted splits),
   :mod:`~imbalance_video.scoring` (metrics and the confounding diagnostics),
-  :mod:`~imbalance_video.distributed` (gathering evaluation rows over ranks).
+  :mod:`~imbalance_video.report` (``metrics.json``, ``predictions.csv`` and plots),
+  :mod:`~imbalance_video.distributed` (gathering evaluation rows over ranks);
+* real data and the tools around a run: :mod:`~imbalance_video.convert` (real
+  fixed-camera clips -> motion events), :mod:`~imbalance_video.predictions` (score a
+  predictions CSV), :mod:`~imbalance_video.confound` (the standalone confound check),
+  :mod:`~imbalance_video.ensemble` (several runs averaged),
+  :mod:`~imbalance_video.cli_tools` (their commands).
 
 Light modules (manifests, simulation, splits, clip augmentation, models, config,
 scoring) import at once; the Lightning parts (:func:`train`, :func:`evaluate_run`,
@@ -30,16 +36,20 @@ from typing import Any
 
 from imbalance_video._version import __version__
 from imbalance_video.config import VideoConfig, load_config
+from imbalance_video.confound import check_confound
+from imbalance_video.convert import ConvertSpec, convert_source, convert_videos
 from imbalance_video.decode import VideoCache, decode_video
 from imbalance_video.labels import TaskLabels
 from imbalance_video.manifest import Manifest, read_manifest
 from imbalance_video.model import VideoClassifier, available_models, build_model, register_model
+from imbalance_video.predictions import read_predictions, score_predictions
 from imbalance_video.simulate import SimulationSpec, simulate_dataset
 from imbalance_video.split import SplitResult, split_manifest
 from imbalance_video.transforms import ClipAugment
 
 __all__ = [
     "ClipAugment",
+    "ConvertSpec",
     "Manifest",
     "SimulationSpec",
     "SplitResult",
@@ -51,13 +61,19 @@ __all__ = [
     "__version__",
     "available_models",
     "build_model",
+    "check_confound",
+    "convert_source",
+    "convert_videos",
     "decode_video",
+    "ensemble_runs",
     "evaluate_run",
     "load_config",
     "read_manifest",
+    "read_predictions",
     "register_model",
     "run_demo",
     "run_study",
+    "score_predictions",
     "simulate_dataset",
     "split_manifest",
     "train",
@@ -66,6 +82,7 @@ __all__ = [
 _LAZY = {
     "train": "imbalance_video.train",
     "evaluate_run": "imbalance_video.evaluate",
+    "ensemble_runs": "imbalance_video.ensemble",
     "run_demo": "imbalance_video.demo",
     "run_study": "imbalance_video.study",
     "VideoEventModule": "imbalance_video.module",

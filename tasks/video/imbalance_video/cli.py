@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from imbalance_kit.app import (
-    UsageError,
     add_command,
     add_common_options,
     make_parser,
@@ -27,6 +26,7 @@ from imbalance_kit.app import (
 )
 from imbalance_kit.app import apply_overrides as apply_set_overrides
 from imbalance_video._version import __version__
+from imbalance_video.cli_tools import add_tool_commands, print_summary, split_paths
 from imbalance_video.manifest import VideoDataWarning
 from imbalance_video.split import SPLIT_METHODS
 
@@ -245,11 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Rare-behaviour detection in fixed-camera videos, without learning the camera.",
         __version__,
     )
-    _add_simulate(sub)
-    _add_split(sub)
-    _add_train(sub)
-    _add_evaluate(sub)
-    _add_study(sub)
+    for add in (_add_simulate, _add_split, _add_train, _add_evaluate, _add_study):
+        add(sub)
+    add_tool_commands(sub)
     return parser
 
 
@@ -319,25 +317,6 @@ def apply_train_flags(raw: dict[str, Any], args: argparse.Namespace) -> dict[str
     if args.adaptive_weights:
         section("multitask")["adaptive_weights"] = True
     return out
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    for key, value in summary.items():
-        if key.endswith("_degenerate"):
-            shown = "no" if value is None else f"YES: {value}"
-        else:
-            shown = (
-                "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else value
-            )
-        print(f"  {key:<28} {shown}")
-    for key, value in summary.items():
-        if key.endswith("_degenerate") and value is not None:
-            split = key[: -len("_degenerate")]
-            print(
-                f"{PROG}: warning: the {split} predictions are degenerate ({value}); "
-                f"their tail recall and F1 say nothing about the model",
-                file=sys.stderr,
-            )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -433,18 +412,10 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from imbalance_video.evaluate import evaluate_run
 
-    manifests = None
-    if args.manifest:
-        manifests = {}
-        for item in args.manifest:
-            if "=" not in item:
-                raise UsageError(f"--manifest must be SPLIT=PATH, got {item!r}")
-            split, path = item.split("=", 1)
-            manifests[split] = path
     result = evaluate_run(
         args.run,
         checkpoint=args.checkpoint,
-        manifests=manifests,
+        manifests=split_paths(args.manifest),
         clips=args.clips_per_event,
         aggregate=args.aggregation,
         trust_checkpoint=args.trust_checkpoint,
@@ -452,7 +423,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     written = "metrics.json and predictions.csv" + ("" if args.no_plots else " and plots")
     print(f"{written} written to {args.run}")
-    _print_summary(result["summary"])
+    print_summary(result["summary"])
     return 0
 
 
