@@ -453,6 +453,8 @@ def _study(args: argparse.Namespace) -> int:
     )
     print()
     print(out["table"])
+    if out["notes"]:
+        print(f"\n{out['notes']}")
     print(
         f"\n{len(args.methods) * len(args.seeds)} runs in {time.perf_counter() - started:.1f} s; "
         f"results in {Path(args.out) / 'comparison.json'}"

@@ -37,7 +37,7 @@ from imbalance_video.manifest import read_manifest
 from imbalance_video.simulate import SimulationSpec
 from imbalance_video.split import SPLIT_METHODS, split_is_complete, split_manifest
 
-__all__ = ["STUDY_COLUMNS", "run_study", "study_markdown"]
+__all__ = ["STUDY_COLUMNS", "degenerate_note", "run_study", "study_markdown"]
 
 #: Summary key -> column title of the study table.
 STUDY_COLUMNS: dict[str, str] = {
@@ -239,14 +239,18 @@ def run_study(
             if summary is None:
                 summary = evaluate_run(run_dir)["summary"]
             timings[name] = time.perf_counter() - t0
+            flat = [k[: -len("_degenerate")] for k, v in summary.items()
+                    if k.endswith("_degenerate") and v]  # fmt: skip
             log(
                 f"[evaluate] {name}: test tail recall "
                 f"{format_mean_std(_stat(summary.get('test_tail_recall')), 2)}, "
                 f"test ROC AUC {format_mean_std(_stat(summary.get('test_roc_auc')), 2)}"
+                + (f" (degenerate outputs on {', '.join(flat)})" if flat else "")
             )
             results[method].append(summary)
             rows.append({"split": method, "seed": seed, **summary})
     table = study_markdown(rows, methods)
+    notes = degenerate_note(rows)
     timings["total"] = time.perf_counter() - started
     out = {
         "preset": preset,
@@ -256,11 +260,35 @@ def run_study(
         "simulation": simulation,
         "results": results,
         "table": table,
+        "notes": notes,
         "seconds": timings,
     }
     write_json(root / "comparison.json", out)
-    write_text(root / "comparison.md", table + "\n")
+    write_text(root / "comparison.md", table + ("\n\n" + notes if notes else "") + "\n")
     return out
+
+
+def degenerate_note(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A line naming the runs whose outputs were degenerate on a split ("" when none).
+
+    Examples:
+        >>> degenerate_note([{"split": "group", "seed": 0, "val_degenerate": None,
+        ...                   "test_degenerate": "one predicted class ('1') for every event"}])
+        'Degenerate outputs (near-constant or one predicted class: their tail recall says \
+nothing): group seed 0 (test).'
+    """
+    found = []
+    for row in rows:
+        splits = [k[: -len("_degenerate")] for k, v in row.items()
+                  if k.endswith("_degenerate") and v]  # fmt: skip
+        if splits:
+            found.append(f"{row['split']} seed {row['seed']} ({', '.join(splits)})")
+    if not found:
+        return ""
+    return (
+        "Degenerate outputs (near-constant or one predicted class: their tail recall says "
+        f"nothing): {'; '.join(found)}."
+    )
 
 
 def _stat(value: Any) -> dict[str, Any] | None:
