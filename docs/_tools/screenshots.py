@@ -57,6 +57,12 @@ PAGES: dict[str, tuple[str, str]] = {
     "search": ("index.html?q=focal", "1280,1200"),
 }
 
+#: Tables of the page wider than its text column (they would scroll sideways).
+WIDE_TABLES = """JSON.stringify(Array.from(document.querySelectorAll("article table"))
+  .filter(t => t.scrollWidth > t.closest("article").clientWidth + 1)
+  .map(t => `table of ${t.querySelectorAll("th").length} columns is ${t.scrollWidth}px wide, `
+          + `the column ${t.closest("article").clientWidth}px`))"""
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -168,11 +174,14 @@ class Browser:
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
 
-    def shoot(self, url: str, png: Path, wait_s: float) -> None:
+    def shoot(self, url: str, png: Path, wait_s: float) -> list[str]:
+        """Save a screenshot; return a note for each table wider than the text column."""
         self.send("Page.navigate", {"url": url})
         time.sleep(wait_s)  # real time: scripts, fonts and the search worker run meanwhile
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
         png.write_bytes(base64.b64decode(data))
+        found = self.send("Runtime.evaluate", {"expression": WIDE_TABLES, "returnByValue": True})
+        return json.loads(found["result"].get("value") or "[]")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -184,18 +193,21 @@ class Browser:
         os.close(self._from_child)
 
 
-def screenshot(chromium: str, url: str, png: Path, size: str, wait_ms: int) -> None:
+def screenshot(chromium: str, url: str, png: Path, size: str, wait_ms: int) -> list[str]:
     """One screenshot of ``url`` into ``png``, with a fresh profile, after ``wait_ms``."""
     width, height = (int(v) for v in size.split(","))
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+    with tempfile.TemporaryDirectory(
+        prefix="chromium-profile-", ignore_cleanup_errors=True
+    ) as profile:
         browser = Browser(chromium, profile)
         try:
             browser.open(width, height)
-            browser.shoot(url, png, wait_ms / 1000)
+            notes = browser.shoot(url, png, wait_ms / 1000)
         finally:
             browser.close()
     if not png.exists():
         raise RuntimeError(f"chromium wrote no screenshot for {url}")
+    return notes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.pages:
                 path, size = PAGES[name]
                 png = args.out / f"{name}.png"
-                screenshot(chromium, base + path, png, size, args.wait_ms)
+                notes = screenshot(chromium, base + path, png, size, args.wait_ms)
                 print(f"{png}  <- {base + path}")
+                for note in notes:
+                    print(f"  wide: {note}")
         finally:
             server.shutdown()
     return 0
