@@ -138,7 +138,8 @@ def study_table(
             (at the shown precision) with ``*``.
         compact: ``"0.812±0.013"`` cells.
         stacked: the spread on a second line of the cell (for terminals, see
-            :func:`format_mean_std`); the best mark follows the mean.
+            [`format_mean_std`][imbalance_kit.app.study.format_mean_std]); the best mark follows the
+            mean.
 
     Examples:
         >>> s = summarise_study([{"variant": "ce", "auc": 0.8}, {"variant": "focal", "auc": 0.9}],
