@@ -41,7 +41,7 @@ SKIP = shutil.ignore_patterns(
 KNOWN_GAPS: dict[str, set[str]] = {
     "risk": {"core_range", "configs", "license"},
     "text": {"core_range", "configs", "license"},
-    "video": {"core_range", "configs", "license"},
+    "video": set(),
     "world_model": {"core_range", "configs", "license"},
 }
 GAP_REASON = {
