@@ -10,9 +10,9 @@ for any model, this package's or not:
   training manifest. High means the video alone separates the validation tail events there.
 * **Did the model take it?** From a predictions CSV (:mod:`imbalance_video.predictions`):
   the between-video share of the predictions' variance against the labels', probability
-  clustering, the ROC AUC inside each video against the ROC AUC over all events (a camera
-  model ranks videos, not events), the metrics on videos seen in training against unseen
-  ones, and degenerate outputs.
+  clustering of middling (not saturated) values, the ROC AUC inside each video against the
+  ROC AUC over all events (a camera model ranks videos, not events), the metrics on videos
+  seen in training against unseen ones, and degenerate outputs.
 
 Each check raises a flag at a documented threshold (:data:`THRESHOLDS`); the verdict says
 whether a camera shortcut is available and whether the predictions show signs of using it.
@@ -49,8 +49,9 @@ THRESHOLDS: dict[str, float] = {
     # predictions: between-video share of their variance, and its excess over the labels'
     "video_share": 0.8,
     "video_share_excess": 0.3,
-    # share of events whose predicted value is shared by 3 or more events
-    "clustered_fraction": 0.5,
+    # share of events whose middling predicted value (not within 0.01 of 0 or 1) is shared
+    # by 3 or more events
+    "mid_range_clustered_fraction": 0.5,
     # overall ROC AUC at least this while the ROC AUC inside the videos is at most the next
     "overall_auc": 0.7,
     "within_video_auc": 0.6,
@@ -173,11 +174,11 @@ def _flags(manifests: dict[str, Any], preds: dict[str, Any] | None) -> dict[str,
         return flags
     if preds["metrics"]["degenerate"]:
         flags["degenerate"] = f"degenerate predictions: {preds['metrics']['degenerate']}"
-    fraction = preds["clustering"]["clustered_fraction"]
-    if fraction >= t["clustered_fraction"]:
+    fraction = preds["clustering"]["mid_range_clustered_fraction"]
+    if fraction >= t["mid_range_clustered_fraction"]:
         flags["clustering"] = (
-            f"{fraction:.0%} of the events share a predicted value with 2+ others "
-            f"(>= {t['clustered_fraction']:.0%}): scores repeat per video or saturate"
+            f"{fraction:.0%} of the events share a middling predicted value with 2+ others "
+            f"(>= {t['mid_range_clustered_fraction']:.0%}): scores repeat, e.g. per video"
         )
     spread = preds.get("video_spread")
     if spread and not math.isnan(spread["video_share"] if spread["video_share"] is not None
@@ -311,7 +312,8 @@ def format_confound(report: dict[str, Any]) -> str:
         lines.append(
             f"predictions ({p['split']}, {p['events']} events): tail recall "
             f"{num(metrics['tail_recall'])}, ROC AUC {num(metrics['roc_auc'])}, clustered "
-            f"fraction {num(p['clustering']['clustered_fraction'])}"
+            f"fraction {num(p['clustering']['clustered_fraction'])} (in mid-range clusters "
+            f"{num(p['clustering']['mid_range_clustered_fraction'])})"
         )
         if "video_spread" in p:
             lines.append(

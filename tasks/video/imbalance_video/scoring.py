@@ -21,6 +21,7 @@ from imbalance_video.labels import TaskLabels
 
 __all__ = [
     "DEGENERATE_RANGE",
+    "SATURATION",
     "clustering",
     "degenerate_outputs",
     "finite_or_none",
@@ -160,22 +161,43 @@ def task_metrics(y: np.ndarray, probs: np.ndarray, task: TaskLabels) -> dict[str
     }
 
 
+#: Tail probabilities this close to 0 or 1 are saturated (confident) predictions.
+SATURATION = 0.01
+
+
 def clustering(scores: np.ndarray, *, min_repeats: int = 3, decimals: int = 3) -> dict[str, Any]:
     """Predicted values shared by ``min_repeats`` or more events (a memorisation symptom).
 
     A wrapper of :func:`imbalance_kit.metrics.probability_clustering` on scores
-    rounded to ``decimals``.
+    rounded to ``decimals``. A confident model also repeats values, at 0.000 or 1.000;
+    ``mid_range_clustered_fraction`` counts only the events in clusters strictly between
+    :data:`SATURATION` and ``1 - SATURATION`` (as a share of all events): the repeated
+    middling values a model that scores the camera gives every event of a camera.
 
     Examples:
-        >>> clustering(np.array([0.9, 0.9, 0.9, 0.1, 0.2]))["n_clusters"]
-        1
+        >>> c = clustering(np.array([0.9, 0.9, 0.9, 0.0, 0.0, 0.0, 0.2]))
+        >>> c["n_clusters"], round(c["clustered_fraction"], 3)
+        (2, 0.857)
+        >>> round(c["mid_range_clustered_fraction"], 3)  # the 0.9s only
+        0.429
     """
+    values = np.asarray(scores, dtype=np.float64)
     result = probability_clustering(
-        torch.from_numpy(np.asarray(scores, dtype=np.float64)),
-        min_repeats=min_repeats,
-        decimals=decimals,
+        torch.from_numpy(values), min_repeats=min_repeats, decimals=decimals
     )
-    return {**result._asdict(), "min_repeats": min_repeats, "decimals": decimals}
+    middle = values[(values > SATURATION) & (values < 1 - SATURATION)]
+    mid = 0.0
+    if len(middle) >= min_repeats:
+        inner = probability_clustering(
+            torch.from_numpy(middle), min_repeats=min_repeats, decimals=decimals
+        )
+        mid = inner.clustered_fraction * len(middle) / max(1, len(values))
+    return {
+        **result._asdict(),
+        "mid_range_clustered_fraction": float(mid),
+        "min_repeats": min_repeats,
+        "decimals": decimals,
+    }
 
 
 def video_spread(
