@@ -15,7 +15,10 @@ for any model, this package's or not:
   seen in training against unseen ones, and degenerate outputs.
 
 Each check raises a flag at a documented threshold (:data:`THRESHOLDS`); the verdict says
-whether a camera shortcut is available and whether the predictions show signs of using it.
+whether a camera shortcut is available and whether the predictions show signs of using it
+(``follows_video``, ``ranks_videos``, ``seen_unseen_gap``). Clustering alone is read as a
+per-camera offset: the model ranks the events of a video but gives each camera its own
+level, so a threshold need not carry over to other cameras.
 """
 
 from __future__ import annotations
@@ -263,11 +266,18 @@ def check_confound(
         preds = _prediction_side(predictions, manifests["train_tail_rate_per_video"], chosen)
         preds["split"] = chosen or "all rows"
     flags = _flags(manifests, preds)
-    uses = [k for k in ("follows_video", "ranks_videos", "seen_unseen_gap", "clustering")
-            if k in flags]  # fmt: skip
+    uses = [k for k in ("follows_video", "ranks_videos", "seen_unseen_gap") if k in flags]
     available = "video_prior" in flags
     if uses:
         verdict = f"camera confound suspected: the predictions show {', '.join(uses)}"
+    elif "clustering" in flags:
+        inside = preds["within_video"]["auc"] if preds else None
+        shown = "n/a" if inside is None or math.isnan(inside) else f"{inside:.2f}"
+        verdict = (
+            "the scores repeat per video (a per-camera offset) while they rank the events "
+            f"inside the videos (ROC AUC {shown}): a threshold set on some cameras may not "
+            "hold on others"
+        )
     elif preds is None:
         verdict = (
             "a camera shortcut is available in this split (no predictions checked)"

@@ -157,6 +157,17 @@ def test_confound_flags_predictions_that_follow_the_camera(tmp_path):
         "no sign that the predictions follow the camera (a camera shortcut is available in "
         "this split)"
     )
+    # the behaviour ranked inside every video, but still events sit at a per-camera level
+    offset = {"a": 0.2, "b": 0.25, "c": 0.3, "d": 0.35, "e": 0.4}
+    levels = []
+    for r in val_m.rows:
+        p = offset[r["video_id"]] + 0.5 * int(r["label"])
+        levels.append({"split": "val", "video_id": r["video_id"], "label_true": r["label"],
+                       "label_p_0": f"{1 - p:.6f}", "label_p_1": f"{p:.6f}"})  # fmt: skip
+    offsets = check_confound(train_m, val_m, read_predictions(_write(tmp_path / "o.csv", levels)))
+    assert set(offsets["flags"]) == {"video_prior", "clustering"}
+    assert offsets["predictions"]["within_video"]["auc"] == 1.0
+    assert offsets["verdict"].startswith("the scores repeat per video (a per-camera offset)")
 
 
 def test_confound_command_on_a_run(two_runs, tmp_path, capsys):
