@@ -259,7 +259,7 @@ def check_confound(
         classes=predictions.task.classes if predictions is not None else None,
         tail_key="--tail",
     )
-    manifests = _manifest_side(train, val, labels)
+    manifests = {"side": split or "val", **_manifest_side(train, val, labels)}
     preds = None
     if predictions is not None:
         chosen = split if split in set(predictions.splits.tolist()) else None
@@ -310,11 +310,12 @@ def format_confound(report: dict[str, Any]) -> str:
         return "n/a" if value is None else f"{value:.2f}"
 
     lines = [
-        f"videos: {m['train_videos']} train, {m['val_videos']} val, {m['shared_videos']} shared "
+        f"videos: {m['train_videos']} train, {m['val_videos']} {m['side']}, "
+        f"{m['shared_videos']} shared "
         f"({m['tail_videos_on_both_sides']} with tail events on both sides)",
         f"training tail share {m['train_tail_share']:.3f}; between-video share of the labels "
-        f"{num(m['label_video_share'])}; video-prior ROC AUC on validation "
-        f"{num(m['video_prior_auc'])} ({m['val_events_of_seen_videos']} events of seen videos)",
+        f"{num(m['label_video_share'])}; video-prior ROC AUC {num(m['video_prior_auc'])} "
+        f"({m['val_events_of_seen_videos']} {m['side']} events of seen videos)",
     ]
     p = report.get("predictions")
     if p and p.get("events"):
