@@ -2,14 +2,15 @@
 
 Unknown keys are errors (a typo never silently falls back to a default), and
 ``--set section.key=value`` overrides are parsed as YAML scalars. The full
-schema with defaults is :class:`RiskConfig`; ``configs/default.yaml`` in the
-package folder lists every key.
+schema with defaults is :class:`RiskConfig`; ``imbalance_risk/configs/default.yaml``
+(``--config default``) lists every key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +25,8 @@ from imbalance_kit.app import (
     check_positive,
     check_positive_int,
     error,
-    read_yaml_mapping,
 )
+from imbalance_kit.app import load_config as _load_config
 
 __all__ = [
     "BinaryLossConfig",
@@ -482,19 +483,35 @@ def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, 
     return _apply_overrides(mapping, overrides, example="train.lr")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RiskConfig:
+def load_config(
+    source: str | Path | None = None,
+    overrides: Sequence[str] | None = None,
+    *,
+    base: Mapping[str, Any] | None = None,
+) -> RiskConfig:
     """Read a YAML config (``yaml.safe_load``), apply overrides, validate.
 
     Args:
-        path: YAML file; ``None`` starts from the defaults.
-        overrides: ``section.key=value`` strings.
+        source: a YAML file, or the name of a config the package ships (``default``,
+            ``quick``, ``baseline_mse``, ``ddp_cpu``); ``None`` starts from the defaults.
+        overrides: ``section.key=value`` strings, applied after the file.
+        base: a mapping the file is merged onto (a preset).
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file or shipped config.
         ValueError: unknown keys or invalid values.
 
     Examples:
         >>> load_config(None, ["train.max_epochs=2"]).train.max_epochs
         2
+        >>> load_config("baseline_mse").baseline
+        'mse'
     """
-    return RiskConfig.from_dict(apply_overrides(read_yaml_mapping(path), overrides or []))
+    return _load_config(
+        RiskConfig.from_dict,
+        source,
+        list(overrides or []),
+        package="imbalance_risk",
+        base=base,
+        example="train.lr",
+    )

@@ -20,7 +20,6 @@ fixes one.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -35,15 +34,15 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from imbalance_kit.app import check_choice
+from imbalance_kit.app import atomic_open, check_choice, load_json, write_json
 from imbalance_kit.calibration import (
     TemperatureScaling,
     expected_calibration_error,
     plot_reliability_diagram,
 )
 from imbalance_kit.metrics import best_threshold, imbalance_report, probability_clustering
+from imbalance_risk.data import SPLITS, PreparedData, load_prepared
 from imbalance_risk.model import Predictions, predict
-from imbalance_risk.prepare import SPLITS, PreparedData, load_prepared
 from imbalance_risk.train import load_model
 
 __all__ = ["binary_auc", "evaluate_run", "uncertainty_auroc"]
@@ -88,7 +87,7 @@ def _ttf_horizon(data_path: Path) -> int | None:
     summary = folder / "summary.json"
     if not summary.is_file():
         return None
-    horizon = json.loads(summary.read_text()).get("settings", {}).get("ttf_horizon")
+    horizon = load_json(summary).get("settings", {}).get("ttf_horizon")
     return int(horizon) if horizon else None
 
 
@@ -200,7 +199,7 @@ def _write_predictions(
         if preds.risk is not None:
             columns[f"risk_pred_{j}"] = preds.risk[:, j]
     names = list(columns)
-    with path.open("w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(names)
         cols = [columns[n] for n in names]
@@ -344,5 +343,5 @@ def evaluate_run(
     if plots:
         metrics["plots"] = _plots(run, suffix, part, preds, threshold, config.evaluate.n_bins)
     metrics = _nan_to_none(metrics)
-    (run / f"metrics{suffix}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(run / f"metrics{suffix}.json", metrics)
     return metrics

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 from imbalance_risk.config import RiskConfig
-from imbalance_risk.data import RiskDataModule, oversample_positives
-from imbalance_risk.prepare import load_prepared
+from imbalance_risk.data import RiskDataModule, load_prepared, oversample_positives
 
 from imbalance_kit.weights import DoubleCorrectionWarning
 

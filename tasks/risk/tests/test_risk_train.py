@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from imbalance_risk.data import load_prepared
 from imbalance_risk.evaluate import evaluate_run
-from imbalance_risk.prepare import load_prepared
 from imbalance_risk.train import load_model, train
 from sklearn.metrics import average_precision_score, roc_auc_score
 
