@@ -1,7 +1,10 @@
 """The stages that ``demo`` and ``study`` chain, each skipped when its output is already there.
 
-A stage whose output exists is skipped, so an interrupted ``demo`` or ``study`` continues
-when the same command runs again (training resumes from ``checkpoints/last.ckpt``).
+A stage is skipped only when its output is complete and loads: the rollouts and the prepared
+data set are read back, ``model.pt`` and ``train_summary.json`` are loaded, and the
+evaluation's ``metrics.json`` lists the checksums of the files written before it. A damaged
+output is reported in one line and its stage is run again; training resumes from
+``checkpoints/last.ckpt`` (from the first epoch when that checkpoint is itself damaged).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from imbalance_kit.app import load_json
+from imbalance_kit.app import DamagedFileError, load_json, load_torch
 from imbalance_risk.config import RiskConfig
 from imbalance_risk.labels import LabelConfig
 from imbalance_risk.prepare import prepare_rollouts, settings_record, write_prepared
@@ -21,18 +24,27 @@ from imbalance_risk.simulate import SimulationConfig, simulate_rollouts
 Log = Callable[[str], None]
 
 
-def _needed(name: str, done: bool, log: Log) -> bool:
-    if done:
-        log(f"[{name}] output exists, skipped")
-    return not done
+def _needed(name: str, check: Callable[[], Any], log: Log) -> bool:
+    """Whether stage ``name`` must run: its output is missing, or ``check`` finds it damaged."""
+    try:
+        check()
+    except FileNotFoundError:
+        return True
+    except (DamagedFileError, ValueError) as exc:
+        log(f"[{name}] damaged output, running the stage again: {exc}")
+        return True
+    log(f"[{name}] output exists, skipped")
+    return False
 
 
 def simulate_and_prepare(
     out: Path, simulation: dict[str, Any], labels: LabelConfig, log: Log
 ) -> Path:
     """Write ``out/rollouts.npz`` (simulated) and ``out/prepared/``; return the latter."""
+    from imbalance_risk.data import load_prepared
+
     rollouts_path = out / "rollouts.npz"
-    if _needed("simulate", rollouts_path.is_file(), log):
+    if _needed("simulate", lambda: load_rollouts(rollouts_path), log):
         start = time.perf_counter()
         rollouts = simulate_rollouts(SimulationConfig(**simulation))
         save_rollouts(rollouts, rollouts_path)
@@ -41,7 +53,12 @@ def simulate_and_prepare(
             f"{int((~rollouts.success).sum())} failed ({time.perf_counter() - start:.1f}s)"
         )
     prepared = out / "prepared"
-    if _needed("prepare", (prepared / "prepared.npz").is_file(), log):
+
+    def prepared_ok() -> None:
+        load_prepared(prepared)
+        load_json(prepared / "summary.json")
+
+    if _needed("prepare", prepared_ok, log):
         data = prepare_rollouts(load_rollouts(rollouts_path), labels)
         summary = write_prepared(data, prepared, settings_record(labels, source=str(rollouts_path)))
         log(
@@ -61,21 +78,35 @@ def train_and_evaluate(
     plots: bool = True,
 ) -> dict[str, Any]:
     """Train into ``run`` (resuming), then evaluate on the test split; returns the metrics."""
-    from imbalance_risk.evaluate import evaluate_run
+    from imbalance_risk.evaluate import check_outputs, evaluate_run
     from imbalance_risk.train import train
 
     name = run.name
-    if _needed(f"train {name}", (run / "model.pt").is_file(), log):
-        result = train(config, prepared, run, resume=True, progress_bar=progress_bar)
+
+    def trained_ok() -> None:
+        load_torch(run / "model.pt", what="model")
+        load_json(run / "train_summary.json")
+
+    if _needed(f"train {name}", trained_ok, log):
+        try:
+            result = train(config, prepared, run, resume=True, progress_bar=progress_bar)
+        except DamagedFileError as exc:
+            log(f"[train {name}] {exc}")
+            log(f"[train {name}] training from the first epoch")
+            result = train(config, prepared, run, restart=True, progress_bar=progress_bar)
         score = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
         log(
             f"[train {name}] {result.epochs} epochs, best {config.train.monitor} "
             f"{score} ({result.seconds:.1f}s)"
         )
-    metrics_path = run / "metrics.json"
-    if _needed(f"evaluate {name}", metrics_path.is_file(), log):
+    metrics: dict[str, Any] = {}
+
+    def evaluated_ok() -> None:
+        metrics.update(check_outputs(run))
+
+    if _needed(f"evaluate {name}", evaluated_ok, log):
         return evaluate_run(run, prepared, plots=plots)
-    return load_json(metrics_path)
+    return metrics
 
 
 def fmt(value: Any) -> str:

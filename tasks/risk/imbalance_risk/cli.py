@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--baseline", choices=["mse"], help="train the MSE baseline instead")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete the run's checkpoints and train from the first epoch",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_common_options(p)
 
@@ -244,6 +249,7 @@ def _train(args: argparse.Namespace) -> int:
         args.data,
         args.out,
         resume=args.resume,
+        restart=args.restart,
         progress_bar=not args.no_progress,
     )
     if result.global_rank != 0:  # under DDP only rank 0 reports

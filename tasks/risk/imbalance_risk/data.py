@@ -48,6 +48,7 @@ from imbalance_kit.app import error
 from imbalance_kit.augment import noise_oversample
 from imbalance_kit.sampling import ClassBalancedSampler
 from imbalance_kit.weights import positive_weights, warn_if_double_correction
+from imbalance_risk._npz import read_npz
 from imbalance_risk.config import RiskConfig
 
 __all__ = [
@@ -127,6 +128,7 @@ def load_prepared(path: str | Path) -> PreparedData:
 
     Raises:
         FileNotFoundError: no prepared file there.
+        imbalance_kit.app.DamagedFileError: a truncated or corrupt file.
         ValueError: the file lacks arrays of the prepared schema.
 
     Examples:
@@ -140,11 +142,11 @@ def load_prepared(path: str | Path) -> PreparedData:
         path = path / "prepared.npz"
     if not path.is_file():
         raise FileNotFoundError(f"prepared data set not found: {path} (run imbalance-risk prepare)")
-    with np.load(path, allow_pickle=False) as npz:
-        missing = [name for name in _ARRAYS if name not in npz.files]
-        if missing:
-            raise error("prepared file", f"arrays {list(_ARRAYS)}", f"missing {missing}", raw=True)
-        return PreparedData(**{name: npz[name] for name in _ARRAYS})
+    npz = read_npz(path, what="prepared data set", hint="run imbalance-risk prepare again")
+    missing = [name for name in _ARRAYS if name not in npz]
+    if missing:
+        raise error("prepared file", f"arrays {list(_ARRAYS)}", f"missing {missing}", raw=True)
+    return PreparedData(**{name: npz[name] for name in _ARRAYS})
 
 
 _FIELDS = ("features", "binary", "risk", "ttf", "episode_failed")

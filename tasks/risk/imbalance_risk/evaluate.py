@@ -20,6 +20,7 @@ fixes one.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +35,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from imbalance_kit.app import atomic_open, check_choice, load_json, write_json
+from imbalance_kit.app import DamagedFileError, atomic_open, check_choice, load_json, write_json
 from imbalance_kit.calibration import (
     TemperatureScaling,
     expected_calibration_error,
@@ -45,7 +46,7 @@ from imbalance_risk.data import SPLITS, PreparedData, load_prepared
 from imbalance_risk.model import Predictions, predict
 from imbalance_risk.train import load_model
 
-__all__ = ["binary_auc", "evaluate_run", "uncertainty_auroc"]
+__all__ = ["binary_auc", "check_outputs", "evaluate_run", "file_sha256", "uncertainty_auroc"]
 
 Split = Literal["train", "val", "test"]
 
@@ -339,9 +340,55 @@ def evaluate_run(
     metrics["model"] = "mse_baseline" if config.baseline == "mse" else "risk_model"
     metrics["mc_samples"] = n_mc
     suffix = "" if split == "test" else f"_{split}"
-    _write_predictions(run / f"predictions{suffix}.csv", part, preds, threshold)
+    written = [f"predictions{suffix}.csv"]
+    _write_predictions(run / written[0], part, preds, threshold)
     if plots:
         metrics["plots"] = _plots(run, suffix, part, preds, threshold, config.evaluate.n_bins)
+        written += metrics["plots"]
+    # metrics.json is written last, with the checksums of the other outputs: it marks the
+    # evaluation complete (see check_outputs).
+    metrics["files"] = {name: file_sha256(run / name) for name in written}
     metrics = _nan_to_none(metrics)
     write_json(run / f"metrics{suffix}.json", metrics)
+    return metrics
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes.
+
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "f.txt"
+        >>> _ = p.write_text("abc")
+        >>> file_sha256(p)[:16]
+        'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_outputs(run_dir: str | Path, split: Split = "test") -> dict[str, Any]:
+    """The metrics of a finished evaluation, after checking every file it wrote is intact.
+
+    Raises:
+        FileNotFoundError: no ``metrics.json`` (the evaluation has not finished).
+        imbalance_kit.app.DamagedFileError: ``metrics.json`` does not parse, or a file it
+            lists is missing or differs from what the evaluation wrote.
+    """
+    run = Path(run_dir)
+    suffix = "" if split == "test" else f"_{split}"
+    path = run / f"metrics{suffix}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics not found: {path}")
+    metrics = load_json(path)
+    files = metrics.get("files") if isinstance(metrics, dict) else None
+    if not isinstance(files, dict):
+        raise DamagedFileError(f"{path} lists no output files; evaluate again")
+    for name, digest in files.items():
+        target = run / name
+        if not target.is_file() or file_sha256(target) != digest:
+            raise DamagedFileError(f"{target} is missing or damaged; evaluate again")
     return metrics

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import atomic_open, check_in_range, error, write_json
+from imbalance_kit.app import check_in_range, error, write_json
+from imbalance_risk._npz import write_npz
 from imbalance_risk.data import SPLITS, PreparedData
 from imbalance_risk.labels import LabelConfig, make_labels
 from imbalance_risk.rollouts import Rollouts
@@ -202,8 +203,7 @@ def write_prepared(
         True
     """
     out = Path(out_dir)
-    with atomic_open(out / "prepared.npz", "wb") as fh:  # a crash never leaves half a file
-        np.savez_compressed(fh, **data.arrays())
+    write_npz(out / "prepared.npz", data.arrays())  # atomic: a crash never leaves half a file
     summary = label_summary(data)
     summary["settings"] = settings or {}
     write_json(out / "summary.json", summary)

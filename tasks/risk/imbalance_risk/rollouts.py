@@ -44,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from imbalance_kit.app import error
+from imbalance_risk._npz import read_npz, write_npz
 
 __all__ = ["Rollouts", "RolloutFormat", "load_rollouts", "save_rollouts"]
 
@@ -441,15 +442,13 @@ def load_rollouts(
         return _load_pickle(path)
     if kind == "parquet":
         return _load_parquet(path)
-    with np.load(path, allow_pickle=False) as data:
-        required = ("hidden_states", "actions", "episode_lengths", "success", "failure_step")
-        missing = [k for k in required if k not in data.files]
-        if missing:
-            raise error("NPZ file", f"arrays {list(required)}", f"missing {missing}", raw=True)
-        optional = {
-            k: data[k] for k in ("velocities", "failure_direction", "episode_id") if k in data.files
-        }
-        return Rollouts(**{k: data[k] for k in required}, **optional)
+    data = read_npz(path, what="rollout file", hint="write it again")
+    required = ("hidden_states", "actions", "episode_lengths", "success", "failure_step")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise error("NPZ file", f"arrays {list(required)}", f"missing {missing}", raw=True)
+    optional = {k: data[k] for k in ("velocities", "failure_direction", "episode_id") if k in data}
+    return Rollouts(**{k: data[k] for k in required}, **optional)
 
 
 def save_rollouts(
@@ -483,6 +482,5 @@ def save_rollouts(
     if kind == "parquet":
         _save_parquet(rollouts, path)
     else:
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, **rollouts.to_arrays())
+        write_npz(path, rollouts.to_arrays())
     return path

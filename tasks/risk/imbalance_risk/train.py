@@ -5,7 +5,8 @@ Run folder layout::
     RUN/
       config.yaml              the resolved config (every key)
       checkpoints/best.ckpt    best epoch by ``train.monitor``  (Lightning checkpoint)
-      checkpoints/last.ckpt    latest epoch (``--resume`` continues from it)
+      checkpoints/last.ckpt    the last finished epoch, with the random number generators'
+                               states (``--resume`` continues from it exactly)
       logs/version_N/metrics.csv  training and validation metrics (CSVLogger; a new version
                                per call, so a resumed run keeps the earlier log)
       model.pt                 the best network for ``evaluate``: state dict + config
@@ -14,10 +15,19 @@ Run folder layout::
 Every file loads with ``torch.load(..., weights_only=True)``: checkpoints hold
 tensors and plain Python values only. The ``Trainer`` comes from
 :func:`imbalance_kit.app.build_trainer`.
+
+A run killed at any point and resumed (``--resume``, or ``demo`` / ``study`` run again) ends
+with the same weights and metrics as an uninterrupted run with the same seed: ``last.ckpt``
+is written after every finished epoch (:func:`imbalance_kit.app.last_checkpoint`) with the
+Python, numpy and torch generator states (:func:`imbalance_kit.app.random_state_callback`),
+the samplers draw from ``(seed, epoch)`` alone, and Lightning restores the optimizer, the
+early-stopping and best-checkpoint bookkeeping and the epoch counter. A damaged
+``last.ckpt`` is reported in one line; ``--restart`` trains from the start.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +41,9 @@ from imbalance_kit.app import (
     build_trainer,
     error,
     fit,
+    last_checkpoint,
     load_torch,
+    random_state_callback,
     save_torch,
     write_json,
     write_text,
@@ -43,6 +55,8 @@ from imbalance_risk.module import RiskModule
 
 __all__ = ["TrainResult", "load_model", "train"]
 
+_RESTART_HINT = "train again with --restart to start from the first epoch"
+
 
 @dataclass
 class TrainResult:
@@ -52,7 +66,7 @@ class TrainResult:
         run_dir: the run folder.
         model_path: ``model.pt`` (written by rank 0).
         best_score: best value of the monitored metric.
-        epochs: epochs completed.
+        epochs: epochs finished in the run folder (those of a resumed run included).
         seconds: wall time of the fit.
         global_rank: this process's rank (0 without DDP).
 
@@ -75,6 +89,7 @@ def train(
     run_dir: str | Path = "runs/risk",
     *,
     resume: bool = False,
+    restart: bool = False,
     progress_bar: bool = True,
     verbose: bool = False,
     callbacks: Sequence[Any] = (),
@@ -87,6 +102,7 @@ def train(
         data_path: prepared data (``prepared.npz`` or its folder); defaults to ``config.data.path``.
         run_dir: output folder.
         resume: continue from ``checkpoints/last.ckpt`` when it exists.
+        restart: delete the run's checkpoints first and train from the start.
         progress_bar: one progress bar for the training.
         verbose: Lightning's own output (model summary, banners, info lines).
         callbacks: extra Lightning callbacks.
@@ -97,6 +113,8 @@ def train(
 
     Raises:
         ValueError: no data path, or a split without both classes.
+        imbalance_kit.app.DamagedFileError: ``resume`` with a truncated or corrupt
+            ``last.ckpt`` (train again with ``restart=True``).
 
     Examples:
         >>> import tempfile
@@ -123,6 +141,14 @@ def train(
         raise error("data_path", "a prepared data set (--data or data.path)", None)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = run / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if restart and ckpt_dir.is_dir():
+        shutil.rmtree(ckpt_dir)
+    ckpt_path = last if resume and last.is_file() else None
+    resumed_at = None
+    if ckpt_path is not None:  # one clear line for a damaged checkpoint, before any work
+        resumed_at = int(load_torch(ckpt_path, what="checkpoint", hint=_RESTART_HINT)["epoch"]) + 1
     # Record where the data came from, so that `evaluate --run RUN` needs no --data.
     resolved = config.to_dict()
     resolved["data"]["path"] = str(Path(path).resolve())
@@ -136,17 +162,15 @@ def train(
     module.net.set_normalization(datamodule.feature_mean, datamodule.feature_std)
     write_text(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    ckpt_dir = run / "checkpoints"
     cfg = config.train
     best = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
         monitor=cfg.monitor,
         mode=cfg.monitor_mode,
-        save_last=True,
         enable_version_counter=False,
     )
-    all_callbacks: list[Any] = [best]
+    all_callbacks: list[Any] = [best, last_checkpoint(ckpt_dir), random_state_callback()]
     if cfg.patience > 0:
         all_callbacks.append(
             EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience)
@@ -168,15 +192,13 @@ def train(
         verbose=verbose,
         **options,
     )
-    last = ckpt_dir / "last.ckpt"
-    ckpt_path = last if resume and last.is_file() else None
     seconds = fit(trainer, module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
 
     best_path = best.best_model_path or str(last)
     best_score = None if best.best_model_score is None else float(best.best_model_score)
     model_path = run / "model.pt"
     if trainer.is_global_zero:
-        state = load_torch(best_path, what="checkpoint", hint="train again with --restart")
+        state = load_torch(best_path, what="checkpoint", hint=_RESTART_HINT)
         net_state = {
             k.removeprefix("net."): v
             for k, v in state["state_dict"].items()
@@ -201,6 +223,7 @@ def train(
             "epochs": int(trainer.current_epoch),
             "seconds": round(seconds, 2),
             "resumed_from": None if ckpt_path is None else str(ckpt_path),
+            "resumed_at_epoch": resumed_at,
             "train_steps": len(datamodule.train_set),
             "synthetic_steps": datamodule.n_synthetic,
             "pos_weight": datamodule.pos_weight,
