@@ -76,6 +76,7 @@ def train_and_evaluate(
     log: Log,
     progress_bar: bool,
     plots: bool = True,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Train into ``run`` (resuming), then evaluate on the test split; returns the metrics."""
     from imbalance_risk.evaluate import check_outputs, evaluate_run
@@ -89,11 +90,15 @@ def train_and_evaluate(
 
     if _needed(f"train {name}", trained_ok, log):
         try:
-            result = train(config, prepared, run, resume=True, progress_bar=progress_bar)
+            result = train(
+                config, prepared, run, resume=True, progress_bar=progress_bar, verbose=verbose
+            )
         except DamagedFileError as exc:
             log(f"[train {name}] {exc}")
             log(f"[train {name}] training from the first epoch")
-            result = train(config, prepared, run, restart=True, progress_bar=progress_bar)
+            result = train(
+                config, prepared, run, restart=True, progress_bar=progress_bar, verbose=verbose
+            )
         score = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
         log(
             f"[train {name}] {result.epochs} epochs, best {config.train.monitor} "

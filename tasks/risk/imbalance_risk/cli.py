@@ -33,6 +33,7 @@ from imbalance_risk._version import __version__
 __all__ = ["UsageError", "build_parser", "main"]
 
 PROG = "imbalance-risk"
+_VERBOSE_HELP = "show Lightning's own output (model summary, banners, info lines)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the run's checkpoints and train from the first epoch",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (hidden anyway when the output is not a terminal)",
+    )
+    p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     add_common_options(p)
 
     p = add_command(sub, "evaluate", _evaluate, help="metrics, predictions and plots of a run")
@@ -128,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quick", action="store_true", help="small preset (under a minute on a CPU)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (hidden anyway when the output is not a terminal)",
+    )
+    p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     add_common_options(p)
 
     p = add_command(
@@ -143,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=600, help="simulated episodes")
     p.add_argument("--data-seed", type=int, default=0, help="simulation seed")
     p.add_argument("--variants", nargs="+", default=None, help="variants to run (default: all)")
+    p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     add_common_options(p)
     return parser
 
@@ -250,7 +262,8 @@ def _train(args: argparse.Namespace) -> int:
         args.out,
         resume=args.resume,
         restart=args.restart,
-        progress_bar=not args.no_progress,
+        progress_bar=_progress(args),
+        verbose=args.verbose,
     )
     if result.global_rank != 0:  # under DDP only rank 0 reports
         return 0
@@ -288,6 +301,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(args: argparse.Namespace) -> bool:
+    """A progress bar unless ``--no-progress`` or standard output is not a terminal (a log)."""
+    return not args.no_progress and sys.stdout.isatty()
+
+
 def _demo(args: argparse.Namespace) -> int:
     from imbalance_risk.demo import run_demo
 
@@ -297,7 +315,8 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         overrides=args.overrides,
         config=args.config,
-        progress_bar=not args.no_progress,
+        progress_bar=_progress(args),
+        verbose=args.verbose,
     )
     return 0
 
@@ -316,6 +335,7 @@ def _study(args: argparse.Namespace) -> int:
         variants=args.variants,
         overrides=args.overrides,
         config=args.config,
+        verbose=args.verbose,
     )
     return 0
 

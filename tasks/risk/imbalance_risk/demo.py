@@ -68,6 +68,7 @@ def run_demo(
     overrides: Sequence[str] | None = None,
     config: str | Path | None = None,
     progress_bar: bool = True,
+    verbose: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """simulate -> prepare -> train (risk model and MSE baseline) -> evaluate, in ``out_dir``.
@@ -80,6 +81,7 @@ def run_demo(
         overrides: ``section.key=value`` config overrides for the risk model.
         config: a config file or shipped config name (``--config``) merged onto the preset.
         progress_bar: show a progress bar per training.
+        verbose: show Lightning's own output.
         log: where progress lines go.
 
     Returns:
@@ -100,9 +102,11 @@ def run_demo(
     train_config = demo_config(quick, seed, overrides, config)
     preset = DEMO_PRESETS["quick" if quick else "full"]
     prepared = simulate_and_prepare(out, preset["simulation"], LabelConfig(), log)
-    model = train_and_evaluate(train_config, prepared, out / "run", log, progress_bar)
+    model = train_and_evaluate(
+        train_config, prepared, out / "run", log, progress_bar, verbose=verbose
+    )
     baseline = train_and_evaluate(
-        train_config.as_baseline(), prepared, out / "baseline", log, progress_bar
+        train_config.as_baseline(), prepared, out / "baseline", log, progress_bar, verbose=verbose
     )
     seconds = time.perf_counter() - start
     rows = [

@@ -104,6 +104,7 @@ def run_study(
     variants: Sequence[str] | None = None,
     overrides: Sequence[str] | None = None,
     config: str | Path | None = None,
+    verbose: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every variant for every seed on one simulated data set.
@@ -119,6 +120,7 @@ def run_study(
         variants: subset of :data:`STUDY_VARIANTS` (default: all).
         overrides: ``section.key=value`` overrides applied to every variant.
         config: base config file or shipped config name (``--config``).
+        verbose: show Lightning's own output.
         log: where progress lines go.
 
     Returns:
@@ -148,7 +150,13 @@ def run_study(
         for variant in chosen:
             run = out / "runs" / f"{variant.lstrip('+')}_seed{seed}"
             metrics = train_and_evaluate(
-                study_config(variant, base, seed), prepared, run, log, False, plots=False
+                study_config(variant, base, seed),
+                prepared,
+                run,
+                log,
+                False,
+                plots=False,
+                verbose=verbose,
             )
             row = _row(variant, seed, metrics)
             rows.append(row)
