@@ -15,8 +15,10 @@ Modules (the layout every imbalance-kit task package shares):
   the end-to-end demo.
 
 And this task's own: :mod:`imbalance_risk.rollouts` (the rollout input format and its
-readers), :mod:`imbalance_risk.labels` (per-step labels) and :mod:`imbalance_risk.prepare`
-(the ``prepare`` stage: labels, the episode split, the prepared file).
+readers), :mod:`imbalance_risk.labels` (per-step labels), :mod:`imbalance_risk.prepare`
+(the ``prepare`` stage: labels, the episode split, the prepared file) and
+:mod:`imbalance_risk.gym` (real rollouts from gymnasium's CartPole-v1). The SLURM template
+for multi-node training is ``imbalance_risk/slurm/train.sbatch``.
 """
 
 from imbalance_risk._version import __version__

@@ -38,13 +38,22 @@ def _needed(name: str, check: Callable[[], Any], log: Log) -> bool:
 
 
 def simulate_and_prepare(
-    out: Path, simulation: dict[str, Any], labels: LabelConfig, log: Log
+    out: Path,
+    simulation: dict[str, Any],
+    labels: LabelConfig,
+    log: Log,
+    rollouts: Path | None = None,
+    allow_pickle: bool = False,
 ) -> Path:
-    """Write ``out/rollouts.npz`` (simulated) and ``out/prepared/``; return the latter."""
+    """Write ``out/rollouts.npz`` (simulated) and ``out/prepared/``; return the latter.
+
+    With ``rollouts`` (a file in the rollout format) nothing is simulated: that file is
+    prepared instead.
+    """
     from imbalance_risk.data import load_prepared
 
-    rollouts_path = out / "rollouts.npz"
-    if _needed("simulate", lambda: load_rollouts(rollouts_path), log):
+    rollouts_path = out / "rollouts.npz" if rollouts is None else Path(rollouts)
+    if rollouts is None and _needed("simulate", lambda: load_rollouts(rollouts_path), log):
         start = time.perf_counter()
         rollouts = simulate_rollouts(SimulationConfig(**simulation))
         save_rollouts(rollouts, rollouts_path)
@@ -56,10 +65,12 @@ def simulate_and_prepare(
 
     def prepared_ok() -> None:
         load_prepared(prepared)
-        load_json(prepared / "summary.json")
+        source = load_json(prepared / "summary.json").get("settings", {}).get("source")
+        if source != str(rollouts_path):
+            raise FileNotFoundError(prepared)  # prepared from another file: prepare again
 
     if _needed("prepare", prepared_ok, log):
-        data = prepare_rollouts(load_rollouts(rollouts_path), labels)
+        data = prepare_rollouts(load_rollouts(rollouts_path, allow_pickle=allow_pickle), labels)
         summary = write_prepared(data, prepared, settings_record(labels, source=str(rollouts_path)))
         log(
             f"[prepare] {summary['n_steps']} steps, positive rate {summary['positive_rate']:.3f}, "

@@ -63,13 +63,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
 
     p = add_command(
+        sub,
+        "convert-gym",
+        _convert_gym,
+        help="real rollouts: a noisy controller on gymnasium's CartPole-v1, as rollouts.npz",
+    )
+    p.add_argument("--out", required=True, help="output file (.npz or .parquet)")
+    p.add_argument("--episodes", type=int, default=600, help="number of episodes")
+    p.add_argument(
+        "--max-steps", type=int, default=400, help="episode length that counts as success"
+    )
+    p.add_argument(
+        "--eps-low", type=float, default=0.25, help="lowest per-episode random-push rate"
+    )
+    p.add_argument(
+        "--eps-high", type=float, default=0.85, help="highest per-episode random-push rate"
+    )
+    p.add_argument(
+        "--action-encoding",
+        choices=["signed", "onehot"],
+        default="signed",
+        help="actions as one -1/+1 column (with the cart velocity) or one-hot (no velocities)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the resets and the noise")
+
+    p = add_command(
         sub, "prepare", _prepare, help="label steps, split by episode, write prepared.npz"
     )
     p.add_argument(
         "rollouts", nargs="+", help="rollout files (.npz, .parquet; .pkl with --allow-pickle)"
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--k", type=int, default=15, help="steps before the failure labelled positive")
+    p.add_argument(
+        "--k",
+        "--k-before-failure",
+        dest="k",
+        type=int,
+        default=15,
+        help="steps before (and including) the failure labelled positive",
+    )
     p.add_argument(
         "--include-all-failure-steps",
         action="store_true",
@@ -104,6 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="prepared data folder or prepared.npz (overrides data.path)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--baseline", choices=["mse"], help="train the MSE baseline instead")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epoch limit (the same as --set train.max_epochs=N)",
+    )
+    p.add_argument(
+        "--device",
+        choices=["cpu", "gpu", "cuda", "mps", "auto"],
+        default=None,
+        help="where to train (the same as --set train.accelerator=...; cuda means gpu)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
     p.add_argument(
         "--restart",
@@ -146,13 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "study",
         _study,
-        help="the variant x seed comparison on simulated data",
+        help="the variant x seed comparison (simulated data, or --rollouts FILE)",
         aliases=["ablation"],
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--episodes", type=int, default=600, help="simulated episodes")
     p.add_argument("--data-seed", type=int, default=0, help="simulation seed")
+    p.add_argument(
+        "--rollouts",
+        default=None,
+        metavar="FILE",
+        help="study these rollouts (NPZ / Parquet) instead of simulated ones",
+    )
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read --rollouts that need unpickling (trusted files only)",
+    )
     p.add_argument("--variants", nargs="+", default=None, help="variants to run (default: all)")
     p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     add_common_options(p)
@@ -178,6 +233,27 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert_gym(args: argparse.Namespace) -> int:
+    from imbalance_risk.gym import cartpole_rollouts
+    from imbalance_risk.rollouts import save_rollouts
+
+    rollouts = cartpole_rollouts(
+        args.episodes,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        eps_low=args.eps_low,
+        eps_high=args.eps_high,
+        action_encoding=args.action_encoding,
+    )
+    path = save_rollouts(rollouts, args.out)
+    failed = int((~rollouts.success).sum())
+    print(
+        f"CartPole-v1: {rollouts.n_episodes} episodes ({failed} failed), "
+        f"{rollouts.n_steps} steps -> {path}"
+    )
+    return 0
+
+
 def _prepare(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -185,7 +261,10 @@ def _prepare(args: argparse.Namespace) -> int:
     from imbalance_risk.prepare import prepare_rollouts, settings_record, write_prepared
     from imbalance_risk.rollouts import Rollouts, load_rollouts
 
-    parts = [load_rollouts(p, allow_pickle=args.allow_pickle) for p in args.rollouts]
+    def note(message: str) -> None:
+        print(f"{PROG}: note: {message}", file=sys.stderr)
+
+    parts = [load_rollouts(p, allow_pickle=args.allow_pickle, note=note) for p in args.rollouts]
     if len(parts) == 1:
         rollouts = parts[0]
     else:  # concatenate files (e.g. separate success / failure rollouts), renumbering episodes
@@ -253,7 +332,12 @@ def _train(args: argparse.Namespace) -> int:
     from imbalance_risk.config import load_config
     from imbalance_risk.train import train
 
-    config = load_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if args.epochs is not None:
+        overrides.append(f"train.max_epochs={args.epochs}")
+    if args.device is not None:
+        overrides.append(f"train.accelerator={_accelerator(args.device)}")
+    config = load_config(args.config, overrides)
     if args.baseline == "mse":
         config = config.as_baseline()
     result = train(
@@ -301,6 +385,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accelerator(device: str) -> str:
+    """Lightning's accelerator for ``--device``; a GPU that is not there is a usage error."""
+    if device in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {device} needs a CUDA GPU and a CUDA build of torch; "
+                f"torch {torch.__version__} sees none (use --device cpu)"
+            )
+        return "gpu"
+    return device
+
+
 def _progress(args: argparse.Namespace) -> bool:
     """A progress bar unless ``--no-progress`` or standard output is not a terminal (a log)."""
     return not args.no_progress and sys.stdout.isatty()
@@ -335,6 +433,8 @@ def _study(args: argparse.Namespace) -> int:
         variants=args.variants,
         overrides=args.overrides,
         config=args.config,
+        rollouts=args.rollouts,
+        allow_pickle=args.allow_pickle,
         verbose=args.verbose,
     )
     return 0

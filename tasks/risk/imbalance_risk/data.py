@@ -49,7 +49,7 @@ from imbalance_kit.augment import noise_oversample
 from imbalance_kit.sampling import ClassBalancedSampler
 from imbalance_kit.weights import positive_weights, warn_if_double_correction
 from imbalance_risk._npz import read_npz
-from imbalance_risk.config import RiskConfig
+from imbalance_risk.config import OversampleConfig, RiskConfig
 
 __all__ = [
     "SPLITS",
@@ -195,10 +195,16 @@ def _tensors(part: PreparedData) -> dict[str, torch.Tensor]:
 
 
 def oversample_positives(
-    tensors: dict[str, torch.Tensor], ratio: float, noise_std: float, seed: int
+    tensors: dict[str, torch.Tensor],
+    ratio: float | None,
+    noise_std: float,
+    seed: int,
+    augment_factor: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Raise the positive rows to ``int(ratio * n_negative)`` with ``noise_oversample``.
+    """Add jittered positive rows with ``noise_oversample``.
 
+    The positives are raised to ``int(ratio * n_negative)``, or, with ``augment_factor``,
+    to ``n_positive * (1 + augment_factor)`` (see :class:`~imbalance_risk.config.OversampleConfig`).
     Returns the tensors with the synthetic rows appended (``synthetic`` marks
     them). When the positives already reach that count nothing is added and a
     warning says so.
@@ -213,11 +219,12 @@ def oversample_positives(
     """
     y = tensors["binary"].round().long()
     n_neg, n_pos = int((y == 0).sum()), int((y == 1).sum())
-    target = int(ratio * n_neg)
+    plan = OversampleConfig(ratio=ratio, augment_factor=augment_factor)
+    target = plan.target_positives(n_pos, n_neg)
     if n_pos == 0 or target <= n_pos:
         warnings.warn(
             f"noise_oversample skipped: {n_pos} positive training steps already reach "
-            f"ratio * n_negative = {target}",
+            f"the target of {target}",
             stacklevel=2,
         )
         return tensors
@@ -302,7 +309,9 @@ class RiskDataModule(L.LightningDataModule):
         tensors = _tensors(train)
         over = config.imbalance.noise_oversample
         if over.enabled:
-            tensors = oversample_positives(tensors, over.ratio, over.noise_std, config.seed)
+            tensors = oversample_positives(
+                tensors, over.ratio, over.noise_std, config.seed, over.augment_factor
+            )
         self.n_synthetic = int(tensors["synthetic"].sum())
         self.train_set = StepDataset({k: tensors[k] for k in _FIELDS})
         self.val_set = StepDataset({k: v for k, v in _tensors(val).items() if k in _FIELDS})

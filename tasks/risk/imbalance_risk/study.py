@@ -1,4 +1,4 @@
-"""``imbalance-risk study`` (alias ``ablation``): every variant x seed on one simulated data set.
+"""``imbalance-risk study`` (alias ``ablation``): every variant x seed on one data set.
 
 The variants form a ladder from the MSE baseline of the field report to the full model,
 each adding one technique; every variant trains with every seed and is evaluated on the
@@ -61,6 +61,7 @@ STUDY_COLUMNS: dict[str, str] = {
     "balanced_accuracy": "Bal. acc.",
     "recall_at_0.5": "Recall @0.5",
     "ece": "ECE",
+    "ece_calibrated": "ECE cal.",
     "per_dim_auc_mean": "Per-dim AUC",
     "ttf_mae_steps": "TTF MAE (steps)",
 }
@@ -89,7 +90,9 @@ def _row(variant: str, seed: int, metrics: dict[str, Any]) -> dict[str, Any]:
     dims = [v for v in metrics["per_dim_auc"] if v is not None]
     row: dict[str, Any] = {"variant": variant, "seed": seed}
     row.update({m: metrics.get(m) for m in ("auc", "ap", "balanced_accuracy", "ece")})
+    row["ece_calibrated"] = metrics.get("ece_calibrated")
     row["recall_at_0.5"] = metrics["at_0.5"]["recall"]
+    row["recall_at_0.5_calibrated"] = (metrics.get("at_0.5_calibrated") or {}).get("recall")
     row["per_dim_auc_mean"] = float(np.mean(dims)) if dims else None
     row["ttf_mae_steps"] = metrics.get("ttf_mae_steps")
     return row
@@ -104,10 +107,15 @@ def run_study(
     variants: Sequence[str] | None = None,
     overrides: Sequence[str] | None = None,
     config: str | Path | None = None,
+    rollouts: str | Path | None = None,
+    allow_pickle: bool = False,
     verbose: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Train and evaluate every variant for every seed on one simulated data set.
+    """Train and evaluate every variant for every seed on one data set.
+
+    The data set is simulated (``n_episodes``, ``data_seed``), or read from ``rollouts``, a
+    file in the rollout format (such as ``imbalance-risk convert-gym`` writes).
 
     Writes ``study.csv`` (one row per run), ``study.json`` and ``study.md`` (mean ±
     sample standard deviation per variant) into ``out_dir``.
@@ -115,11 +123,13 @@ def run_study(
     Args:
         out_dir: output folder (runs in ``runs/<variant>_seed<k>``).
         seeds: training seeds.
-        n_episodes: simulated episodes.
-        data_seed: simulation seed.
+        n_episodes: simulated episodes (without ``rollouts``).
+        data_seed: simulation seed (without ``rollouts``).
         variants: subset of :data:`STUDY_VARIANTS` (default: all).
         overrides: ``section.key=value`` overrides applied to every variant.
         config: base config file or shipped config name (``--config``).
+        rollouts: the user's rollouts instead of the simulator's.
+        allow_pickle: read legacy pickles / per-episode object arrays (trusted files only).
         verbose: show Lightning's own output.
         log: where progress lines go.
 
@@ -143,7 +153,12 @@ def run_study(
         raise ValueError(f"variants must be among {list(STUDY_VARIANTS)}, got {unknown}")
     base = load_config(config, overrides)
     prepared = simulate_and_prepare(
-        out, {"n_episodes": n_episodes, "seed": data_seed}, LabelConfig(), log
+        out,
+        {"n_episodes": n_episodes, "seed": data_seed},
+        LabelConfig(),
+        log,
+        rollouts=None if rollouts is None else Path(rollouts),
+        allow_pickle=allow_pickle,
     )
     rows = []
     for seed in seeds:

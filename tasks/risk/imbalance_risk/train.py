@@ -179,6 +179,7 @@ def train(
     options: dict[str, Any] = {
         "accelerator": cfg.accelerator,
         "devices": cfg.devices,
+        "num_nodes": cfg.num_nodes,
         "strategy": cfg.strategy,
         "precision": cfg.precision,
         "use_distributed_sampler": False,  # the data module shards its own samplers

@@ -239,3 +239,29 @@ def test_study_and_its_ablation_alias(tmp_path, capsys):
     second = capsys.readouterr().out
     assert second.count("output exists, skipped") == 4
     assert (tmp_path / "study.csv").read_text().splitlines() == rows
+
+
+def test_the_field_report_spellings(tmp_path, tiny_rollouts, capsys):
+    from imbalance_risk.rollouts import save_rollouts
+
+    save_rollouts(tiny_rollouts, tmp_path / "r.npz")
+    prepared = tmp_path / "p"
+    assert (
+        main(
+            ["prepare", str(tmp_path / "r.npz"), "--out", str(prepared), "--k-before-failure", "12"]
+        )
+        == 0
+    )
+    assert json.loads((prepared / "summary.json").read_text())["settings"]["k"] == 12
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(prepared), "--out", str(run), "--epochs", "1", "--device", "cpu"]
+    assert main([*argv, "--set", "model.hidden_dims=[16]"]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["max_epochs"] == 1 and saved["train"]["accelerator"] == "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert main([*argv[:-1], "cuda"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--device cuda needs a CUDA GPU" in err[0]
