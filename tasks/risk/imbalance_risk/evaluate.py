@@ -5,7 +5,7 @@ Written into the run folder (``_val`` / ``_train`` suffixes for other splits):
 * ``metrics.json``: binary AUC, AP, balanced accuracy, F1, precision and recall
   at the chosen threshold and at 0.5 (``at_0.5``), quantiles of the scores, ECE
   and Brier (:mod:`imbalance_kit.calibration`), the same for the calibrated probability
-  (``ece_calibrated``, ``brier_calibrated``, ``at_0.5_calibrated``, ``temperature``),
+  (``ece_calibrated``, ``brier_calibrated``, ``temperature``),
   per-dimension risk AUC, time-to-failure error, uncertainty quality (AUROC of each
   uncertainty estimate for predicting the classifier's errors) and prediction clustering.
 * ``predictions.csv``: one row per step, with the raw probability ``prob`` and the
@@ -17,8 +17,8 @@ Written into the run folder (``_val`` / ``_train`` suffixes for other splits):
 focal loss, so its raw probabilities overstate the risk. A temperature fitted on the
 validation split (:class:`imbalance_kit.calibration.TemperatureScaling`) rescales its logit;
 that probability (``prob_calibrated``) is the one to read as a probability and to compare
-with a fixed level (e.g. ``0.5``: more likely than not to fail within ``k`` steps). Scaling is
-monotone, so AUC, AP and the decisions at the validation threshold are unchanged.
+with a fixed level. Scaling is monotone and keeps the logit 0 at probability 0.5, so AUC,
+AP, the decisions at the validation threshold and the decisions at 0.5 are unchanged.
 
 The decision threshold (``pred``) is the validation split's best-F1 threshold on the raw
 probability unless ``evaluate.threshold`` fixes one.
@@ -197,9 +197,7 @@ def _metrics(
     # At the plain 0.5 cut: a model squeezed towards 0 (the MSE failure) flags nothing here.
     keys = ("balanced_accuracy", "recall", "precision", "f1", "predicted_positive_rate")
     half = binary_report(y, preds.prob, 0.5)
-    metrics["at_0.5"] = {k: half[k] for k in keys}
-    half = binary_report(y, calibrated, 0.5)
-    metrics["at_0.5_calibrated"] = {k: half[k] for k in keys}
+    metrics["at_0.5"] = {k: half[k] for k in keys}  # the same for the calibrated probability
     metrics["score_quantiles"] = {
         q: float(np.quantile(preds.score, float(q))) for q in ("0.5", "0.9", "0.99", "1.0")
     }

@@ -92,7 +92,6 @@ def _row(variant: str, seed: int, metrics: dict[str, Any]) -> dict[str, Any]:
     row.update({m: metrics.get(m) for m in ("auc", "ap", "balanced_accuracy", "ece")})
     row["ece_calibrated"] = metrics.get("ece_calibrated")
     row["recall_at_0.5"] = metrics["at_0.5"]["recall"]
-    row["recall_at_0.5_calibrated"] = (metrics.get("at_0.5_calibrated") or {}).get("recall")
     row["per_dim_auc_mean"] = float(np.mean(dims)) if dims else None
     row["ttf_mae_steps"] = metrics.get("ttf_mae_steps")
     return row
