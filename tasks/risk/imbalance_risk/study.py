@@ -181,7 +181,17 @@ def run_study(
     head, cells = study_table(summary, STUDY_COLUMNS, title="Variant", higher_is_better=_HIGHER)
     note = f"Mean ± sample standard deviation over training seeds {list(seeds)} (test split)."
     write_text(out / "study.md", markdown_table(head, cells) + f"\n\n{note}\n")
-    head, cells = study_table(summary, STUDY_COLUMNS, title="Variant", compact=True)
+    short = {
+        "auc": "AUC",
+        "ap": "AP",
+        "balanced_accuracy": "BalAcc",
+        "recall_at_0.5": "Rec@.5",
+        "ece": "ECE",
+        "ece_calibrated": "ECEcal",
+        "per_dim_auc_mean": "DimAUC",
+        "ttf_mae_steps": "TTF",
+    }
+    head, cells = study_table(summary, short, title="Variant", stacked=True)
     log(format_table(head, cells))
     log(note)
     return summary
