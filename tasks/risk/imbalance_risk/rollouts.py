@@ -22,7 +22,9 @@ Formats:
 * **NPZ** (default, no extra dependency): the arrays above under those names,
   plus ``episode_lengths`` ``(E,)``, ``success`` ``(E,)``, ``failure_step`` ``(E,)``
   and optionally ``episode_id`` ``(E,)``, ``failure_direction`` ``(E, A)``. Read
-  with ``allow_pickle=False``.
+  with ``allow_pickle=False``. The "list of episodes" layout (``hidden_states`` etc. holding
+  one array per episode: numpy object arrays) needs unpickling: it is refused with a message
+  naming the field, and read with ``allow_pickle=True``.
 * **Parquet** (``pip install 'imbalance-kit-risk[parquet]'``): one row per step with
   columns ``episode_id`` (int), ``step`` (int), ``hidden_state`` / ``action`` /
   ``velocity`` (list of float), ``success`` (bool), ``failure_step`` (int) and
@@ -31,6 +33,14 @@ Formats:
   dicts with the field names above (``features`` / ``hidden`` are accepted for
   ``hidden_states``), or a dict holding such a list under ``"episodes"`` or
   ``"rollouts"``. Unpickling runs code from the file: use it on trusted files only.
+
+Fields outside the schema (``rewards``, ...) are not read, and the readers say so once
+(:class:`IgnoredFieldsWarning`, or the ``note`` callback of :func:`load_rollouts`).
+
+Discrete actions: pass a signed or scalar encoding ``(T, 1)`` with the velocity of the degree
+of freedom it drives, or the one-hot action ``(T, K)`` without ``velocities``; per-dimension
+risk is then the risk of pushing along the failure direction, or the share of the risk carried
+by each discrete action (see the package README).
 """
 
 from __future__ import annotations

@@ -228,6 +228,14 @@ def test_unknown_fields_are_named_once(tmp_path, capsys):
     pkl.write_bytes(pickle.dumps(episodes))
     load_rollouts(pkl, allow_pickle=True, note=notes.append)
     assert "ignored episode keys not in the rollout schema: reward" in notes[1]
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(save_rollouts(r, tmp_path / "r.parquet"))
+    table = table.append_column("reward", pa.array(np.ones(table.num_rows)))
+    pq.write_table(table, tmp_path / "extra.parquet")
+    _assert_same(load_rollouts(tmp_path / "extra.parquet", note=notes.append), r)
+    assert "ignored columns not in the rollout schema: reward" in notes[2]
     main(["prepare", str(path), "--out", str(tmp_path / "p")])  # too few episodes to split
     err = capsys.readouterr().err
     assert err.count("imbalance-risk: note:") == 1 and "rewards" in err
