@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
-from imbalance_kit._validation import check_same_length, error
+from imbalance_kit._validation import check_data_device, check_same_length, error
 from imbalance_kit.augment._adasyn import adasyn
 from imbalance_kit.augment._borderline import borderline_smote
 from imbalance_kit.augment._mlsmote import mlsmote, resolve_label_strategy
@@ -113,6 +113,7 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         if isinstance(X, torch.Tensor):
+            check_data_device("X", X)
             Xt = X if X.is_floating_point() else X.to(torch.get_default_dtype())
             return Xt.to(device), "torch"
         if scipy.sparse.issparse(X):
@@ -140,9 +141,15 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
     def _labels(self, y: Any, n: int) -> tuple[np.ndarray, np.ndarray, bool, torch.dtype | None]:
         """``(labels as given, label names, indicator input?, torch dtype)``."""
         torch_dtype = y.dtype if isinstance(y, torch.Tensor) else None
+        check_data_device("y", y)
         y_np = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
         check_same_length("X", n, "y", len(y_np) if y_np.ndim else 0)
-        target = type_of_target(y_np)
+        try:
+            target = type_of_target(y_np)
+        except ValueError as exc:  # NaN / inf labels, mixed types
+            raise error(
+                "y", "class labels without NaN or inf", f"{exc}".rstrip("."), raw=True
+            ) from None
         if target == "multilabel-indicator":
             if not self._multilabel and not np.all(y_np.sum(axis=1) == 1):
                 raise error(

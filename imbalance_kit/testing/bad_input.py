@@ -239,14 +239,15 @@ def mutations(kind: str, good: torch.Tensor) -> list[tuple[str, Any]]:
     Args:
         kind: what the argument holds:
 
-            * ``"labels"``: integer class indices (any shape): a float copy, an
-              extra dimension, empty, a negative label, a huge label
+            * ``"labels"``: integer class indices (any shape): a fractional float
+              copy, an extra dimension, empty, a negative label, a huge label
               (:data:`HUGE_LABEL`), the meta device, a string;
             * ``"binary"``: 0/1 targets: as ``"labels"`` plus the value 2;
             * ``"scores"``: floating values: an integer copy, an extra dimension,
               empty, NaN, +inf, -inf, the meta device, a string;
             * ``"probs"``: probabilities: as ``"scores"`` plus the value 5.0;
-            * ``"counts"``: non-negative counts or weights: as ``"scores"`` plus -1;
+            * ``"counts"``: non-negative counts or weights: as ``"scores"`` without
+              the integer copy, plus -1;
             * ``"features"``: a 2-D feature matrix: as ``"scores"`` but the shape
               variants are 1-D and zero rows.
         good: a valid value of the argument.
@@ -261,7 +262,7 @@ def mutations(kind: str, good: torch.Tensor) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("str", "abc")]
     if kind in ("labels", "binary"):
         out += [
-            ("float", good.double()),
+            ("float", good.double() + 0.5),
             ("ndim+1", good.unsqueeze(-1)),
             ("empty", good.reshape(-1)[:0]),
             ("negative", _with_first(good, -1)),
@@ -274,8 +275,9 @@ def mutations(kind: str, good: torch.Tensor) -> list[tuple[str, Any]]:
             out += [("1d", good.reshape(-1)), ("no rows", good[:0])]
         else:
             out += [("ndim+1", good.unsqueeze(-1)), ("empty", good.reshape(-1)[:0])]
+        if kind != "counts":  # integer counts and weights are valid
+            out.append(("int", good.round().long()))
         out += [
-            ("int", good.round().long()),
             ("nan", _with_first(good, math.nan)),
             ("inf", _with_first(good, math.inf)),
             ("-inf", _with_first(good, -math.inf)),
