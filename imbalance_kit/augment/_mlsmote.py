@@ -176,7 +176,9 @@ def mlsmote(
         cols = randint(k_neighbors, n_new, generator, X.device)
         steps = rand((n_new, 1), generator, X.device, X.dtype)
         uniq, inverse = distinct(seeds, size)
-        nn = kneighbors(pool[uniq], pool, k_neighbors, exclude=uniq, chunk_size=chunk_size)
+        nn = kneighbors(
+            pool[uniq], pool, k_neighbors, exclude=uniq, chunk_size=chunk_size, role="k_neighbors"
+        )
         out = X_res[start : start + n_new]
         fill_interpolated(out, pool, seeds, pool, nn[inverse, cols], steps)
         votes = labels[uniq] + labels[nn].sum(dim=1)
