@@ -161,7 +161,7 @@ def test_fit_sets_attributes_and_feature_names():
     assert est.sampling_strategy_ == {1: 10} and est.n_features_in_ == 2
     np.testing.assert_array_equal(est.get_feature_names_out(), ["u", "v"])
     X_res, _ = est.fit_resample(X, y)
-    assert isinstance(X_res, np.ndarray) and X_res.shape == (40, 2)
+    assert isinstance(X_res, pd.DataFrame) and X_res.shape == (40, 2)  # as imblearn
 
 
 @pytest.mark.parametrize(
