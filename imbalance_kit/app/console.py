@@ -73,8 +73,8 @@ def print_table(
     """Print a table to ``stream`` (standard output by default), with rich if available.
 
     Cells never wrap: a cell that should take two lines says so with ``"\n"`` (see
-    :func:`imbalance_kit.app.format_mean_std` with ``stacked=True``), so numbers are never
-    broken across lines in a narrow terminal.
+    [`imbalance_kit.app.format_mean_std`][imbalance_kit.app.study.format_mean_std] with
+    ``stacked=True``), so numbers are never broken across lines in a narrow terminal.
     """
     stream = sys.stdout if stream is None else stream
     if plain or not _rich_available():

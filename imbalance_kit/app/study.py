@@ -1,9 +1,11 @@
 """The variant x seed study table: every task package's ``study`` command reports through it.
 
 A study trains each variant (a loss, a sampler, a split method, ...) with several seeds and
-reports the mean and spread of each metric per variant. :func:`summarise_study` reduces the
-per-run rows; :func:`study_table` lays out the cells; :func:`markdown_table` and
-:func:`imbalance_kit.app.print_table` print them.
+reports the mean and spread of each metric per variant.
+[`summarise_study`][imbalance_kit.app.study.summarise_study] reduces the per-run rows;
+[`study_table`][imbalance_kit.app.study.study_table] lays out the cells;
+[`markdown_table`][imbalance_kit.app.study.markdown_table] and
+[`imbalance_kit.app.print_table`][imbalance_kit.app.console.print_table] print them.
 """
 
 from __future__ import annotations
@@ -123,10 +125,11 @@ def study_table(
     compact: bool = False,
     stacked: bool = False,
 ) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of the study table (for :func:`markdown_table` or ``print_table``).
+    """Columns and rows of the study table (for
+    [`markdown_table`][imbalance_kit.app.study.markdown_table] or ``print_table``).
 
     Args:
-        summary: from :func:`summarise_study`.
+        summary: from [`summarise_study`][imbalance_kit.app.study.summarise_study].
         columns: metric key -> column title, in column order.
         by: the key that names the variant.
         title: title of the first column (default: ``by``).
@@ -135,7 +138,8 @@ def study_table(
             (at the shown precision) with ``*``.
         compact: ``"0.812±0.013"`` cells.
         stacked: the spread on a second line of the cell (for terminals, see
-            :func:`format_mean_std`); the best mark follows the mean.
+            [`format_mean_std`][imbalance_kit.app.study.format_mean_std]); the best mark follows the
+            mean.
 
     Examples:
         >>> s = summarise_study([{"variant": "ce", "auc": 0.8}, {"variant": "focal", "auc": 0.9}],

@@ -46,7 +46,7 @@ __all__ = ["default_chunk_size", "kneighbors", "neighbor_estimators"]
 
 #: ``{role: factory}``: while set, the searches of that role (``"k_neighbors"``,
 #: ``"m_neighbors"``, ``"n_neighbors"``) go to a fresh NearestNeighbors-like estimator
-#: made by the factory (see :func:`neighbor_estimators`).
+#: made by the factory (see `neighbor_estimators`).
 _ESTIMATORS: ContextVar[Mapping[str, Callable[[], Any]] | None] = ContextVar(
     "imbalance_kit_neighbor_estimators", default=None
 )
@@ -213,9 +213,9 @@ def kneighbors(
         exclude: optional ``(m,)`` int64 tensor; reference row ``exclude[i]`` is never
             a neighbour of query ``i`` (a query's own row when queries are
             reference rows).
-        chunk_size: query rows per block; ``None`` picks :func:`default_chunk_size`.
+        chunk_size: query rows per block; ``None`` picks `default_chunk_size`.
         role: the over-sampler parameter this search serves; when
-            :func:`neighbor_estimators` routes that role to an estimator, the estimator
+            `neighbor_estimators` routes that role to an estimator, the estimator
             searches instead (its metric, its algorithm).
 
     Returns:

@@ -11,8 +11,8 @@ torch tensors stay on their device (metrics run on the GPU without moving
 data to the host); numpy arrays are accepted too. ``from_logits=True`` applies
 the softmax (or sigmoid) for you.
 
-:class:`CalibrationMeter` is a ``torchmetrics.Metric``; it (and torchmetrics) is
-imported on first access, so importing this package stays light.
+[`CalibrationMeter`][imbalance_kit.calibration.CalibrationMeter] is a ``torchmetrics.Metric``; it
+(and torchmetrics) is imported on first access, so importing this package stays light.
 """
 
 from __future__ import annotations

@@ -31,21 +31,22 @@ class CalibrationMeter(Metric):
     r"""Streaming calibration error, a ``torchmetrics.Metric``: exact, DDP-synced, loggable.
 
     Every option of
-    :func:`~imbalance_kit.calibration.expected_calibration_error` (``norm``,
+    [`expected_calibration_error`][imbalance_kit.calibration.expected_calibration_error] (``norm``,
     ``binning``, ``mode``, ``debias``) gives exactly what the function gives on the
     concatenated batches (up to float rounding).
 
-    **State.** With uniform bins (the default) each :meth:`update` adds the batch's
-    per-bin count, sum of scores and sum of hits to a float64 ``stats`` state of
-    shape ``(3, G, n_bins)`` (``G = 1`` for top-label, ``G = C`` for classwise),
-    registered with ``add_state(..., dist_reduce_fx="sum")``: O(bins x classes)
-    memory whatever the number of predictions. torchmetrics' ``CalibrationError``
-    instead keeps every confidence.
+    **State.** With uniform bins (the default) each
+    [`update`][imbalance_kit.calibration.CalibrationMeter.update] adds the batch's per-bin count,
+    sum of scores and sum of hits to a float64 ``stats`` state of shape ``(3, G, n_bins)``
+    (``G = 1`` for top-label, ``G = C`` for classwise), registered with
+    ``add_state(..., dist_reduce_fx="sum")``: O(bins x classes) memory whatever the number of
+    predictions. torchmetrics' ``CalibrationError`` instead keeps every confidence.
 
     **Quantile binning** (``binning="quantile"``) needs the sorted scores of the
     whole data set: no fixed-size state gives it exactly. The meter then keeps every
     score and hit (list states, concatenated over ranks with ``dist_reduce_fx="cat"``:
-    O(N x G) memory, like torchmetrics) and bins them at :meth:`compute`.
+    O(N x G) memory, like torchmetrics) and bins them at
+    [`compute`][imbalance_kit.calibration.CalibrationMeter.compute].
 
     **Distributed and Lightning.** ``compute()`` sums (or concatenates) the states of
     every rank through torchmetrics, so each rank gets the global value;
@@ -54,8 +55,9 @@ class CalibrationMeter(Metric):
     (a rank that saw no batch learns it). ``sync()`` without arguments (the
     pre-torchmetrics API) is deprecated: ``compute()`` syncs by itself.
 
-    **Host syncs.** With ``validate_args=False``, :meth:`update` runs no host
-    synchronisation for uniform bins; the default validation reads the batch once.
+    **Host syncs.** With ``validate_args=False``,
+    [`update`][imbalance_kit.calibration.CalibrationMeter.update] runs no host synchronisation for
+    uniform bins; the default validation reads the batch once.
 
     Args:
         n_bins: number of bins (>= 1).
@@ -279,9 +281,10 @@ class CalibrationMeter(Metric):
         """torchmetrics' ``Metric.sync``; called bare it is the deprecated pre-torchmetrics API.
 
         ``meter.sync()`` (or ``meter.sync(group=...)``) used to all-reduce the state
-        before :meth:`compute`. ``compute()`` now does that itself, so the bare call
-        only warns (``DeprecationWarning``) and remembers ``group`` as the process
-        group of later syncs. With torchmetrics' arguments it is torchmetrics' ``sync``.
+        before [`compute`][imbalance_kit.calibration.CalibrationMeter.compute]. ``compute()`` now
+        does that itself, so the bare call only warns (``DeprecationWarning``) and remembers
+        ``group`` as the process group of later syncs. With torchmetrics' arguments it is
+        torchmetrics' ``sync``.
         """
         if args or kwargs:
             super().sync(*args, **kwargs)

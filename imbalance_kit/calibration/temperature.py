@@ -218,7 +218,8 @@ class TemperatureScaling(nn.Module):
 
     @property
     def temperature_(self) -> float:
-        """The fitted temperature (``AttributeError`` before :meth:`fit`)."""
+        """The fitted temperature (``AttributeError`` before
+        [`fit`][imbalance_kit.calibration.TemperatureScaling.fit])."""
         if not self._fitted:
             raise AttributeError("temperature_")
         return float(self.temperature)
@@ -365,7 +366,7 @@ class TemperatureScaling(nn.Module):
             ``logits / temperature_``.
 
         Raises:
-            sklearn.exceptions.NotFittedError: before :meth:`fit` (a ``ValueError``).
+            sklearn.exceptions.NotFittedError: before `fit` (a ``ValueError``).
         """
         self._require_fitted()
         if isinstance(logits, torch.Tensor):
@@ -397,7 +398,7 @@ class TemperatureScaling(nn.Module):
             A tensor of the logits' shape and dtype.
 
         Raises:
-            sklearn.exceptions.NotFittedError: before :meth:`fit` (a ``ValueError``).
+            sklearn.exceptions.NotFittedError: before `fit` (a ``ValueError``).
             TypeError: ``logits`` is not a floating-point tensor.
         """
         self._require_fitted()

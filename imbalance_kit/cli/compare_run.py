@@ -1,7 +1,7 @@
 """``imbalance-kit compare``: check the input, run strategies x seeds, report.
 
 Input is checked completely before any training starts; every problem found
-there becomes a :class:`~imbalance_kit.cli.UsageError` (one line, exit 2).
+there becomes a [`UsageError`][imbalance_kit.app.cli.UsageError] (one line, exit 2).
 Errors during training are bugs and keep their traceback.
 """
 

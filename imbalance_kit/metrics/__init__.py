@@ -11,15 +11,18 @@ torchmetrics do:
 
 A call whose arguments look swapped (class indices first, floating scores second)
 raises an error that says so. Inputs are torch tensors (any device) or numpy arrays.
-Counting metrics (:func:`per_class_recall`, :func:`tail_recall`,
-:func:`probability_clustering`) run in torch on the input's device. Metrics that
-scikit-learn already computes (precision, F1, balanced accuracy, PR-AUC, the
-precision-recall curve) are taken from scikit-learn on host copies; scikit-learn is
+Counting metrics ([`per_class_recall`][imbalance_kit.metrics.per_class_recall],
+[`tail_recall`][imbalance_kit.metrics.tail_recall],
+[`probability_clustering`][imbalance_kit.metrics.probability_clustering]) run in torch on the
+input's device. Metrics that scikit-learn already computes (precision, F1, balanced accuracy,
+PR-AUC, the precision-recall curve) are taken from scikit-learn on host copies; scikit-learn is
 imported by the functions that use it, not by this module.
 
 Streaming forms, ``torchmetrics.Metric`` subclasses with sum-reduced states (DDP sync
-and ``self.log`` in Lightning through torchmetrics): :class:`PerClassRecall`,
-:class:`TailRecall`, :class:`ImbalanceReport`. They are loaded (with torchmetrics) on
+and ``self.log`` in Lightning through torchmetrics):
+[`PerClassRecall`][imbalance_kit.metrics.PerClassRecall],
+[`TailRecall`][imbalance_kit.metrics.TailRecall],
+[`ImbalanceReport`][imbalance_kit.metrics.ImbalanceReport]. They are loaded (with torchmetrics) on
 first access.
 """
 

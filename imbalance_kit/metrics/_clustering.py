@@ -14,7 +14,8 @@ __all__ = ["ProbabilityClustering", "probability_clustering"]
 
 
 class ProbabilityClustering(NamedTuple):
-    """How much the predictions pile onto repeated values (see :func:`probability_clustering`)."""
+    """How much the predictions pile onto repeated values (see
+    [`probability_clustering`][imbalance_kit.metrics.probability_clustering])."""
 
     n_predictions: int
     n_unique: int
@@ -46,8 +47,8 @@ def probability_clustering(
             repeat of the probability).
 
     Returns:
-        :class:`ProbabilityClustering` with ``n_predictions``, ``n_unique``
-        (distinct values), ``n_clusters`` (values predicted at least
+        [`ProbabilityClustering`][imbalance_kit.metrics.ProbabilityClustering] with
+        ``n_predictions``, ``n_unique`` (distinct values), ``n_clusters`` (values predicted at least
         ``min_repeats`` times), ``clustered_fraction`` (share of predictions in
         such clusters) and ``largest_cluster`` (size of the biggest).
 

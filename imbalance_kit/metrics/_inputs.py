@@ -124,8 +124,9 @@ def resolve_num_classes(
 ) -> int:
     """The number of classes: given (and checked against the data) or inferred (at least 2).
 
-    An inferred number is bounded as in :func:`imbalance_kit.weights.class_counts`
-    (``max(65536, 4 N)``) so a stray huge label cannot allocate a huge tensor.
+    An inferred number is bounded as in
+    [`imbalance_kit.weights.class_counts`][imbalance_kit.weights.class_counts] (``max(65536, 4 N)``)
+    so a stray huge label cannot allocate a huge tensor.
     """
     if num_classes is not None:
         check_positive_int("num_classes", num_classes)

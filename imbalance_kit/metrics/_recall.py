@@ -1,6 +1,6 @@
 """Per-class recall and tail recall: the functions, and the update / compute math they share
-with their streaming forms (:class:`~imbalance_kit.metrics.PerClassRecall`,
-:class:`~imbalance_kit.metrics.TailRecall`)."""
+with their streaming forms ([`PerClassRecall`][imbalance_kit.metrics.PerClassRecall],
+[`TailRecall`][imbalance_kit.metrics.TailRecall])."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def tail_recall(
     Raises:
         ValueError: both ``tail_classes`` and ``class_counts`` given, a bad
             ``tail_fraction``, tail classes out of range, bad ``class_counts``,
-            and the errors of :func:`per_class_recall`.
+            and the errors of [`per_class_recall`][imbalance_kit.metrics.per_class_recall].
 
     Examples:
         >>> import torch

@@ -78,7 +78,7 @@ def imbalance_report(
     binary input), ``brier``, ``confusion_matrix`` (rows: true class), and
     ``per_class``: ``{name: {precision, recall, f1, support, pr_auc}}``. Undefined
     values (a class without samples) are NaN; precision of a never-predicted class is 0.
-    :class:`~imbalance_kit.metrics.ImbalanceReport` streams every number but the
+    [`ImbalanceReport`][imbalance_kit.metrics.ImbalanceReport] streams every number but the
     PR-AUC batch by batch.
 
     Args:

@@ -67,7 +67,8 @@ def _batch_classes(
 
 
 class PerClassRecall(Metric):
-    r"""Streaming :func:`~imbalance_kit.metrics.per_class_recall`: recall of every class.
+    r"""Streaming [`per_class_recall`][imbalance_kit.metrics.per_class_recall]: recall of every
+    class.
 
     State: the support and the hits of each class (two ``(C,)`` int64 sums).
     Classes without a sample give NaN (torchmetrics' ``MulticlassRecall(average=None)``
@@ -117,7 +118,8 @@ class PerClassRecall(Metric):
 
 
 class TailRecall(PerClassRecall):
-    """Streaming :func:`~imbalance_kit.metrics.tail_recall`: mean recall of the rare classes.
+    """Streaming [`tail_recall`][imbalance_kit.metrics.tail_recall]: mean recall of the rare
+    classes.
 
     The tail is ``tail_classes``, or the ``ceil(tail_fraction * K)`` rarest of the
     ``K`` classes counted in ``class_counts`` (fixed, e.g. the training counts) or,
@@ -174,7 +176,7 @@ class TailRecall(PerClassRecall):
 
 
 class ImbalanceReport(Metric):
-    """Streaming :func:`~imbalance_kit.metrics.imbalance_report` (all but the PR-AUC).
+    """Streaming [`imbalance_report`][imbalance_kit.metrics.imbalance_report] (all but the PR-AUC).
 
     State: the ``(C, C)`` confusion matrix, the Brier sum and the top-label ECE bins
     (``3 x n_bins``), all summed over batches and ranks. The PR-AUC needs every score
@@ -184,9 +186,10 @@ class ImbalanceReport(Metric):
     ``compute()`` returns a dict of 0-d tensors, ready for ``self.log_dict``:
     ``accuracy``, ``balanced_accuracy`` (mean recall over the classes present),
     ``macro_f1`` (over the classes present or predicted), ``brier`` and ``ece``
-    (top-label, L1, uniform bins). :meth:`per_class` gives ``precision``, ``recall``
-    (NaN for an absent class), ``f1`` and ``support`` per class, and
-    :attr:`confusion_matrix` the matrix (rows: true class).
+    (top-label, L1, uniform bins). [`per_class`][imbalance_kit.metrics.ImbalanceReport.per_class]
+    gives ``precision``, ``recall`` (NaN for an absent class), ``f1`` and ``support`` per class, and
+    [`confusion_matrix`][imbalance_kit.metrics.ImbalanceReport.confusion_matrix] the matrix (rows:
+    true class).
 
     ``update(probs, target)`` takes ``(N, C)`` probabilities, or ``(N,)``
     positive-class probabilities with ``num_classes=2`` (predicted positive when

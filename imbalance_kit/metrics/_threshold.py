@@ -69,7 +69,8 @@ def best_threshold(
         target_recall: minimum recall in ``(0, 1]``; ``None`` maximises F1.
 
     Returns:
-        A :class:`ThresholdChoice` ``(threshold, precision, recall, f1)``.
+        A [`ThresholdChoice`][imbalance_kit.metrics.ThresholdChoice]
+        ``(threshold, precision, recall, f1)``.
 
     Raises:
         ValueError: labels not 0/1 or a single class, mismatched lengths, non-finite

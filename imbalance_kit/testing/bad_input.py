@@ -1,7 +1,7 @@
 """Table-driven bad-input batteries: every malformed call must raise a clear error.
 
-A battery is a list of :class:`BadCall`: a thunk that makes one malformed call and
-the argument names its error must mention. :func:`classify` runs one call and
+A battery is a list of `BadCall`: a thunk that makes one malformed call and
+the argument names its error must mention. `classify` runs one call and
 sorts the outcome into
 
 * ``"clear"``: a ``ValueError`` or ``TypeError`` (or the listed types) whose message
@@ -11,12 +11,12 @@ sorts the outcome into
 * ``"crash"``: another exception (``RuntimeError``, ``IndexError``, ``MemoryError``, ...);
 * ``"hang"``: it ran past the time limit.
 
-:func:`tally` runs a battery and counts the outcomes; :func:`assert_clear` is the
+`tally` runs a battery and counts the outcomes; `assert_clear` is the
 pytest form. Calls run in-process under an optional time limit (``SIGALRM``, main
 thread only) and an optional cap on the address space (Linux), so a call that would
 allocate a huge tensor fails fast instead of exhausting the machine.
 
-:func:`mutations` makes the standard malformed variants of a good tensor argument
+`mutations` makes the standard malformed variants of a good tensor argument
 (wrong type, dtype and shape, empty, NaN, inf, out-of-range values, the meta device,
 huge labels), so a battery is a few lines per function.
 
@@ -156,7 +156,7 @@ def classify(
             ``None``: no cap). A huge allocation then fails instead of swapping.
 
     Returns:
-        ``(outcome, detail)``: the outcome is one of :data:`OUTCOMES`; the detail is
+        ``(outcome, detail)``: the outcome is one of `OUTCOMES`; the detail is
         the exception's type and message, or the returned value's rendering.
     """
     try:
@@ -241,7 +241,7 @@ def mutations(kind: str, good: torch.Tensor) -> list[tuple[str, Any]]:
 
             * ``"labels"``: integer class indices (any shape): a fractional float
               copy, an extra dimension, empty, a negative label, a huge label
-              (:data:`HUGE_LABEL`), the meta device, a string;
+              (`HUGE_LABEL`), the meta device, a string;
             * ``"binary"``: 0/1 targets: as ``"labels"`` plus the value 2;
             * ``"scores"``: floating values: an integer copy, an extra dimension,
               empty, NaN, +inf, -inf, the meta device, a string;
@@ -310,7 +310,7 @@ def battery(
         prefix: id prefix (the function's name).
         make_call: called as ``make_call(**arguments)``.
         good: the good arguments.
-        kinds: ``{argument: kind}`` for the tensor arguments to mutate (see :func:`mutations`).
+        kinds: ``{argument: kind}`` for the tensor arguments to mutate (see `mutations`).
         skip: mutation ids ``"argument/label"`` to leave out (documented results).
         names: names the error may mention per argument (default: the argument's own).
 
