@@ -235,7 +235,12 @@ def _metrics(
         "aleatoric_std": uncertainty_auroc(errors, preds.aleatoric_std),
     }
     metrics["error_rate"] = float(errors.mean())
-    clustering = probability_clustering(preds.score, decimals=4)
+    # The MSE baseline's score is a regression output that can leave [0, 1]: its repeats are
+    # counted after a sigmoid (order- and tie-preserving), the risk model's on the score itself.
+    unbounded = bool(preds.score.size) and not (
+        0.0 <= preds.score.min() <= preds.score.max() <= 1.0
+    )
+    clustering = probability_clustering(preds.score, decimals=4, from_logits=unbounded)
     metrics["prediction_clustering"] = clustering._asdict()
     return metrics
 
