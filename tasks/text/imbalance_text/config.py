@@ -25,8 +25,8 @@ from imbalance_kit.app import (
     check_non_negative,
     check_positive,
     check_positive_int,
-    read_yaml_mapping,
 )
+from imbalance_kit.app import load_config as _load_config
 
 __all__ = [
     "DataConfig",
@@ -157,6 +157,19 @@ class TrainingConfig:
     gradient_clip: float | None = 1.0
     threads: int | None = None
 
+    def device(self) -> Any:
+        """The ``torch.device`` for inference outside Lightning (CUDA when asked and present)."""
+        import torch
+
+        if self.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+
+    @property
+    def bf16(self) -> bool:
+        """Whether ``precision`` is bfloat16 mixed precision."""
+        return str(self.precision).startswith("bf16")
+
     def validate(self) -> None:
         check_positive_int("training.epochs", self.epochs)
         check_positive_int("training.batch_size", self.batch_size)
@@ -263,7 +276,8 @@ def load_config(
     """Read a YAML run configuration (``None``: the defaults), apply overrides, validate.
 
     Args:
-        path: YAML file; ``None`` starts from the defaults.
+        path: a YAML file, or the name of a config this package ships (``default``,
+            ``quick``, ``finetune``); ``None`` starts from the defaults.
         overrides: ``section.key=value`` strings (as :func:`apply_overrides`).
 
     Raises:
@@ -274,8 +288,9 @@ def load_config(
         >>> load_config(None, ["training.lr=1e-3"]).training.lr
         0.001
     """
-    raw = _apply_overrides(read_yaml_mapping(path), overrides or [], example="loss.focal_gamma")
-    return TextConfig.from_dict(raw)
+    return _load_config(
+        TextConfig.from_dict, path, overrides, package="imbalance_text", example="loss.focal_gamma"
+    )
 
 
 def apply_overrides(config: TextConfig, overrides: list[str]) -> TextConfig:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from imbalance_text.cli import _config, build_parser
+from imbalance_text.cli import build_config, build_parser
 from imbalance_text.config import TextConfig, apply_overrides, load_config
 
 CONFIGS = [
@@ -99,6 +99,6 @@ def test_cli_set_overrides_the_config_file(tmp_path: Path) -> None:
             "model.max_length=32",
         ]
     )
-    config = _config(args)
+    config = build_config(args)
     assert config.training.epochs == 2 and config.training.lr == 5e-4
     assert config.model.max_length == 32 and config.data.train == "corpus.csv"

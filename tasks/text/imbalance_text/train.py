@@ -1,4 +1,4 @@
-"""The training pipeline: split -> embed -> train -> tune thresholds -> evaluate.
+"""Training: split -> embed -> train the head (or fine-tune) -> tune thresholds -> evaluate.
 
 Run folder layout::
 
@@ -17,16 +17,14 @@ Run folder layout::
 
 Every stage writes its outputs before the next starts; ``resume=True`` reuses
 the splits, the embeddings, a finished training (``train_done.json``) or the
-last checkpoint of an unfinished one.
+last checkpoint of an unfinished one. The evaluation stage is
+:func:`imbalance_text.evaluate.evaluate_stage`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,54 +34,18 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from imbalance_text._runtime import (
-    TokenizerProxy,
-    device_for,
-    loader,
-    probs_of,
-    torch_threads,
-    uses_bf16,
-    write_json,
-)
+from imbalance_kit.app import build_trainer, fit, load_json, set_threads, write_json
 from imbalance_text.config import TextConfig
 from imbalance_text.data import Corpus, read_corpus, split_corpus, write_corpus
-from imbalance_text.encoder import TextEncoder, cached_embeddings
-from imbalance_text.evaluate import (
-    evaluate_predictions,
-    predictions_frame,
-    rare_labels,
-    tune_thresholds,
-)
-from imbalance_text.inference import evaluate_file, load_run, predict
-from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule
+from imbalance_text.evaluate import evaluate_stage, rare_labels
+from imbalance_text.inference import load_run
+from imbalance_text.model import TextEncoder, TokenizerProxy, cached_embeddings
+from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule, loader
 from imbalance_text.objective import label_weights, weight_table
-from imbalance_text.plots import (
-    plot_per_label_scores,
-    plot_pr_curves,
-    plot_reliability,
-    save_figure,
-)
 from imbalance_text.schema import DEFAULT_SCHEMA, LabelSchema, load_schema
 
-__all__ = [
-    "evaluate_file",
-    "evaluate_stage",
-    "load_run",
-    "predict",
-    "prepare_splits",
-    "run_pipeline",
-]
+__all__ = ["embed_corpora", "fit_module", "prepare_splits", "run_pipeline"]
 
-_NOISE = (
-    ".*does not have many workers.*",
-    ".*number of training batches.*",
-    ".*exists and is not empty.*",
-    ".*LeafSpec.*",
-    ".*litlogger.*",
-    ".*precision.*is supported.*",
-    ".*when logging on epoch level in distributed setting.*",
-    ".*all_gather is deprecated.*",
-)
 Log = Callable[[str], None]
 
 
@@ -132,16 +94,16 @@ def prepare_splits(
     return schema, train, val, test
 
 
-def _datasets(
+def embed_corpora(
     config: TextConfig, corpora: Sequence[Corpus | None], run: Path, log: Log
 ) -> tuple[list[Any], int | None]:
-    """Datasets of each corpus: cached embeddings (frozen) or texts (fine-tune)."""
-    if config.model.mode == "finetune":
-        tokenize = TokenizerProxy(config)
+    """Datasets of each corpus: cached embeddings (frozen) or texts (fine-tune); and the width."""
+    m = config.model
+    if m.mode == "finetune":
+        tokenize = TokenizerProxy(m.path, m.max_length)
         return [
             None if c is None else TextDataset(c.texts, c.targets, tokenize) for c in corpora
         ], None
-    m = config.model
     t0 = time.perf_counter()
     encoder = TextEncoder(m.path, pooling=m.pooling, normalize=m.normalize, max_length=m.max_length)
     texts = [t for c in corpora if c is not None for t in c.texts]
@@ -150,8 +112,8 @@ def _datasets(
         encoder,
         config.data.cache_dir or run / "cache",
         batch_size=config.training.embed_batch_size,
-        device=device_for(config),
-        bf16=uses_bf16(config),
+        device=config.training.device(),
+        bf16=config.training.bf16,
     )
     log(f"embedded {len(texts)} texts ({emb.shape[1]} dims) in {time.perf_counter() - t0:.1f}s")
     out, start = [], 0
@@ -164,7 +126,7 @@ def _datasets(
     return out, encoder.dim
 
 
-def _fit(
+def fit_module(
     config: TextConfig,
     schema: LabelSchema,
     train: Corpus,
@@ -175,6 +137,7 @@ def _fit(
     progress: bool,
     extra_callbacks: Sequence[Any] = (),
 ) -> TextModule:
+    """Train a :class:`TextModule`; write ``weights.json``, ``model.pt`` and ``train_done.json``."""
     t = config.training
     weights = label_weights(
         train.targets, schema, method=config.loss.weights, max_weight=config.loss.max_weight,
@@ -198,31 +161,20 @@ def _fit(
     if t.patience is not None:
         callbacks.append(EarlyStopping(monitor=t.monitor, mode="max", patience=t.patience))
     callbacks += list(extra_callbacks)
-    trainer = L.Trainer(
-        max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
-        precision=t.precision,  # type: ignore[arg-type]
-        logger=CSVLogger(run, name="logs", version=""), callbacks=callbacks,
-        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-        log_every_n_steps=1, gradient_clip_val=t.gradient_clip, default_root_dir=run,
+    trainer = build_trainer(
+        run, max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices,
+        strategy=t.strategy, precision=t.precision, callbacks=callbacks,
+        logger=CSVLogger(run, name="logs", version=""), progress_bar=progress,
+        log_every_n_steps=1, gradient_clip_val=t.gradient_clip,
     )  # fmt: skip
     train_loader = loader(datasets[0], t.batch_size, True, t.num_workers)
     val_loader = loader(datasets[1], 4 * t.batch_size, False, t.num_workers)
     last = run / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    levels = [lg.level for lg in loggers]
-    if not progress:
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-    t0 = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            for pattern in _NOISE:
-                warnings.filterwarnings("ignore", message=pattern)
-            trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    seconds = fit(
+        trainer, module, train_dataloaders=train_loader, val_dataloaders=val_loader,
+        ckpt_path=ckpt_path,
+    )  # fmt: skip
     best = checkpoint.best_model_path or str(last)
     if trainer.is_global_zero:
         state = torch.load(best, map_location="cpu", weights_only=True)
@@ -239,7 +191,7 @@ def _fit(
         write_json(run / "train_done.json", {
             "best_checkpoint": best, "monitor": t.monitor,
             "best_score": None if score is None else float(score),
-            "epochs": epochs, "seconds": round(time.perf_counter() - t0, 2),
+            "epochs": epochs, "seconds": round(seconds, 2),
         })  # fmt: skip
     return module
 
@@ -255,6 +207,9 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Split, embed, train, tune thresholds on validation, evaluate on test; write the run folder.
 
+    ``config.training.threads`` (when set) sets torch's thread count for the process
+    (:func:`imbalance_kit.app.set_threads`).
+
     Args:
         config: the run configuration (``data.train`` required).
         run_dir: the run folder (created).
@@ -269,93 +224,26 @@ def run_pipeline(
     Raises:
         ValueError: no training data, or an invalid corpus.
     """
-    with torch_threads(config.training.threads):
-        say = log or (lambda _msg: None)
-        return _run(config, Path(run_dir), resume, progress, say, callbacks)
-
-
-def _run(
-    config: TextConfig,
-    run: Path,
-    resume: bool,
-    progress: bool,
-    say: Log,
-    callbacks: Sequence[Any],
-) -> dict[str, Any]:
+    set_threads(config.training.threads)
+    say = log or (lambda _msg: None)
+    run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config.training.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(False)
     schema, train, val, test = prepare_splits(config, run, resume)
     config.save(run / "config.yaml")
     say(f"splits: train {len(train)}, val {len(val)}, test {0 if test is None else len(test)}")
-    datasets, in_dim = _datasets(config, [train, val, test], run, say)
+    datasets, in_dim = embed_corpora(config, [train, val, test], run, say)
     if resume and (run / "train_done.json").is_file() and (run / "model.pt").is_file():
         module = load_run(run)[0]
         say("training: reused (train_done.json)")
     else:
-        module = _fit(config, schema, train, datasets, in_dim, run, resume, progress, callbacks)
-        done = json.loads((run / "train_done.json").read_text())
+        module = fit_module(
+            config, schema, train, datasets, in_dim, run, resume, progress, callbacks
+        )
+        done = load_json(run / "train_done.json")
         say(f"training: {done['epochs']} epochs in {done['seconds']}s, "
             f"best {done['monitor']} {done['best_score']}")  # fmt: skip
     metrics = evaluate_stage(config, schema, module, datasets, train, val, test, run)
     say(f"evaluation on {metrics['evaluated_on']}: written metrics.json, predictions.csv, plots/")
-    return metrics
-
-
-def evaluate_stage(
-    config: TextConfig,
-    schema: LabelSchema,
-    module: TextModule,
-    datasets: Sequence[Any],
-    train: Corpus,
-    val: Corpus,
-    test: Corpus | None,
-    run: Path,
-    *,
-    plots: bool = True,
-) -> dict[str, Any]:
-    """Tune thresholds on validation, evaluate on test (validation without one), write outputs.
-
-    Writes ``thresholds.json``, ``metrics.json``, ``predictions.csv`` and, with
-    ``plots``, ``plots/*.png``; returns the metrics. ``metrics["test"]`` uses the
-    tuned thresholds, ``metrics["test_at_0.5"]`` the default 0.5.
-    """
-    ev = config.evaluation
-    rare = rare_labels(train.targets, schema, ev.rare_ratio)
-    val_probs = probs_of(config, module, datasets[1])
-    if ev.threshold == "tuned":
-        tuned = tune_thresholds(
-            val.targets, val_probs, schema, target_recall=ev.target_recall,
-            default=ev.fixed_threshold, min_positives=ev.min_tune_positives,
-        )  # fmt: skip
-    else:
-        tuned = {n: {"threshold": ev.fixed_threshold, "tuned": False} for n in schema.names}
-    write_json(run / "thresholds.json", tuned)
-    cuts = {n: float(v["threshold"]) for n, v in tuned.items()}
-    common = {"rare": rare, "enforce": ev.enforce_constraints, "n_bins": ev.n_bins}
-    metrics: dict[str, Any] = {
-        "val": evaluate_predictions(val.targets, val_probs, schema, thresholds=cuts, **common),
-    }
-    final, probs = (
-        (val, val_probs) if test is None else (test, probs_of(config, module, datasets[2]))
-    )
-    metrics["test"] = evaluate_predictions(final.targets, probs, schema, thresholds=cuts, **common)
-    metrics["test_at_0.5"] = evaluate_predictions(
-        final.targets, probs, schema, thresholds=0.5, **common
-    )
-    metrics["evaluated_on"] = "val" if test is None else "test"
-    write_json(run / "metrics.json", metrics)
-    frame = predictions_frame(
-        final.ids or [], final.texts, probs, schema, thresholds=cuts,
-        enforce=ev.enforce_constraints, targets=final.targets,
-    )  # fmt: skip
-    frame.to_csv(run / "predictions.csv", index=False)
-    if plots:
-        folder = run / "plots"
-        folder.mkdir(exist_ok=True)
-        save_figure(plot_per_label_scores(metrics["test"]), folder / "per_label_scores.png")
-        save_figure(plot_pr_curves(final.targets, probs, schema), folder / "pr_curves.png")
-        save_figure(
-            plot_reliability(final.targets, probs, schema, ev.n_bins), folder / "reliability.png"
-        )
     return metrics
