@@ -78,6 +78,20 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision")
 
 
+def _add_restart(p: argparse.ArgumentParser) -> None:
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue what an earlier run in --out left (the default)",
+    )
+    again.add_argument(
+        "--restart",
+        action="store_true",
+        help="remove what an earlier run in --out left and start over",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``imbalance-text``."""
     from imbalance_text.study import VARIANTS
@@ -124,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", help="validation corpus (default: split from --data)")
     p.add_argument("--test", help="test corpus (default: split from --data)")
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="reuse what an interrupted run left")
+    _add_restart(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_training(p)
 
@@ -152,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data(p, required=False)
     p.add_argument("--out", required=True, help="study folder")
+    _add_restart(p)
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     p.add_argument(
         "--variants", help=f"comma-separated subset of the variants ({', '.join(VARIANTS)})"
@@ -256,7 +271,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = build_config(args)
     t0 = time.perf_counter()
     metrics = run_pipeline(
-        config, args.out, resume=args.resume, progress=not args.no_progress, log=print
+        config, args.out, resume=not args.restart, progress=not args.no_progress, log=print
     )
     print(format_summary(metrics, time.perf_counter() - t0))
 
@@ -320,7 +335,9 @@ def _cmd_study(args: argparse.Namespace) -> None:
     except ValueError:
         raise UsageError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
     variants = args.variants.split(",") if args.variants else None
-    result = run_study(config, args.out, variants=variants, seeds=seeds, log=print)
+    result = run_study(
+        config, args.out, variants=variants, seeds=seeds, resume=not args.restart, log=print
+    )
     head, rows = study_table(result["summary"], {k: COLUMNS[k][0] for k in TERMINAL}, compact=True)
     print_table(head, rows)
     print(f"wrote {Path(args.out) / 'study.json'} and study.md (every column)")

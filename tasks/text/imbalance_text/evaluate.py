@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
-from imbalance_kit.app import error, write_json
+from imbalance_kit.app import error, write_json, write_text
 from imbalance_kit.calibration import expected_calibration_error
 from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair
 from imbalance_text.schema import LabelSchema
@@ -318,7 +318,7 @@ def evaluate_stage(
         final.ids or [], final.texts, probs, schema, thresholds=cuts,
         enforce=ev.enforce_constraints, targets=final.targets,
     )  # fmt: skip
-    frame.to_csv(run / "predictions.csv", index=False)
+    write_text(run / "predictions.csv", frame.to_csv(index=False))
     if plots:
         folder = run / "plots"
         folder.mkdir(exist_ok=True)
@@ -363,5 +363,5 @@ def evaluate_file(
     write_json(out / "metrics.json", report)
     for j, name in enumerate(schema.names):
         frame[f"true:{name}"] = corpus.targets[:, j].astype(np.int64)
-    frame.to_csv(out / "predictions.csv", index=False)
+    write_text(out / "predictions.csv", frame.to_csv(index=False))
     return report

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from imbalance_kit.app import load_json
+from imbalance_kit.app import load_json, load_torch
 from imbalance_text.config import TextConfig
 from imbalance_text.evaluate import predictions_frame
 from imbalance_text.model import TextEncoder, TokenizerProxy, cached_embeddings
@@ -39,13 +38,13 @@ def load_run(
     run = Path(run_dir)
     if not (run / "model.pt").is_file():
         raise FileNotFoundError(f"{run} has no model.pt: train first (imbalance-text train)")
-    import yaml
+    from imbalance_text.config import load_config
 
-    config = TextConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+    config = load_config(run / "config.yaml")
     if model_path is not None:
         config.model.path = model_path
     schema = load_schema(run / "schema.yaml")
-    saved = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+    saved = load_torch(run / "model.pt", what="model", hint="run train again on this folder")
     hparams = dict(saved["hparams"])
     hparams["model"] = {**hparams["model"], "path": config.model.path}
     module = TextModule(**hparams)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from imbalance_kit.app import check_choice, check_positive_int, error, write_json
+from imbalance_kit.app import (
+    atomic_open,
+    check_choice,
+    check_positive_int,
+    error,
+    load_json,
+    write_json,
+)
 
 __all__ = [
     "MultiLabelHead",
@@ -211,28 +218,60 @@ def encode_texts(
     return out
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_cache(file: Path, rows: int, dim: int) -> np.ndarray | str:
+    """The cached array, or why it cannot be used (a one-line reason)."""
+    meta = file.with_suffix(".json")
+    try:
+        info = load_json(meta)
+        if info.get("sha256") != _sha256(file):
+            return "its checksum differs from the one written with it"
+        array = np.load(file, allow_pickle=False)
+    except FileNotFoundError:
+        return "its checksum file is missing"
+    except (ValueError, OSError, EOFError, AttributeError) as exc:
+        return f"it does not load ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if array.shape != (rows, dim):
+        return f"it holds shape {array.shape}, not ({rows}, {dim})"
+    return array
+
+
 def cached_embeddings(
     texts: Sequence[str],
     encoder: TextEncoder,
     cache_dir: str | os.PathLike[str] | None,
+    *,
+    log: Callable[[str], None] | None = None,
     **encode_kwargs: Any,
 ) -> torch.Tensor:
     """:func:`encode_texts`, stored in ``cache_dir`` and reused when texts and model match.
 
     Duplicate texts are embedded once. The cache file is named by a hash of the
-    encoder's :meth:`TextEncoder.fingerprint` and the texts; it is a plain
-    ``.npy`` read with ``allow_pickle=False``.
+    encoder's :meth:`TextEncoder.fingerprint` and the set of texts (not their order, so
+    another split of the same corpus hits it); it is a plain ``.npy`` read with
+    ``allow_pickle=False``, written atomically with a ``.json`` beside it that holds its
+    SHA-256. A cache file that is damaged (checksum, shape or format) is said through
+    ``log`` and computed again.
 
     Args:
         texts: the documents.
         encoder: the :class:`TextEncoder`.
         cache_dir: the cache folder (created); ``None`` disables the cache.
+        log: receives one line on a cache hit or a damaged cache file.
         **encode_kwargs: passed to :func:`encode_texts`.
 
     Returns:
         ``(N, dim)`` float32 embeddings on the CPU.
     """
-    unique = list(dict.fromkeys(texts))
+    say = log or (lambda _m: None)
+    unique = sorted(set(texts))
     position = {t: i for i, t in enumerate(unique)}
     back = torch.as_tensor([position[t] for t in texts], dtype=torch.long)
     if cache_dir is None:
@@ -244,14 +283,16 @@ def cached_embeddings(
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / f"emb-{digest.hexdigest()[:24]}.npy"
     if file.is_file():
-        array = np.load(file, allow_pickle=False)
-        if array.shape == (len(unique), encoder.dim):
-            return torch.from_numpy(array)[back]
+        cached = _read_cache(file, len(unique), encoder.dim)
+        if not isinstance(cached, str):
+            say(f"embeddings: {len(unique)} texts read from the cache {file}")
+            return torch.from_numpy(cached)[back]
+        say(f"embeddings: the cache file {file} is damaged ({cached}); embedding again")
     emb = encode_texts(unique, encoder, **encode_kwargs)
-    tmp = file.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, emb.numpy(), allow_pickle=False)
-    os.replace(tmp, file)
-    write_json(folder / "index.json", {"model": str(encoder.model_path), "dim": encoder.dim})
+    with atomic_open(file, "wb") as fh:
+        np.save(fh, emb.numpy(), allow_pickle=False)
+    info = {"sha256": _sha256(file), "rows": len(unique), "dim": encoder.dim}
+    write_json(file.with_suffix(".json"), {**info, "model": str(encoder.model_path)})
     return emb[back]
 
 

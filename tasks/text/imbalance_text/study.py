@@ -38,7 +38,7 @@ from imbalance_kit.app import (
 )
 from imbalance_text.config import TextConfig, apply_overrides
 from imbalance_text.evaluate import evaluate_stage
-from imbalance_text.train import embed_corpora, fit_module, prepare_splits
+from imbalance_text.train import embed_corpora, open_run, prepare_splits, train_stage
 
 __all__ = ["COLUMNS", "VARIANTS", "format_table", "run_study"]
 
@@ -80,19 +80,22 @@ def run_study(
     *,
     variants: Sequence[str] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
+    resume: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train and score every variant with every seed on one split; write ``study.json`` / ``.md``.
 
     The split uses ``config.training.seed``; the seeds vary the head's
     initialisation and batch order. Frozen-encoder mode only (embeddings are
-    shared between runs).
+    shared between runs). Running it again on the same folder reuses the finished runs
+    and continues an interrupted one (as :func:`imbalance_text.train.run_pipeline`).
 
     Args:
         config: the base configuration (data, model, training).
         out_dir: output folder; each run goes to ``runs/<variant>-s<seed>``.
         variants: names from :data:`VARIANTS` (default: all, in order).
         seeds: training seeds.
+        resume: reuse what the folder holds (``False``: start over).
         log: receives progress lines.
 
     Returns:
@@ -111,8 +114,8 @@ def run_study(
         raise ValueError(f"variants must be among {list(VARIANTS)}, got {unknown}")
     if config.model.mode != "frozen":
         raise ValueError(f"study needs model.mode 'frozen', got {config.model.mode!r}")
-    out.mkdir(parents=True, exist_ok=True)
-    schema, train, val, test = prepare_splits(config, out)
+    resume = open_run(config, out, resume, say)
+    schema, train, val, test = prepare_splits(config, out, resume, say)
     say(f"splits: train {len(train)}, val {len(val)}, test {0 if test is None else len(test)}")
     datasets, in_dim = embed_corpora(config, [train, val, test], out, say)
     rows: list[dict[str, Any]] = []
@@ -125,7 +128,9 @@ def run_study(
             run.mkdir(parents=True, exist_ok=True)
             L.seed_everything(seed, workers=True, verbose=False)
             t0 = time.perf_counter()
-            module = fit_module(cfg, schema, train, datasets, in_dim, run, False, False)
+            module = train_stage(
+                cfg, schema, train, datasets, in_dim, run, resume=resume, progress=False
+            )
             metrics = evaluate_stage(
                 cfg, schema, module, datasets, train, val, test, run, plots=False
             )
