@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +77,20 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="most training epochs (training.epochs)")
     p.add_argument("--seed", type=int, help="seed of the split and the training (training.seed)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision")
+    _add_verbose(p)
+
+
+def _add_verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Lightning's own output (model summary, banners, info lines)",
+    )
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """A progress bar when standard error is a terminal (and --no-progress is not given)."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
 
 
 def _add_restart(p: argparse.ArgumentParser) -> None:
@@ -139,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", help="test corpus (default: split from --data)")
     p.add_argument("--out", required=True, help="run folder")
     _add_restart(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (none when not a terminal)"
+    )
     _add_training(p)
 
     p = add_command(sub, "evaluate", _cmd_evaluate, help="score a trained run on a labelled corpus")
@@ -177,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="demo folder")
     p.add_argument("--quick", action="store_true", help="small and fast (CPU, frozen encoder)")
     p.add_argument("--seed", type=int, default=0, help="seed of corpus, split and training")
+    _add_verbose(p)
     add_common_options(p, config_help=CONFIG_HELP)
     return parser
 
@@ -271,7 +289,12 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = build_config(args)
     t0 = time.perf_counter()
     metrics = run_pipeline(
-        config, args.out, resume=not args.restart, progress=not args.no_progress, log=print
+        config,
+        args.out,
+        resume=not args.restart,
+        progress=_progress(args),
+        log=print,
+        verbose=args.verbose,
     )
     print(format_summary(metrics, time.perf_counter() - t0))
 
@@ -336,8 +359,9 @@ def _cmd_study(args: argparse.Namespace) -> None:
         raise UsageError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
     variants = args.variants.split(",") if args.variants else None
     result = run_study(
-        config, args.out, variants=variants, seeds=seeds, resume=not args.restart, log=print
-    )
+        config, args.out, variants=variants, seeds=seeds, resume=not args.restart, log=print,
+        verbose=args.verbose,
+    )  # fmt: skip
     head, rows = study_table(result["summary"], {k: COLUMNS[k][0] for k in TERMINAL}, compact=True)
     print_table(head, rows)
     print(f"wrote {Path(args.out) / 'study.json'} and study.md (every column)")
@@ -352,7 +376,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         seed=args.seed,
         config=args.config,
         overrides=args.overrides,
+        progress=_progress(args),
         log=print,
+        verbose=args.verbose,
     )
 
 

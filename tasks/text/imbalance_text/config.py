@@ -2,7 +2,8 @@
 
 Files are read with ``yaml.safe_load`` and built by the shared helpers of
 :mod:`imbalance_kit.app`; unknown keys are errors, so a typo never falls back to
-a default silently. ``configs/default.yaml`` lists every key with its default;
+a default silently. ``imbalance_text/configs/default.yaml`` (``--config default``) lists
+every key with its default;
 :func:`apply_overrides` applies ``section.key=value`` strings (the CLI's ``--set``),
 the value parsed as YAML.
 """

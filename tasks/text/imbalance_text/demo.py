@@ -32,6 +32,7 @@ def run_demo(
     overrides: list[str] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline on a simulated corpus; returns the run's metrics.
 
@@ -48,6 +49,7 @@ def run_demo(
         overrides: extra ``section.key=value`` config overrides.
         progress: Lightning's progress bar.
         log: receives one line per stage (default: silent).
+        verbose: show Lightning's own output.
     """
     from imbalance_text.train import run_pipeline
 
@@ -70,7 +72,7 @@ def run_demo(
     if quick:
         base += ["training.epochs=15", "training.patience=5", "training.threads=1"]
     run_config = load_config(config, [*base, *(overrides or [])])
-    metrics = run_pipeline(run_config, out / "run", progress=progress, log=say)
+    metrics = run_pipeline(run_config, out / "run", progress=progress, log=say, verbose=verbose)
     seconds = time.perf_counter() - t0
     summary = format_summary(metrics, seconds)
     (out / "summary.md").write_text(summary + "\n")

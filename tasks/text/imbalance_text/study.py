@@ -82,6 +82,7 @@ def run_study(
     seeds: Sequence[int] = (0, 1, 2),
     resume: bool = True,
     log: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Train and score every variant with every seed on one split; write ``study.json`` / ``.md``.
 
@@ -97,6 +98,7 @@ def run_study(
         seeds: training seeds.
         resume: reuse what the folder holds (``False``: start over).
         log: receives progress lines.
+        verbose: show Lightning's own output.
 
     Returns:
         ``{"summary": [...], "rows": [one per run], "seeds", "n_train", "n_val", "n_test",
@@ -129,8 +131,9 @@ def run_study(
             L.seed_everything(seed, workers=True, verbose=False)
             t0 = time.perf_counter()
             module = train_stage(
-                cfg, schema, train, datasets, in_dim, run, resume=resume, progress=False
-            )
+                cfg, schema, train, datasets, in_dim, run, resume=resume, progress=False,
+                verbose=verbose,
+            )  # fmt: skip
             metrics = evaluate_stage(
                 cfg, schema, module, datasets, train, val, test, run, plots=False
             )

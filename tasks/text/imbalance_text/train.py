@@ -317,6 +317,7 @@ def fit_module(
     progress: bool,
     extra_callbacks: Sequence[Any] = (),
     log: Log | None = None,
+    verbose: bool = False,
 ) -> TextModule:
     """Train a :class:`TextModule`; write ``weights.json``, ``model.pt`` and ``train_done.json``.
 
@@ -360,7 +361,8 @@ def fit_module(
             run, max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices,
             strategy=t.strategy, precision=t.precision, callbacks=callbacks,
             logger=CSVLogger(run, name="logs", version="", flush_logs_every_n_steps=1),
-            progress_bar=progress, log_every_n_steps=1, gradient_clip_val=t.gradient_clip,
+            progress_bar=progress, verbose=verbose, log_every_n_steps=1,
+            gradient_clip_val=t.gradient_clip,
         )  # fmt: skip
         train_loader = loader(datasets[0], t.batch_size, True, t.num_workers)
         val_loader = loader(datasets[1], 4 * t.batch_size, False, t.num_workers)
@@ -369,7 +371,7 @@ def fit_module(
         first_new = 0 if ckpt_path is None else int(load_torch(ckpt_path)["epoch"]) + 1
         seconds = fit(
             trainer, module, train_dataloaders=train_loader, val_dataloaders=val_loader,
-            ckpt_path=ckpt_path,
+            ckpt_path=ckpt_path, verbose=verbose,
         )  # fmt: skip
         if not trainer.is_global_zero:
             return module
@@ -407,6 +409,7 @@ def train_stage(
     progress: bool,
     callbacks: Sequence[Any] = (),
     log: Log | None = None,
+    verbose: bool = False,
 ) -> TextModule:
     """Reuse a sound finished training, else fit (continuing ``last.ckpt`` with ``resume``)."""
 
@@ -415,7 +418,7 @@ def train_stage(
         say("training: reused (train_done.json)")
         return load_run(run)[0]
     module = fit_module(
-        config, schema, train, datasets, in_dim, run, resume, progress, callbacks, say
+        config, schema, train, datasets, in_dim, run, resume, progress, callbacks, say, verbose
     )
     if (run / "train_done.json").is_file():
         done = load_json(run / "train_done.json")
@@ -432,6 +435,7 @@ def run_pipeline(
     progress: bool = True,
     log: Log | None = None,
     callbacks: Sequence[Any] = (),
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Split, embed, train, tune thresholds on validation, evaluate on test; write the run folder.
 
@@ -449,6 +453,7 @@ def run_pipeline(
         progress: Lightning's progress bar.
         log: receives one line per stage (default: silent).
         callbacks: extra Lightning callbacks for the fit.
+        verbose: show Lightning's own output (model summary, banners, info lines).
 
     Returns:
         The content of ``metrics.json``.
@@ -468,7 +473,7 @@ def run_pipeline(
     datasets, in_dim = embed_corpora(config, [train, val, test], run, say)
     module = train_stage(
         config, schema, train, datasets, in_dim, run, resume=resume, progress=progress,
-        callbacks=callbacks, log=say,
+        callbacks=callbacks, log=say, verbose=verbose,
     )  # fmt: skip
     metrics = evaluate_stage(config, schema, module, datasets, train, val, test, run)
     say(f"evaluation on {metrics['evaluated_on']}: written metrics.json, predictions.csv, plots/")

@@ -135,7 +135,12 @@ def test_cli_commands(tmp_path: Path, tiny_bert: Path, capsys: pytest.CaptureFix
         )
         == 0
     )
-    assert "secondary macro-F1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "secondary macro-F1" in captured.out
+    both = captured.out + captured.err
+    for noise in ("GPU available", "LOCAL_RANK", "litlogger", "Trainable params", "Seed set"):
+        assert noise not in both, noise  # Lightning's output only with --verbose
+    assert captured.out.splitlines()[0].startswith("splits: train")
     assert (
         TextConfig.from_dict(
             __import__("yaml").safe_load((run / "config.yaml").read_text())
