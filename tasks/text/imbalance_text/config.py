@@ -196,10 +196,13 @@ class EvaluationConfig:
     ``threshold``: ``tuned`` picks one threshold per label on validation with
     :func:`imbalance_kit.metrics.best_threshold` (max F1, or the highest
     precision at ``target_recall``); ``fixed`` uses ``fixed_threshold``.
-    Labels with fewer than ``min_tune_positives`` validation positives keep
-    ``fixed_threshold``: tuned on a handful of positives, a threshold overfits
-    them (on the simulated corpus it cut the rare labels' test recall from
-    0.79 to 0.59). ``enforce_constraints``: a positive secondary forces its primary.
+    Labels with fewer than ``min_tune_positives`` validation positives are not tuned
+    on their own (tuned on a handful of positives, a threshold overfits them: on the
+    simulated corpus it cut the rare labels' test recall from 0.79 to 0.59); they get
+    the cut of ``rare_threshold`` for the ``pos_weight`` they were trained with
+    (:mod:`imbalance_text.thresholds`: ``pooled``, ``prior_shift``, or ``fixed``:
+    ``fixed_threshold`` whatever the weight). ``enforce_constraints``: a positive
+    secondary forces its primary.
     ``rare_ratio``: labels at least this many negatives per positive in the
     training split are "rare" when the schema does not list them.
     """
@@ -208,6 +211,7 @@ class EvaluationConfig:
     fixed_threshold: float = 0.5
     target_recall: float | None = None
     min_tune_positives: int = 30
+    rare_threshold: Literal["pooled", "prior_shift", "fixed"] = "pooled"
     enforce_constraints: bool = True
     n_bins: int = 10
     rare_ratio: float = 50.0
@@ -220,6 +224,9 @@ class EvaluationConfig:
                 "evaluation.target_recall", self.target_recall, 0.0, 1.0, low_inclusive=False
             )
         check_positive_int("evaluation.min_tune_positives", self.min_tune_positives)
+        check_choice(
+            "evaluation.rare_threshold", self.rare_threshold, ("pooled", "prior_shift", "fixed")
+        )
         check_positive_int("evaluation.n_bins", self.n_bins)
         check_positive("evaluation.rare_ratio", self.rare_ratio)
 

@@ -298,6 +298,7 @@ def evaluate_stage(
         tuned = tune_thresholds(
             val.targets, val_probs, schema, target_recall=ev.target_recall,
             default=ev.fixed_threshold, min_positives=ev.min_tune_positives,
+            pos_weight=module.hparams.get("pos_weight"), rule=ev.rare_threshold,
         )  # fmt: skip
     else:
         tuned = {n: {"threshold": ev.fixed_threshold, "tuned": False} for n in schema.names}

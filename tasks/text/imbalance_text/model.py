@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from imbalance_kit.app import (
+    Progress,
     atomic_open,
     check_choice,
     check_positive_int,
@@ -184,6 +186,9 @@ def encode_texts(
     batch_size: int = 128,
     device: str | torch.device = "cpu",
     bf16: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+    log_every: float = 30.0,
 ) -> torch.Tensor:
     """Embed texts with a frozen encoder, batching texts of similar length.
 
@@ -193,6 +198,11 @@ def encode_texts(
         batch_size: texts per forward pass.
         device: where to run the encoder.
         bf16: run under bfloat16 autocast (on hardware that has it).
+        progress: a progress bar with the texts per second on a terminal
+            (:class:`imbalance_kit.app.Progress`).
+        log: receives a line when embedding starts, every ``log_every`` seconds (texts done,
+            texts per second, time left) and at the end, so a log file shows progress too.
+        log_every: seconds between progress lines.
 
     Returns:
         ``(N, dim)`` float32 embeddings on the CPU, in the order of ``texts``.
@@ -204,17 +214,31 @@ def encode_texts(
         (torch.Size([2, 384]), True)
     """
     check_positive_int("batch_size", batch_size)
+    say = log or (lambda _m: None)
     device = torch.device(device)
     encoder = encoder.to(device).eval()
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = torch.empty(len(texts), encoder.dim, dtype=torch.float32)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start : start + batch_size]
-        batch = encoder.tokenize([texts[i] for i in idx])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            emb = encoder(**batch)
-        out[torch.as_tensor(idx)] = emb.float().cpu()
+    total = len(texts)
+    say(f"embedding {total} texts with {encoder.model_path.name} "
+        f"(max_length {encoder.max_length}, {device.type})")  # fmt: skip
+    start_time = last_line = time.perf_counter()
+    batches = (total + batch_size - 1) // batch_size
+    with Progress(batches, enabled=progress, description="embedding") as bar:
+        for start in range(0, total, batch_size):
+            idx = order[start : start + batch_size]
+            batch = encoder.tokenize([texts[i] for i in idx])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                emb = encoder(**batch)
+            out[torch.as_tensor(idx)] = emb.float().cpu()
+            done, now = start + len(idx), time.perf_counter()
+            rate = done / max(now - start_time, 1e-9)
+            bar.advance(f"embedding {done}/{total} texts, {rate:.0f} texts/s")
+            if now - last_line >= log_every and done < total:
+                last_line = now
+                say(f"embedding: {done}/{total} texts, {rate:.0f} texts/s, "
+                    f"about {(total - done) / rate:.0f}s left")  # fmt: skip
     return out
 
 
@@ -264,7 +288,8 @@ def cached_embeddings(
         texts: the documents.
         encoder: the :class:`TextEncoder`.
         cache_dir: the cache folder (created); ``None`` disables the cache.
-        log: receives one line on a cache hit or a damaged cache file.
+        log: receives one line on a cache hit or a damaged cache file, and
+            :func:`encode_texts`' progress lines.
         **encode_kwargs: passed to :func:`encode_texts`.
 
     Returns:
@@ -275,7 +300,7 @@ def cached_embeddings(
     position = {t: i for i, t in enumerate(unique)}
     back = torch.as_tensor([position[t] for t in texts], dtype=torch.long)
     if cache_dir is None:
-        return encode_texts(unique, encoder, **encode_kwargs)[back]
+        return encode_texts(unique, encoder, log=log, **encode_kwargs)[back]
     digest = hashlib.sha256(encoder.fingerprint().encode())
     for text in unique:
         digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
@@ -288,7 +313,7 @@ def cached_embeddings(
             say(f"embeddings: {len(unique)} texts read from the cache {file}")
             return torch.from_numpy(cached)[back]
         say(f"embeddings: the cache file {file} is damaged ({cached}); embedding again")
-    emb = encode_texts(unique, encoder, **encode_kwargs)
+    emb = encode_texts(unique, encoder, log=log, **encode_kwargs)
     with atomic_open(file, "wb") as fh:
         np.save(fh, emb.numpy(), allow_pickle=False)
     info = {"sha256": _sha256(file), "rows": len(unique), "dim": encoder.dim}

@@ -83,6 +83,7 @@ def run_study(
     resume: bool = True,
     log: Callable[[str], None] | None = None,
     verbose: bool = False,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Train and score every variant with every seed on one split; write ``study.json`` / ``.md``.
 
@@ -99,6 +100,7 @@ def run_study(
         resume: reuse what the folder holds (``False``: start over).
         log: receives progress lines.
         verbose: show Lightning's own output.
+        progress: a progress bar while the texts are embedded.
 
     Returns:
         ``{"summary": [...], "rows": [one per run], "seeds", "n_train", "n_val", "n_test",
@@ -119,7 +121,7 @@ def run_study(
     resume = open_run(config, out, resume, say)
     schema, train, val, test = prepare_splits(config, out, resume, say)
     say(f"splits: train {len(train)}, val {len(val)}, test {0 if test is None else len(test)}")
-    datasets, in_dim = embed_corpora(config, [train, val, test], out, say)
+    datasets, in_dim = embed_corpora(config, [train, val, test], out, say, progress)
     rows: list[dict[str, Any]] = []
     reports: dict[str, list[dict[str, Any]]] = {}
     for name in names:

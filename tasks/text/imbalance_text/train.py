@@ -208,7 +208,11 @@ def open_run(config: TextConfig, run: Path, resume: bool, say: Log) -> bool:
 
 
 def embed_corpora(
-    config: TextConfig, corpora: Sequence[Corpus | None], run: Path, log: Log
+    config: TextConfig,
+    corpora: Sequence[Corpus | None],
+    run: Path,
+    log: Log,
+    progress: bool = False,
 ) -> tuple[list[Any], int | None]:
     """Datasets of each corpus: cached embeddings (frozen) or texts (fine-tune); and the width."""
     m = config.model
@@ -228,6 +232,7 @@ def embed_corpora(
         device=config.training.device(),
         bf16=config.training.bf16,
         log=log,
+        progress=progress,
     )
     log(f"embedded {len(texts)} texts ({emb.shape[1]} dims) in {time.perf_counter() - t0:.1f}s")
     out, start = [], 0
@@ -470,7 +475,7 @@ def run_pipeline(
     torch.use_deterministic_algorithms(False)
     schema, train, val, test = prepare_splits(config, run, resume, say)
     say(f"splits: train {len(train)}, val {len(val)}, test {0 if test is None else len(test)}")
-    datasets, in_dim = embed_corpora(config, [train, val, test], run, say)
+    datasets, in_dim = embed_corpora(config, [train, val, test], run, say, progress)
     module = train_stage(
         config, schema, train, datasets, in_dim, run, resume=resume, progress=progress,
         callbacks=callbacks, log=say, verbose=verbose,
