@@ -34,7 +34,7 @@ def _normalise(name: str) -> str:
 
 
 def available_losses() -> list[str]:
-    """Sorted names accepted by :func:`get_loss`.
+    """Sorted names accepted by [`get_loss`][imbalance_kit.losses.get_loss].
 
     Examples:
         >>> "sigmoid_focal" in available_losses()
@@ -62,7 +62,8 @@ def get_loss(name: str, **kwargs: Any) -> nn.Module:
 
     Names are case-insensitive and ``-`` equals ``_``. Built-in names include
     torch's ``cross_entropy``, ``bce`` and ``mse`` and every loss of
-    :mod:`imbalance_kit.losses`; see :func:`available_losses`.
+    [`imbalance_kit.losses`][imbalance_kit.losses]; see
+    [`available_losses`][imbalance_kit.losses.available_losses].
 
     Raises:
         ValueError: unknown name (the message lists the known ones).

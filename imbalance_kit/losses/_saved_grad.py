@@ -97,9 +97,9 @@ class SavedGradFunction(torch.autograd.Function):
     """Autograd node of a fused loss whose forward also computes d(loss)/d(logits).
 
     Subclasses define ``forward(ctx, logits, ...)``, differentiable in its first input
-    only, and end it with :func:`save_grad`. ``backward`` refuses to build a graph
-    (:func:`check_first_order`) and returns the saved gradient scaled by ``grad_output``
-    (:func:`scale_saved_grad`: the buffer itself, without a copy, when a reduced loss gets
+    only, and end it with `save_grad`. ``backward`` refuses to build a graph
+    (`check_first_order`) and returns the saved gradient scaled by ``grad_output``
+    (`scale_saved_grad`: the buffer itself, without a copy, when a reduced loss gets
     ``grad_output == 1``), and ``None`` for every other input.
     """
 
@@ -119,9 +119,9 @@ def save_grad(
     what: str,
     per_row: bool = False,
 ) -> None:
-    """Keep what :meth:`SavedGradFunction.backward` reads: the gradient (if computed), the
-    reduction, the loss's name for :func:`check_first_order` and ``per_row`` (see
-    :func:`scale_saved_grad`)."""
+    """Keep what `SavedGradFunction.backward` reads: the gradient (if computed), the
+    reduction, the loss's name for `check_first_order` and ``per_row`` (see
+    `scale_saved_grad`)."""
     ctx.reduction, ctx.what, ctx.per_row = reduction, what, per_row
     if grad is not None:
         ctx.save_for_backward(grad)

@@ -1,13 +1,13 @@
 """Engine of the sigmoid focal family: argument checks and backend dispatch.
 
-:func:`sigmoid_focal_family` checks its arguments (types, shapes and numbers always; target
+`sigmoid_focal_family` checks its arguments (types, shapes and numbers always; target
 values when ``validate_args``), then runs the fused Triton kernel
-(:mod:`imbalance_kit.kernels.sigmoid_focal`) or the torch path
-(:mod:`imbalance_kit.losses._sigmoid_forward`: one autograd Function that computes the loss
+([`imbalance_kit.kernels.sigmoid_focal`][imbalance_kit.kernels.sigmoid_focal]) or the torch path
+(`imbalance_kit.losses._sigmoid_forward`: one autograd Function that computes the loss
 and its analytic gradient in one blocked pass; the formula and its derivative are written out
 there). Elements whose target equals ``ignore_index`` contribute 0 and are not counted;
 ``"mean"`` divides by the number of counted elements (weights are not in the denominator,
-exactly as :func:`torch.nn.functional.binary_cross_entropy_with_logits`).
+exactly as `torch.nn.functional.binary_cross_entropy_with_logits`).
 """
 
 from __future__ import annotations

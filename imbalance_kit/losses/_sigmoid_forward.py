@@ -12,7 +12,7 @@ $$
 ``a_+ = alpha``, ``a_- = 1 - alpha`` (both 1 for ``alpha=None``), ``omega`` = ``pos_weight``
 and ``w`` = ``weight``, both broadcast to the logits. Elements whose target equals
 ``ignore_index`` contribute 0 and are not counted by ``"mean"``. Arguments arrive validated
-from :func:`imbalance_kit.losses._sigmoid_core.sigmoid_focal_family`.
+from `imbalance_kit.losses._sigmoid_core.sigmoid_focal_family`.
 
 With ``A = a_+ omega t'``, ``B = a_- (1 - t')``, ``q = 1 - p`` and ``log p = -softplus(-x)``,
 ``log q = -softplus(x)``, the derivative is
