@@ -20,7 +20,24 @@ from imbalance_text.model import TextEncoder, TokenizerProxy, cached_embeddings
 from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule, loader, predict_probs
 from imbalance_text.schema import LabelSchema, load_schema
 
-__all__ = ["load_run", "predict"]
+__all__ = ["load_module", "load_run", "predict"]
+
+
+def load_module(run_dir: str | os.PathLike[str], *, model_path: str | None = None) -> TextModule:
+    """The trained module of a run folder's ``model.pt`` (``weights_only=True``), in eval mode.
+
+    Args:
+        run_dir: a folder with ``model.pt``.
+        model_path: the encoder folder (fine-tune mode), when it moved since training.
+    """
+    saved = load_torch(
+        Path(run_dir) / "model.pt", what="model", hint="run train again on this folder"
+    )
+    hparams = dict(saved["hparams"])
+    hparams["model"] = {**hparams["model"], "path": model_path}
+    module = TextModule(**hparams)
+    module.load_state_dict(saved["state_dict"])
+    return module.eval()
 
 
 def load_run(
@@ -44,11 +61,7 @@ def load_run(
     if model_path is not None:
         config.model.path = model_path
     schema = load_schema(run / "schema.yaml")
-    saved = load_torch(run / "model.pt", what="model", hint="run train again on this folder")
-    hparams = dict(saved["hparams"])
-    hparams["model"] = {**hparams["model"], "path": config.model.path}
-    module = TextModule(**hparams)
-    module.load_state_dict(saved["state_dict"])
+    module = load_module(run, model_path=config.model.path)
     thresholds: dict[str, float] = {}
     if (run / "thresholds.json").is_file():
         tuned = load_json(run / "thresholds.json")

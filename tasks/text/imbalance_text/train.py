@@ -53,7 +53,7 @@ from imbalance_kit.app import (
 from imbalance_text.config import TextConfig
 from imbalance_text.data import Corpus, read_corpus, split_corpus, write_corpus
 from imbalance_text.evaluate import evaluate_stage, rare_labels
-from imbalance_text.inference import load_run
+from imbalance_text.inference import load_module
 from imbalance_text.model import TextEncoder, TokenizerProxy, cached_embeddings
 from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule, loader
 from imbalance_text.objective import label_weights, weight_table
@@ -421,7 +421,7 @@ def train_stage(
     say = log or (lambda _m: None)
     if resume and _reusable(run, say):
         say("training: reused (train_done.json)")
-        return load_run(run)[0]
+        return load_module(run, model_path=config.model.path)
     module = fit_module(
         config, schema, train, datasets, in_dim, run, resume, progress, callbacks, say, verbose
     )

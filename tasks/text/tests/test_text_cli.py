@@ -71,6 +71,12 @@ def test_study_two_variants(tmp_path: Path, make_config: Callable[..., TextConfi
     assert "| bce |" in (tmp_path / "study.md").read_text()
     weights = json.loads((tmp_path / "runs" / "bce-s0" / "weights.json").read_text())
     assert {r["source"] for r in weights} == {"none"}  # plain BCE: no pos_weight
+    lines: list[str] = []
+    again = run_study(
+        config, tmp_path, variants=["bce", "weighted_focal_constr"], seeds=[0], log=lines.append
+    )
+    assert lines.count("training: reused (train_done.json)") == 0  # study runs log per run
+    assert again["rows"] == result["rows"]  # finished runs reused, evaluation redone
     with pytest.raises(ValueError, match="variants must be among"):
         run_study(config, tmp_path, variants=["svm"])
 
