@@ -79,7 +79,7 @@ def _pooled_cut(y: np.ndarray, p: np.ndarray, columns: Sequence[int]) -> float:
     yy, pp = y[:, columns].ravel(), p[:, columns].ravel()
     if yy.sum() == 0 or yy.sum() == len(yy):
         return 0.5
-    return float(best_threshold(yy.astype(np.int64), pp).threshold)
+    return float(best_threshold(pp, yy.astype(np.int64)).threshold)
 
 
 def tune_thresholds(
@@ -143,7 +143,7 @@ def tune_thresholds(
     for j, name in enumerate(names):
         positives = int(y[:, j].sum())
         if positives >= min_positives and positives < len(y):
-            choice = best_threshold(y[:, j].astype(np.int64), p[:, j], target_recall=target_recall)
+            choice = best_threshold(p[:, j], y[:, j].astype(np.int64), target_recall=target_recall)
             out[name] = {**choice._asdict(), "tuned": True}
             continue
         if rule == "fixed":
