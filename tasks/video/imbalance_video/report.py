@@ -213,7 +213,7 @@ def score_outputs(
             if task.num_classes != 2 or y_tail.all() or not y_tail.any():
                 continue
             choice = best_threshold(
-                y_tail.astype(np.int64), tail_scores(outputs["val"][f"p_{task.name}"], task)
+                tail_scores(outputs["val"][f"p_{task.name}"], task), y_tail.astype(np.int64)
             )
             result["threshold"][task.name] = {
                 "val_best_f1_threshold": choice.threshold,

@@ -134,14 +134,14 @@ def task_metrics(y: np.ndarray, probs: np.ndarray, task: TaskLabels) -> dict[str
     tail = list(task.tail)
     is_tail = task.is_tail(y)
     report = imbalance_report(
-        torch.from_numpy(y),
         torch.from_numpy(probs.astype(np.float64)),
+        torch.from_numpy(y),
         class_names=list(task.classes),
     )
     scores = tail_scores(probs, task)
     auc = float(roc_auc_score(is_tail, scores)) if 0 < is_tail.sum() < len(y) else math.nan
     recall = tail_recall(
-        torch.from_numpy(y), torch.from_numpy(pred), tail_classes=tail, num_classes=task.num_classes
+        torch.from_numpy(pred), torch.from_numpy(y), tail_classes=tail, num_classes=task.num_classes
     )
     return {
         "n_events": int(len(y)),
