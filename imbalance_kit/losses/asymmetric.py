@@ -5,8 +5,6 @@ Ridnik et al., "Asymmetric Loss For Multi-Label Classification", ICCV 2021.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,16 +15,13 @@ from imbalance_kit._validation import (
     check_in_range,
     check_non_negative,
     check_non_negative_tensor,
-    check_reduction,
     check_same_shape,
     check_tensor,
     error,
-    reduce_loss,
 )
+from imbalance_kit.losses._common import Reduction, check_reduction, reduce_loss
 
 __all__ = ["AsymmetricLoss", "asymmetric_loss"]
-
-Reduction = Literal["none", "mean", "sum"]
 
 
 def _check_broadcast_weight(weight: torch.Tensor, shape: torch.Size) -> None:

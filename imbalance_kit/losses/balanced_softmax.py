@@ -5,19 +5,17 @@ Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from imbalance_kit._validation import check_finite, check_ndim, error
+from imbalance_kit.losses._common import Backend, Reduction
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 
 __all__ = ["BalancedSoftmaxLoss", "balanced_softmax_loss"]
-
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 
 
 def _per_class_vector(

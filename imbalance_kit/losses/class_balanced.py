@@ -19,11 +19,10 @@ from imbalance_kit._validation import (
     check_in_range,
     check_ndim,
     check_non_negative,
-    check_reduction,
     check_tensor,
     error,
 )
-from imbalance_kit.losses._backend import BACKENDS
+from imbalance_kit.losses._common import BACKENDS, Backend, Reduction, check_reduction
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 from imbalance_kit.losses.balanced_softmax import _num_classes, _per_class_vector
 from imbalance_kit.losses.focal import sigmoid_focal_loss
@@ -31,8 +30,6 @@ from imbalance_kit.weights import effective_number_weights
 
 __all__ = ["LOSS_TYPES", "ClassBalancedLoss", "class_balanced_loss"]
 
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 LossType = Literal["softmax", "sigmoid", "focal", "softmax_focal"]
 LOSS_TYPES = ("softmax", "sigmoid", "focal", "softmax_focal")
 Counts = torch.Tensor | np.ndarray | list[float]

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imbalance_kit._fused import check_first_order
 from imbalance_kit._validation import (
     check_dtype_floating,
     check_finite,
@@ -26,7 +27,6 @@ from imbalance_kit._validation import (
     check_tensor,
     error,
 )
-from imbalance_kit.losses._saved_grad import check_first_order
 
 __all__ = [
     "NTXentLoss",

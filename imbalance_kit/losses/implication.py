@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import torch
 from torch import nn
@@ -20,16 +19,14 @@ from imbalance_kit._validation import (
     check_ndim,
     check_non_negative_tensor,
     check_positive_int,
-    check_reduction,
     check_tensor,
     describe,
     error,
-    reduce_loss,
 )
+from imbalance_kit.losses._common import Reduction, check_reduction, reduce_loss
 
 __all__ = ["ImplicationPenalty", "implication_penalty"]
 
-Reduction = Literal["none", "mean", "sum"]
 LabelRef = int | str
 Implications = torch.Tensor | Sequence[Sequence[LabelRef]]
 LabelNames = Sequence[str] | Mapping[str, int]

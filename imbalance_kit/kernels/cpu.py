@@ -1,0 +1,5 @@
+"""Compiled CPU kernels (placeholder)."""
+
+
+def handles(logits) -> bool:
+    return False
