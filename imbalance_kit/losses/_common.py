@@ -19,9 +19,11 @@ __all__ = [
     "REDUCTIONS",
     "Backend",
     "Reduction",
+    "check_logits_device",
+    "check_module_weight",
     "check_reduction",
-    "check_weight_values",
     "check_weight_tensor",
+    "check_weight_values",
     "reduce_loss",
     "resolve_backend",
     "triton_available",
@@ -103,6 +105,19 @@ def resolve_backend(backend: str, tensor: torch.Tensor) -> Literal["torch", "tri
     return "triton"
 
 
+def check_logits_device(logits: torch.Tensor, name: str = "logits") -> None:
+    """Refuse a meta tensor (a loss needs values).
+
+    Examples:
+        >>> check_logits_device(torch.empty(2, 3, device="meta"))
+        Traceback (most recent call last):
+        ...
+        ValueError: logits must be a tensor with data (not on the meta device), got device meta
+    """
+    if logits.is_meta:
+        raise error(name, "a tensor with data (not on the meta device)", "device meta", raw=True)
+
+
 def check_weight_tensor(name: str, value: object, logits: torch.Tensor) -> torch.Tensor:
     """Static check of a weight-like tensor: a real floating tensor on the logits' device.
 
@@ -145,3 +160,28 @@ def check_weight_values(name: str, value: torch.Tensor) -> None:
     check_finite(name, value)
     if value.numel() and bool((value < 0).any()):
         raise error(name, "finite and >= 0", f"minimum {value.min().item()!r}", raw=True)
+
+
+def check_module_weight(name: str, value: object, *, validate_args: bool = True) -> None:
+    """Checks of a weight-like tensor given to a loss module's constructor.
+
+    ``None`` passes. Otherwise a floating-point tensor with data (not on the meta device),
+    and, when ``validate_args``, finite and >= 0 (the loss functions check the same on each
+    call, together with its length and device against the logits).
+
+    Examples:
+        >>> check_module_weight("weight", torch.tensor([1.0, float("nan")]))
+        Traceback (most recent call last):
+        ...
+        ValueError: weight must be finite (no NaN or inf), got 1 non-finite value(s)
+    """
+    if value is None:
+        return
+    if not isinstance(value, torch.Tensor):
+        raise error(name, "a torch.Tensor or None", type(value).__name__, TypeError, raw=True)
+    if not value.is_floating_point():
+        raise error(name, "a floating-point tensor", f"dtype {value.dtype}", TypeError, raw=True)
+    if value.is_meta:
+        raise error(name, "a tensor with data (not on the meta device)", "device meta", raw=True)
+    if validate_args:
+        check_weight_values(name, value.detach())

@@ -6,7 +6,6 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import nn
 
 __all__ = ["available_losses", "get_loss", "register_loss"]
@@ -55,7 +54,7 @@ def register_loss(name: str, factory: Callable[..., nn.Module], *, overwrite: bo
             ``overwrite`` is false.
 
     Examples:
-        >>> register_loss(" ", torch.nn.L1Loss)
+        >>> register_loss(" ", nn.L1Loss)
         Traceback (most recent call last):
         ...
         ValueError: name must be a non-empty string, got ' '

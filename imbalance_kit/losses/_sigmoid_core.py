@@ -27,6 +27,7 @@ from imbalance_kit._validation import (
 )
 from imbalance_kit.losses._common import (
     BACKENDS,
+    check_logits_device,
     check_reduction,
     check_weight_tensor,
     check_weight_values,
@@ -34,14 +35,6 @@ from imbalance_kit.losses._common import (
 )
 
 __all__ = ["check_sigmoid_focal_args", "check_sigmoid_focal_values", "sigmoid_focal_engine"]
-
-
-def check_logits_device(logits: torch.Tensor) -> None:
-    """Refuse meta tensors: a loss needs values."""
-    if logits.is_meta:
-        raise error(
-            "logits", "a tensor with data (not on the meta device)", "device meta", raw=True
-        )
 
 
 def check_sigmoid_focal_args(

@@ -32,12 +32,12 @@ from imbalance_kit.losses._common import (
     BACKENDS,
     Backend,
     Reduction,
+    check_logits_device,
     check_reduction,
     check_weight_tensor,
     check_weight_values,
     resolve_backend,
 )
-from imbalance_kit.losses._sigmoid_core import check_logits_device
 
 __all__ = ["softmax_family_loss"]
 

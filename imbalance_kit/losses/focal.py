@@ -20,7 +20,13 @@ from torch import nn
 
 from imbalance_kit._fused import fused_loss
 from imbalance_kit._validation import check_choice, check_in_range, check_non_negative
-from imbalance_kit.losses._common import BACKENDS, Backend, Reduction, check_reduction
+from imbalance_kit.losses._common import (
+    BACKENDS,
+    Backend,
+    Reduction,
+    check_module_weight,
+    check_reduction,
+)
 from imbalance_kit.losses._sigmoid_core import (
     check_sigmoid_focal_args,
     check_sigmoid_focal_values,
@@ -314,6 +320,8 @@ class SigmoidFocalLoss(nn.Module):
         _check_common(gamma, label_smoothing, reduction, backend)
         self.alpha = alpha
         self.gamma = gamma
+        check_module_weight("pos_weight", pos_weight, validate_args=validate_args)
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("pos_weight", pos_weight)
         self.register_buffer("weight", weight)
         self.label_smoothing = label_smoothing
@@ -390,6 +398,7 @@ class SoftmaxFocalLoss(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(alpha, torch.Tensor):
+            check_module_weight("alpha", alpha, validate_args=validate_args)
             self.register_buffer("alpha", alpha)
         else:
             if alpha is not None:
@@ -397,6 +406,7 @@ class SoftmaxFocalLoss(nn.Module):
             self.alpha = alpha
         _check_common(gamma, label_smoothing, reduction, backend)
         self.gamma = gamma
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
         self.label_smoothing = label_smoothing
         self.ignore_index = ignore_index

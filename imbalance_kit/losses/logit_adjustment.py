@@ -15,7 +15,7 @@ from imbalance_kit._validation import (
     check_non_negative,
     check_tensor,
 )
-from imbalance_kit.losses._common import Backend, Reduction
+from imbalance_kit.losses._common import Backend, Reduction, check_module_weight
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 from imbalance_kit.losses.balanced_softmax import _num_classes, _per_class_vector
 
@@ -217,6 +217,7 @@ class LogitAdjustedLoss(nn.Module):
         self.reduction = reduction
         self.backend = backend
         self.validate_args = validate_args
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
