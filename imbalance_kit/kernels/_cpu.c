@@ -236,7 +236,7 @@ void FN(ik_softmax_)(const T *x, int64_t xs, const int64_t *y, const T *alpha, c
       T lse = m + IK_LOG(d);
       T aw_y = (alpha ? alpha[yr] : (T)1) * (w ? w[yr] : (T)1);
       T coef_y = ((T)1 - eps) * aw_y;
-      T l_y = z[yr] - lse < 0 ? z[yr] - lse : (T)0;
+      T l_y = z[yr] - lse > 0 ? (T)0 : z[yr] - lse; /* min(., 0), NaN kept */
       T loss, S;
       T sm = eps / (T)C;
       if (gm == 0) {
@@ -263,7 +263,7 @@ void FN(ik_softmax_)(const T *x, int64_t xs, const int64_t *y, const T *alpha, c
         T acc_l = 0, acc_s = 0;
         IK_SIMD_SUM(acc_l)
         for (int64_t c = 0; c < C; c++) {
-          T l = z[c] - lse < 0 ? z[c] - lse : (T)0;
+          T l = z[c] - lse > 0 ? (T)0 : z[c] - lse;
           T k = sm * (alpha ? alpha[c] : (T)1) * (w ? w[c] : (T)1);
           T f, psi;
           FN(focal_factors)(l, gamma, gm, &f, &psi);
@@ -271,7 +271,7 @@ void FN(ik_softmax_)(const T *x, int64_t xs, const int64_t *y, const T *alpha, c
         }
         IK_SIMD_SUM(acc_s)
         for (int64_t c = 0; c < C; c++) {
-          T l = z[c] - lse < 0 ? z[c] - lse : (T)0;
+          T l = z[c] - lse > 0 ? (T)0 : z[c] - lse;
           T k = sm * (alpha ? alpha[c] : (T)1) * (w ? w[c] : (T)1);
           T f, psi;
           FN(focal_factors)(l, gamma, gm, &f, &psi);
@@ -293,7 +293,7 @@ void FN(ik_softmax_)(const T *x, int64_t xs, const int64_t *y, const T *alpha, c
       } else {
         IK_SIMD
         for (int64_t c = 0; c < C; c++) {
-          T l = z[c] - lse < 0 ? z[c] - lse : (T)0;
+          T l = z[c] - lse > 0 ? (T)0 : z[c] - lse;
           T k = sm * (alpha ? alpha[c] : (T)1) * (w ? w[c] : (T)1);
           T psi = (T)1, f;
           if (gm != 0) FN(focal_factors)(l, gamma, gm, &f, &psi);

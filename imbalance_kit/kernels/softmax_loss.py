@@ -221,7 +221,7 @@ def _softmax_loss_kernel(
         if HAS_OFFSET:
             z_y = z_y + tl.load(off_ptr + yc).to(ACC)
         z_y = (z_y - margin_y) * scale
-        l_y = tl.minimum(z_y - lse, 0.0)
+        l_y = tl.where(z_y - lse > 0.0, 0.0, z_y - lse)  # min(., 0) that keeps NaN
         u_y = _one_minus_exp(l_y, cut)
         coef_y = (1.0 - eps) * aw_y
 
@@ -241,7 +241,8 @@ def _softmax_loss_kernel(
                 mask = cols < C
                 z = _shifted_logits(x_row, off_ptr, cols, mask, yc, margin_y, scale, HAS_OFFSET,
                                     HAS_MARGIN, ACC)  # fmt: skip
-                l = tl.minimum(tl.where(mask, z - lse, -1.0), 0.0)
+                l = tl.where(mask, z - lse, -1.0)
+                l = tl.where(l > 0.0, 0.0, l)
                 aw = _class_coef(alpha_ptr, w_ptr, cols, mask, HAS_ALPHA, HAS_WEIGHT, ACC)
                 k = eps * inv_c * aw + tl.where(cols == yc, coef_y, 0.0)
                 f, psi = _focal_factors(l, gamma, cut, GAMMA_MODE)
@@ -270,7 +271,8 @@ def _softmax_loss_kernel(
                     if GAMMA_MODE == 0:
                         g = -k
                     else:
-                        l = tl.minimum(tl.where(mask, z - lse, -1.0), 0.0)
+                        l = tl.where(mask, z - lse, -1.0)
+                        l = tl.where(l > 0.0, 0.0, l)
                         f, psi = _focal_factors(l, gamma, cut, GAMMA_MODE)
                         g = -k * psi
                     grad = g_scale * (g - p * total)
