@@ -153,7 +153,7 @@ def grad_output_is_one(grad_output: torch.Tensor) -> bool:
         return False
     if grad_output.is_cuda and torch.cuda.is_current_stream_capturing():
         return False
-    return bool(grad_output.reshape(()) == 1)
+    return grad_output.item() == 1
 
 
 def scale_saved_grad(

@@ -284,7 +284,7 @@ def sigmoid_focal_cpu(
         count = n if opts.ignore_index is None else int((t != opts.ignore_index).sum())
         factor = 1.0 / count if count else float("nan")
     threads = _threads(n)
-    partial = torch.zeros(threads, dtype=torch.float64)
+    partial = torch.empty(threads, dtype=torch.float64)  # the loop writes every entry
     if n:
         suffix = "f64" if dtype == torch.float64 else "f32"
         getattr(lib, f"ik_sigmoid_focal_{suffix}")(
@@ -299,7 +299,7 @@ def sigmoid_focal_cpu(
     elif opts.reduction == "mean" and factor != factor:  # nothing counted: NaN, as torch
         loss = torch.full((), float("nan"), dtype=dtype)
     else:
-        loss = partial.sum().to(dtype)
+        loss = torch.tensor(sum(partial.tolist()) if n else 0.0, dtype=dtype)
     return loss, grad
 
 
