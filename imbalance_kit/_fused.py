@@ -1,12 +1,12 @@
 """What the fused losses and their engines share: option types, dtypes and one autograd node.
 
-The losses (:mod:`imbalance_kit.losses`) check their arguments, then hand the tensors and a
-frozen options record (:class:`SigmoidFocalOptions`, :class:`SoftmaxOptions`) to an *engine*:
-the fused Triton kernels (:mod:`imbalance_kit.kernels`), the compiled CPU kernels
-(:mod:`imbalance_kit.kernels.cpu`) or the blocked torch code of the losses. Every engine is a
-function ``engine(logits, *tensors, opts=..., need_grad=...) -> (loss, grad)`` that computes
-the loss and its analytic gradient with respect to the logits in one forward pass;
-:func:`fused_loss` wraps it in the one autograd node they all use, which saves only that
+The losses ([`imbalance_kit.losses`][imbalance_kit.losses]) check their arguments, then hand the
+tensors and a frozen options record (`SigmoidFocalOptions`, `SoftmaxOptions`) to an *engine*:
+the fused Triton kernels (`imbalance_kit.kernels`), the compiled CPU kernels
+([`imbalance_kit.kernels.cpu`][imbalance_kit.kernels.cpu]) or the blocked torch code of the losses.
+Every engine is a function ``engine(logits, *tensors, opts=..., need_grad=...) -> (loss, grad)``
+that computes the loss and its analytic gradient with respect to the logits in one forward pass;
+`fused_loss` wraps it in the one autograd node they all use, which saves only that
 gradient. Imports run one way: losses -> kernels -> this module (never back).
 """
 
@@ -189,8 +189,8 @@ class _FusedLoss(torch.autograd.Function):
     """Autograd node of every fused loss: forward runs the engine, backward scales its gradient.
 
     The engine computes d(loss)/d(logits) together with the loss; that gradient is the one
-    tensor saved. Backward refuses to build a graph (:func:`check_first_order`) and returns
-    it scaled by ``grad_output`` (:func:`scale_saved_grad`: the buffer itself, without a
+    tensor saved. Backward refuses to build a graph (`check_first_order`) and returns
+    it scaled by ``grad_output`` (`scale_saved_grad`: the buffer itself, without a
     copy, when a reduced loss gets ``grad_output == 1``).
     """
 

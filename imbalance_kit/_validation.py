@@ -62,7 +62,8 @@ def error(
     Args:
         name: the argument's name as the user wrote it.
         expected: what was expected, phrased to follow "must be".
-        got: the offending value (rendered with :func:`describe` unless ``raw``).
+        got: the offending value (rendered with [`describe`][imbalance_kit.app.checks.describe]
+            unless ``raw``).
         exc: the exception class.
         raw: use ``got`` verbatim (already a string).
 

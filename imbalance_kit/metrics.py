@@ -8,10 +8,11 @@ Inputs are torch tensors (any device) or numpy arrays. Conventions:
 * ``probs`` / ``scores`` for binary problems: ``(N,)`` positive-class scores;
   for multiclass: ``(N, C)`` class probabilities.
 
-Counting metrics (:func:`per_class_recall`, :func:`tail_recall`,
-:func:`probability_clustering`) run in torch on the input's device. Metrics
-that scikit-learn already computes (precision, F1, balanced accuracy, PR-AUC,
-the precision-recall curve) are taken from scikit-learn on host copies.
+Counting metrics ([`per_class_recall`][imbalance_kit.metrics.per_class_recall],
+[`tail_recall`][imbalance_kit.metrics.tail_recall],
+[`probability_clustering`][imbalance_kit.metrics.probability_clustering]) run in torch on the
+input's device. Metrics that scikit-learn already computes (precision, F1, balanced accuracy,
+PR-AUC, the precision-recall curve) are taken from scikit-learn on host copies.
 """
 
 from __future__ import annotations
@@ -246,7 +247,8 @@ def best_threshold(
         target_recall: minimum recall in ``(0, 1]``; ``None`` maximises F1.
 
     Returns:
-        A :class:`ThresholdChoice` ``(threshold, precision, recall, f1)``.
+        A [`ThresholdChoice`][imbalance_kit.metrics.ThresholdChoice]
+        ``(threshold, precision, recall, f1)``.
 
     Raises:
         ValueError: labels not 0/1 or a single class, mismatched lengths, a bad ``target_recall``.
@@ -292,7 +294,8 @@ def best_threshold(
 
 # --------------------------------------------------------------- clustering
 class ProbabilityClustering(NamedTuple):
-    """How much the predictions pile onto repeated values (see :func:`probability_clustering`)."""
+    """How much the predictions pile onto repeated values (see
+    [`probability_clustering`][imbalance_kit.metrics.probability_clustering])."""
 
     n_predictions: int
     n_unique: int
@@ -320,8 +323,8 @@ def probability_clustering(
             noise); ``None`` compares exact values.
 
     Returns:
-        :class:`ProbabilityClustering` with ``n_predictions``, ``n_unique``
-        (distinct values), ``n_clusters`` (values predicted at least
+        [`ProbabilityClustering`][imbalance_kit.metrics.ProbabilityClustering] with
+        ``n_predictions``, ``n_unique`` (distinct values), ``n_clusters`` (values predicted at least
         ``min_repeats`` times), ``clustered_fraction`` (share of predictions in
         such clusters) and ``largest_cluster`` (size of the biggest).
 

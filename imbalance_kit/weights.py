@@ -304,7 +304,7 @@ def positive_weights(
     and 1.0 (no reweighting) otherwise; a label with no negative gets 0.
     ``overrides`` then set chosen labels to fixed weights (not capped), by
     index or, with ``class_names``, by name, as in
-    :func:`compute_class_weights`.
+    [`compute_class_weights`][imbalance_kit.weights.compute_class_weights].
 
     Args:
         multilabel_targets: ``(N, L)`` (or ``(N,)`` for one label) targets in
@@ -447,9 +447,11 @@ def compute_class_weights(
 
     1. counts from labels (or the counts themselves with ``from_counts=True``);
     2. weights by ``method``: ``"balanced"`` and ``"inverse"`` give
-       ``N / (K n_c)`` (:func:`balanced_weights`), ``"sqrt_inverse"`` gives
-       :func:`inverse_frequency_weights` with ``power=0.5``, ``"effective"``
-       gives :func:`effective_number_weights` with ``beta``;
+       ``N / (K n_c)`` ([`balanced_weights`][imbalance_kit.weights.balanced_weights]),
+       ``"sqrt_inverse"`` gives
+       [`inverse_frequency_weights`][imbalance_kit.weights.inverse_frequency_weights] with
+       ``power=0.5``, ``"effective"`` gives
+       [`effective_number_weights`][imbalance_kit.weights.effective_number_weights] with ``beta``;
     3. every weight above ``max_weight`` is set to ``max_weight``;
     4. ``overrides`` set chosen classes to fixed weights (not capped), by
        index or, with ``class_names``, by name.
@@ -599,7 +601,8 @@ def describe_distribution(
         beta: ``beta`` of the ``"effective"`` column.
 
     Returns:
-        A :class:`DistributionSummary` (a ``dict``; ``print`` it for a table).
+        A [`DistributionSummary`][imbalance_kit.weights.DistributionSummary] (a ``dict``; ``print``
+        it for a table).
 
     Raises:
         ValueError: empty or invalid labels, or ``class_names`` of the wrong length.
@@ -743,7 +746,7 @@ def warn_if_double_correction(
 
     A sampler counts as class-balancing when it says so through a
     ``balances_classes`` attribute (every sampler of
-    :mod:`imbalance_kit.sampling` has one), or when it is a
+    [`imbalance_kit.sampling`][imbalance_kit.sampling] has one), or when it is a
     ``torch.utils.data.WeightedRandomSampler`` with non-uniform weights. A
     ``DataLoader`` is looked through to its ``sampler`` / ``batch_sampler``.
     A loss counts as class-weighted when ``loss_weight`` (``weight=`` of
@@ -753,7 +756,7 @@ def warn_if_double_correction(
         sampler: a sampler, batch sampler or ``DataLoader`` (``None`` for none).
         loss_weight: the per-class loss weight, if any.
         pos_weight: the per-label ``pos_weight``, if any.
-        stacklevel: passed to :func:`warnings.warn`.
+        stacklevel: passed to `warnings.warn`.
 
     Returns:
         ``True`` when the warning was issued.

@@ -6,11 +6,12 @@ unchanged and the synthetic rows appended, on ``X``'s device. The
 neighbour-based methods search neighbours exactly, in chunks
 (``chunk_size``), so memory stays ``O(chunk x class size)``.
 
-Estimators (:class:`SMOTE`, :class:`BorderlineSMOTE`, :class:`ADASYN`,
-:class:`MLSMOTE`, :class:`NoiseOversampler`) follow scikit-learn and
-imbalanced-learn conventions: ``fit_resample(X, y)`` on numpy arrays, lists or
-torch tensors, returning the same kind; they work inside
-``imblearn.pipeline.Pipeline``.
+Estimators ([`SMOTE`][imbalance_kit.augment.SMOTE],
+[`BorderlineSMOTE`][imbalance_kit.augment.BorderlineSMOTE],
+[`ADASYN`][imbalance_kit.augment.ADASYN], [`MLSMOTE`][imbalance_kit.augment.MLSMOTE],
+[`NoiseOversampler`][imbalance_kit.augment.NoiseOversampler]) follow scikit-learn and
+imbalanced-learn conventions: ``fit_resample(X, y)`` on numpy arrays, lists or torch tensors,
+returning the same kind; they work inside ``imblearn.pipeline.Pipeline``.
 """
 
 from imbalance_kit.augment._adasyn import adasyn

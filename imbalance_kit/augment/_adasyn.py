@@ -72,20 +72,22 @@ def adasyn(
     Args:
         X: ``(N, D)`` floating features (finite), any device.
         y: ``(N,)`` integer class labels on the same device.
-        sampling_strategy: as in :func:`smote`.
+        sampling_strategy: as in [`smote`][imbalance_kit.augment.smote].
         n_neighbors: neighbours for the difficulty ratio and the interpolation;
             smaller than every class to over-sample (imbalanced-learn's name).
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
-        chunk_size: query rows per block of the neighbour search (see :func:`smote`).
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
+        chunk_size: query rows per block of the neighbour search (see
+            [`smote`][imbalance_kit.augment.smote]).
 
     Returns:
         ``(X_res, y_res)``: originals first and unchanged, then the synthetic rows
         class by class.
 
     Raises:
-        ValueError: as :func:`smote`, or a class to over-sample none of whose
-            samples has a neighbour of another class (every $r_i = 0$: use
-            :func:`smote`).
+        ValueError: as [`smote`][imbalance_kit.augment.smote], or a class to over-sample none of
+            whose samples has a neighbour of another class (every $r_i = 0$: use
+            [`smote`][imbalance_kit.augment.smote]).
         TypeError: non-tensor input, integer features or floating labels.
 
     Examples:

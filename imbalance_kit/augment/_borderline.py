@@ -61,7 +61,7 @@ def borderline_smote(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Over-sample with Borderline-SMOTE (kinds 1 and 2).
 
-    A sample of class $c$ is *in danger* when $m' $ of its ``m_neighbors``
+    A sample of class $c$ is *in danger* when $m'$ of its ``m_neighbors``
     nearest samples in the whole data set belong to other classes with
     $m/2 \\le m' < m$. Synthetic samples are seeded only at danger samples,
     drawn uniformly:
@@ -82,21 +82,24 @@ def borderline_smote(
     Args:
         X: ``(N, D)`` floating features (finite), any device.
         y: ``(N,)`` integer class labels on the same device.
-        sampling_strategy: as in :func:`smote`.
+        sampling_strategy: as in [`smote`][imbalance_kit.augment.smote].
         k_neighbors: neighbours to interpolate towards; smaller than every class to
             over-sample (``"borderline-1"``) or than ``N`` (``"borderline-2"``).
         m_neighbors: neighbours that decide whether a sample is in danger; smaller
             than ``N``.
         kind: ``"borderline-1"`` or ``"borderline-2"``.
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
-        chunk_size: query rows per block of the neighbour search (see :func:`smote`).
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
+        chunk_size: query rows per block of the neighbour search (see
+            [`smote`][imbalance_kit.augment.smote]).
 
     Returns:
         ``(X_res, y_res)``: originals first and unchanged, then the synthetic rows
         class by class.
 
     Raises:
-        ValueError: as :func:`smote`, an unknown ``kind``, or ``m_neighbors`` >= ``N``.
+        ValueError: as [`smote`][imbalance_kit.augment.smote], an unknown ``kind``, or
+            ``m_neighbors`` >= ``N``.
         TypeError: non-tensor input, integer features or floating labels.
 
     Examples:

@@ -173,7 +173,7 @@ def class_rows(y: torch.Tensor, label: Hashable) -> torch.Tensor:
     return torch.nonzero(y == label).squeeze(1)
 
 
-#: CPU buffers from this size on come from numpy (see :func:`empty`).
+#: CPU buffers from this size on come from numpy (see `empty`).
 _NUMPY_BACKED_BYTES = 4 * 2**20
 _NUMPY_DTYPES = {
     torch.float16: np.float16,
@@ -224,7 +224,7 @@ def fill_interpolated(
 ) -> None:
     """Write ``base_pool[rows] + steps * (partner_pool[partners] - base_pool[rows])`` into ``out``.
 
-    A fused ``torch.lerp`` per block of :func:`block_rows` rows, so the gathered
+    A fused ``torch.lerp`` per block of `block_rows` rows, so the gathered
     temporaries stay small whatever the number of new rows.
     """
     block = block_rows(out.shape[1])

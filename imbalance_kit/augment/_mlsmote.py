@@ -117,13 +117,15 @@ def mlsmote(
         y: ``(N, L)`` 0/1 multi-label indicator (bool, integer or floating) on the
             same device.
         sampling_strategy: ``"auto"`` (the MLSMOTE rule above) or any other form of
-            :func:`smote` with labels as classes: a string, a float (2 labels),
-            a dict ``{label index: target positive count}`` or a callable
+            [`smote`][imbalance_kit.augment.smote] with labels as classes: a string, a float (2
+            labels), a dict ``{label index: target positive count}`` or a callable
             ``y -> dict``. A label's target is met exactly by the rows it seeds;
             their voted labels can add positives to other labels.
         k_neighbors: neighbours within a bag; smaller than every bag that seeds rows.
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
-        chunk_size: query rows per block of the neighbour search (see :func:`smote`).
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
+        chunk_size: query rows per block of the neighbour search (see
+            [`smote`][imbalance_kit.augment.smote]).
 
     Returns:
         ``(X_res, y_res)``: originals first and unchanged, then the synthetic rows

@@ -163,7 +163,7 @@ def kneighbors(
         exclude: optional ``(m,)`` int64 tensor; reference row ``exclude[i]`` is never
             a neighbour of query ``i`` (a query's own row when queries are
             reference rows).
-        chunk_size: query rows per block; ``None`` picks :func:`default_chunk_size`.
+        chunk_size: query rows per block; ``None`` picks `default_chunk_size`.
 
     Returns:
         ``(m, k)`` int64 tensor of reference indices, nearest first; equal

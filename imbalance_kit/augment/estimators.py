@@ -183,7 +183,7 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         return _Batch(Xt, kind, y_np, torch_dtype, names, codes, counts, indicator_in)
 
     def fit(self, X: Any, y: Any) -> _Oversampler:
-        """Check the input and compute ``sampling_strategy_``; use :meth:`fit_resample`.
+        """Check the input and compute ``sampling_strategy_``; use `fit_resample`.
 
         Returns:
             The estimator.
@@ -197,7 +197,8 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         Args:
             X: ``(n_samples, n_features)`` numpy array, list, DataFrame or torch tensor.
             y: class labels ``(n_samples,)`` (or a one-hot indicator); for
-                :class:`MLSMOTE` also a ``(n_samples, n_labels)`` 0/1 indicator.
+                [`MLSMOTE`][imbalance_kit.augment.MLSMOTE] also a ``(n_samples, n_labels)`` 0/1
+                indicator.
 
         Returns:
             ``(X_res, y_res)`` of the input's kind: numpy arrays for numpy and
@@ -267,7 +268,8 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
 
 
 class SMOTE(_Oversampler):
-    """SMOTE as a scikit-learn / imbalanced-learn sampler; see :func:`~imbalance_kit.augment.smote`.
+    """SMOTE as a scikit-learn / imbalanced-learn sampler; see
+    [`smote`][imbalance_kit.augment.smote].
 
     ```math
     x_{new} = x_i + u \\, (x_{nn} - x_i), \\qquad u \\sim \\mathcal{U}[0, 1)
@@ -322,7 +324,8 @@ class SMOTE(_Oversampler):
 
 
 class BorderlineSMOTE(_Oversampler):
-    """Borderline-SMOTE as a sampler; see :func:`~imbalance_kit.augment.borderline_smote`.
+    """Borderline-SMOTE as a sampler; see
+    [`borderline_smote`][imbalance_kit.augment.borderline_smote].
 
     Seeds are the minority samples with $m/2 \\le m' < m$ foreign neighbours among
     their ``m_neighbors`` nearest.
@@ -330,13 +333,13 @@ class BorderlineSMOTE(_Oversampler):
     Reference: Han, Wang and Mao, "Borderline-SMOTE", ICIC 2005.
 
     Args:
-        sampling_strategy: as :class:`SMOTE`.
-        random_state: as :class:`SMOTE`.
+        sampling_strategy: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
         k_neighbors: neighbours to interpolate towards.
         m_neighbors: neighbours that decide whether a sample is in danger.
         kind: ``"borderline-1"`` or ``"borderline-2"``.
-        device: as :class:`SMOTE`.
-        chunk_size: as :class:`SMOTE`.
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        chunk_size: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{class: number of samples asked for}``.
@@ -377,7 +380,7 @@ class BorderlineSMOTE(_Oversampler):
 
 
 class ADASYN(_Oversampler):
-    """ADASYN as a sampler; see :func:`~imbalance_kit.augment.adasyn`.
+    """ADASYN as a sampler; see [`adasyn`][imbalance_kit.augment.adasyn].
 
     Sample $i$ of a class seeds $g_i \\propto r_i$ synthetic samples, $r_i$ the share of
     foreign samples among its ``n_neighbors`` nearest; the total is exact.
@@ -385,11 +388,11 @@ class ADASYN(_Oversampler):
     Reference: He, Bai, Garcia and Li, "ADASYN", IJCNN 2008.
 
     Args:
-        sampling_strategy: as :class:`SMOTE`.
-        random_state: as :class:`SMOTE`.
+        sampling_strategy: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
         n_neighbors: neighbours for the difficulty ratio and the interpolation.
-        device: as :class:`SMOTE`.
-        chunk_size: as :class:`SMOTE`.
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        chunk_size: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{class: number of samples generated}``.
@@ -426,7 +429,7 @@ class ADASYN(_Oversampler):
 
 
 class MLSMOTE(_Oversampler):
-    """MLSMOTE as a sampler for multi-label targets; see :func:`~imbalance_kit.augment.mlsmote`.
+    """MLSMOTE as a sampler for multi-label targets; see [`mlsmote`][imbalance_kit.augment.mlsmote].
 
     ``y`` is a ``(n_samples, n_labels)`` 0/1 indicator (``sampling_strategy`` keys
     are column indices) or a vector of class labels, handled as its one-hot
@@ -436,12 +439,12 @@ class MLSMOTE(_Oversampler):
 
     Args:
         sampling_strategy: ``"auto"`` (labels with IRLbl > MeanIR get one synthetic
-            row per positive sample) or any form accepted by :class:`SMOTE`, with a
-            label's positive count as its class count.
-        random_state: as :class:`SMOTE`.
+            row per positive sample) or any form accepted by [`SMOTE`][imbalance_kit.augment.SMOTE],
+            with a label's positive count as its class count.
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
         k_neighbors: neighbours within a label's positive samples.
-        device: as :class:`SMOTE`.
-        chunk_size: as :class:`SMOTE`.
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        chunk_size: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{label: number of rows seeded from it}``.
@@ -480,7 +483,8 @@ class MLSMOTE(_Oversampler):
 
 
 class NoiseOversampler(_Oversampler):
-    """Gaussian-jitter over-sampler; see :func:`~imbalance_kit.augment.noise_oversample`.
+    """Gaussian-jitter over-sampler; see
+    [`noise_oversample`][imbalance_kit.augment.noise_oversample].
 
     ```math
     x_{new} = x_i + \\text{noise\\_std} \\cdot \\sigma_c \\odot \\varepsilon,
@@ -491,10 +495,10 @@ class NoiseOversampler(_Oversampler):
     with imbalanced data", DMKD 28 (2014).
 
     Args:
-        sampling_strategy: as :class:`SMOTE`.
-        random_state: as :class:`SMOTE`.
+        sampling_strategy: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
         noise_std: noise scale relative to the class's per-feature standard deviation.
-        device: as :class:`SMOTE`.
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{class: number of samples generated}``.

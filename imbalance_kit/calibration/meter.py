@@ -26,12 +26,12 @@ __all__ = ["CalibrationMeter"]
 class CalibrationMeter:
     r"""Accumulate calibration error over batches in O(bins x classes) memory.
 
-    Each :meth:`update` adds the batch's per-bin count, sum of scores and sum
-    of hits to a float64 state of shape ``(3, G, n_bins)`` (``G = 1`` for
-    top-label, ``G = C`` for classwise). Those sums are all the calibration
-    error needs, so :meth:`compute` returns exactly what
-    :func:`~imbalance_kit.calibration.expected_calibration_error` gives on the
-    concatenated data (up to float rounding), whatever the number of
+    Each [`update`][imbalance_kit.calibration.CalibrationMeter.update] adds the batch's per-bin
+    count, sum of scores and sum of hits to a float64 state of shape ``(3, G, n_bins)`` (``G = 1``
+    for top-label, ``G = C`` for classwise). Those sums are all the calibration
+    error needs, so [`compute`][imbalance_kit.calibration.CalibrationMeter.compute] returns exactly
+    what [`expected_calibration_error`][imbalance_kit.calibration.expected_calibration_error] gives
+    on the concatenated data (up to float rounding), whatever the number of
     predictions. torchmetrics' ``CalibrationError`` instead keeps every
     confidence (O(N) state, all-gathered under DDP).
 
@@ -40,15 +40,17 @@ class CalibrationMeter:
     O(bins) memory, so ``binning="quantile"`` is refused with an error rather
     than approximated; use the one-shot function on the gathered scores instead.
 
-    **Distributed.** :meth:`sync` all-reduces (sums) the state over the process
-    group, after which :meth:`compute` gives the global value on every rank. It
-    is a no-op when ``torch.distributed`` is not initialised. The local state is
-    kept: a later :meth:`update` first returns to it, so syncing never counts a
-    batch twice.
+    **Distributed.** [`sync`][imbalance_kit.calibration.CalibrationMeter.sync] all-reduces (sums)
+    the state over the process group, after which
+    [`compute`][imbalance_kit.calibration.CalibrationMeter.compute] gives the global value on every
+    rank. It is a no-op when ``torch.distributed`` is not initialised. The local state is kept: a
+    later [`update`][imbalance_kit.calibration.CalibrationMeter.update] first returns to it, so
+    syncing never counts a batch twice.
 
-    **Host syncs.** With ``validate_args=False``, :meth:`update` runs no host
-    synchronisation (only ``index_add_`` into the state); the default validation
-    reads the batch once to check the probabilities and labels.
+    **Host syncs.** With ``validate_args=False``,
+    [`update`][imbalance_kit.calibration.CalibrationMeter.update] runs no host synchronisation (only
+    ``index_add_`` into the state); the default validation reads the batch once to check the
+    probabilities and labels.
 
     Args:
         n_bins: number of uniform bins (>= 1).
@@ -57,8 +59,9 @@ class CalibrationMeter:
         binning: only ``"uniform"`` (see above).
         debias: debiased L2 estimator; requires ``norm="l2"``.
         num_classes: number of classes for ``mode="classwise"``; inferred from the
-            first batch when ``None`` (give it to :meth:`sync` a meter that may
-            have seen no data).
+            first batch when ``None`` (give it to
+            [`sync`][imbalance_kit.calibration.CalibrationMeter.sync] a meter that may have seen no
+            data).
         from_logits: batches are logits; apply softmax ``(N, C)`` / sigmoid ``(N,)``.
         validate_args: check every batch (one host sync per update).
 
@@ -130,7 +133,8 @@ class CalibrationMeter:
 
     @property
     def num_samples(self) -> int:
-        """Predictions counted in the current state (global after :meth:`sync`)."""
+        """Predictions counted in the current state (global after
+        [`sync`][imbalance_kit.calibration.CalibrationMeter.sync])."""
         return self._synced_samples if self._local is not None else self._num_samples
 
     @property
@@ -201,7 +205,8 @@ class CalibrationMeter:
         return self._stats
 
     def compute(self) -> torch.Tensor:
-        """Calibration error of everything seen (after :meth:`sync`, over all ranks).
+        """Calibration error of everything seen (after
+        [`sync`][imbalance_kit.calibration.CalibrationMeter.sync], over all ranks).
 
         Returns:
             A 0-d tensor on the state's device (float64 if the batches were float64).

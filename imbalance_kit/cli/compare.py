@@ -263,7 +263,7 @@ def run_strategy(
 
     Args:
         strategy: what to train with.
-        split: a :class:`~imbalance_kit.cli.datasets.LongTailSplit`.
+        split: a [`LongTailSplit`][imbalance_kit.cli.datasets.LongTailSplit].
         config: the training recipe.
         seed: seed of the carve, the initialisation, batches, SMOTE and sampler.
         keep_probs: keep the test probabilities (for reliability diagrams).

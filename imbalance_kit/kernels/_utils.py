@@ -44,7 +44,7 @@ def broadcast_mode(
     """Describe how a tensor broadcastable to ``shape`` is read by a flattened kernel.
 
     Returns ``(mode, tensor)`` where ``tensor`` is contiguous and, for
-    :data:`MODE_LAST` / :data:`MODE_ROW`, holds one value per last-dim index / per row.
+    `MODE_LAST` / `MODE_ROW`, holds one value per last-dim index / per row.
     Broadcast patterns other than these are expanded to the full shape (a copy).
     """
     if value is None:

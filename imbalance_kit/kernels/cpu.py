@@ -2,11 +2,11 @@
 
 On CPU tensors (float32 / float64) the sigmoid focal family and the softmax family run one
 C loop each (``_cpu.c`` beside this file): the formulas, derivatives and numerics are those
-of the Triton kernels (:mod:`imbalance_kit.kernels.sigmoid_focal`,
-:mod:`imbalance_kit.kernels.softmax_loss`), written once more for the CPU. The sigmoid loop
-reads the logits and targets once and writes the gradient once; the softmax loop keeps one
-row in a private buffer (it stays in cache), so each row is read from memory once and its
-gradient written once. With glibc's vector math library (libmvec) ``exp``, ``log`` and
+of the Triton kernels ([`imbalance_kit.kernels.sigmoid_focal`][imbalance_kit.kernels.sigmoid_focal],
+[`imbalance_kit.kernels.softmax_loss`][imbalance_kit.kernels.softmax_loss]), written once more for
+the CPU. The sigmoid loop reads the logits and targets once and writes the gradient once; the
+softmax loop keeps one row in a private buffer (it stays in cache), so each row is read from memory
+once and its gradient written once. With glibc's vector math library (libmvec) ``exp``, ``log`` and
 ``log1p`` are vectorised; the loops share out their work over ``torch.get_num_threads()``
 OpenMP threads (the same OpenMP runtime torch uses on Linux), one thread per 32768 elements
 at most, so small inputs never pay for a thread hand-off.
@@ -22,7 +22,7 @@ blocked torch engine on a small self-test before it is used.
 **Fallback.** Without a C compiler (found in microseconds: no compile is attempted), when
 every build fails, when the self-test fails, for float16 / bfloat16 input, or with
 ``IMBALANCE_KIT_CPU_KERNELS=0``, the losses run their blocked torch code instead (same
-results; slower). :func:`status` says which.
+results; slower). [`status`][imbalance_kit.kernels.cpu.status] says which.
 """
 
 from __future__ import annotations

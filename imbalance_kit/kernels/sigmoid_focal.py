@@ -285,8 +285,8 @@ def sigmoid_focal_triton(
     """Sigmoid focal loss through the fused Triton kernel (loss and gradient in one pass).
 
     Arguments are assumed validated by the caller
-    (:func:`imbalance_kit.losses.sigmoid_focal_loss`, ``backend="triton"``), which is the
-    function to call from user code.
+    ([`imbalance_kit.losses.sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss],
+    ``backend="triton"``), which is the function to call from user code.
 
     ```math
     \\ell = -w \\left[ a_+ \\, \\mathrm{pw} \\, t' (1-p)^{\\gamma} \\log p

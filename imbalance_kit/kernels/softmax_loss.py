@@ -413,7 +413,8 @@ def softmax_loss_triton(
     """Softmax-family loss through the fused Triton kernel (loss and gradient in one go).
 
     Arguments are assumed validated by the caller (the softmax losses of
-    :mod:`imbalance_kit.losses` with ``backend="triton"``), which is what user code calls.
+    [`imbalance_kit.losses`][imbalance_kit.losses] with ``backend="triton"``), which is what user
+    code calls.
 
     ```math
     \\mathcal{L}_{\\text{row}} = \\sum_c q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\,(-\\log p_c),

@@ -1,7 +1,7 @@
 """What every loss shares: the reduction, backend selection and per-class tensor checks.
 
 ``Reduction`` and ``Backend`` (the ``Literal`` types of the ``reduction=`` and ``backend=``
-options) are defined once in :mod:`imbalance_kit._fused` and re-exported here.
+options) are defined once in `imbalance_kit._fused` and re-exported here.
 """
 
 from __future__ import annotations

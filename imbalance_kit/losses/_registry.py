@@ -36,7 +36,7 @@ def _normalise(name: str) -> str:
 
 
 def available_losses() -> list[str]:
-    """Sorted names accepted by :func:`get_loss`.
+    """Sorted names accepted by [`get_loss`][imbalance_kit.losses.get_loss].
 
     Examples:
         >>> "sigmoid_focal" in available_losses()
@@ -77,9 +77,10 @@ def get_loss(name: str, **kwargs: Any) -> nn.Module:
     Names are case-insensitive and ``-`` equals ``_``. Built-in names include
     torch's ``cross_entropy`` (short name ``ce``: ``nn.CrossEntropyLoss``), ``bce``
     (also ``bce_with_logits``: ``nn.BCEWithLogitsLoss``, on logits) and ``mse``, and every
-    loss of :mod:`imbalance_kit.losses` (``focal`` is ``softmax_focal``); see
-    :func:`available_losses`. The short names are the spelling of multi-task training
-    scripts, e.g. ``--loss-types action_class ce severity focal offence bce``.
+    loss of [`imbalance_kit.losses`][imbalance_kit.losses] (``focal`` is
+    ``softmax_focal``); see [`available_losses`][imbalance_kit.losses.available_losses].
+    The short names are the spelling of multi-task training scripts, e.g.
+    ``--loss-types action_class ce severity focal offence bce``.
 
     Raises:
         ValueError: unknown name (the message lists the known ones).

@@ -1,13 +1,13 @@
 """Argument checks and engine choice of the sigmoid focal family.
 
-:func:`check_sigmoid_focal_args` runs the static checks (types, dtypes, shapes, devices and
+`check_sigmoid_focal_args` runs the static checks (types, dtypes, shapes, devices and
 Python numbers; never tensor values) and returns the validated options;
-:func:`check_sigmoid_focal_values` reads tensor values (targets in [0, 1], finite
-non-negative weights) when ``validate_args`` is on. :func:`sigmoid_focal_engine` picks what
+`check_sigmoid_focal_values` reads tensor values (targets in [0, 1], finite
+non-negative weights) when ``validate_args`` is on. `sigmoid_focal_engine` picks what
 computes the loss and its gradient: the Triton kernel
-(:mod:`imbalance_kit.kernels.sigmoid_focal`), the compiled CPU kernel
-(:mod:`imbalance_kit.kernels.cpu`) or the blocked torch code
-(:mod:`imbalance_kit.losses._sigmoid_forward`).
+([`imbalance_kit.kernels.sigmoid_focal`][imbalance_kit.kernels.sigmoid_focal]), the compiled CPU
+kernel ([`imbalance_kit.kernels.cpu`][imbalance_kit.kernels.cpu]) or the blocked torch code
+(`imbalance_kit.losses._sigmoid_forward`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ $$
 ``a_+ = alpha``, ``a_- = 1 - alpha`` (both 1 for ``alpha=None``), ``omega`` = ``pos_weight``
 and ``w`` = ``weight``, both broadcast to the logits. Elements whose target equals
 ``ignore_index`` contribute 0 and are not counted by ``"mean"``. Arguments arrive validated
-from :func:`imbalance_kit.losses._sigmoid_core.sigmoid_focal_family`.
+from `imbalance_kit.losses._sigmoid_core.sigmoid_focal_family`.
 
 With ``A = a_+ omega t'``, ``B = a_- (1 - t')``, ``q = 1 - p`` and ``log p = -softplus(-x)``,
 ``log q = -softplus(x)``, the derivative is
@@ -45,9 +45,9 @@ threads: their per-operation Python overhead holds the GIL, so two threads were 
 one.
 
 This is the engine of the sigmoid focal family where the compiled CPU kernel
-(:mod:`imbalance_kit.kernels.cpu`) cannot run: no C compiler, float16/bfloat16 inputs, or a
-device other than the CPU without Triton. ``log p = -softplus(-x)`` and
-``log(1 - p) = -softplus(x)`` are both formed as ``max(-+x, 0) + log1p(exp(-|x|))``; neither
+([`imbalance_kit.kernels.cpu`][imbalance_kit.kernels.cpu]) cannot run: no C compiler,
+float16/bfloat16 inputs, or a device other than the CPU without Triton. ``log p = -softplus(-x)``
+and ``log(1 - p) = -softplus(x)`` are both formed as ``max(-+x, 0) + log1p(exp(-|x|))``; neither
 is derived from the other (``softplus(-x) = softplus(x) - x`` cancels for large ``x``).
 """
 

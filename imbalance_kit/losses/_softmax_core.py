@@ -1,10 +1,10 @@
 """One engine for every softmax-family loss (focal, balanced softmax, logit adjustment, LDAM, ...).
 
-:func:`softmax_family_loss` checks its arguments (shapes, dtypes and numbers always; target
+`softmax_family_loss` checks its arguments (shapes, dtypes and numbers always; target
 values when ``validate_args``), moves the class dimension last, folds learnable offsets and
 margins into the logits, then runs the fused Triton kernel
-(:mod:`imbalance_kit.kernels.softmax_loss`) or the torch path
-(:mod:`imbalance_kit.losses._softmax_forward`, where the loss, its gradient and the
+([`imbalance_kit.kernels.softmax_loss`][imbalance_kit.kernels.softmax_loss]) or the torch path
+(`imbalance_kit.losses._softmax_forward`, where the loss, its gradient and the
 ``"mean"`` denominator are written out). With ``gamma=0`` and ``alpha=None`` the loss equals
 ``F.cross_entropy(z', y, weight=w, ignore_index=..., label_smoothing=eps)`` on the adjusted
 logits ``z' = s (z + o - m [c = y])``.
@@ -140,8 +140,8 @@ def softmax_family_loss(
 ) -> torch.Tensor:
     """Shared softmax-family loss: focal modulation, alpha, weights, smoothing, offsets, margins.
 
-    Every softmax-based loss of :mod:`imbalance_kit.losses` is this function with some of
-    its knobs set. Class dimension is 1, as in :func:`torch.nn.functional.cross_entropy`.
+    Every softmax-based loss of [`imbalance_kit.losses`][imbalance_kit.losses] is this function with
+    some of its knobs set. Class dimension is 1, as in `torch.nn.functional.cross_entropy`.
 
     $$
     z'_c = s\\,(z_c + o_c - m_c [c = y]), \\quad
@@ -294,7 +294,7 @@ def _softmax_family_formula(
     scale: float = 1.0,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """The definition of :func:`softmax_family_loss` in plain autograd operations.
+    """The definition of `softmax_family_loss` in plain autograd operations.
 
     The fused engines compute exactly this (loss and gradient) in one pass; the tests hold
     them to it.

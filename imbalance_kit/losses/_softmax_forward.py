@@ -15,13 +15,13 @@ $$
 with offsets ``o``, margins ``m``, scale ``s``, label smoothing ``eps``, per-class (or
 scalar) ``alpha`` ``a`` and class ``weight`` ``w``. ``"mean"`` divides the sum over the
 non-ignored rows by the sum of ``w_y`` over those rows (their count without ``weight``),
-which is exactly :func:`torch.nn.functional.cross_entropy`'s denominator, also with label
+which is exactly `torch.nn.functional.cross_entropy`'s denominator, also with label
 smoothing. With ``gamma=0`` and ``alpha=None`` the loss equals
 ``F.cross_entropy(z', y, weight=w, ignore_index=..., label_smoothing=eps)``.
 
-:class:`SoftmaxFamilyFunction` computes the loss and its analytic gradient in one forward
+`SoftmaxFamilyFunction` computes the loss and its analytic gradient in one forward
 pass and saves only the gradient; arguments arrive validated from
-:func:`imbalance_kit.losses._softmax_core.softmax_family_loss`. Writing
+`imbalance_kit.losses._softmax_core.softmax_family_loss`. Writing
 ``g_c = -q_c a_c w_c \\psi_c`` with
 
 $$

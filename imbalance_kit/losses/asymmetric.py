@@ -195,7 +195,8 @@ def asymmetric_loss(
 
 
 class AsymmetricLoss(nn.Module):
-    r"""Module twin of :func:`asymmetric_loss`; ``forward`` only calls it.
+    r"""Module twin of [`asymmetric_loss`][imbalance_kit.losses.asymmetric_loss]; ``forward`` only
+    calls it.
 
     Args:
         gamma_pos: focusing exponent of the positive term.
@@ -245,7 +246,7 @@ class AsymmetricLoss(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`asymmetric_loss`."""
+        """Compute the loss; see [`asymmetric_loss`][imbalance_kit.losses.asymmetric_loss]."""
         return asymmetric_loss(
             logits,
             targets,

@@ -167,7 +167,8 @@ def balanced_softmax_loss(
 
 
 class BalancedSoftmaxLoss(nn.Module):
-    r"""Module twin of :func:`balanced_softmax_loss`; ``forward`` only calls it.
+    r"""Module twin of [`balanced_softmax_loss`][imbalance_kit.losses.balanced_softmax_loss];
+    ``forward`` only calls it.
 
     The counts are kept as given (a plain attribute, not a buffer, so
     ``.half()`` cannot round them); ``weight`` is a buffer that moves with
@@ -212,7 +213,8 @@ class BalancedSoftmaxLoss(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`balanced_softmax_loss`."""
+        """Compute the loss; see
+        [`balanced_softmax_loss`][imbalance_kit.losses.balanced_softmax_loss]."""
         return balanced_softmax_loss(
             logits,
             target,

@@ -90,7 +90,7 @@ def class_balanced_loss(
     The effective number of $n$ samples, $E_n = (1 - \beta^n) / (1 - \beta)$,
     accounts for overlap between samples; a sample of class $y$ is weighted by
     $w_y \propto 1 / E_{n_y}$, with the weights normalised to sum to $C$
-    (:func:`~imbalance_kit.weights.effective_number_weights`). ``beta=0``
+    ([`effective_number_weights`][imbalance_kit.weights.effective_number_weights]). ``beta=0``
     gives equal weights, ``beta -> 1`` inverse-frequency weights. The weight
     multiplies one of four base losses of sample $i$ ($p = \operatorname{softmax}(z)$
     for the softmax types, $\sigma(z_c)$ per class for the sigmoid types,
@@ -130,7 +130,7 @@ def class_balanced_loss(
     reproduces it.
 
     Classes with a zero count get weight 0 (see
-    :func:`~imbalance_kit.weights.effective_number_weights`): their samples
+    [`effective_number_weights`][imbalance_kit.weights.effective_number_weights]): their samples
     contribute nothing. A batch whose samples all have weight 0 gives NaN for
     ``"mean"``, as ``F.cross_entropy`` does.
 
@@ -237,7 +237,8 @@ def class_balanced_loss(
 
 
 class ClassBalancedLoss(nn.Module):
-    r"""Module twin of :func:`class_balanced_loss`; ``forward`` only calls it.
+    r"""Module twin of [`class_balanced_loss`][imbalance_kit.losses.class_balanced_loss];
+    ``forward`` only calls it.
 
     The counts are kept as given (a plain attribute, not a buffer, so
     ``.half()`` cannot round them); the weights are derived from them on each
@@ -287,7 +288,8 @@ class ClassBalancedLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`class_balanced_loss`."""
+        """Compute the loss; see
+        [`class_balanced_loss`][imbalance_kit.losses.class_balanced_loss]."""
         return class_balanced_loss(
             logits,
             target,

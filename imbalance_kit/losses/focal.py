@@ -149,7 +149,8 @@ def _sigmoid_focal_formula(
     ignore_index: float | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """The definition of :func:`sigmoid_focal_loss` in plain autograd operations.
+    """The definition of [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss] in plain
+    autograd operations.
 
     The fused engines compute exactly this (loss and gradient) in one pass; the tests hold
     them to it. ``log p`` and ``log(1 - p)`` are ``logsigmoid(x)`` and ``logsigmoid(-x)``.
@@ -263,7 +264,8 @@ def _check_common(gamma: float, label_smoothing: float, reduction: str, backend:
 
 
 class SigmoidFocalLoss(nn.Module):
-    """Module form of :func:`sigmoid_focal_loss`; ``forward(logits, targets)`` calls it.
+    """Module form of [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss];
+    ``forward(logits, targets)`` calls it.
 
     ``pos_weight`` and ``weight`` are registered as buffers, so they follow ``.to(device)``
     and are saved in the state dict.
@@ -276,15 +278,15 @@ class SigmoidFocalLoss(nn.Module):
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
     Args:
-        alpha: see :func:`sigmoid_focal_loss`.
-        gamma: see :func:`sigmoid_focal_loss`.
-        pos_weight: see :func:`sigmoid_focal_loss`.
-        weight: see :func:`sigmoid_focal_loss`.
-        label_smoothing: see :func:`sigmoid_focal_loss`.
-        ignore_index: see :func:`sigmoid_focal_loss`.
-        reduction: see :func:`sigmoid_focal_loss`.
-        backend: see :func:`sigmoid_focal_loss`.
-        validate_args: see :func:`sigmoid_focal_loss`.
+        alpha: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        gamma: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        pos_weight: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        weight: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        label_smoothing: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        ignore_index: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        reduction: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        backend: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        validate_args: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
 
     Raises:
         ValueError: an out-of-range scalar argument or unknown option (checked here too).
@@ -331,7 +333,8 @@ class SigmoidFocalLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Loss of ``logits`` against ``targets`` (see :func:`sigmoid_focal_loss`)."""
+        """Loss of ``logits`` against ``targets`` (see
+        [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss])."""
         return sigmoid_focal_loss(
             logits,
             targets,
@@ -351,7 +354,8 @@ class SigmoidFocalLoss(nn.Module):
 
 
 class SoftmaxFocalLoss(nn.Module):
-    """Module form of :func:`softmax_focal_loss`; ``forward(logits, target)`` calls it.
+    """Module form of [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss];
+    ``forward(logits, target)`` calls it.
 
     A tensor ``alpha`` and ``weight`` are registered as buffers (they follow ``.to(device)``).
 
@@ -362,14 +366,14 @@ class SoftmaxFocalLoss(nn.Module):
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
     Args:
-        alpha: see :func:`softmax_focal_loss`.
-        gamma: see :func:`softmax_focal_loss`.
-        weight: see :func:`softmax_focal_loss`.
-        label_smoothing: see :func:`softmax_focal_loss`.
-        ignore_index: see :func:`softmax_focal_loss`.
-        reduction: see :func:`softmax_focal_loss`.
-        backend: see :func:`softmax_focal_loss`.
-        validate_args: see :func:`softmax_focal_loss`.
+        alpha: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        gamma: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        weight: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        label_smoothing: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        ignore_index: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        reduction: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        backend: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        validate_args: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
 
     Raises:
         ValueError: an out-of-range scalar argument or unknown option (checked here too).
@@ -415,7 +419,8 @@ class SoftmaxFocalLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of ``logits`` against class indices ``target`` (see :func:`softmax_focal_loss`)."""
+        """Loss of ``logits`` against class indices ``target`` (see
+        [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss])."""
         return softmax_focal_loss(
             logits,
             target,

@@ -225,7 +225,8 @@ def implication_penalty(
 
 
 class ImplicationPenalty(nn.Module):
-    r"""Module twin of :func:`implication_penalty`; ``forward`` only calls it.
+    r"""Module twin of [`implication_penalty`][imbalance_kit.losses.implication_penalty];
+    ``forward`` only calls it.
 
     The pairs are resolved (names to indices) once here and kept as an
     ``(M, 2)`` buffer, so they move with ``.to(device)``.
@@ -275,7 +276,8 @@ class ImplicationPenalty(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        """Compute the penalty; see :func:`implication_penalty`."""
+        """Compute the penalty; see
+        [`implication_penalty`][imbalance_kit.losses.implication_penalty]."""
         return implication_penalty(
             logits,
             self.implications,

@@ -89,7 +89,7 @@ def ldam_loss(
     first and switches on class-balanced weights for the last stage (epoch
     160 of 200 on CIFAR), because re-weighting from the start hurts the
     learned features. Pass the weights from
-    :func:`~imbalance_kit.weights.effective_number_weights` at that point
+    [`effective_number_weights`][imbalance_kit.weights.effective_number_weights] at that point
     (``beta=0.9999`` in the paper), or assign them to ``LDAMLoss.weight``:
 
     ```python
@@ -159,7 +159,7 @@ def ldam_loss(
 
 
 class LDAMLoss(nn.Module):
-    r"""Module twin of :func:`ldam_loss`; ``forward`` only calls it.
+    r"""Module twin of [`ldam_loss`][imbalance_kit.losses.ldam_loss]; ``forward`` only calls it.
 
     ``weight`` is a buffer: for deferred re-weighting assign the new weights
     when the re-weighting stage starts, e.g.
@@ -219,7 +219,7 @@ class LDAMLoss(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`ldam_loss`."""
+        """Compute the loss; see [`ldam_loss`][imbalance_kit.losses.ldam_loss]."""
         return ldam_loss(
             logits,
             target,

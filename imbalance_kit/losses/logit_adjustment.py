@@ -112,7 +112,7 @@ def logit_adjusted_loss(
     ```
 
     ``tau = 0`` is plain cross-entropy; ``tau = 1`` with priors proportional
-    to the counts is :func:`~imbalance_kit.losses.balanced_softmax_loss`.
+    to the counts is [`balanced_softmax_loss`][imbalance_kit.losses.balanced_softmax_loss].
     ``class_priors`` is normalised to sum to 1 (the loss does not depend on
     the normalisation, so class counts may be passed directly). Computed by
     the shared softmax engine (``offsets = tau * log prior``).
@@ -173,7 +173,8 @@ def logit_adjusted_loss(
 
 
 class LogitAdjustedLoss(nn.Module):
-    r"""Module twin of :func:`logit_adjusted_loss`; ``forward`` only calls it.
+    r"""Module twin of [`logit_adjusted_loss`][imbalance_kit.losses.logit_adjusted_loss];
+    ``forward`` only calls it.
 
     The priors are kept as given (a plain attribute, not a buffer, so
     ``.half()`` cannot round them); ``weight`` is a buffer.
@@ -221,7 +222,8 @@ class LogitAdjustedLoss(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`logit_adjusted_loss`."""
+        """Compute the loss; see
+        [`logit_adjusted_loss`][imbalance_kit.losses.logit_adjusted_loss]."""
         return logit_adjusted_loss(
             logits,
             target,

@@ -172,8 +172,8 @@ class MultiTaskLoss(nn.Module):
     **Task specs.** Each value of ``tasks`` is one of: a callable
     ``(output, target) -> scalar tensor`` (an ``nn.Module`` loss or a function);
     a registry name such as ``"softmax_focal"`` (built with
-    :func:`imbalance_kit.losses.get_loss`); a pair ``(name, kwargs)``; or a
-    mapping ``{"name": name, **kwargs}`` (the form a YAML config gives).
+    [`imbalance_kit.losses.get_loss`][imbalance_kit.losses.get_loss]); a pair ``(name, kwargs)``; or
+    a mapping ``{"name": name, **kwargs}`` (the form a YAML config gives).
 
     **Weightings.** Except for ``"uncertainty"``, the total is
     $\sum_t w_t L_t$ with constant weights normalised to
@@ -184,7 +184,7 @@ class MultiTaskLoss(nn.Module):
     - ``"uniform"``: $w_t = 1$, the plain sum.
     - ``"uncertainty"`` (Kendall et al. 2018): learnable log-variances
       $s_t$ (the parameter ``log_vars``) and
-      $$\mathcal{L} = \sum_t c\,\left(e^{-s_t} L_t + s_t\right),$$
+      $\mathcal{L} = \sum_t c\,\left(e^{-s_t} L_t + s_t\right)$,
       with $c = 1$ (``uncertainty_form="simple"``) or $c = 1/2$
       (``"gaussian"``: $L_t / (2\sigma_t^2) + \log\sigma_t$ with
       $s_t = \log\sigma_t^2$, the paper's regression form). The weights
@@ -196,11 +196,11 @@ class MultiTaskLoss(nn.Module):
     - ``"dwa"`` (Dynamic Weight Average, Liu et al. 2019): with
       $\bar L_t(e)$ the mean training loss of task $t$ over epoch
       $e$, $r_t = \bar L_t(e-1) / \bar L_t(e-2)$ and
-      $$w_t = K \frac{\exp(r_t / T)}{\sum_j \exp(r_j / T)};$$
+      $w_t = K \frac{\exp(r_t / T)}{\sum_j \exp(r_j / T)}$;
       uniform until two epochs are recorded. Losses of every ``forward`` in
-      training mode are accumulated; call :meth:`step_epoch` at the end of each
-      epoch to close it (or pass the epoch means yourself, e.g. all-reduced
-      over ranks).
+      training mode are accumulated; call
+      [`step_epoch`][imbalance_kit.losses.MultiTaskLoss.step_epoch] at the end of each epoch to
+      close it (or pass the epoch means yourself, e.g. all-reduced over ranks).
     - ``"inverse_accuracy"`` / ``"inverse_f1"``: $w_t \propto 1 / \max(m_t, \epsilon)$
       for the task metric $m_t$ (accuracy or F1; the rule is the same, the
       name says which metric you feed).
@@ -210,11 +210,11 @@ class MultiTaskLoss(nn.Module):
       low metric get more weight.
 
     The metric-driven weightings are uniform until the first
-    :meth:`update_metrics` call (after each evaluation, with a value in
-    ``[0, 1]`` for every task; ``metric_momentum`` smooths them as the paper's
-    moving average). Weights are finite for metrics of exactly 0 or 1 and
-    never NaN. :meth:`task_weights` shows the current weights. The DWA loss
-    history and the metrics are saved in ``state_dict()``.
+    [`update_metrics`][imbalance_kit.losses.MultiTaskLoss.update_metrics] call (after each
+    evaluation, with a value in ``[0, 1]`` for every task; ``metric_momentum`` smooths them as the
+    paper's moving average). Weights are finite for metrics of exactly 0 or 1 and
+    never NaN. [`task_weights`][imbalance_kit.losses.MultiTaskLoss.task_weights] shows the current
+    weights. The DWA loss history and the metrics are saved in ``state_dict()``.
 
     References: Kendall, Gal & Cipolla, "Multi-Task Learning Using
     Uncertainty to Weigh Losses", CVPR 2018. Liu, Johns & Davison,

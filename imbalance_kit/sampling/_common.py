@@ -6,7 +6,7 @@ Every sampler defines one *global draw* per ``(seed, epoch)``: a sequence of
 padded to ``ceil(num_samples / R) * R`` by repeating it from the start, exactly
 as ``torch.utils.data.DistributedSampler`` pads. No rank talks to another.
 
-Draws with replacement are generated in fixed chunks of :data:`CHUNK`
+Draws with replacement are generated in fixed chunks of `CHUNK`
 positions, each from its own ``torch.Generator`` seeded by
 ``(seed, epoch, stream, chunk)``: an epoch of any length streams in
 ``O(CHUNK)`` extra memory, and a rank only looks up the table entries of its

@@ -68,7 +68,7 @@ class ClassBalancedSampler(ShardedSampler):
         class_counts: ``(C,)`` int64 samples per class.
         class_probabilities: ``(C,)`` float64 probability of drawing each class.
         balances_classes: ``True`` when ``power < 1`` (read by
-            :func:`imbalance_kit.weights.warn_if_double_correction`).
+            [`imbalance_kit.weights.warn_if_double_correction`][imbalance_kit.weights.warn_if_double_correction]).
 
     Raises:
         ValueError: empty labels, negative ``power``, ``num_samples`` not a
