@@ -45,6 +45,8 @@ __all__ = [
 def describe(value: Any) -> str:
     """Short, readable rendering of a value for an error message."""
     if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            return f"a tensor of shape {tuple(value.shape)} on the meta device (no data)"
         if value.numel() == 1:
             return f"tensor({value.item()!r}, dtype={value.dtype})"
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
@@ -238,3 +240,58 @@ def check_class_targets(
         bad = lo if lo < 0 else hi
         extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
         raise error(name, f"class indices in [0, {num_classes}){extra}", f"{bad}", raw=True)
+
+
+# ------------------------------------------------------- devices and inferred class counts
+
+#: The number of classes inferred from the largest label may be at most
+#: ``max(INFERRED_CLASSES_FLOOR, INFERRED_CLASSES_PER_SAMPLE * number of labels)``; above
+#: that the label is implausible (a corrupt value, a sentinel, an id instead of an index)
+#: and the caller must say how many classes there are.
+INFERRED_CLASSES_FLOOR = 2**16
+INFERRED_CLASSES_PER_SAMPLE = 4
+
+
+def check_data_device(name: str, value: Any) -> None:
+    """Static check: refuse a tensor on the ``meta`` device (it has no values to read).
+
+    Examples:
+        >>> check_data_device("labels", torch.zeros(3, device="meta"))
+        Traceback (most recent call last):
+        ...
+        ValueError: labels must be a tensor with data on a CPU or accelerator device, got ...
+    """
+    if isinstance(value, torch.Tensor) and value.device.type == "meta":
+        raise error(name, "a tensor with data on a CPU or accelerator device", value)
+
+
+def check_inferred_num_classes(
+    name: str,
+    largest: int,
+    num_samples: int,
+    *,
+    hint: str = "pass num_classes to allow more classes",
+) -> None:
+    """Refuse a number of classes inferred from an implausibly large label.
+
+    The number of classes ``largest + 1`` may be at most
+    ``max(INFERRED_CLASSES_FLOOR, INFERRED_CLASSES_PER_SAMPLE * num_samples)``
+    (65536, or 4 per label); a larger label would allocate per-class tensors far
+    bigger than the data. ``hint`` tells the caller how to state the number of
+    classes instead.
+
+    Examples:
+        >>> check_inferred_num_classes("labels", 10**9, 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: labels must be class indices below 65536 when ... got 1000000000
+    """
+    limit = max(INFERRED_CLASSES_FLOOR, INFERRED_CLASSES_PER_SAMPLE * num_samples)
+    if largest >= limit:
+        raise error(
+            name,
+            f"class indices below {limit} when the number of classes is inferred from the "
+            f"largest label (at most max({INFERRED_CLASSES_FLOOR}, "
+            f"{INFERRED_CLASSES_PER_SAMPLE} x {num_samples} labels)); {hint}",
+            largest,
+        )

@@ -108,8 +108,9 @@ def adasyn(
             continue
         rows = class_rows(y, label)
         nn = kneighbors(
-            X.index_select(0, rows), X, n_neighbors, exclude=rows, chunk_size=chunk_size
-        )
+            X.index_select(0, rows), X, n_neighbors, exclude=rows, chunk_size=chunk_size,
+            role="n_neighbors",
+        )  # fmt: skip
         ratio = (y[nn] != label).sum(dim=1)
         if int(ratio.sum()) == 0:
             raise error(
@@ -132,7 +133,9 @@ def adasyn(
         cols = randint(n_neighbors, n_new, generator, X.device)
         steps = rand((n_new, 1), generator, X.device, X.dtype)
         used = torch.nonzero(n_gen).squeeze(1)
-        nn = kneighbors(pool[used], pool, n_neighbors, exclude=used, chunk_size=chunk_size)
+        nn = kneighbors(
+            pool[used], pool, n_neighbors, exclude=used, chunk_size=chunk_size, role="n_neighbors"
+        )
         # Row of each seed in ``used`` (both are sorted).
         partners = nn[torch.searchsorted(used, seeds), cols]
         fill_interpolated(X_res[start : start + n_new], pool, seeds, pool, partners, steps)

@@ -42,7 +42,10 @@ def danger_mask(
     ``m_neighbors`` nearest samples (whole data set, itself excluded) belong to
     another class: $m/2 \\le m' < m$. All-foreign neighbourhoods are noise.
     """
-    nn = kneighbors(X.index_select(0, rows), X, m_neighbors, exclude=rows, chunk_size=chunk_size)
+    nn = kneighbors(
+        X.index_select(0, rows), X, m_neighbors, exclude=rows, chunk_size=chunk_size,
+        role="m_neighbors",
+    )  # fmt: skip
     n_foreign = (y[nn] != label).sum(dim=1)
     return (2 * n_foreign >= m_neighbors) & (n_foreign < m_neighbors)
 
@@ -155,7 +158,10 @@ def borderline_smote(
             steps = rand((n_new, 1), generator, X.device, X.dtype)
             uniq, inverse = distinct(picks, danger.numel())
             seeds = danger[uniq]
-            nn = kneighbors(X[seeds], X, k_neighbors, exclude=seeds, chunk_size=chunk_size)
+            nn = kneighbors(
+                X[seeds], X, k_neighbors, exclude=seeds, chunk_size=chunk_size,
+                role="k_neighbors",
+            )  # fmt: skip
             partners = nn[inverse, cols]
             steps = torch.where((y[partners] == label).unsqueeze(1), steps, 0.5 * steps)
             fill_interpolated(out, X, danger[picks], X, partners, steps)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from imbalance_kit._validation import (
+    check_data_device,
     check_ndim,
     check_same_length,
     check_tensor,
@@ -32,6 +33,7 @@ __all__ = ["mlsmote", "resolve_label_strategy"]
 
 def _check_indicator(y: torch.Tensor, n: int) -> None:
     check_tensor("y", y)
+    check_data_device("y", y)
     check_ndim("y", y, 2)
     check_same_length("X", n, "y", y.shape[0])
     if y.is_complex():
@@ -176,7 +178,9 @@ def mlsmote(
         cols = randint(k_neighbors, n_new, generator, X.device)
         steps = rand((n_new, 1), generator, X.device, X.dtype)
         uniq, inverse = distinct(seeds, size)
-        nn = kneighbors(pool[uniq], pool, k_neighbors, exclude=uniq, chunk_size=chunk_size)
+        nn = kneighbors(
+            pool[uniq], pool, k_neighbors, exclude=uniq, chunk_size=chunk_size, role="k_neighbors"
+        )
         out = X_res[start : start + n_new]
         fill_interpolated(out, pool, seeds, pool, nn[inverse, cols], steps)
         votes = labels[uniq] + labels[nn].sum(dim=1)

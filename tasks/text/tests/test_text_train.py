@@ -13,8 +13,10 @@ import pytest
 import torch
 from imbalance_text.config import TextConfig
 from imbalance_text.constraints import violation_rate
-from imbalance_text.pipeline import evaluate_file, load_run, predict, run_pipeline
+from imbalance_text.evaluate import evaluate_file
+from imbalance_text.inference import load_run, predict
 from imbalance_text.schema import DEFAULT_SCHEMA
+from imbalance_text.train import run_pipeline
 
 PNG = b"\x89PNG"
 

