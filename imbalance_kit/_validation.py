@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 __all__ = [
-    "REDUCTIONS",
     "check_bool",
     "check_choice",
     "check_class_targets",
@@ -35,16 +34,12 @@ __all__ = [
     "check_non_negative_tensor",
     "check_positive",
     "check_positive_int",
-    "check_reduction",
     "check_same_shape",
     "check_same_length",
     "check_tensor",
     "describe",
     "error",
-    "reduce_loss",
 ]
-
-REDUCTIONS = ("none", "mean", "sum")
 
 
 def describe(value: Any) -> str:
@@ -108,11 +103,6 @@ def check_bool(name: str, value: Any) -> None:
     """
     if not isinstance(value, bool):
         raise error(name, "True or False", value, TypeError)
-
-
-def check_reduction(reduction: str, name: str = "reduction") -> None:
-    """Raise unless ``reduction`` is ``"none"``, ``"mean"`` or ``"sum"``."""
-    check_choice(name, reduction, REDUCTIONS)
 
 
 def _is_number(value: Any) -> bool:
@@ -250,37 +240,6 @@ def check_class_targets(
         bad = lo if lo < 0 else hi
         extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
         raise error(name, f"class indices in [0, {num_classes}){extra}", f"{bad}", raw=True)
-
-
-def reduce_loss(
-    loss: torch.Tensor,
-    reduction: str,
-    denominator: torch.Tensor | float | None = None,
-) -> torch.Tensor:
-    """Apply torch's reduction semantics to an element-wise loss.
-
-    Args:
-        loss: unreduced loss.
-        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
-        denominator: for ``"mean"``, what to divide the sum by (the weight mass
-            of the non-ignored elements, as ``F.cross_entropy`` does); defaults
-            to ``loss.numel()``. An empty or fully ignored batch gives NaN for
-            ``"mean"``, as torch does.
-
-    Examples:
-        >>> reduce_loss(torch.tensor([1.0, 3.0]), "mean")
-        tensor(2.)
-    """
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        if denominator is None:
-            return loss.mean()
-        return loss.sum() / denominator
-    check_reduction(reduction)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # ------------------------------------------------------- devices and inferred class counts

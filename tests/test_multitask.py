@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imbalance_kit.losses import available_losses, get_loss, register_loss, softmax_focal_loss
 from imbalance_kit.losses.multitask import WEIGHTINGS, MultiTaskLoss, _project_weights
 
 
@@ -461,3 +462,40 @@ def test_uniform_refuses_removing_the_cap():
         r"weighting='uniform' .*got None",
     ):
         MultiTaskLoss(_constant_tasks("ab"), max_weight=None)
+
+
+def test_short_loss_names_ce_and_bce_as_multi_task_scripts_spell_them():
+    """``--loss-types action_class ce severity focal offence bce``: the registry's short names."""
+    spec = "action_class ce severity focal offence bce".split()
+    criterion = MultiTaskLoss(dict(zip(spec[::2], spec[1::2])))
+    outputs = {
+        "action_class": torch.randn(8, 5),
+        "severity": torch.randn(8, 3),
+        "offence": torch.randn(8, 2),
+    }
+    targets = {
+        "action_class": torch.randint(0, 5, (8,)),
+        "severity": torch.randint(0, 3, (8,)),
+        "offence": torch.randint(0, 2, (8, 2)).float(),
+    }
+    _, per_task = criterion(outputs, targets)
+    torch.testing.assert_close(
+        per_task["action_class"], F.cross_entropy(outputs["action_class"], targets["action_class"])
+    )
+    torch.testing.assert_close(
+        per_task["offence"],
+        F.binary_cross_entropy_with_logits(outputs["offence"], targets["offence"]),
+    )
+    torch.testing.assert_close(
+        per_task["severity"], softmax_focal_loss(outputs["severity"], targets["severity"])
+    )
+    for name, module in (("CE", torch.nn.CrossEntropyLoss), ("bce", torch.nn.BCEWithLogitsLoss)):
+        assert type(get_loss(name)) is module
+        assert name.lower() in available_losses()
+
+
+def test_register_loss_refuses_an_empty_name():
+    with pytest.raises(ValueError, match="name must be a non-empty string, got ''"):
+        register_loss("", torch.nn.L1Loss)
+    with pytest.raises(TypeError, match="name must be a str"):
+        register_loss(3, torch.nn.L1Loss)

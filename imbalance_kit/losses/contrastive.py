@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imbalance_kit._fused import check_first_order
 from imbalance_kit._validation import (
     check_dtype_floating,
     check_finite,
@@ -26,7 +27,7 @@ from imbalance_kit._validation import (
     check_tensor,
     error,
 )
-from imbalance_kit.losses._saved_grad import check_first_order
+from imbalance_kit.losses._common import check_logits_device
 
 __all__ = [
     "NTXentLoss",
@@ -243,6 +244,7 @@ def _contrastive(
     """Shared SupCon / NT-Xent path: validation, flattening, gathering, reduction."""
     check_tensor("features", features)
     check_dtype_floating("features", features)
+    check_logits_device(features, "features")
     check_ndim("features", features, (2, 3))
     check_positive("temperature", temperature)
     if chunk_size is not None:
@@ -262,6 +264,11 @@ def _contrastive(
             raise error("labels", "an integer tensor of class ids", got, TypeError, raw=True)
         check_ndim("labels", labels, 1)
         check_same_length("features", features.shape[0], "labels", labels.shape[0])
+        if labels.device != features.device:
+            raise error(
+                "labels", f"on the features' device {features.device}",
+                f"device {labels.device}", raw=True,
+            )  # fmt: skip
     if validate_args:
         check_finite("features", features)
 

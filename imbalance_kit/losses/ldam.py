@@ -6,20 +6,17 @@ Loss", NeurIPS 2019.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from torch import nn
 
 from imbalance_kit._validation import check_non_negative, check_positive
+from imbalance_kit.losses._common import Backend, Reduction, check_module_weight
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 from imbalance_kit.losses.balanced_softmax import _num_classes, _per_class_vector
 
 __all__ = ["LDAMLoss", "ldam_loss", "ldam_margins"]
 
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 Counts = torch.Tensor | np.ndarray | list[float]
 
 
@@ -218,6 +215,7 @@ class LDAMLoss(nn.Module):
         self.reduction = reduction
         self.backend = backend
         self.validate_args = validate_args
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

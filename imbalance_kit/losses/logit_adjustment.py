@@ -5,8 +5,6 @@ Menon et al., "Long-tail learning via logit adjustment", ICLR 2021.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from torch import nn
@@ -17,13 +15,12 @@ from imbalance_kit._validation import (
     check_non_negative,
     check_tensor,
 )
+from imbalance_kit.losses._common import Backend, Reduction, check_module_weight
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 from imbalance_kit.losses.balanced_softmax import _num_classes, _per_class_vector
 
 __all__ = ["LogitAdjustedLoss", "adjust_logits", "logit_adjusted_loss"]
 
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 Priors = torch.Tensor | np.ndarray | list[float]
 
 
@@ -221,6 +218,7 @@ class LogitAdjustedLoss(nn.Module):
         self.reduction = reduction
         self.backend = backend
         self.validate_args = validate_args
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
