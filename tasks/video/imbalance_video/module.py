@@ -106,11 +106,19 @@ class VideoEventModule(L.LightningModule):
                 cfg.training.label_smoothing,
                 name=task.name,
             )
+        # "difficulty" combines each task's class counts with its performance (the counts
+        # are the training set's, the same for every process).
+        counts_for_weighting = (
+            {t.name: list(class_counts[t.name]) for t in self.task_labels}
+            if cfg.multitask.weighting == "difficulty"
+            else None
+        )
         self.criterion = MultiTaskLoss(
             losses,
             weighting=cfg.multitask.weighting,
             max_weight=cfg.multitask.max_weight,
             metric_momentum=cfg.multitask.metric_momentum,
+            class_counts=counts_for_weighting,
         )
         self._val_rows: list[dict[str, np.ndarray]] = []
         self._train_sums: dict[str, float] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -84,3 +85,28 @@ def test_loss_types_with_bce_build_a_multi_task_module():
     bad = VideoConfig.from_dict({"tasks": {"severity": {"loss": "bce"}, "offence": {"loss": "ce"}}})
     with pytest.raises(ValueError, match="tasks.severity.loss must be a loss for a task of 3"):
         VideoEventModule(bad.to_dict(), [t.to_dict() for t in tasks[1:]], counts)
+
+
+def test_difficulty_weighting_reads_each_task_class_counts():
+    args = build_parser().parse_args(
+        ["train", "--out", "r", "--loss-types", "action_class", "ce", "severity", "focal",
+         "offence", "bce", "--weighting-strategy", "difficulty", "--adaptive-weights"]
+    )  # fmt: skip
+    config = VideoConfig.from_dict(
+        {**apply_train_flags({}, args), "model": {"name": "c3d", "width": 4, "embed_dim": 8}}
+    )
+    tasks = [
+        TaskLabels("action_class", ("0", "1", "2", "3"), (1,)),
+        TaskLabels("severity", ("0", "1", "2"), (2,)),
+        TaskLabels("offence", ("0", "1"), (1,)),
+    ]
+    counts = {"action_class": [5, 5, 5, 5], "severity": [80, 15, 5], "offence": [10, 4]}
+    module = VideoEventModule(config.to_dict(), [t.to_dict() for t in tasks], counts)
+    # before any metric the weights follow 1 + u_t (u_t: 1 - normalised entropy of the counts)
+    imbalance = {}
+    for task, c in counts.items():
+        p = np.asarray(c, float) / sum(c)
+        imbalance[task] = 1 + np.sum(p * np.log(p)) / np.log(len(c))
+    raw = np.array([1 + imbalance[t] for t in module.criterion.task_names])
+    expected = raw * len(raw) / raw.sum()
+    assert list(module.criterion.task_weights().values()) == pytest.approx(expected)
