@@ -26,7 +26,7 @@ def test_python_blocks_run(tmp_path, monkeypatch):
 def test_commands_and_config_sections_are_documented():
     text = README.read_text()
     parser = build_parser()
-    commands = next(a for a in parser._actions if a.dest == "command").choices
+    commands = next(a for a in parser._actions if a.dest == "command_used").choices
     for name in commands:
         assert f"imbalance-risk {name}" in text, name
     for section in RiskConfig().to_dict():
