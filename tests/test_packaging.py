@@ -42,7 +42,7 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "risk": set(),
     "text": set(),
     "video": set(),
-    "world_model": {"core_range", "configs", "license"},
+    "world_model": set(),
 }
 GAP_REASON = {
     "core_range": "the task package requires imbalance-kit without a version range",
