@@ -36,20 +36,6 @@ SKIP = shutil.ignore_patterns(
     "demo_output", "compare_output", "analyze_output",
 )  # fmt: skip
 
-# Task-package checks that fail on the current sources: each is expected to fail
-# (strict, so it is reported once it passes: then delete its entry here).
-KNOWN_GAPS: dict[str, set[str]] = {
-    "risk": set(),
-    "text": set(),
-    "video": set(),
-    "world_model": set(),
-}
-GAP_REASON = {
-    "core_range": "the task package requires imbalance-kit without a version range",
-    "configs": "the configs/*.yaml are not inside the task package",
-    "license": "the task package ships no LICENSE",
-}
-
 _BUILD = """
 import sys
 from setuptools import build_meta
@@ -132,17 +118,10 @@ def test_core_wheel_carries_the_library_and_not_the_tests(built):
     assert entry_points, "the imbalance-kit command is declared"
 
 
-def _task_param(check: str):
-    params = []
-    for task in TASKS:
-        marks = []
-        if check in KNOWN_GAPS.get(task.name, set()):
-            marks.append(pytest.mark.xfail(strict=True, reason=GAP_REASON[check]))
-        params.append(pytest.param(task.name, marks=marks, id=task.name))
-    return params
+TASK_NAMES = [task.name for task in TASKS]
 
 
-@pytest.mark.parametrize("task", _task_param("core_range"))
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_task_package_requires_a_compatible_core_range(built, task):
     core = Version(_wheel_metadata(built["core-wheel"])["Version"])
     requires = [Requirement(r) for r in _wheel_metadata(built[task]).get_all("Requires-Dist")]
@@ -153,7 +132,7 @@ def test_task_package_requires_a_compatible_core_range(built, task):
     )
 
 
-@pytest.mark.parametrize("task", _task_param("configs"))
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_task_package_ships_its_configs_inside_the_package(built, task):
     source = ROOT / "tasks" / task
     (package,) = [p.name for p in source.iterdir() if (p / "__init__.py").is_file()]
@@ -169,7 +148,7 @@ def test_task_package_ships_its_configs_inside_the_package(built, task):
     assert wanted <= shipped, f"not in {package}/configs of the wheel: {sorted(wanted - shipped)}"
 
 
-@pytest.mark.parametrize("task", _task_param("license"))
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_task_package_ships_its_license(built, task):
     files = _wheel_files(built[task])
     licenses = [f for f in files if f.parts[0].endswith(".dist-info") and "LICEN" in f.name]
