@@ -13,6 +13,8 @@ so can a user's own tool:
 * terminal tables and progress bars ([`imbalance_kit.app.console`][imbalance_kit.app.console]);
 * run files written atomically and read back with clear errors
   ([`imbalance_kit.app.io`][imbalance_kit.app.io]);
+* run folders: completion markers with checksums, so a rerun skips only a stage whose outputs
+  are complete and unchanged ([`imbalance_kit.app.runs`][imbalance_kit.app.runs]);
 * a Lightning ``Trainer`` builder with quiet defaults and exact resume
   ([`imbalance_kit.app.trainer`][imbalance_kit.app.trainer], needs ``lightning``);
 * the variant x seed study table ([`imbalance_kit.app.study`][imbalance_kit.app.study]).
@@ -66,14 +68,19 @@ from imbalance_kit.app.config import (
 from imbalance_kit.app.console import Progress, format_table, print_table
 from imbalance_kit.app.io import (
     DamagedFileError,
+    ObjectArrayError,
     atomic_open,
+    file_sha256,
     load_json,
+    load_npz,
     load_torch,
+    save_npz,
     save_torch,
     write_csv,
     write_json,
     write_text,
 )
+from imbalance_kit.app.runs import check_marker, is_marked_complete, writable_dir, write_marker
 from imbalance_kit.app.study import (
     format_mean_std,
     markdown_table,
@@ -94,6 +101,7 @@ from imbalance_kit.app.trainer import (
 __all__ = [
     "LIGHTNING_NOISE",
     "DamagedFileError",
+    "ObjectArrayError",
     "Parser",
     "Progress",
     "UsageError",
@@ -111,6 +119,7 @@ __all__ = [
     "check_dtype_floating",
     "check_finite",
     "check_in_range",
+    "check_marker",
     "check_ndim",
     "check_non_negative",
     "check_non_negative_tensor",
@@ -121,12 +130,15 @@ __all__ = [
     "check_tensor",
     "describe",
     "error",
+    "file_sha256",
     "fit",
     "format_mean_std",
     "format_table",
+    "is_marked_complete",
     "last_checkpoint",
     "load_config",
     "load_json",
+    "load_npz",
     "load_torch",
     "make_parser",
     "markdown_table",
@@ -138,11 +150,14 @@ __all__ = [
     "resolve_config_path",
     "restore_random_state",
     "run_cli",
+    "save_npz",
     "save_torch",
     "set_threads",
     "study_table",
     "summarise_study",
+    "writable_dir",
     "write_csv",
     "write_json",
+    "write_marker",
     "write_text",
 ]

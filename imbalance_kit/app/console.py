@@ -98,12 +98,17 @@ def print_table(
     console.print(table)
 
 
+def _is_terminal(stream: Any) -> bool:
+    return stream is not None and hasattr(stream, "isatty") and stream.isatty()
+
+
 class Progress:
     """A progress bar over ``total`` steps on standard error, or nothing.
 
     Uses rich when installed, else tqdm, else stays silent. It is off when
     ``enabled`` is false or standard error is not a terminal, so logs and
-    captured output never carry bar fragments.
+    captured output never carry bar fragments (``enabled=None`` reads as ``True``: on when
+    standard error is a terminal, like ``build_trainer(progress_bar=None)``).
 
     Examples:
         >>> with Progress(2, enabled=False) as bar:
@@ -113,11 +118,11 @@ class Progress:
         2
     """
 
-    def __init__(self, total: int, *, enabled: bool = True, description: str = "") -> None:
+    def __init__(self, total: int, *, enabled: bool | None = True, description: str = "") -> None:
         self.total = total
         self.done = 0
         self.description = description
-        self.enabled = enabled and sys.stderr.isatty()
+        self.enabled = enabled is not False and _is_terminal(sys.stderr)
         self._bar: Any = None
         self._task: Any = None
 

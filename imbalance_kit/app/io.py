@@ -3,15 +3,20 @@
 Every writer here writes to a temporary name in the same folder and renames it into place
 (``os.replace`` is atomic on POSIX and Windows), so a run killed midway leaves either the
 previous file or the new one, never half a file. [`load_torch`][imbalance_kit.app.io.load_torch]
-reads a checkpoint with ``weights_only=True`` (no code from the file runs) and turns a truncated or
-corrupt file into [`DamagedFileError`][imbalance_kit.app.io.DamagedFileError], one line that names
-the file and says how to go on.
+reads a checkpoint with ``weights_only=True`` (no code from the file runs) and
+[`load_npz`][imbalance_kit.app.io.load_npz] reads every array of an NPZ file without unpickling;
+both verify the archive's checksums and turn a truncated or corrupt file into
+[`DamagedFileError`][imbalance_kit.app.io.DamagedFileError], one line that names the file and
+says how to go on. [`file_sha256`][imbalance_kit.app.io.file_sha256] is the checksum that
+completion markers ([`imbalance_kit.app.runs`][imbalance_kit.app.runs]) record.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
+import io
 import json
 import math
 import os
@@ -22,9 +27,13 @@ from typing import IO, Any
 
 __all__ = [
     "DamagedFileError",
+    "ObjectArrayError",
     "atomic_open",
+    "file_sha256",
     "load_json",
+    "load_npz",
     "load_torch",
+    "save_npz",
     "save_torch",
     "write_csv",
     "write_json",
@@ -37,6 +46,22 @@ class DamagedFileError(ValueError):
 
     A ``ValueError``, so the commands report it as one line with exit status 2.
     """
+
+
+class ObjectArrayError(ValueError):
+    """An NPZ array holds Python objects, which only unpickling can read.
+
+    Raised by [`load_npz`][imbalance_kit.app.io.load_npz] when ``allow_pickle`` is false.
+    ``path`` and ``name`` (the array's name) let a caller say how to store the data instead.
+    """
+
+    def __init__(self, path: Path, name: str, what: str = "file") -> None:
+        super().__init__(
+            f"{what} {path}: object arrays are not accepted (field {name!r}); store strings "
+            "as a fixed-width string array and numbers as a numeric array"
+        )
+        self.path = path
+        self.name = name
 
 
 @contextlib.contextmanager
@@ -208,3 +233,131 @@ def load_torch(path: str | os.PathLike[str], *, what: str = "file", hint: str = 
         raise DamagedFileError(
             f"{what} {path} is damaged or not a torch file ({reason}){tail}"
         ) from None
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes (read in blocks, so any size fits in memory).
+
+    Raises:
+        FileNotFoundError: no such file.
+
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "f.txt"
+        >>> _ = p.write_text("abc")
+        >>> file_sha256(p)[:16]
+        'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_npz(
+    path: str | os.PathLike[str], arrays: Mapping[str, Any], *, compress: bool = True
+) -> Path:
+    """``np.savez_compressed`` (or ``np.savez`` with ``compress=False``) to a temporary file,
+    then rename into place; returns the path.
+
+    The arrays are stored as given: store strings as fixed-width string arrays, not Python
+    objects, so that [`load_npz`][imbalance_kit.app.io.load_npz] reads them without pickle.
+
+    Examples:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> path = save_npz(Path(tempfile.mkdtemp()) / "a.npz", {"x": np.arange(3)})
+        >>> load_npz(path)["x"].tolist()
+        [0, 1, 2]
+    """
+    import numpy as np
+
+    save = np.savez_compressed if compress else np.savez
+    with atomic_open(path, "wb") as fh:
+        save(fh, **arrays)
+    return Path(path)
+
+
+def load_npz(
+    path: str | os.PathLike[str],
+    *,
+    what: str = "file",
+    hint: str = "",
+    allow_pickle: bool = False,
+) -> dict[str, Any]:
+    """Every array of an NPZ file, read now, with one-line errors (nothing is unpickled by default).
+
+    Each member is read whole, so its CRC-32 is verified: a truncated or corrupt file is found
+    here, not later as silently different numbers.
+
+    Args:
+        path: the file.
+        what: what the file is, for the messages (``"rollout file"``, ``"episodes file"``).
+        hint: how to go on, appended to a damaged file's message (``"run prepare again"``).
+        allow_pickle: read object arrays (unpickling runs code from the file: only for files
+            you trust).
+
+    Returns:
+        Array name -> ``numpy.ndarray``, in the file's order.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DamagedFileError: not a zip archive, truncated, corrupt (a checksum fails) or a member
+            that is not a ``.npy`` array.
+        ObjectArrayError: an object array while ``allow_pickle`` is false (a ``ValueError``).
+
+    Examples:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "x.npz"
+        >>> _ = bad.write_bytes(b"PK-not-really")
+        >>> load_npz(bad, what="scores file", hint="run gate again")
+        Traceback (most recent call last):
+        ...
+        imbalance_kit.app.io.DamagedFileError: scores file ... is damaged (not a zip archive); run gate again
+    """  # noqa: E501
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    tail = f"; {hint}" if hint else ""
+    if not zipfile.is_zipfile(path):
+        raise DamagedFileError(f"{what} {path} is damaged (not a zip archive){tail}")
+    arrays: dict[str, Any] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                try:
+                    data = archive.read(member)  # verifies the member's CRC-32
+                except zipfile.BadZipFile as exc:
+                    if "CRC" not in str(exc):
+                        raise
+                    raise DamagedFileError(
+                        f"{what} {path} is damaged (checksum of {member.filename} fails){tail}"
+                    ) from None
+                if not member.filename.endswith(".npy"):
+                    raise DamagedFileError(
+                        f"{what} {path} is damaged or not an NPZ file ({member.filename} is "
+                        f"not a .npy array){tail}"
+                    )
+                name = member.filename[: -len(".npy")]
+                try:
+                    arrays[name] = np.lib.format.read_array(
+                        io.BytesIO(data), allow_pickle=allow_pickle
+                    )
+                except ValueError as exc:
+                    if not allow_pickle and "allow_pickle" in str(exc):
+                        raise ObjectArrayError(path, name, what) from None
+                    raise
+    except (DamagedFileError, ObjectArrayError):
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, (FileNotFoundError, PermissionError)):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DamagedFileError(f"{what} {path} is damaged ({reason}){tail}") from None
+    return arrays

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -164,7 +165,7 @@ def build_trainer(
     max_epochs: int,
     callbacks: Sequence[Any] = (),
     logger: bool | Any = True,
-    progress_bar: bool = True,
+    progress_bar: bool | None = None,
     verbose: bool = False,
     accelerator: str = "cpu",
     devices: int | str = 1,
@@ -180,7 +181,9 @@ def build_trainer(
         max_epochs: epochs to train.
         callbacks: Lightning callbacks (checkpoints, early stopping, ...).
         logger: ``True`` for the CSV logger above, ``False`` for none, or a logger.
-        progress_bar: one progress bar per training.
+        progress_bar: one progress bar per training; ``None`` (the default): only when
+            standard output, where Lightning draws it, is a terminal, so that a log file or
+            captured output never carries bar fragments.
         verbose: show Lightning's model summary, banners and info lines.
         accelerator: as ``lightning.Trainer`` (``"cpu"``, ``"gpu"``, ``"auto"``).
         devices: as ``lightning.Trainer``.
@@ -210,7 +213,7 @@ def build_trainer(
         "precision": precision,
         "callbacks": list(callbacks),
         "logger": logger,
-        "enable_progress_bar": progress_bar,
+        "enable_progress_bar": _stdout_is_terminal() if progress_bar is None else progress_bar,
         "enable_model_summary": verbose,
         "num_sanity_val_steps": 0,
         "log_every_n_steps": 10,
@@ -222,6 +225,10 @@ def build_trainer(
     options.update(kwargs)
     with _filtered_warnings(verbose):
         return L.Trainer(**options)
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout is not None and hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
 
 
 def _is_checkpoint(callback: Any) -> bool:
