@@ -85,7 +85,7 @@ def train_and_evaluate(
     prepared: Path,
     run: Path,
     log: Log,
-    progress_bar: bool,
+    progress_bar: bool | None,
     plots: bool = True,
     verbose: bool = False,
 ) -> dict[str, Any]:

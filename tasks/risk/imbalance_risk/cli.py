@@ -399,9 +399,9 @@ def _accelerator(device: str) -> str:
     return device
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    """A progress bar unless ``--no-progress`` or standard output is not a terminal (a log)."""
-    return not args.no_progress and sys.stdout.isatty()
+def _progress(args: argparse.Namespace) -> bool | None:
+    """No bar with ``--no-progress``; else ``None``: one when standard output is a terminal."""
+    return False if args.no_progress else None
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -44,11 +44,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from imbalance_kit.app import error
+from imbalance_kit.app import error, load_npz
 from imbalance_kit.augment import noise_oversample
 from imbalance_kit.sampling import ClassBalancedSampler
 from imbalance_kit.weights import positive_weights, warn_if_double_correction
-from imbalance_risk._npz import read_npz
 from imbalance_risk.config import OversampleConfig, RiskConfig
 
 __all__ = [
@@ -142,7 +141,7 @@ def load_prepared(path: str | Path) -> PreparedData:
         path = path / "prepared.npz"
     if not path.is_file():
         raise FileNotFoundError(f"prepared data set not found: {path} (run imbalance-risk prepare)")
-    npz = read_npz(path, what="prepared data set", hint="run imbalance-risk prepare again")
+    npz = load_npz(path, what="prepared data set", hint="run imbalance-risk prepare again")
     missing = [name for name in _ARRAYS if name not in npz]
     if missing:
         raise error("prepared file", f"arrays {list(_ARRAYS)}", f"missing {missing}", raw=True)

@@ -67,7 +67,7 @@ def run_demo(
     seed: int = 0,
     overrides: Sequence[str] | None = None,
     config: str | Path | None = None,
-    progress_bar: bool = True,
+    progress_bar: bool | None = True,
     verbose: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -80,7 +80,8 @@ def run_demo(
         seed: training seed.
         overrides: ``section.key=value`` config overrides for the risk model.
         config: a config file or shipped config name (``--config``) merged onto the preset.
-        progress_bar: show a progress bar per training.
+        progress_bar: show a progress bar per training (``None``: when standard output is a
+            terminal).
         verbose: show Lightning's own output.
         log: where progress lines go.
 

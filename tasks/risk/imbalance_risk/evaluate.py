@@ -27,7 +27,6 @@ probability unless ``evaluate.threshold`` fixes one.
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import warnings
 from pathlib import Path
@@ -44,7 +43,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from imbalance_kit.app import DamagedFileError, atomic_open, check_choice, load_json, write_json
+from imbalance_kit.app import atomic_open, check_choice, check_marker, load_json, write_marker
 from imbalance_kit.calibration import TemperatureScaling, expected_calibration_error
 from imbalance_kit.metrics import probability_clustering
 from imbalance_risk._plots import write_plots
@@ -58,7 +57,6 @@ __all__ = [
     "binary_report",
     "check_outputs",
     "evaluate_run",
-    "file_sha256",
     "uncertainty_auroc",
 ]
 
@@ -359,29 +357,9 @@ def evaluate_run(
     if plots:
         metrics["plots"] = write_plots(run, suffix, part, preds, threshold, n_bins, calibrated)
         written += metrics["plots"]
-    # metrics.json is written last, with the checksums of the other outputs: it marks the
-    # evaluation complete (see check_outputs).
-    metrics["files"] = {name: file_sha256(run / name) for name in written}
-    metrics = _nan_to_none(metrics)
-    write_json(run / f"metrics{suffix}.json", metrics)
-    return metrics
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes.
-
-    Examples:
-        >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "f.txt"
-        >>> _ = p.write_text("abc")
-        >>> file_sha256(p)[:16]
-        'ba7816bf8f01cfea'
-    """
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    # metrics.json is written last, with the checksums of the other outputs under "files": it
+    # marks the evaluation complete (see check_outputs).
+    return write_marker(run / f"metrics{suffix}.json", written, extra=_nan_to_none(metrics))
 
 
 def check_outputs(run_dir: str | Path, split: Split = "test") -> dict[str, Any]:
@@ -392,17 +370,6 @@ def check_outputs(run_dir: str | Path, split: Split = "test") -> dict[str, Any]:
         imbalance_kit.app.DamagedFileError: ``metrics.json`` does not parse, or a file it
             lists is missing or differs from what the evaluation wrote.
     """
-    run = Path(run_dir)
     suffix = "" if split == "test" else f"_{split}"
-    path = run / f"metrics{suffix}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"metrics not found: {path}")
-    metrics = load_json(path)
-    files = metrics.get("files") if isinstance(metrics, dict) else None
-    if not isinstance(files, dict):
-        raise DamagedFileError(f"{path} lists no output files; evaluate again")
-    for name, digest in files.items():
-        target = run / name
-        if not target.is_file() or file_sha256(target) != digest:
-            raise DamagedFileError(f"{target} is missing or damaged; evaluate again")
-    return metrics
+    path = Path(run_dir) / f"metrics{suffix}.json"
+    return check_marker(path, what="metrics", hint="evaluate again")

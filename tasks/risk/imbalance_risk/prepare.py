@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import check_in_range, error, write_json
-from imbalance_risk._npz import write_npz
+from imbalance_kit.app import check_in_range, error, save_npz, write_json
 from imbalance_risk.data import SPLITS, PreparedData
 from imbalance_risk.labels import LabelConfig, make_labels
 from imbalance_risk.rollouts import Rollouts
@@ -203,7 +202,7 @@ def write_prepared(
         True
     """
     out = Path(out_dir)
-    write_npz(out / "prepared.npz", data.arrays())  # atomic: a crash never leaves half a file
+    save_npz(out / "prepared.npz", data.arrays())  # atomic: a crash never leaves half a file
     summary = label_summary(data)
     summary["settings"] = settings or {}
     write_json(out / "summary.json", summary)

@@ -54,8 +54,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imbalance_kit.app import error
-from imbalance_risk._npz import ObjectArrayError, read_npz, write_npz
+from imbalance_kit.app import ObjectArrayError, error, load_npz, save_npz
 
 __all__ = ["IgnoredFieldsWarning", "RolloutFormat", "Rollouts", "load_rollouts", "save_rollouts"]
 
@@ -525,7 +524,7 @@ def load_rollouts(
     if kind == "parquet":
         return _load_parquet(path, note)
     try:
-        data = read_npz(path, what="rollout file", hint="write it again", allow_pickle=allow_pickle)
+        data = load_npz(path, what="rollout file", hint="write it again", allow_pickle=allow_pickle)
     except ObjectArrayError as exc:
         raise ValueError(
             f"rollout file {path}: {exc.name!r} holds one array per episode (a numpy object "
@@ -568,5 +567,5 @@ def save_rollouts(
     if kind == "parquet":
         _save_parquet(rollouts, path)
     else:
-        write_npz(path, rollouts.to_arrays())
+        save_npz(path, rollouts.to_arrays())
     return path

@@ -90,7 +90,7 @@ def train(
     *,
     resume: bool = False,
     restart: bool = False,
-    progress_bar: bool = True,
+    progress_bar: bool | None = True,
     verbose: bool = False,
     callbacks: Sequence[Any] = (),
     trainer_kwargs: dict[str, Any] | None = None,
@@ -103,7 +103,8 @@ def train(
         run_dir: output folder.
         resume: continue from ``checkpoints/last.ckpt`` when it exists.
         restart: delete the run's checkpoints first and train from the start.
-        progress_bar: one progress bar for the training.
+        progress_bar: one progress bar for the training (``None``: when standard output is
+            a terminal).
         verbose: Lightning's own output (model summary, banners, info lines).
         callbacks: extra Lightning callbacks.
         trainer_kwargs: extra ``lightning.Trainer`` arguments (they override the config's).
