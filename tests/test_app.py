@@ -77,8 +77,10 @@ def test_write_json_is_strict_json(tmp_path):
 def test_damaged_json_is_detected(tmp_path):
     path = tmp_path / "m.json"
     path.write_text('{"auc": 0.')
-    with pytest.raises(DamagedFileError, match="m.json is damaged"):
+    with pytest.raises(DamagedFileError, match="m.json is damaged.*; delete it and run again$"):
         load_json(path)
+    with pytest.raises(DamagedFileError, match=r"m.json is damaged \(.*\); evaluate again$"):
+        load_json(path, hint="evaluate again")
 
 
 def test_file_sha256_matches_hashlib_over_several_blocks(tmp_path):

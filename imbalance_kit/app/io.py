@@ -128,23 +128,35 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return Path(path)
 
 
-def load_json(path: str | os.PathLike[str]) -> Any:
+def load_json(path: str | os.PathLike[str], *, hint: str = "delete it and run again") -> Any:
     """Read a JSON file; a file that does not parse raises
     [`DamagedFileError`][imbalance_kit.app.io.DamagedFileError].
+
+    Args:
+        path: the file.
+        hint: how to go on, appended to a damaged file's message (``""``: nothing).
 
     Raises:
         FileNotFoundError: no such file.
         DamagedFileError: the file is not valid JSON (or not UTF-8 text).
+
+    Examples:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "summary.json"
+        >>> _ = bad.write_text('{"auc": 0.')
+        >>> load_json(bad, hint="evaluate again")
+        Traceback (most recent call last):
+        ...
+        imbalance_kit.app.io.DamagedFileError: .../summary.json is damaged (...); evaluate again
     """
     path = Path(path)
+    tail = f"; {hint}" if hint else ""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DamagedFileError(f"{path} is damaged ({exc.msg}); delete it and run again") from None
+        raise DamagedFileError(f"{path} is damaged ({exc.msg}){tail}") from None
     except UnicodeDecodeError:
-        raise DamagedFileError(
-            f"{path} is damaged (not UTF-8 text); delete it and run again"
-        ) from None
+        raise DamagedFileError(f"{path} is damaged (not UTF-8 text){tail}") from None
 
 
 def write_csv(

@@ -91,7 +91,8 @@ def check_marker(
         path: the marker file written by [`write_marker`][imbalance_kit.app.runs.write_marker].
         root: the folder the listed files are relative to (default: the marker's folder).
         what: what the marker is, for the message when it is missing (``"metrics"``).
-        hint: how to go on, appended to a damaged file's message (``"evaluate again"``).
+        hint: how to go on, appended to a damaged file's message (``"evaluate again"``);
+            the marker's own too.
 
     Returns:
         The marker's content (its ``"files"`` included).
@@ -112,7 +113,7 @@ def check_marker(
     tail = f"; {hint}" if hint else ""
     if not marker.is_file():
         raise FileNotFoundError(f"{what} not found: {marker}")
-    content = load_json(marker)
+    content = load_json(marker, hint=hint)
     files = content.get("files") if isinstance(content, dict) else None
     if not isinstance(files, dict) or not files:
         raise DamagedFileError(f"{marker} lists no output files{tail}")
