@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,9 +104,9 @@ def _add_verbose(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    """A progress bar when standard error is a terminal (and --no-progress is not given)."""
-    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+def _progress(args: argparse.Namespace) -> bool | None:
+    """No bar with ``--no-progress``; else ``None``: a bar where the terminal shows it."""
+    return False if getattr(args, "no_progress", False) else None
 
 
 def _add_restart(p: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ def run_demo(
     n_texts: int | None = None,
     config: str | os.PathLike[str] | None = None,
     overrides: list[str] | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
     log: Callable[[str], None] | None = None,
     verbose: bool = False,
 ) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def run_demo(
         n_texts: corpus size (default 2,400 quick, 8,000 full).
         config: a run configuration file or shipped name, under the demo's settings.
         overrides: extra ``section.key=value`` config overrides.
-        progress: Lightning's progress bar.
+        progress: Lightning's progress bar (``None``: when standard output is a terminal).
         log: receives one line per stage (default: silent).
         verbose: show Lightning's own output.
     """

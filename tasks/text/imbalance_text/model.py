@@ -31,6 +31,7 @@ from imbalance_kit.app import (
     check_choice,
     check_positive_int,
     error,
+    file_sha256,
     load_json,
     write_json,
 )
@@ -186,7 +187,7 @@ def encode_texts(
     batch_size: int = 128,
     device: str | torch.device = "cpu",
     bf16: bool = False,
-    progress: bool = False,
+    progress: bool | None = False,
     log: Callable[[str], None] | None = None,
     log_every: float = 30.0,
 ) -> torch.Tensor:
@@ -242,20 +243,12 @@ def encode_texts(
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_cache(file: Path, rows: int, dim: int) -> np.ndarray | str:
     """The cached array, or why it cannot be used (a one-line reason)."""
     meta = file.with_suffix(".json")
     try:
         info = load_json(meta)
-        if info.get("sha256") != _sha256(file):
+        if info.get("sha256") != file_sha256(file):
             return "its checksum differs from the one written with it"
         array = np.load(file, allow_pickle=False)
     except FileNotFoundError:
@@ -316,7 +309,7 @@ def cached_embeddings(
     emb = encode_texts(unique, encoder, log=log, **encode_kwargs)
     with atomic_open(file, "wb") as fh:
         np.save(fh, emb.numpy(), allow_pickle=False)
-    info = {"sha256": _sha256(file), "rows": len(unique), "dim": encoder.dim}
+    info = {"sha256": file_sha256(file), "rows": len(unique), "dim": encoder.dim}
     write_json(file.with_suffix(".json"), {**info, "model": str(encoder.model_path)})
     return emb[back]
 

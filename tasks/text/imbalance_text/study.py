@@ -83,7 +83,7 @@ def run_study(
     resume: bool = True,
     log: Callable[[str], None] | None = None,
     verbose: bool = False,
-    progress: bool = False,
+    progress: bool | None = False,
 ) -> dict[str, Any]:
     """Train and score every variant with every seed on one split; write ``study.json`` / ``.md``.
 

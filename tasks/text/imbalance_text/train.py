@@ -23,7 +23,6 @@ last checkpoint of an unfinished one. The evaluation stage is
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -40,6 +39,7 @@ from lightning.pytorch.loggers import CSVLogger
 from imbalance_kit.app import (
     DamagedFileError,
     build_trainer,
+    check_marker,
     fit,
     last_checkpoint,
     load_json,
@@ -48,6 +48,7 @@ from imbalance_kit.app import (
     save_torch,
     set_threads,
     write_json,
+    write_marker,
     write_text,
 )
 from imbalance_text.config import TextConfig
@@ -84,21 +85,16 @@ def _read(config: TextConfig, path: str, schema: LabelSchema) -> Corpus:
     )  # fmt: skip
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _saved_splits(run: Path, say: Log) -> tuple[LabelSchema, list[Corpus | None]] | None:
     """The splits an earlier run wrote, if its marker's checksums still hold."""
-    marker = run / "splits" / "done.json"
-    if not marker.is_file():
+    try:
+        check_marker(run / "splits" / "done.json", root=run)
+    except FileNotFoundError:
+        return None
+    except DamagedFileError as exc:
+        say(f"splits: {exc}; splitting again")
         return None
     try:
-        sums = load_json(marker)
-        for name, digest in sums.items():
-            if _sha256(run / name) != digest:
-                say(f"splits: {run / name} is damaged (checksum differs); splitting again")
-                return None
         schema = load_schema(run / "schema.yaml")
         files = [run / "splits" / f"{name}.csv" for name in ("train", "val", "test")]
         parts = [read_corpus(f, schema, id_column="id") if f.is_file() else None for f in files]
@@ -145,7 +141,7 @@ def prepare_splits(
             write_corpus(corpus, split_dir / f"{name}.csv")
             written.append(f"splits/{name}.csv")
     write_text(run / "schema.yaml", yaml.safe_dump(schema.to_dict(), sort_keys=False))
-    write_json(split_dir / "done.json", {name: _sha256(run / name) for name in written})
+    write_marker(split_dir / "done.json", written, root=run)
     return schema, train, val, test  # type: ignore[return-value]
 
 
@@ -212,7 +208,7 @@ def embed_corpora(
     corpora: Sequence[Corpus | None],
     run: Path,
     log: Log,
-    progress: bool = False,
+    progress: bool | None = False,
 ) -> tuple[list[Any], int | None]:
     """Datasets of each corpus: cached embeddings (frozen) or texts (fine-tune); and the width."""
     m = config.model
@@ -319,7 +315,7 @@ def fit_module(
     in_dim: int | None,
     run: Path,
     resume: bool,
-    progress: bool,
+    progress: bool | None,
     extra_callbacks: Sequence[Any] = (),
     log: Log | None = None,
     verbose: bool = False,
@@ -411,7 +407,7 @@ def train_stage(
     run: Path,
     *,
     resume: bool,
-    progress: bool,
+    progress: bool | None,
     callbacks: Sequence[Any] = (),
     log: Log | None = None,
     verbose: bool = False,
@@ -437,7 +433,7 @@ def run_pipeline(
     run_dir: str | os.PathLike[str],
     *,
     resume: bool = True,
-    progress: bool = True,
+    progress: bool | None = True,
     log: Log | None = None,
     callbacks: Sequence[Any] = (),
     verbose: bool = False,
@@ -455,7 +451,7 @@ def run_pipeline(
         config: the run configuration (``data.train`` required).
         run_dir: the run folder (created).
         resume: continue what the folder holds (``False``: remove it and start over).
-        progress: Lightning's progress bar.
+        progress: Lightning's progress bar (``None``: when standard output is a terminal).
         log: receives one line per stage (default: silent).
         callbacks: extra Lightning callbacks for the fit.
         verbose: show Lightning's own output (model summary, banners, info lines).
