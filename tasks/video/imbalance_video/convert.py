@@ -27,7 +27,6 @@ Any other videos from fixed cameras convert the same way (:func:`convert_videos`
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -39,7 +38,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imbalance_kit.app import check_choice, check_in_range, check_positive_int, error, write_json
+from imbalance_kit.app import (
+    check_choice,
+    check_in_range,
+    check_positive_int,
+    error,
+    file_sha256,
+    write_json,
+)
 from imbalance_video.manifest import Manifest
 
 __all__ = [
@@ -209,14 +215,6 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert_videos(
     videos: Sequence[SourceVideo],
     out_dir: str | os.PathLike[str],
@@ -317,7 +315,7 @@ def convert_videos(
             {
                 "camera": video.camera,
                 "file": path.name,
-                "sha256": _sha256(path),
+                "sha256": file_sha256(path),
                 "width": width,
                 "height": height,
                 "fps": float(rate),

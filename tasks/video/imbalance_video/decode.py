@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from imbalance_kit.app import check_positive_int, error
+from imbalance_kit.app import atomic_open, check_positive_int, error, write_json
 
 __all__ = ["DecodedVideo", "VideoCache", "VideoDecodeError", "decode_video"]
 
@@ -167,10 +166,6 @@ class VideoCache:
     def _store(self, key: str, video: DecodedVideo) -> None:
         if self.cache_dir is None:
             return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.cache_dir, suffix=".npy", delete=False) as tmp:
-            np.save(tmp, video.frames, allow_pickle=False)
-        os.replace(tmp.name, self.cache_dir / f"{key}.npy")
-        meta = self.cache_dir / f"{key}.json.tmp{os.getpid()}"
-        meta.write_text(json.dumps({"fps": video.fps, "frames": int(video.frames.shape[0])}))
-        os.replace(meta, self.cache_dir / f"{key}.json")
+        with atomic_open(self.cache_dir / f"{key}.npy", "wb") as fh:  # whole or absent
+            np.save(fh, video.frames, allow_pickle=False)
+        write_json(self.cache_dir / f"{key}.json", {"fps": video.fps, "frames": len(video.frames)})

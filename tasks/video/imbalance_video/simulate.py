@@ -31,7 +31,6 @@ development cameras (``"reversed"``).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -42,13 +41,12 @@ from typing import Any, Literal
 import numpy as np
 
 from imbalance_kit.app import (
-    DamagedFileError,
     check_choice,
     check_in_range,
     check_positive_int,
     error,
-    load_json,
-    write_json,
+    is_marked_complete,
+    write_marker,
 )
 from imbalance_video.manifest import Manifest
 
@@ -432,19 +430,8 @@ def simulate_dataset(out_dir: str | os.PathLike[str], spec: SimulationSpec | Non
             *(Path(p).name for p in written.values() if p),
         ]
     )
-    info = {
-        "spec": asdict(spec),
-        "actions": list(ACTIONS),
-        "videos": videos,
-        **written,
-        "files": {name: _sha256(root / name) for name in files},
-    }
-    write_json(root / "simulation.json", info)  # last: the data set is complete
-    return info
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    info = {"spec": asdict(spec), "actions": list(ACTIONS), "videos": videos, **written}
+    return write_marker(root / "simulation.json", files, extra=info)  # last: the set is complete
 
 
 def simulation_is_complete(out_dir: str | os.PathLike[str]) -> bool:
@@ -455,12 +442,4 @@ def simulation_is_complete(out_dir: str | os.PathLike[str]) -> bool:
         >>> simulation_is_complete("no/such/folder")
         False
     """
-    root = Path(out_dir)
-    try:
-        info = load_json(root / "simulation.json")
-    except (FileNotFoundError, DamagedFileError):
-        return False
-    files = info.get("files") if isinstance(info, dict) else None
-    if not isinstance(files, dict) or not files:
-        return False
-    return all((root / n).is_file() and _sha256(root / n) == h for n, h in files.items())
+    return is_marked_complete(Path(out_dir) / "simulation.json")

@@ -19,7 +19,6 @@ videos held out group-wise before the split.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import warnings
@@ -37,9 +36,9 @@ from imbalance_kit.app import (
     DamagedFileError,
     check_choice,
     check_in_range,
+    check_marker,
     error,
-    load_json,
-    write_json,
+    write_marker,
 )
 from imbalance_kit.augment import random_oversample
 from imbalance_video.labels import TaskLabels
@@ -75,14 +74,10 @@ class SplitResult:
         paths["val"] = str(self.val.write(root / "val.csv"))
         if self.test is not None:
             paths["test"] = str(self.test.write(root / "test.csv"))
-        files = {Path(p).name: _sha256(Path(p)) for p in paths.values()}
-        write_json(root / "split_summary.json", {**self.summary, "files": files})
+        names = [Path(p).name for p in paths.values()]
+        write_marker(root / "split_summary.json", names, extra=self.summary)
         paths["summary"] = str(root / "split_summary.json")
         return paths
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def split_is_complete(out_dir: str | os.PathLike[str]) -> bool:
@@ -93,15 +88,11 @@ def split_is_complete(out_dir: str | os.PathLike[str]) -> bool:
         >>> split_is_complete("no/such/folder")
         False
     """
-    root = Path(out_dir)
     try:
-        summary = load_json(root / "split_summary.json")
+        files = check_marker(Path(out_dir) / "split_summary.json")["files"]
     except (FileNotFoundError, DamagedFileError):
         return False
-    files = summary.get("files") if isinstance(summary, dict) else None
-    if not isinstance(files, dict) or "train.csv" not in files or "val.csv" not in files:
-        return False
-    return all((root / n).is_file() and _sha256(root / n) == h for n, h in files.items())
+    return "train.csv" in files and "val.csv" in files
 
 
 def _group_fold(groups: Sequence[str], is_tail: np.ndarray, share: float, seed: int) -> np.ndarray:

@@ -10,7 +10,6 @@ restarts that training), so an interrupted or damaged study continues where it s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from imbalance_kit.app import (
     check_choice,
     check_in_range,
     error,
+    file_sha256,
     format_mean_std,
     load_json,
     load_torch,
@@ -78,17 +78,13 @@ def study_markdown(
     return markdown_table(head, cells)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _inputs(
     manifest: Path | None, test_manifest: Path | None, test_share: float, val_share: float
 ) -> dict[str, Any]:
     described: dict[str, Any] = {"test_share": test_share, "val_share": val_share}
     for key, path in (("manifest", manifest), ("test_manifest", test_manifest)):
         if path is not None:
-            described[key] = {"path": str(path.resolve()), "sha256": _sha256(path)}
+            described[key] = {"path": str(path.resolve()), "sha256": file_sha256(path)}
     return described
 
 
