@@ -12,9 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import DamagedFileError, load_json, load_torch, write_json
+from imbalance_kit.app import (
+    DamagedFileError,
+    file_sha256,
+    load_json,
+    load_npz,
+    load_torch,
+    write_json,
+)
 from imbalance_world_model.config import WMConfig
-from imbalance_world_model.data import Episodes, ensure_split, load_episodes, read_npz, split_real
+from imbalance_world_model.data import Episodes, ensure_split, load_episodes, split_real
 
 __all__ = [
     "file_digest",
@@ -71,16 +78,13 @@ def file_digest(path: str | Path) -> str:
         >>> file_digest(p)[:12]
         'ba7816bf8f01'
     """
-    h = hashlib.sha256()
     path = Path(path)
-    if path.suffix == ".npz":
-        for key, value in sorted(read_npz(path).items()):
-            h.update(f"{key}:{value.dtype.str}:{value.shape};".encode())
-            h.update(np.ascontiguousarray(value).tobytes())
-        return h.hexdigest()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    if path.suffix != ".npz":
+        return file_sha256(path)
+    h = hashlib.sha256()
+    for key, value in sorted(load_npz(path).items()):
+        h.update(f"{key}:{value.dtype.str}:{value.shape};".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
     return h.hexdigest()
 
 

@@ -68,10 +68,9 @@ def _options(p: argparse.ArgumentParser, *, config: bool = True, training: bool 
         )
 
 
-def _fit_options(args: argparse.Namespace) -> dict[str, bool]:
+def _fit_options(args: argparse.Namespace) -> dict[str, bool | None]:
     """``progress_bar`` and ``verbose`` of the trainings a command runs."""
-    bar = sys.stdout.isatty() if args.progress is None else args.progress
-    return {"progress_bar": bar, "verbose": args.verbose}
+    return {"progress_bar": args.progress, "verbose": args.verbose}  # None: on a terminal
 
 
 def _config(args: argparse.Namespace):

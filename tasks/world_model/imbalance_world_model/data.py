@@ -31,17 +31,13 @@ Files are read with ``allow_pickle=False``: object arrays are refused, naming th
 
 from __future__ import annotations
 
-import os
-import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import DamagedFileError, atomic_open, error
+from imbalance_kit.app import error, load_npz, save_npz
 
 __all__ = [
     "SOURCES",
@@ -49,10 +45,8 @@ __all__ = [
     "ensure_split",
     "load_episodes",
     "make_split",
-    "read_npz",
     "save_episodes",
     "split_real",
-    "writable_dir",
 ]
 
 SOURCES = ("real", "synthetic")
@@ -273,9 +267,7 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
         "source": episodes.source,
     }
     arrays.update({f"meta_{k}": v for k, v in episodes.meta.items()})
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    return path
+    return save_npz(path, arrays)
 
 
 def load_episodes(path: str | Path) -> Episodes:
@@ -293,9 +285,7 @@ def load_episodes(path: str | Path) -> Episodes:
         FileNotFoundError: episodes file not found: missing.npz
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"episodes file not found: {path}")
-    arrays = read_npz(path, "episodes file")
+    arrays = load_npz(path, what="episodes file")
     missing = [k for k in ("z", "actions", "rewards", "source") if k not in arrays]
     if missing:
         raise error(
@@ -433,68 +423,3 @@ def ensure_split(
         "n_test": n_test,
     }
     return real, record
-
-
-def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
-    """Every array of an NPZ file, read with ``allow_pickle=False``.
-
-    Raises:
-        DamagedFileError: not an NPZ archive, or truncated / corrupt (checksums fail).
-        ValueError: an object array (it would need pickle).
-
-    Examples:
-        >>> import tempfile
-        >>> bad = Path(tempfile.mkdtemp()) / "x.npz"
-        >>> _ = bad.write_bytes(b"PK-not-really")
-        >>> read_npz(bad, "scores file")
-        Traceback (most recent call last):
-        ...
-        imbalance_kit.app.io.DamagedFileError: scores file ... is damaged (not a zip archive)
-    """
-    path = Path(path)
-    if not zipfile.is_zipfile(path):
-        raise DamagedFileError(f"{what} {path} is damaged (not a zip archive)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-        if bad is not None:
-            raise DamagedFileError(f"{what} {path} is damaged (checksum of {bad} fails)")
-        arrays = {}
-        with np.load(path, allow_pickle=False) as data:
-            for key in data.files:
-                try:
-                    arrays[key] = data[key]
-                except ValueError:  # an object array would need pickle
-                    raise ValueError(
-                        f"{what} {path}: object arrays are not accepted (field {key!r}); "
-                        "store strings as a fixed-width string array and numbers as a "
-                        "numeric array"
-                    ) from None
-        return arrays
-    except (DamagedFileError, ValueError):
-        raise
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
-        raise DamagedFileError(f"{what} {path} is damaged ({exc})") from None
-
-
-def writable_dir(path: str | Path) -> Path:
-    """Create the folder ``path`` (and its parents) and check that files can be written in it.
-
-    Raises:
-        OSError: the folder cannot be created or written (e.g. a read-only file system),
-            naming the folder.
-
-    Examples:
-        >>> import tempfile
-        >>> writable_dir(Path(tempfile.mkdtemp()) / "run" / "stage").name
-        'stage'
-    """
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-    return path

@@ -33,10 +33,10 @@ from typing import Any
 import torch
 import yaml
 
-from imbalance_kit.app import DamagedFileError, load_json, write_json, write_text
+from imbalance_kit.app import DamagedFileError, load_json, writable_dir, write_json, write_text
 from imbalance_world_model._runs import file_digest, load_real
 from imbalance_world_model.config import WMConfig, load_config, shipped_config
-from imbalance_world_model.data import Episodes, load_episodes, save_episodes, writable_dir
+from imbalance_world_model.data import Episodes, load_episodes, save_episodes
 from imbalance_world_model.diagnostics import format_headline
 from imbalance_world_model.evaluate import evaluate_run, print_report
 from imbalance_world_model.gates import load_scores, stage_gate
@@ -296,7 +296,7 @@ def run_demo(
     overrides: list[str] | None = None,
     config: WMConfig | None = None,
     real: str | Path | None = None,
-    progress_bar: bool = False,
+    progress_bar: bool | None = False,
     verbose: bool = False,
     log: Log = print,
 ) -> dict[str, Any]:
@@ -315,7 +315,8 @@ def run_demo(
         config: a full config instead of ``quick`` / ``seed`` / ``overrides``.
         real: an episodes file (the package's format) to run on instead of simulating; a
             file without ``meta_split_test`` is split by episode (``split`` section).
-        progress_bar: one progress bar per training.
+        progress_bar: one progress bar per training (``None``: when standard output is a
+            terminal).
         verbose: Lightning's own output.
         log: where progress lines go.
 

@@ -34,20 +34,20 @@ import numpy as np
 
 from imbalance_kit.app import (
     DamagedFileError,
-    atomic_open,
     check_choice,
     check_in_range,
     check_non_negative,
     check_positive,
     error,
+    load_npz,
+    save_npz,
+    writable_dir,
     write_json,
 )
 from imbalance_world_model._runs import load_real
 from imbalance_world_model.config import WMConfig
 from imbalance_world_model.data import (
     load_episodes,
-    read_npz,
-    writable_dir,
 )
 from imbalance_world_model.diagnostics import pass_shares
 from imbalance_world_model.model import load_trust_net
@@ -291,8 +291,7 @@ def stage_gate(
         "bounds_pass_real": bounds.passes(ref.z, ref.lengths),
     }
     out = Path(out)
-    with atomic_open(out, "wb") as fh:
-        np.savez(fh, **scores)
+    save_npz(out, scores, compress=False)
     summary: dict[str, Any] = {"rule": gate.rule, "trust_threshold": gate.threshold}
     for source in ("synthetic", "real"):
         p, passed = scores[f"p_real_{source}"], scores[f"bounds_pass_{source}"]
@@ -312,9 +311,7 @@ def load_scores(path: str | Path) -> dict[str, np.ndarray]:
         DamagedFileError: truncated, corrupt or missing an array (a ``ValueError``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"gate scores file not found: {path}")
-    scores = read_npz(path, "gate scores file")
+    scores = load_npz(path, what="gate scores file")
     missing = [k for k in SCORE_KEYS if k not in scores]
     if missing:
         raise DamagedFileError(f"gate scores file {path} is damaged (no {', '.join(missing)})")

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from imbalance_kit.app import check_positive_int, error, write_json
+from imbalance_kit.app import check_positive_int, error, writable_dir, write_json
 from imbalance_world_model._runs import load_real
 from imbalance_world_model.config import WMConfig
-from imbalance_world_model.data import Episodes, save_episodes, writable_dir
+from imbalance_world_model.data import Episodes, save_episodes
 from imbalance_world_model.diagnostics import ratio_headline, std_ratio_per_step
 from imbalance_world_model.model import LatentWorldModel, load_world_model
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import check_choice, check_in_range, check_positive_int
-from imbalance_world_model.data import Episodes, save_episodes, writable_dir
+from imbalance_kit.app import check_choice, check_in_range, check_positive_int, writable_dir
+from imbalance_world_model.data import Episodes, save_episodes
 
 __all__ = ["ENVIRONMENTS", "rollout_episodes", "stage_rollouts"]
 

@@ -32,9 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import check_non_negative, check_positive, check_positive_int, write_json
+from imbalance_kit.app import (
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    writable_dir,
+    write_json,
+)
 from imbalance_world_model.config import WMConfig
-from imbalance_world_model.data import Episodes, make_split, save_episodes, writable_dir
+from imbalance_world_model.data import Episodes, make_split, save_episodes
 
 __all__ = [
     "data_bricks",

@@ -35,13 +35,14 @@ from imbalance_kit.app import (
     fit,
     last_checkpoint,
     random_state_callback,
+    writable_dir,
     write_json,
 )
 from imbalance_kit.sampling import WeightedSampler
 from imbalance_kit.weights import positive_weights
 from imbalance_world_model._runs import fingerprint, is_rank_zero, load_real, resume_point
 from imbalance_world_model.config import PolicyConfig, WMConfig, WMTrainConfig, WorldModelConfig
-from imbalance_world_model.data import Episodes, load_episodes, pad_time, writable_dir
+from imbalance_world_model.data import Episodes, load_episodes, pad_time
 from imbalance_world_model.model import (
     LatentWorldModel,
     action_mse,
@@ -88,7 +89,7 @@ def fit_module(
     loader: DataLoader | Callable[[], DataLoader],
     max_epochs: int,
     *,
-    progress_bar: bool = False,
+    progress_bar: bool | None = False,
     verbose: bool = False,
     run_dir: str | Path | None = None,
     callbacks: Sequence[Any] = (),
@@ -111,7 +112,8 @@ def fit_module(
         loader: the training data loader, or a function that builds it (called once Lightning
             has started its processes, so that samplers see their DDP rank).
         max_epochs: epochs to train.
-        progress_bar: Lightning's progress bar (one per training).
+        progress_bar: Lightning's progress bar (one per training; ``None``: when standard
+            output is a terminal).
         verbose: Lightning's own output (model summary, info lines, warnings).
         run_dir: folder of logs and checkpoints (``None``: neither).
         callbacks: more Lightning callbacks.
