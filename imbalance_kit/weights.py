@@ -25,8 +25,11 @@ import numpy as np
 import torch
 
 from imbalance_kit._validation import (
+    check_bool,
     check_choice,
+    check_data_device,
     check_in_range,
+    check_inferred_num_classes,
     check_ndim,
     check_non_negative,
     check_non_negative_tensor,
@@ -61,6 +64,7 @@ ArrayLike = Any  # torch.Tensor | np.ndarray | Sequence[int | float]
 def _as_tensor(name: str, value: ArrayLike) -> torch.Tensor:
     """Turn a tensor, numpy array or sequence into a tensor (no copy for tensors)."""
     if isinstance(value, torch.Tensor):
+        check_data_device(name, value)
         return value
     if isinstance(value, (str, bytes, Mapping)) or value is None:
         raise error(name, "a torch.Tensor, numpy array or sequence of numbers", value, TypeError)
@@ -111,13 +115,49 @@ def _finish(weights64: torch.Tensor, device: torch.device) -> torch.Tensor:
 # --------------------------------------------------------------------------- counts
 
 
+def _count_labels(
+    name: str,
+    tensor: torch.Tensor,
+    num_classes: int | None,
+    *,
+    bound: str = "num_classes",
+    hint: str = "pass num_classes to allow more classes",
+) -> torch.Tensor:
+    """``bincount`` of validated labels: in range of ``num_classes``, or a plausible inferred one.
+
+    ``bound`` names where ``num_classes`` came from in the error message, ``hint``
+    how to give the number of classes when the inferred one is refused.
+    """
+    if num_classes is not None:
+        check_positive_int("num_classes", num_classes)
+        if tensor.numel() and int(tensor.max()) >= num_classes:
+            raise error(name, f"class indices in [0, {bound}={num_classes})", int(tensor.max()))
+    elif tensor.numel() == 0:
+        raise error(
+            name,
+            "non-empty when the number of classes is not given (pass num_classes to count "
+            "an empty split)",
+            "no labels",
+            raw=True,
+        )
+    else:
+        check_inferred_num_classes(name, int(tensor.max()), tensor.numel(), hint=hint)
+    if tensor.dtype not in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+        tensor = tensor.long()
+    minlength = 0 if num_classes is None else num_classes
+    return torch.bincount(tensor, minlength=minlength).to(torch.int64)
+
+
 def class_counts(labels: ArrayLike, num_classes: int | None = None) -> torch.Tensor:
     """Number of samples of each class.
 
     Args:
-        labels: 1-D integer class indices, ``>= 0``.
-        num_classes: length of the result. Defaults to ``max(labels) + 1``
-            (0 for empty ``labels``). Classes that never occur count 0.
+        labels: 1-D integer class indices, ``>= 0``. Empty labels need ``num_classes``
+            (the result is then all zeros).
+        num_classes: length of the result. Defaults to ``max(labels) + 1``, which
+            may be at most ``max(65536, 4 * len(labels))``: a larger label is
+            refused as implausible unless ``num_classes`` is given. Classes that
+            never occur count 0.
 
     Returns:
         ``int64`` tensor of shape ``(num_classes,)`` on the labels' device.
@@ -125,23 +165,19 @@ def class_counts(labels: ArrayLike, num_classes: int | None = None) -> torch.Ten
     Raises:
         TypeError: ``labels`` is not integer.
         ValueError: ``labels`` is not 1-D, has a negative entry or an entry
-            ``>= num_classes``.
+            ``>= num_classes``; ``labels`` is empty or its largest entry is
+            implausibly large while ``num_classes`` is not given; ``labels`` is
+            a meta tensor.
 
     Examples:
         >>> class_counts([0, 0, 2, 0])
         tensor([3, 0, 1])
         >>> class_counts(torch.tensor([1, 1]), num_classes=4)
         tensor([0, 2, 0, 0])
+        >>> class_counts([], num_classes=2)
+        tensor([0, 0])
     """
-    tensor = _as_labels("labels", labels)
-    if num_classes is not None:
-        check_positive_int("num_classes", num_classes)
-        if tensor.numel() and int(tensor.max()) >= num_classes:
-            raise error("labels", f"class indices in [0, {num_classes})", int(tensor.max()))
-    if tensor.dtype not in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
-        tensor = tensor.long()
-    minlength = 0 if num_classes is None else num_classes
-    return torch.bincount(tensor, minlength=minlength).to(torch.int64)
+    return _count_labels("labels", _as_labels("labels", labels), num_classes)
 
 
 # --------------------------------------------------------------------------- weights
@@ -211,7 +247,9 @@ def balanced_weights(labels: ArrayLike, num_classes: int | None = None) -> torch
 
     Args:
         labels: 1-D integer class indices.
-        num_classes: number of classes (defaults to ``max(labels) + 1``).
+        num_classes: number of classes (defaults to ``max(labels) + 1``, at most
+            ``max(65536, 4 * len(labels))``; see
+            [`class_counts`][imbalance_kit.weights.class_counts]).
 
     Returns:
         ``float32`` weights of shape ``(num_classes,)`` on the labels' device.
@@ -304,19 +342,19 @@ def positive_weights(
     and 1.0 (no reweighting) otherwise; a label with no negative gets 0.
     ``overrides`` then set chosen labels to fixed weights (not capped), by
     index or, with ``class_names``, by name, as in
-    :func:`compute_class_weights`.
+    [`compute_class_weights`][imbalance_kit.weights.compute_class_weights].
 
     Args:
         multilabel_targets: ``(N, L)`` (or ``(N,)`` for one label) targets in
-            ``[0, 1]``: bool, integer or float.
+            ``[0, 1]``: bool, integer or float. ``(N,)`` is read as ``(N, 1)``.
         max_weight: optional cap, ``> 0``; weights above it are set to it.
         overrides: ``{label index or name: weight}``, weights finite and ``>= 0``.
         class_names: names of the ``L`` labels, in column order (one name for
             1-D input).
 
     Returns:
-        ``float32`` tensor of shape ``(L,)`` (``()`` for 1-D input) on the
-        targets' device.
+        ``float32`` tensor of shape ``(L,)`` (``(1,)`` for 1-D input, which
+        broadcasts against ``(N,)`` logits as ``pos_weight``) on the targets' device.
 
     Raises:
         ValueError: targets outside ``[0, 1]``, NaN, not 1-D/2-D, or empty;
@@ -332,6 +370,8 @@ def positive_weights(
         tensor([3., 1.])
         >>> positive_weights(torch.tensor([[1], [0], [0], [0], [0]]), max_weight=2.0)
         tensor([2.])
+        >>> positive_weights(torch.tensor([1, 0, 0, 1, 0]))  # one label, (N,)
+        tensor([1.5000])
 
         A label set by name, the others computed and capped:
 
@@ -346,6 +386,8 @@ def positive_weights(
     _check_class_names(class_names)
     y = _as_tensor("multilabel_targets", multilabel_targets)
     check_ndim("multilabel_targets", y, (1, 2))
+    if y.ndim == 1:
+        y = y.unsqueeze(1)
     if y.shape[0] == 0:
         raise error("multilabel_targets", "non-empty", f"shape {tuple(y.shape)}", raw=True)
     if y.dtype != torch.bool:
@@ -360,10 +402,9 @@ def positive_weights(
     ratio = torch.where(no_pos, torch.full_like(ratio, fill), ratio)
     if max_weight is not None:
         ratio = ratio.clamp(max=float(max_weight))
-    num_labels = 1 if y.ndim == 1 else y.shape[1]
-    _check_names_match(class_names, num_labels, "label")
+    _check_names_match(class_names, y.shape[1], "label")
     weights = ratio.to(torch.float32)
-    _apply_overrides(weights.view(-1), overrides, class_names)
+    _apply_overrides(weights, overrides, class_names)
     return weights
 
 
@@ -447,9 +488,11 @@ def compute_class_weights(
 
     1. counts from labels (or the counts themselves with ``from_counts=True``);
     2. weights by ``method``: ``"balanced"`` and ``"inverse"`` give
-       ``N / (K n_c)`` (:func:`balanced_weights`), ``"sqrt_inverse"`` gives
-       :func:`inverse_frequency_weights` with ``power=0.5``, ``"effective"``
-       gives :func:`effective_number_weights` with ``beta``;
+       ``N / (K n_c)`` ([`balanced_weights`][imbalance_kit.weights.balanced_weights]),
+       ``"sqrt_inverse"`` gives
+       [`inverse_frequency_weights`][imbalance_kit.weights.inverse_frequency_weights] with
+       ``power=0.5``, ``"effective"`` gives
+       [`effective_number_weights`][imbalance_kit.weights.effective_number_weights] with ``beta``;
     3. every weight above ``max_weight`` is set to ``max_weight``;
     4. ``overrides`` set chosen classes to fixed weights (not capped), by
        index or, with ``class_names``, by name.
@@ -469,7 +512,9 @@ def compute_class_weights(
         from_counts: read ``labels_or_counts`` as per-class counts. Floating
             input is refused without it, so counts are never mistaken for labels.
         num_classes: number of classes when reading labels (defaults to
-            ``len(class_names)``, else ``max(labels) + 1``).
+            ``len(class_names)``, else ``max(labels) + 1``, at most
+            ``max(65536, 4 * len(labels))``; see
+            [`class_counts`][imbalance_kit.weights.class_counts]).
 
     Returns:
         ``float32`` tensor of shape ``(C,)`` on the input's device.
@@ -498,9 +543,11 @@ def compute_class_weights(
     check_in_range("beta", beta, 0.0, 1.0, high_inclusive=False)
     if max_weight is not None:
         check_positive("max_weight", max_weight)
+    check_bool("from_counts", from_counts)
     _check_class_names(class_names)
+    bound = "num_classes"
     if class_names is not None and num_classes is None:
-        num_classes = len(class_names)
+        num_classes, bound = len(class_names), "len(class_names)"
     if from_counts:
         counts = _as_counts("labels_or_counts", labels_or_counts)
     else:
@@ -513,7 +560,8 @@ def compute_class_weights(
                 TypeError,
                 raw=True,
             )
-        counts = class_counts(tensor, num_classes)
+        tensor = _as_labels("labels_or_counts", tensor)
+        counts = _count_labels("labels_or_counts", tensor, num_classes, bound=bound)
         if counts.numel() == 0 or int(counts.sum()) == 0:
             raise error("labels_or_counts", "non-empty", "no labels", raw=True)
     _check_names_match(class_names, counts.numel(), "class")
@@ -595,11 +643,13 @@ def describe_distribution(
         labels: 1-D integer class labels.
         class_names: names in index order (defaults to the indices as strings);
             its length fixes the number of classes.
-        num_classes: number of classes when ``class_names`` is not given.
+        num_classes: number of classes when ``class_names`` is not given
+            (defaults to ``max(labels) + 1``, at most ``max(65536, 4 * len(labels))``).
         beta: ``beta`` of the ``"effective"`` column.
 
     Returns:
-        A :class:`DistributionSummary` (a ``dict``; ``print`` it for a table).
+        A [`DistributionSummary`][imbalance_kit.weights.DistributionSummary] (a ``dict``; ``print``
+        it for a table).
 
     Raises:
         ValueError: empty or invalid labels, or ``class_names`` of the wrong length.
@@ -613,12 +663,13 @@ def describe_distribution(
         warn       3  30.00%     1.111    1.111         1.114      0.667
         fail       1  10.00%     3.333    3.333          1.93      1.999
     """
+    bound = "num_classes"
     if class_names is not None:
         if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
             raise error("class_names", "a sequence of str", class_names, TypeError)
         if num_classes is None:
-            num_classes = len(class_names)
-    counts = class_counts(labels, num_classes)
+            num_classes, bound = len(class_names), "len(class_names)"
+    counts = _count_labels("labels", _as_labels("labels", labels), num_classes, bound=bound)
     total = int(counts.sum())
     if total == 0:
         raise error("labels", "non-empty", "no labels", raw=True)
@@ -706,10 +757,10 @@ class DoubleCorrectionWarning(UserWarning):
     """
 
 
-def _is_non_uniform(weight: Any) -> bool:
+def _is_non_uniform(name: str, weight: Any) -> bool:
     if weight is None:
         return False
-    tensor = weight if isinstance(weight, torch.Tensor) else torch.as_tensor(weight)
+    tensor = _as_tensor(name, weight)
     if tensor.numel() <= 1:
         return False if tensor.numel() == 0 else float(tensor) != 1.0
     flat = tensor.detach().reshape(-1)
@@ -728,7 +779,7 @@ def _balancing_sampler(sampler: Any) -> Any:
     if flag is not None:
         return sampler if flag else None
     if isinstance(sampler, torch.utils.data.WeightedRandomSampler):
-        return sampler if _is_non_uniform(sampler.weights) else None
+        return sampler if _is_non_uniform("sampler.weights", sampler.weights) else None
     return None
 
 
@@ -743,7 +794,7 @@ def warn_if_double_correction(
 
     A sampler counts as class-balancing when it says so through a
     ``balances_classes`` attribute (every sampler of
-    :mod:`imbalance_kit.sampling` has one), or when it is a
+    [`imbalance_kit.sampling`][imbalance_kit.sampling] has one), or when it is a
     ``torch.utils.data.WeightedRandomSampler`` with non-uniform weights. A
     ``DataLoader`` is looked through to its ``sampler`` / ``batch_sampler``.
     A loss counts as class-weighted when ``loss_weight`` (``weight=`` of
@@ -753,7 +804,7 @@ def warn_if_double_correction(
         sampler: a sampler, batch sampler or ``DataLoader`` (``None`` for none).
         loss_weight: the per-class loss weight, if any.
         pos_weight: the per-label ``pos_weight``, if any.
-        stacklevel: passed to :func:`warnings.warn`.
+        stacklevel: passed to `warnings.warn`.
 
     Returns:
         ``True`` when the warning was issued.
@@ -768,12 +819,12 @@ def warn_if_double_correction(
         >>> caught[0].category.__name__
         'DoubleCorrectionWarning'
     """
+    loss_varies = _is_non_uniform("loss_weight", loss_weight)
+    pos_varies = _is_non_uniform("pos_weight", pos_weight)
     balancing = None if sampler is None else _balancing_sampler(sampler)
-    if balancing is None:
+    if balancing is None or not (loss_varies or pos_varies):
         return False
-    if not (_is_non_uniform(loss_weight) or _is_non_uniform(pos_weight)):
-        return False
-    which = "loss weight" if _is_non_uniform(loss_weight) else "pos_weight"
+    which = "loss weight" if loss_varies else "pos_weight"
     warnings.warn(
         f"{type(balancing).__name__} already balances the classes and the loss also has a "
         f"class {which}: the imbalance correction is applied twice, so rare classes end up "

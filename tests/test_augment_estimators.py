@@ -161,7 +161,7 @@ def test_fit_sets_attributes_and_feature_names():
     assert est.sampling_strategy_ == {1: 10} and est.n_features_in_ == 2
     np.testing.assert_array_equal(est.get_feature_names_out(), ["u", "v"])
     X_res, _ = est.fit_resample(X, y)
-    assert isinstance(X_res, np.ndarray) and X_res.shape == (40, 2)
+    assert isinstance(X_res, pd.DataFrame) and X_res.shape == (40, 2)  # as imblearn
 
 
 @pytest.mark.parametrize(
@@ -191,3 +191,89 @@ def test_sparse_and_nan_input_refused():
     X[3, 1] = np.nan
     with pytest.raises(ValueError, match="X must be finite"):
         SMOTE().fit_resample(X, y)
+
+
+# ------------------------------------------- NearestNeighbors objects and pandas, as imblearn
+def _two_blobs(seed: int = 0):
+    rng = np.random.RandomState(seed)
+    X = np.vstack([rng.normal(size=(90, 2)), rng.normal(size=(12, 2)) + 1.2])
+    return X, np.array([0] * 90 + [1] * 12)
+
+
+@pytest.mark.parametrize(
+    ("cls", "ints", "objects"),
+    [
+        (SMOTE, {"k_neighbors": 4}, {"k_neighbors": 5}),
+        (BorderlineSMOTE, {"k_neighbors": 3, "m_neighbors": 8},
+         {"k_neighbors": 4, "m_neighbors": 9}),
+        (BorderlineSMOTE, {"k_neighbors": 3, "m_neighbors": 8, "kind": "borderline-2"},
+         {"k_neighbors": 4, "m_neighbors": 9}),
+        (ADASYN, {"n_neighbors": 3}, {"n_neighbors": 4}),
+    ],
+)  # fmt: skip
+def test_a_nearest_neighbors_object_counts_the_sample_itself(cls, ints, objects):
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = _two_blobs()
+    with_ints = cls(random_state=0, **ints).fit_resample(X, y)
+    fitted_elsewhere = {
+        name: NearestNeighbors(n_neighbors=n).fit(np.zeros((n + 1, 2)))
+        for name, n in objects.items()
+    }
+    extra = {k: v for k, v in ints.items() if k == "kind"}
+    with_objects = cls(random_state=0, **fitted_elsewhere, **extra).fit_resample(X, y)
+    np.testing.assert_array_equal(with_objects[0], with_ints[0])
+    np.testing.assert_array_equal(with_objects[1], with_ints[1])
+    for nn in fitted_elsewhere.values():  # cloned, never refitted in place
+        assert nn.n_samples_fit_ == nn.n_neighbors + 1
+
+
+def test_the_estimators_metric_is_used():
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = _two_blobs(1)
+    nn = NearestNeighbors(n_neighbors=4, metric="manhattan")
+    X_res, _ = SMOTE(random_state=0, k_neighbors=nn).fit_resample(X, y)
+    minority = X[y == 1]
+    neighbours = NearestNeighbors(n_neighbors=4, metric="manhattan").fit(minority)
+    allowed = neighbours.kneighbors(minority, return_distance=False)[:, 1:]
+    for point in X_res[len(X) :]:
+        # on the segment from a seed to one of its 3 manhattan neighbours
+        found = False
+        for i, seed in enumerate(minority):
+            for j in allowed[i]:
+                d = minority[j] - seed
+                u = np.dot(point - seed, d) / np.dot(d, d)
+                if 0 <= u <= 1 and np.allclose(seed + u * d, point, atol=1e-9):
+                    found = True
+        assert found
+
+
+def test_bad_neighbour_objects():
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = _two_blobs()
+    with pytest.raises(ValueError, match=r"k_neighbors.n_neighbors must be an integer >= 2"):
+        SMOTE(k_neighbors=NearestNeighbors(n_neighbors=1)).fit_resample(X, y)
+    with pytest.raises(TypeError, match="k_neighbors must be an int or a NearestNeighbors-like"):
+        SMOTE(k_neighbors="five").fit_resample(X, y)
+
+
+def test_pandas_in_pandas_out_like_imblearn():
+    pd = pytest.importorskip("pandas")
+    from imblearn.over_sampling import SMOTE as ImbSMOTE
+
+    X, y = _two_blobs(2)
+    frame = pd.DataFrame(X, columns=["height", "width"]).astype({"width": "float32"})
+    labels = pd.Series(np.where(y == 1, "rare", "common"), name="kind")
+    ours = SMOTE(random_state=0).fit_resample(frame, labels)
+    theirs = ImbSMOTE(random_state=0).fit_resample(frame, labels)
+    for got, want in zip(ours, theirs):
+        assert type(got) is type(want)
+        assert got.shape == want.shape
+        assert list(got.index) == list(want.index)
+    assert list(ours[0].columns) == ["height", "width"]
+    assert ours[0].dtypes.to_dict() == theirs[0].dtypes.to_dict()
+    assert ours[1].name == "kind" and ours[1].dtype == theirs[1].dtype
+    pd.testing.assert_frame_equal(ours[0].iloc[: len(X)], frame)  # originals first, unchanged
+    assert ours[1].value_counts().to_dict() == theirs[1].value_counts().to_dict()

@@ -397,3 +397,45 @@ def test_summary_mean_std_and_best_marks():
     assert not rows[0][1].endswith("*") and not rows[0][2].endswith("*")
     table = markdown_table(columns, rows).splitlines()
     assert table[0] == "| strategy | bal. acc | ECE |" and len(table) == 4
+
+
+def _summary(n_seeds):
+    from imbalance_kit.cli.compare import STRATEGIES, RunResult
+    from imbalance_kit.cli.compare_report import METRICS, summarise
+
+    rng = np.random.default_rng(0)
+    runs = [
+        RunResult(name, seed, {k: float(rng.random()) for k in METRICS}, seconds=1.0)
+        for name in STRATEGIES
+        for seed in range(n_seeds)
+    ]
+    return summarise(runs)
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_terminal_table_reads_at_80_columns(plain):
+    import io
+
+    from imbalance_kit.app import print_table
+    from imbalance_kit.cli.compare_report import summary_table
+
+    columns, rows = summary_table(_summary(3), stacked=True, timing=False)
+    stream = io.StringIO()
+    print_table(columns, rows, stream=stream, plain=plain, width=80)
+    lines = stream.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in stream.getvalue()  # no header or cell cut short
+    # every strategy name whole on its line, each mean with its spread on the next line
+    for name in (r[0] for r in rows):
+        (i,) = [k for k, line in enumerate(lines) if line.startswith(name + " ")]
+        assert all(c.rstrip("*").count(".") == 1 for c in lines[i].split()[-6:])
+        spreads = lines[i + 1].split()
+        assert len(spreads) == 6 and all(c.startswith("±") for c in spreads)
+
+
+def test_one_seed_shows_no_spread():
+    from imbalance_kit.cli.compare_report import summary_table
+
+    for stacked in (True, False):
+        _, rows = summary_table(_summary(1), stacked=stacked)
+        assert not any("±" in cell for row in rows for cell in row)

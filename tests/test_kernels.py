@@ -288,7 +288,7 @@ def test_sigmoid_no_grad_skips_the_gradient(device, monkeypatch):
     original = sigmoid_mod.sigmoid_focal_forward
 
     def spy(*args, **kw):
-        seen.append(kw["compute_grad"])
+        seen.append(kw["need_grad"])
         return original(*args, **kw)
 
     monkeypatch.setattr(sigmoid_mod, "sigmoid_focal_forward", spy)

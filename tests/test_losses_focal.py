@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+import imbalance_kit.kernels.cpu as cpu_kernels
 import imbalance_kit.losses._sigmoid_forward as sigmoid_forward
 from imbalance_kit.losses import (
     SigmoidFocalLoss,
@@ -42,9 +43,8 @@ def _data(shape, dtype=torch.float64, soft=False):
 @pytest.fixture(params=[1, 2], ids=["one-thread", "two-threads"])
 def small_blocks(monkeypatch, request):
     """Force the blocked engine through many (partial, column-split, threaded) blocks."""
-    monkeypatch.setattr(sigmoid_forward, "_BLOCK", 16)
-    monkeypatch.setattr(sigmoid_forward, "_BLOCK_SINGLE_THREAD", 16)
-    monkeypatch.setattr(sigmoid_forward, "_MIN_BLOCKS_PER_THREAD", 1)
+    monkeypatch.setattr(sigmoid_forward, "_BLOCK_PER_THREAD", 8)
+    monkeypatch.setattr(cpu_kernels, "handles", lambda logits: False)
     threads = torch.get_num_threads()
     torch.set_num_threads(request.param)
     yield

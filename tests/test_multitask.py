@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imbalance_kit.losses import available_losses, get_loss, register_loss, softmax_focal_loss
 from imbalance_kit.losses.multitask import WEIGHTINGS, MultiTaskLoss, _project_weights
 
 
@@ -386,6 +388,7 @@ _READERS = {
     "uncertainty_form": {"uncertainty"},
     "init_log_var": {"uncertainty"},
     "eps": {"dwa", "inverse_accuracy", "inverse_f1", "difficulty"},
+    "class_counts": {"difficulty"},
 }
 _DEFAULTS = {
     "max_weight": 10.0,
@@ -396,6 +399,7 @@ _DEFAULTS = {
     "uncertainty_form": "simple",
     "init_log_var": 0.0,
     "eps": 1e-6,
+    "class_counts": None,
 }
 # A value for each option that changes the result of _drive() for every weighting reading it.
 _OTHER = {
@@ -407,6 +411,7 @@ _OTHER = {
     "uncertainty_form": "gaussian",
     "init_log_var": 0.5,
     "eps": 0.05,
+    "class_counts": {"a": [1, 99], "b": [50, 50], "c": [30, 30, 40]},
 }
 _PAIRS = [(w, o) for w in WEIGHTINGS for o in _READERS]
 
@@ -461,3 +466,128 @@ def test_uniform_refuses_removing_the_cap():
         r"weighting='uniform' .*got None",
     ):
         MultiTaskLoss(_constant_tasks("ab"), max_weight=None)
+
+
+def test_short_loss_names_ce_and_bce_as_multi_task_scripts_spell_them():
+    """``--loss-types action_class ce severity focal offence bce``: the registry's short names."""
+    spec = "action_class ce severity focal offence bce".split()
+    criterion = MultiTaskLoss(dict(zip(spec[::2], spec[1::2])))
+    outputs = {
+        "action_class": torch.randn(8, 5),
+        "severity": torch.randn(8, 3),
+        "offence": torch.randn(8, 2),
+    }
+    targets = {
+        "action_class": torch.randint(0, 5, (8,)),
+        "severity": torch.randint(0, 3, (8,)),
+        "offence": torch.randint(0, 2, (8, 2)).float(),
+    }
+    _, per_task = criterion(outputs, targets)
+    torch.testing.assert_close(
+        per_task["action_class"], F.cross_entropy(outputs["action_class"], targets["action_class"])
+    )
+    torch.testing.assert_close(
+        per_task["offence"],
+        F.binary_cross_entropy_with_logits(outputs["offence"], targets["offence"]),
+    )
+    torch.testing.assert_close(
+        per_task["severity"], softmax_focal_loss(outputs["severity"], targets["severity"])
+    )
+    for name, module in (("CE", torch.nn.CrossEntropyLoss), ("bce", torch.nn.BCEWithLogitsLoss)):
+        assert type(get_loss(name)) is module
+        assert name.lower() in available_losses()
+
+
+def test_register_loss_refuses_an_empty_name():
+    with pytest.raises(ValueError, match="name must be a non-empty string, got ''"):
+        register_loss("", torch.nn.L1Loss)
+    with pytest.raises(TypeError, match="name must be a str"):
+        register_loss(3, torch.nn.L1Loss)
+
+
+# ----------------------------------------------------------------- difficulty with class counts
+
+
+def _imbalance(counts):
+    from scipy.stats import entropy
+
+    counts = np.asarray(counts, dtype=float)
+    return 1.0 - entropy(counts / counts.sum()) / np.log(len(counts))
+
+
+def _normalised(raw):
+    raw = np.asarray(raw, dtype=float)
+    return raw * len(raw) / raw.sum()
+
+
+def test_difficulty_class_counts_alone_before_any_metric():
+    counts = {"a": [50, 50], "b": [95, 5], "c": [80, 15, 5]}
+    criterion = MultiTaskLoss(
+        {t: "mse" for t in counts}, weighting="difficulty", class_counts=counts, max_weight=None
+    )
+    expected = _normalised([1 + _imbalance(c) for c in counts.values()])
+    got = list(criterion.task_weights().values())
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert got[0] < got[2] < got[1]  # balanced < three skewed classes < 95:5
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_difficulty_combines_class_counts_and_performance(gamma):
+    counts = {"a": [10, 990], "b": [400, 600]}
+    metrics = {"a": 0.8, "b": 0.4}
+    criterion = MultiTaskLoss(
+        {"a": "mse", "b": "mse"},
+        weighting="difficulty",
+        class_counts=counts,
+        gamma=gamma,
+        max_weight=None,
+    )
+    criterion.update_metrics(metrics)
+    raw = [
+        -((1 - metrics[t]) ** gamma) * np.log(metrics[t]) * (1 + _imbalance(counts[t]))
+        for t in ("a", "b")
+    ]
+    assert list(criterion.task_weights().values()) == pytest.approx(_normalised(raw), rel=1e-9)
+
+
+def test_difficulty_with_balanced_counts_equals_plain_difficulty():
+    plain = MultiTaskLoss({"a": "mse", "b": "mse"}, weighting="difficulty")
+    counted = MultiTaskLoss(
+        {"a": "mse", "b": "mse"},
+        weighting="difficulty",
+        class_counts={"a": [3, 3], "b": torch.tensor([7.0, 7.0, 7.0])},
+    )
+    for m in ({"a": 0.3, "b": 0.9}, {"a": 0.6, "b": 0.2}):
+        plain.update_metrics(m)
+        counted.update_metrics(m)
+        assert counted.task_weights() == pytest.approx(plain.task_weights())
+
+
+def test_difficulty_class_counts_survive_state_dict_round_trip():
+    counts = {"a": [10, 90], "b": [50, 50]}
+    first = MultiTaskLoss({"a": "mse", "b": "mse"}, weighting="difficulty", class_counts=counts)
+    first.update_metrics({"a": 0.5, "b": 0.7})
+    second = MultiTaskLoss({"a": "mse", "b": "mse"}, weighting="difficulty", class_counts=counts)
+    second.load_state_dict(first.state_dict())
+    assert second.task_weights() == pytest.approx(first.task_weights())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"weighting": "inverse_f1", "class_counts": {"a": [1, 2], "b": [1, 2]}}, "class_counts"),
+        ({"weighting": "difficulty", "class_counts": [[1, 2], [1, 2]]}, "mapping"),
+        ({"weighting": "difficulty", "class_counts": {"a": [1, 2]}}, "missing \\['b'\\]"),
+        ({"weighting": "difficulty", "class_counts": {"a": [1, 2], "b": [3]}}, "at least two"),
+        ({"weighting": "difficulty", "class_counts": {"a": [1, -2], "b": [3, 1]}}, ">= 0"),
+        ({"weighting": "difficulty", "class_counts": {"a": [0, 0], "b": [3, 1]}}, "positive"),
+        ({"weighting": "difficulty", "class_counts": {"a": [1, 2], "b": [1, 2], "z": [1, 1]}}, "z"),
+        (
+            {"weighting": "difficulty", "class_counts": {"a": [1, float("nan")], "b": [1, 2]}},
+            ">= 0",
+        ),
+    ],
+)
+def test_difficulty_class_count_options_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiTaskLoss({"a": "mse", "b": "mse"}, **kwargs)

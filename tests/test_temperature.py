@@ -213,3 +213,68 @@ def test_bad_parameters(params, match):
 def test_bad_input(logits, labels, exc, match):
     with pytest.raises(exc, match=match):
         TemperatureScaling().fit(logits, labels)
+
+
+# ---------------------------------------------------------------- as a module
+def test_module_after_a_model_divides_by_the_fitted_temperature():
+    logits, labels = _calibrated(2000, 5, seed=21)
+    features = torch.randn(2000, 5, dtype=torch.float64)
+    model = torch.nn.Linear(5, 5).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(5))
+        model.bias.zero_()
+    scaler = TemperatureScaling().fit(3 * logits, labels)
+    assert isinstance(scaler, torch.nn.Module)
+    calibrated = torch.nn.Sequential(model, scaler)
+    out = calibrated(3 * features)
+    torch.testing.assert_close(out, 3 * features / scaler.temperature_)
+    torch.testing.assert_close(out, scaler.transform(model(3 * features)))
+    # gradients flow through to the model (the temperature itself is a buffer, not trained)
+    out.sum().backward()
+    torch.testing.assert_close(
+        model.weight.grad,
+        torch.full((5, 5), 1.0 / scaler.temperature_, dtype=torch.float64) * (3 * features).sum(0),
+    )
+    assert list(scaler.parameters()) == []
+    # dtype of the logits is kept
+    assert scaler(torch.randn(4, 5)).dtype == torch.float32
+
+
+def test_state_dict_holds_the_temperature():
+    logits, labels = _calibrated(1000, 4, seed=22)
+    scaler = TemperatureScaling().fit(2 * logits, labels)
+    state = scaler.state_dict()
+    assert set(state) == {"temperature"}
+    assert state["temperature"].item() == scaler.temperature_
+    restored = TemperatureScaling()
+    with pytest.raises(NotFittedError, match="call fit"):
+        restored(logits)
+    restored.load_state_dict(state)
+    assert restored.temperature_ == scaler.temperature_
+    torch.testing.assert_close(restored(logits), scaler(logits))
+    # inside a bigger model's state dict, through torch.save / weights_only load
+    wrapped = torch.nn.Sequential(torch.nn.Identity(), scaler)
+    buffer = __import__("io").BytesIO()
+    torch.save(wrapped.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = torch.nn.Sequential(torch.nn.Identity(), TemperatureScaling())
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    assert fresh[1].temperature_ == scaler.temperature_
+    # an unfitted state dict leaves the module unfitted
+    unfitted = TemperatureScaling()
+    unfitted.load_state_dict(TemperatureScaling().state_dict())
+    with pytest.raises(NotFittedError):
+        unfitted.transform(logits)
+
+
+def test_module_errors_and_repr():
+    scaler = TemperatureScaling(max_iter=50)
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+        scaler(torch.zeros(2, 2))
+    assert repr(scaler) == "TemperatureScaling(max_iter=50)"
+    scaler.fit(*_calibrated(200, 3, seed=23))
+    assert repr(scaler).startswith("TemperatureScaling(max_iter=50, temperature=")
+    with pytest.raises(TypeError, match="logits must be a floating-point torch.Tensor"):
+        scaler(torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="set_params keys must be parameters"):
+        scaler.set_params(lr=0.1)

@@ -64,12 +64,54 @@ def test_class_counts_inputs_agree():
 def test_class_counts_errors():
     with pytest.raises(ValueError, match="labels must be class indices >= 0, got -1"):
         class_counts([0, -1])
-    with pytest.raises(ValueError, match=r"labels must be class indices in \[0, 2\), got 3"):
+    with pytest.raises(
+        ValueError, match=r"labels must be class indices in \[0, num_classes=2\), got 3"
+    ):
         class_counts([0, 3], num_classes=2)
     with pytest.raises(TypeError, match="labels must be integer class indices"):
         class_counts([0.0, 1.0])
     with pytest.raises(ValueError, match="labels must be 1-D"):
         class_counts([[0, 1]])
+    with pytest.raises(ValueError, match="labels must be non-empty when the number of classes"):
+        class_counts([])
+    with pytest.raises(ValueError, match="labels must be a tensor with data.*meta device"):
+        class_counts(torch.zeros(3, dtype=torch.long, device="meta"))
+
+
+# The number of classes inferred from the largest label is bounded (65536, or 4 per label);
+# beyond it every function that would allocate per-class tensors refuses and says how to
+# give the number of classes. Each refusal must be immediate (no allocation).
+HUGE = torch.tensor([0, 10**9])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: class_counts(HUGE),
+        lambda: balanced_weights(HUGE),
+        lambda: compute_class_weights(HUGE),
+        lambda: describe_distribution(HUGE),
+        lambda: plot_distribution(HUGE),
+    ],
+    ids=["class_counts", "balanced_weights", "compute_class_weights", "describe", "plot"],
+)
+def test_huge_label_is_refused_with_a_num_classes_hint(call):
+    with pytest.raises(ValueError, match=r"below 65536 .*pass num_classes.*got 1000000000"):
+        call()
+
+
+def test_inferred_class_limit_is_max_of_floor_and_four_per_label():
+    assert class_counts([0, 65535]).numel() == 65536  # the floor
+    with pytest.raises(ValueError, match="below 65536"):
+        class_counts([0, 65536])
+    many = torch.zeros(20_000, dtype=torch.long)
+    many[0] = 79_999  # 4 x 20000 classes allowed
+    assert class_counts(many).numel() == 80_000
+    many[0] = 80_000
+    with pytest.raises(ValueError, match=r"below 80000 .*4 x 20000 labels"):
+        class_counts(many)
+    # an explicit num_classes lifts the limit
+    assert class_counts([0, 70_000], num_classes=70_001)[-1] == 1
 
 
 # ----------------------------------------------------------------------------- balanced
@@ -209,7 +251,7 @@ def test_positive_weights_edge_cases():
     y = torch.tensor([[0, 1], [0, 1], [0, 1]])  # label 0 has no positive, label 1 no negative
     assert positive_weights(y).tolist() == [1.0, 0.0]
     assert positive_weights(y, max_weight=4.0).tolist() == [4.0, 0.0]
-    assert positive_weights(torch.tensor([1, 0, 0, 0, 0, 0])).tolist() == 5.0
+    assert positive_weights(torch.tensor([1, 0, 0, 0, 0, 0])).tolist() == [5.0]
     assert positive_weights(torch.tensor([[1], [0], [0], [0]]), max_weight=2.5).tolist() == [2.5]
     soft = torch.tensor([[0.5], [0.5], [0.0]])
     assert positive_weights(soft).tolist() == [2.0]
@@ -250,7 +292,7 @@ def test_positive_weights_overrides_by_name_and_index():
 def test_positive_weights_one_label_overrides():
     y = torch.tensor([1, 0, 0, 0])
     got = positive_weights(y, overrides={"fall": 9.0}, class_names=["fall"])
-    assert got.shape == () and got.item() == 9.0
+    assert got.shape == (1,) and got.item() == 9.0
     assert positive_weights(y, overrides={0: 2.0}).item() == 2.0
     with pytest.raises(ValueError, match=r"class_names must have one name per label \(1\), got 2"):
         positive_weights(y, class_names=["fall", "limp"])
@@ -335,11 +377,12 @@ def test_compute_overrides_by_index_and_empty_class():
         ({"overrides": {5: 1.0}}, ValueError, r"a class index in \[0, 2\), got 5"),
         ({"overrides": {0: -1.0}}, ValueError, r"overrides\[0\] must be a finite number >= 0"),
         ({"overrides": {0: float("nan")}}, ValueError, "finite number >= 0"),
-        ({"class_names": ["a"]}, ValueError, r"labels must be class indices in \[0, 1\), got 1"),
+        ({"class_names": ["a"]}, ValueError,
+         r"labels_or_counts must be class indices in \[0, len\(class_names\)=1\), got 1"),
         ({"class_names": ["a", "a"]}, ValueError, "class_names must be unique"),
         ({"beta": 1.0}, ValueError, r"beta must be in \[0.0, 1.0\)"),
     ],
-)
+)  # fmt: skip
 def test_compute_errors(kwargs, exc, message):
     with pytest.raises(exc, match=message):
         compute_class_weights([0, 1, 1], **kwargs)
@@ -378,7 +421,9 @@ def test_describe_distribution_dict_and_table():
 
 
 def test_describe_distribution_errors():
-    with pytest.raises(ValueError, match=r"labels must be class indices in \[0, 2\), got 2"):
+    with pytest.raises(
+        ValueError, match=r"labels must be class indices in \[0, len\(class_names\)=2\), got 2"
+    ):
         describe_distribution([0, 1, 2], ["a", "b"])
     with pytest.raises(ValueError, match="labels must be non-empty"):
         describe_distribution([], num_classes=2)

@@ -4,16 +4,18 @@ The task packages (``imbalance-risk``, ``imbalance-video``, ``imbalance-text``,
 ``imbalance-world-model``) and the ``imbalance-kit`` command are built from these pieces, and
 so can a user's own tool:
 
-* argument checks with the library's error template (:mod:`imbalance_kit.app.checks`);
+* argument checks with the library's error template
+  ([`imbalance_kit.app.checks`][imbalance_kit.app.checks]);
 * typed YAML configs with ``--set section.key=value`` overrides and shipped named configs
-  (:mod:`imbalance_kit.app.config`);
+  ([`imbalance_kit.app.config`][imbalance_kit.app.config]);
 * the command runner: one error style (``<prog>: error: ...``, exit status 2), ``--version``,
-  ``--config``, ``--set``, ``--threads`` (:mod:`imbalance_kit.app.cli`);
-* terminal tables and progress bars (:mod:`imbalance_kit.app.console`);
-* run files written atomically and read back with clear errors (:mod:`imbalance_kit.app.io`);
+  ``--config``, ``--set``, ``--threads`` ([`imbalance_kit.app.cli`][imbalance_kit.app.cli]);
+* terminal tables and progress bars ([`imbalance_kit.app.console`][imbalance_kit.app.console]);
+* run files written atomically and read back with clear errors
+  ([`imbalance_kit.app.io`][imbalance_kit.app.io]);
 * a Lightning ``Trainer`` builder with quiet defaults and exact resume
-  (:mod:`imbalance_kit.app.trainer`, needs ``lightning``);
-* the variant x seed study table (:mod:`imbalance_kit.app.study`).
+  ([`imbalance_kit.app.trainer`][imbalance_kit.app.trainer], needs ``lightning``);
+* the variant x seed study table ([`imbalance_kit.app.study`][imbalance_kit.app.study]).
 
 Importing this package loads neither Lightning nor PyYAML; they are imported where used.
 

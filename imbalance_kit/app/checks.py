@@ -2,8 +2,9 @@
 
 These are the checks the library itself uses, so errors read the same everywhere:
 ``"<name> must be <expectation>, got <value>"``. *Static* checks look at Python values,
-shapes and dtypes only; *value* checks (:func:`check_finite`,
-:func:`check_non_negative_tensor`, :func:`check_class_targets`) read tensor contents and
+shapes and dtypes only; *value* checks ([`check_finite`][imbalance_kit.app.checks.check_finite],
+[`check_non_negative_tensor`][imbalance_kit.app.checks.check_non_negative_tensor],
+[`check_class_targets`][imbalance_kit.app.checks.check_class_targets]) read tensor contents and
 synchronise with the device.
 
 Examples:

@@ -2,9 +2,10 @@
 
 One error style for every command: bad input prints one line ``<prog>: error: ...`` on
 standard error and exits with status 2; ``--help`` and ``--version`` exit 0. A command is
-built from a :class:`Parser`, sub-commands added with :func:`add_command` (each names its
-handler and may have aliases), the shared options added with :func:`add_common_options`,
-and run by :func:`run_cli`.
+built from a [`Parser`][imbalance_kit.app.cli.Parser], sub-commands added with
+[`add_command`][imbalance_kit.app.cli.add_command] (each names its handler and may have aliases),
+the shared options added with [`add_common_options`][imbalance_kit.app.cli.add_common_options], and
+run by [`run_cli`][imbalance_kit.app.cli.run_cli].
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors become :class:`UsageError` (no usage dump).
+    """An ``ArgumentParser`` whose errors become [`UsageError`][imbalance_kit.app.cli.UsageError]
+    (no usage dump).
 
     Examples:
         >>> parser = Parser(prog="tool")
@@ -56,7 +58,8 @@ class Parser(argparse.ArgumentParser):
 def make_parser(
     prog: str, description: str, version: str
 ) -> tuple[Parser, argparse._SubParsersAction]:
-    """A :class:`Parser` with ``--version`` and a required sub-command; returns ``(parser, sub)``.
+    """A [`Parser`][imbalance_kit.app.cli.Parser] with ``--version`` and a required sub-command;
+    returns ``(parser, sub)``.
 
     Examples:
         >>> parser, sub = make_parser("tool", "A tool.", "1.0")
@@ -167,13 +170,14 @@ def run_cli(
     """Parse ``argv`` (default ``sys.argv[1:]``), run the chosen handler, return the exit status.
 
     ``--threads`` (when the command has it) is applied before the handler. Bad input
-    (:class:`UsageError`, ``ValueError``, ``TypeError``, a missing or unwritable file, a
-    missing optional package) prints ``<prog>: error: <message>`` and returns 2; set the
-    environment variable ``traceback_env`` to see the traceback instead. Ctrl-C returns 2
+    ([`UsageError`][imbalance_kit.app.cli.UsageError], ``ValueError``, ``TypeError``, a missing or
+    unwritable file, a missing optional package) prints ``<prog>: error: <message>`` and returns 2;
+    set the environment variable ``traceback_env`` to see the traceback instead. Ctrl-C returns 2
     with ``interrupted``.
 
     Args:
-        parser: built with :func:`make_parser` and :func:`add_command`.
+        parser: built with [`make_parser`][imbalance_kit.app.cli.make_parser] and
+            [`add_command`][imbalance_kit.app.cli.add_command].
         argv: the arguments.
         traceback_env: name of the environment variable that re-raises errors.
         prepare: called with the parsed arguments before the handler (e.g. logging set-up).

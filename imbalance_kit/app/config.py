@@ -1,13 +1,14 @@
 """Typed YAML configs for the task packages: nested dataclasses built from plain mappings.
 
-A config is a tree of dataclasses. :func:`build_dataclass` builds it from the
-mapping ``yaml.safe_load`` returns (never ``eval``): missing keys take the
+A config is a tree of dataclasses. [`build_dataclass`][imbalance_kit.app.config.build_dataclass]
+builds it from the mapping ``yaml.safe_load`` returns (never ``eval``): missing keys take the
 dataclass defaults, unknown keys are errors naming the dotted path, integers (and
 numbers such as ``1e-3`` that PyYAML reads as text) are accepted where floats are
 expected, non-finite numbers and a mapping or list where a single value is expected
 are refused. A ``dict[str, SomeDataclass]`` field is a mapping of named sections
 (each built the same way).
-:func:`apply_overrides` applies ``section.key=value`` strings from a command line.
+[`apply_overrides`][imbalance_kit.app.config.apply_overrides] applies ``section.key=value`` strings
+from a command line.
 """
 
 from __future__ import annotations
@@ -279,8 +280,9 @@ def load_config(
     Args:
         build: turns the merged mapping into the package's config (its ``from_dict``), which
             validates every value.
-        source: a YAML file, a config name the package ships (see :func:`resolve_config_path`),
-            or ``None`` for the defaults.
+        source: a YAML file, a config name the package ships (see
+            [`resolve_config_path`][imbalance_kit.app.config.resolve_config_path]), or ``None`` for
+            the defaults.
         overrides: ``section.key=value`` strings, applied after the file.
         package: the package whose ``configs/`` folder names resolve against.
         base: a mapping the file is merged onto (a preset), before the overrides.

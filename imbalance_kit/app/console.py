@@ -19,6 +19,8 @@ def format_table(
 ) -> str:
     """Fixed-width plain-text table: first column left-aligned, the others right-aligned.
 
+    A cell may hold several lines (``"0.81\n±0.02"``); they stack within the row.
+
     Examples:
         >>> print(format_table(["name", "n"], [["a", "1"], ["bb", "22"]]))
         name   n
@@ -26,15 +28,27 @@ def format_table(
         a      1
         bb    22
     """
-    widths = [max(len(str(r[i])) for r in [columns, *rows]) for i in range(len(columns))]
+
+    def lines_of(cell: Any) -> list[str]:
+        return str(cell).split("\n")
+
+    widths = [
+        max(len(part) for r in [columns, *rows] for part in lines_of(r[i]))
+        for i in range(len(columns))
+    ]
 
     def line(cells: Sequence[str]) -> str:
         first = str(cells[0]).ljust(widths[0])
         rest = (str(c).rjust(w) for c, w in zip(cells[1:], widths[1:]))
         return "  ".join([first, *rest]).rstrip()
 
+    def row_lines(cells: Sequence[Any]) -> list[str]:
+        parts = [lines_of(c) for c in cells]
+        height = max(len(p) for p in parts)
+        return [line([p[k] if k < len(p) else "" for p in parts]) for k in range(height)]
+
     head = line(columns)
-    body = [line(r) for r in rows]
+    body = [text for r in rows for text in row_lines(r)]
     lines = [title] if title else []
     return "\n".join([*lines, head, "-" * len(head), *body])
 
@@ -54,25 +68,31 @@ def print_table(
     title: str | None = None,
     stream: TextIO | None = None,
     plain: bool = False,
+    width: int | None = None,
 ) -> None:
-    """Print a table to ``stream`` (standard output by default), with rich if available."""
+    """Print a table to ``stream`` (standard output by default), with rich if available.
+
+    Cells never wrap: a cell that should take two lines says so with ``"\n"`` (see
+    [`imbalance_kit.app.format_mean_std`][imbalance_kit.app.study.format_mean_std] with
+    ``stacked=True``), so numbers are never broken across lines in a narrow terminal.
+    """
     stream = sys.stdout if stream is None else stream
     if plain or not _rich_available():
         print(format_table(columns, rows, title=title), file=stream)
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for i, column in enumerate(columns):
-        if i == 0:  # names stay whole; numbers wrap at the space in "0.81 ± 0.02"
-            table.add_column(column, no_wrap=True)
-        else:
-            table.add_column(column, justify="right")
+        table.add_column(column, no_wrap=True, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*(str(c) for c in row))
     is_tty = hasattr(stream, "isatty") and stream.isatty()
-    console = Console(file=stream, width=None if is_tty else 200, highlight=False)
+    if width is None and not is_tty:
+        width = 200  # a log file: no wrapping of the title
+    console = Console(file=stream, width=width, highlight=False)
     if title:
         console.print(title, markup=False)
     console.print(table)

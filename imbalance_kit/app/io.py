@@ -2,9 +2,10 @@
 
 Every writer here writes to a temporary name in the same folder and renames it into place
 (``os.replace`` is atomic on POSIX and Windows), so a run killed midway leaves either the
-previous file or the new one, never half a file. :func:`load_torch` reads a checkpoint with
-``weights_only=True`` (no code from the file runs) and turns a truncated or corrupt file into
-:class:`DamagedFileError`, one line that names the file and says how to go on.
+previous file or the new one, never half a file. [`load_torch`][imbalance_kit.app.io.load_torch]
+reads a checkpoint with ``weights_only=True`` (no code from the file runs) and turns a truncated or
+corrupt file into [`DamagedFileError`][imbalance_kit.app.io.DamagedFileError], one line that names
+the file and says how to go on.
 """
 
 from __future__ import annotations
@@ -103,18 +104,22 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file; a file that does not parse raises :class:`DamagedFileError`.
+    """Read a JSON file; a file that does not parse raises
+    [`DamagedFileError`][imbalance_kit.app.io.DamagedFileError].
 
     Raises:
         FileNotFoundError: no such file.
-        DamagedFileError: the file is not valid JSON.
+        DamagedFileError: the file is not valid JSON (or not UTF-8 text).
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     try:
-        return json.loads(text)
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DamagedFileError(f"{path} is damaged ({exc.msg}); delete it and run again") from None
+    except UnicodeDecodeError:
+        raise DamagedFileError(
+            f"{path} is damaged (not UTF-8 text); delete it and run again"
+        ) from None
 
 
 def write_csv(
@@ -143,7 +148,7 @@ def save_torch(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` to a temporary file, then rename into place.
 
     Save tensors and plain Python values only, so the file loads with
-    ``weights_only=True`` (:func:`load_torch`).
+    ``weights_only=True`` ([`load_torch`][imbalance_kit.app.io.load_torch]).
     """
     import torch
 

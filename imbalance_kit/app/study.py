@@ -1,9 +1,11 @@
 """The variant x seed study table: every task package's ``study`` command reports through it.
 
 A study trains each variant (a loss, a sampler, a split method, ...) with several seeds and
-reports the mean and spread of each metric per variant. :func:`summarise_study` reduces the
-per-run rows; :func:`study_table` lays out the cells; :func:`markdown_table` and
-:func:`imbalance_kit.app.print_table` print them.
+reports the mean and spread of each metric per variant.
+[`summarise_study`][imbalance_kit.app.study.summarise_study] reduces the per-run rows;
+[`study_table`][imbalance_kit.app.study.study_table] lays out the cells;
+[`markdown_table`][imbalance_kit.app.study.markdown_table] and
+[`imbalance_kit.app.print_table`][imbalance_kit.app.console.print_table] print them.
 """
 
 from __future__ import annotations
@@ -81,11 +83,16 @@ def summarise_study(
 
 
 def format_mean_std(
-    stat: Mapping[str, Any] | None, digits: int = 3, *, compact: bool = False
+    stat: Mapping[str, Any] | None,
+    digits: int = 3,
+    *,
+    compact: bool = False,
+    stacked: bool = False,
 ) -> str:
     """``"0.812 ± 0.013"``; a single run shows only its value; no value gives ``"n/a"``.
 
-    ``compact`` drops the spaces (``"0.812±0.013"``) for narrow terminals.
+    ``compact`` drops the spaces (``"0.812±0.013"``); ``stacked`` puts the spread on a
+    second line (``"0.812\n±0.013"``), which keeps a many-column table within 80 columns.
 
     Examples:
         >>> format_mean_std({"mean": 0.8123, "std": 0.0131, "n": 3})
@@ -94,13 +101,16 @@ def format_mean_std(
         '0.812'
         >>> format_mean_std(None)
         'n/a'
+        >>> print(format_mean_std({"mean": 0.8123, "std": 0.0131, "n": 3}, stacked=True))
+        0.812
+        ±0.013
     """
     if stat is None:
         return "n/a"
     mean = f"{stat['mean']:.{digits}f}"
     if stat.get("n", 2) < 2:
         return mean
-    sep = "±" if compact else " ± "
+    sep = "\n±" if stacked else ("±" if compact else " ± ")
     return f"{mean}{sep}{stat['std']:.{digits}f}"
 
 
@@ -113,18 +123,23 @@ def study_table(
     digits: int = 3,
     higher_is_better: Mapping[str, bool] | None = None,
     compact: bool = False,
+    stacked: bool = False,
 ) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of the study table (for :func:`markdown_table` or ``print_table``).
+    """Columns and rows of the study table (for
+    [`markdown_table`][imbalance_kit.app.study.markdown_table] or ``print_table``).
 
     Args:
-        summary: from :func:`summarise_study`.
+        summary: from [`summarise_study`][imbalance_kit.app.study.summarise_study].
         columns: metric key -> column title, in column order.
         by: the key that names the variant.
         title: title of the first column (default: ``by``).
         digits: decimals shown.
         higher_is_better: metric key -> direction; those metrics mark their best mean
             (at the shown precision) with ``*``.
-        compact: ``"0.812±0.013"`` cells, for narrow terminals.
+        compact: ``"0.812±0.013"`` cells.
+        stacked: the spread on a second line of the cell (for terminals, see
+            [`format_mean_std`][imbalance_kit.app.study.format_mean_std]); the best mark follows the
+            mean.
 
     Examples:
         >>> s = summarise_study([{"variant": "ce", "auc": 0.8}, {"variant": "focal", "auc": 0.9}],
@@ -143,9 +158,10 @@ def study_table(
         cells = [str(entry[by])]
         for key in columns:
             stat = entry.get(key)
-            text = format_mean_std(stat, digits, compact=compact)
+            text = format_mean_std(stat, digits, compact=compact, stacked=stacked)
             if stat and key in best and round(stat["mean"], digits) == best[key]:
-                text += "*"
+                head_line, _, rest = text.partition("\n")
+                text = head_line + "*" + ("\n" + rest if rest else "")
             cells.append(text)
         rows.append(cells)
     return head, rows

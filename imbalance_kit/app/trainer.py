@@ -3,14 +3,15 @@
 Lightning (the ``lightning`` package) is not a dependency of the core library; the task
 packages depend on it, and this module imports it only when called.
 
-* :func:`build_trainer`: a ``Trainer`` with the packages' defaults. Its output is one
-  progress bar per training and nothing else (no banners, no model summary, no tips);
-  ``verbose=True`` shows Lightning's own output.
-* :func:`fit`: ``trainer.fit`` with the warnings that small CPU runs always trigger
-  filtered (few loader workers, few batches, ...); returns the wall time.
-* :func:`last_checkpoint` and :func:`random_state_callback`: a ``last.ckpt`` written at the end of
-  every epoch, holding the random number generators' states, so that a resumed run
-  continues exactly as the uninterrupted one would have.
+* [`build_trainer`][imbalance_kit.app.trainer.build_trainer]: a ``Trainer`` with the packages'
+  defaults. Its output is one progress bar per training and nothing else (no banners, no model
+  summary, no tips); ``verbose=True`` shows Lightning's own output.
+* [`fit`][imbalance_kit.app.trainer.fit]: ``trainer.fit`` with the warnings that small CPU runs
+  always trigger filtered (few loader workers, few batches, ...); returns the wall time.
+* [`last_checkpoint`][imbalance_kit.app.trainer.last_checkpoint] and
+  [`random_state_callback`][imbalance_kit.app.trainer.random_state_callback]: a ``last.ckpt``
+  written at the end of every epoch, holding the random number generators' states, so that a resumed
+  run continues exactly as the uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def capture_random_state() -> dict[str, Any]:
 
 
 def restore_random_state(state: dict[str, Any]) -> None:
-    """Undo :func:`capture_random_state`."""
+    """Undo [`capture_random_state`][imbalance_kit.app.trainer.capture_random_state]."""
     import numpy as np
     import torch
 

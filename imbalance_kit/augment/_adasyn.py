@@ -72,20 +72,22 @@ def adasyn(
     Args:
         X: ``(N, D)`` floating features (finite), any device.
         y: ``(N,)`` integer class labels on the same device.
-        sampling_strategy: as in :func:`smote`.
+        sampling_strategy: as in [`smote`][imbalance_kit.augment.smote].
         n_neighbors: neighbours for the difficulty ratio and the interpolation;
             smaller than every class to over-sample (imbalanced-learn's name).
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
-        chunk_size: query rows per block of the neighbour search (see :func:`smote`).
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
+        chunk_size: query rows per block of the neighbour search (see
+            [`smote`][imbalance_kit.augment.smote]).
 
     Returns:
         ``(X_res, y_res)``: originals first and unchanged, then the synthetic rows
         class by class.
 
     Raises:
-        ValueError: as :func:`smote`, or a class to over-sample none of whose
-            samples has a neighbour of another class (every $r_i = 0$: use
-            :func:`smote`).
+        ValueError: as [`smote`][imbalance_kit.augment.smote], or a class to over-sample none of
+            whose samples has a neighbour of another class (every $r_i = 0$: use
+            [`smote`][imbalance_kit.augment.smote]).
         TypeError: non-tensor input, integer features or floating labels.
 
     Examples:
@@ -106,8 +108,9 @@ def adasyn(
             continue
         rows = class_rows(y, label)
         nn = kneighbors(
-            X.index_select(0, rows), X, n_neighbors, exclude=rows, chunk_size=chunk_size
-        )
+            X.index_select(0, rows), X, n_neighbors, exclude=rows, chunk_size=chunk_size,
+            role="n_neighbors",
+        )  # fmt: skip
         ratio = (y[nn] != label).sum(dim=1)
         if int(ratio.sum()) == 0:
             raise error(
@@ -130,7 +133,9 @@ def adasyn(
         cols = randint(n_neighbors, n_new, generator, X.device)
         steps = rand((n_new, 1), generator, X.device, X.dtype)
         used = torch.nonzero(n_gen).squeeze(1)
-        nn = kneighbors(pool[used], pool, n_neighbors, exclude=used, chunk_size=chunk_size)
+        nn = kneighbors(
+            pool[used], pool, n_neighbors, exclude=used, chunk_size=chunk_size, role="n_neighbors"
+        )
         # Row of each seed in ``used`` (both are sorted).
         partners = nn[torch.searchsorted(used, seeds), cols]
         fill_interpolated(X_res[start : start + n_new], pool, seeds, pool, partners, steps)

@@ -42,7 +42,10 @@ def danger_mask(
     ``m_neighbors`` nearest samples (whole data set, itself excluded) belong to
     another class: $m/2 \\le m' < m$. All-foreign neighbourhoods are noise.
     """
-    nn = kneighbors(X.index_select(0, rows), X, m_neighbors, exclude=rows, chunk_size=chunk_size)
+    nn = kneighbors(
+        X.index_select(0, rows), X, m_neighbors, exclude=rows, chunk_size=chunk_size,
+        role="m_neighbors",
+    )  # fmt: skip
     n_foreign = (y[nn] != label).sum(dim=1)
     return (2 * n_foreign >= m_neighbors) & (n_foreign < m_neighbors)
 
@@ -61,7 +64,7 @@ def borderline_smote(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Over-sample with Borderline-SMOTE (kinds 1 and 2).
 
-    A sample of class $c$ is *in danger* when $m' $ of its ``m_neighbors``
+    A sample of class $c$ is *in danger* when $m'$ of its ``m_neighbors``
     nearest samples in the whole data set belong to other classes with
     $m/2 \\le m' < m$. Synthetic samples are seeded only at danger samples,
     drawn uniformly:
@@ -82,21 +85,24 @@ def borderline_smote(
     Args:
         X: ``(N, D)`` floating features (finite), any device.
         y: ``(N,)`` integer class labels on the same device.
-        sampling_strategy: as in :func:`smote`.
+        sampling_strategy: as in [`smote`][imbalance_kit.augment.smote].
         k_neighbors: neighbours to interpolate towards; smaller than every class to
             over-sample (``"borderline-1"``) or than ``N`` (``"borderline-2"``).
         m_neighbors: neighbours that decide whether a sample is in danger; smaller
             than ``N``.
         kind: ``"borderline-1"`` or ``"borderline-2"``.
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
-        chunk_size: query rows per block of the neighbour search (see :func:`smote`).
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
+        chunk_size: query rows per block of the neighbour search (see
+            [`smote`][imbalance_kit.augment.smote]).
 
     Returns:
         ``(X_res, y_res)``: originals first and unchanged, then the synthetic rows
         class by class.
 
     Raises:
-        ValueError: as :func:`smote`, an unknown ``kind``, or ``m_neighbors`` >= ``N``.
+        ValueError: as [`smote`][imbalance_kit.augment.smote], an unknown ``kind``, or
+            ``m_neighbors`` >= ``N``.
         TypeError: non-tensor input, integer features or floating labels.
 
     Examples:
@@ -152,7 +158,10 @@ def borderline_smote(
             steps = rand((n_new, 1), generator, X.device, X.dtype)
             uniq, inverse = distinct(picks, danger.numel())
             seeds = danger[uniq]
-            nn = kneighbors(X[seeds], X, k_neighbors, exclude=seeds, chunk_size=chunk_size)
+            nn = kneighbors(
+                X[seeds], X, k_neighbors, exclude=seeds, chunk_size=chunk_size,
+                role="k_neighbors",
+            )  # fmt: skip
             partners = nn[inverse, cols]
             steps = torch.where((y[partners] == label).unsqueeze(1), steps, 0.5 * steps)
             fill_interpolated(out, X, danger[picks], X, partners, steps)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from imbalance_kit._validation import (
+    check_data_device,
     check_dtype_floating,
     check_finite,
     check_ndim,
@@ -59,6 +60,7 @@ def block_rows(row_elements: int) -> int:
 def check_features(X: torch.Tensor, name: str = "X") -> None:
     """``X`` must be a finite 2-D floating tensor with at least one row and column."""
     check_tensor(name, X)
+    check_data_device(name, X)
     check_ndim(name, X, 2)
     check_dtype_floating(name, X)
     if X.shape[0] == 0 or X.shape[1] == 0:
@@ -74,6 +76,7 @@ def check_features(X: torch.Tensor, name: str = "X") -> None:
 def check_labels(y: torch.Tensor, n: int, name: str = "y") -> None:
     """``y`` must be a 1-D integer tensor of class labels with ``n`` elements."""
     check_tensor(name, y)
+    check_data_device(name, y)
     check_ndim(name, y, 1)
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise error(
@@ -173,7 +176,7 @@ def class_rows(y: torch.Tensor, label: Hashable) -> torch.Tensor:
     return torch.nonzero(y == label).squeeze(1)
 
 
-#: CPU buffers from this size on come from numpy (see :func:`empty`).
+#: CPU buffers from this size on come from numpy (see `empty`).
 _NUMPY_BACKED_BYTES = 4 * 2**20
 _NUMPY_DTYPES = {
     torch.float16: np.float16,
@@ -224,7 +227,7 @@ def fill_interpolated(
 ) -> None:
     """Write ``base_pool[rows] + steps * (partner_pool[partners] - base_pool[rows])`` into ``out``.
 
-    A fused ``torch.lerp`` per block of :func:`block_rows` rows, so the gathered
+    A fused ``torch.lerp`` per block of `block_rows` rows, so the gathered
     temporaries stay small whatever the number of new rows.
     """
     block = block_rows(out.shape[1])

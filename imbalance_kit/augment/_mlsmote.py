@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from imbalance_kit._validation import (
+    check_data_device,
     check_ndim,
     check_same_length,
     check_tensor,
@@ -32,6 +33,7 @@ __all__ = ["mlsmote", "resolve_label_strategy"]
 
 def _check_indicator(y: torch.Tensor, n: int) -> None:
     check_tensor("y", y)
+    check_data_device("y", y)
     check_ndim("y", y, 2)
     check_same_length("X", n, "y", y.shape[0])
     if y.is_complex():
@@ -117,13 +119,15 @@ def mlsmote(
         y: ``(N, L)`` 0/1 multi-label indicator (bool, integer or floating) on the
             same device.
         sampling_strategy: ``"auto"`` (the MLSMOTE rule above) or any other form of
-            :func:`smote` with labels as classes: a string, a float (2 labels),
-            a dict ``{label index: target positive count}`` or a callable
+            [`smote`][imbalance_kit.augment.smote] with labels as classes: a string, a float (2
+            labels), a dict ``{label index: target positive count}`` or a callable
             ``y -> dict``. A label's target is met exactly by the rows it seeds;
             their voted labels can add positives to other labels.
         k_neighbors: neighbours within a bag; smaller than every bag that seeds rows.
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
-        chunk_size: query rows per block of the neighbour search (see :func:`smote`).
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
+        chunk_size: query rows per block of the neighbour search (see
+            [`smote`][imbalance_kit.augment.smote]).
 
     Returns:
         ``(X_res, y_res)``: originals first and unchanged, then the synthetic rows
@@ -174,7 +178,9 @@ def mlsmote(
         cols = randint(k_neighbors, n_new, generator, X.device)
         steps = rand((n_new, 1), generator, X.device, X.dtype)
         uniq, inverse = distinct(seeds, size)
-        nn = kneighbors(pool[uniq], pool, k_neighbors, exclude=uniq, chunk_size=chunk_size)
+        nn = kneighbors(
+            pool[uniq], pool, k_neighbors, exclude=uniq, chunk_size=chunk_size, role="k_neighbors"
+        )
         out = X_res[start : start + n_new]
         fill_interpolated(out, pool, seeds, pool, nn[inverse, cols], steps)
         votes = labels[uniq] + labels[nn].sum(dim=1)

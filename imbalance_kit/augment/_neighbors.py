@@ -32,12 +32,61 @@ Memory is ``O(chunk_size x n_reference)`` whatever the number of queries.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any
+
 import torch
 
 from imbalance_kit._validation import check_positive_int, error
 from imbalance_kit.augment._common import block_rows, empty
 
-__all__ = ["default_chunk_size", "kneighbors"]
+__all__ = ["default_chunk_size", "kneighbors", "neighbor_estimators"]
+
+#: ``{role: factory}``: while set, the searches of that role (``"k_neighbors"``,
+#: ``"m_neighbors"``, ``"n_neighbors"``) go to a fresh NearestNeighbors-like estimator
+#: made by the factory (see `neighbor_estimators`).
+_ESTIMATORS: ContextVar[Mapping[str, Callable[[], Any]] | None] = ContextVar(
+    "imbalance_kit_neighbor_estimators", default=None
+)
+
+
+@contextlib.contextmanager
+def neighbor_estimators(factories: Mapping[str, Callable[[], Any]]) -> Iterator[None]:
+    """Route the neighbour searches of the given roles to scikit-learn-style estimators.
+
+    Each factory returns an unfitted estimator with ``fit(X)`` and
+    ``kneighbors(X, n_neighbors, return_distance=False)`` (``NearestNeighbors`` and
+    friends); it is fitted on each search's reference rows (CPU numpy copies). This is
+    how the imbalanced-learn style estimators take ``k_neighbors=NearestNeighbors(...)``.
+    """
+    token = _ESTIMATORS.set({**(_ESTIMATORS.get() or {}), **factories})
+    try:
+        yield
+    finally:
+        _ESTIMATORS.reset(token)
+
+
+def _estimator_kneighbors(
+    factory: Callable[[], Any], query: torch.Tensor, reference: torch.Tensor, k: int,
+    exclude: torch.Tensor | None,
+) -> torch.Tensor:  # fmt: skip
+    """``k`` neighbours from a fresh estimator fitted on ``reference``, minus ``exclude``."""
+    model = factory().fit(reference.detach().cpu().numpy())
+    extra = 0 if exclude is None else 1
+    found = model.kneighbors(
+        query.detach().cpu().numpy(), n_neighbors=k + extra, return_distance=False
+    )
+    idx = torch.as_tensor(found, dtype=torch.long).reshape(query.shape[0], k + extra)
+    if exclude is not None:
+        keep = idx != exclude.cpu().long().unsqueeze(1)
+        # drop the excluded row where the estimator returned it, else the farthest one
+        missing = keep.all(dim=1)
+        keep[missing, -1] = False
+        idx = idx[keep].reshape(query.shape[0], k)
+    return idx.to(reference.device)
+
 
 #: CPU: the distance block aims at this size (it then stays in the last-level cache),
 #: but takes at least min(2 * n_features, 512) rows (matrix products need rows to be
@@ -153,6 +202,7 @@ def kneighbors(
     *,
     exclude: torch.Tensor | None = None,
     chunk_size: int | None = None,
+    role: str | None = None,
 ) -> torch.Tensor:
     """Indices of the ``k`` nearest reference rows of every query row (exact, chunked).
 
@@ -163,7 +213,10 @@ def kneighbors(
         exclude: optional ``(m,)`` int64 tensor; reference row ``exclude[i]`` is never
             a neighbour of query ``i`` (a query's own row when queries are
             reference rows).
-        chunk_size: query rows per block; ``None`` picks :func:`default_chunk_size`.
+        chunk_size: query rows per block; ``None`` picks `default_chunk_size`.
+        role: the over-sampler parameter this search serves; when
+            `neighbor_estimators` routes that role to an estimator, the estimator
+            searches instead (its metric, its algorithm).
 
     Returns:
         ``(m, k)`` int64 tensor of reference indices, nearest first; equal
@@ -194,6 +247,9 @@ def kneighbors(
     out = torch.empty((m, k), dtype=torch.long, device=reference.device)
     if m == 0:
         return out
+    factory = (_ESTIMATORS.get() or {}).get(role) if role is not None else None
+    if factory is not None:
+        return _estimator_kneighbors(factory, query, reference, k, exclude)
 
     dtype = _compute_dtype(reference)
     center = reference.to(dtype).mean(dim=0, keepdim=True)

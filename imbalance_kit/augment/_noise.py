@@ -57,10 +57,12 @@ def noise_oversample(
     Args:
         X: ``(N, D)`` floating features (finite), any device.
         y: ``(N,)`` integer class labels on the same device.
-        sampling_strategy: as in :func:`smote`.
+        sampling_strategy: as in [`smote`][imbalance_kit.augment.smote].
         noise_std: noise scale relative to the class's feature standard deviation
-            (``0`` duplicates rows, like :func:`random_oversample`).
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
+            (``0`` duplicates rows, like
+            [`random_oversample`][imbalance_kit.augment.random_oversample]).
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
         return_indices: also return the source row of every output row.
 
     Returns:
@@ -71,8 +73,8 @@ def noise_oversample(
         (group ids, targets of other heads) along with the new rows.
 
     Raises:
-        ValueError: as :func:`random_oversample`, or a negative / non-finite
-            ``noise_std``.
+        ValueError: as [`random_oversample`][imbalance_kit.augment.random_oversample], or a negative
+            / non-finite ``noise_std``.
         TypeError: non-tensor input, integer features or floating labels.
 
     Examples:

@@ -37,8 +37,9 @@ def random_oversample(
     Args:
         X: ``(N, D)`` floating features (finite), any device.
         y: ``(N,)`` integer class labels on the same device.
-        sampling_strategy: as in :func:`smote`.
-        generator: ``torch.Generator`` for reproducible draws (see :func:`smote`).
+        sampling_strategy: as in [`smote`][imbalance_kit.augment.smote].
+        generator: ``torch.Generator`` for reproducible draws (see
+            [`smote`][imbalance_kit.augment.smote]).
         return_indices: also return the source row of every output row.
 
     Returns:

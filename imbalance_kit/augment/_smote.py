@@ -39,7 +39,7 @@ def smote_into(
     cols = randint(k, n_new, generator, out.device)
     steps = rand((n_new, 1), generator, out.device, out.dtype)
     uniq, inverse = distinct(seeds, pool.shape[0])
-    nn = kneighbors(pool[uniq], pool, k, exclude=uniq, chunk_size=chunk_size)
+    nn = kneighbors(pool[uniq], pool, k, exclude=uniq, chunk_size=chunk_size, role="k_neighbors")
     partners = nn[inverse, cols]
     fill_interpolated(out, pool, seeds, pool, partners, steps)
 

@@ -16,14 +16,15 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse
 import torch
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
-from imbalance_kit._validation import check_same_length, error
+from imbalance_kit._validation import check_data_device, check_same_length, error
 from imbalance_kit.augment._adasyn import adasyn
 from imbalance_kit.augment._borderline import borderline_smote
 from imbalance_kit.augment._mlsmote import mlsmote, resolve_label_strategy
+from imbalance_kit.augment._neighbors import neighbor_estimators
 from imbalance_kit.augment._noise import noise_oversample
 from imbalance_kit.augment._smote import smote
 from imbalance_kit.augment._strategy import SamplingStrategy, resolve_sampling_strategy
@@ -54,6 +55,41 @@ if _SklearnTags is not None:
 
 
 Device = str | torch.device | None
+
+#: The estimator parameters that may be a NearestNeighbors-like estimator.
+_NEIGHBOR_PARAMS = ("k_neighbors", "m_neighbors", "n_neighbors")
+
+
+def _neighbor_param(name: str, value: Any) -> tuple[Any, Callable[[], Any] | None]:
+    """``(k, factory)`` of a neighbour parameter: an int, or a NearestNeighbors-like estimator.
+
+    An estimator (anything with ``fit`` and ``kneighbors``, fitted or not) counts its
+    query point among its ``n_neighbors``, as in imbalanced-learn, so it gives
+    ``k = n_neighbors - 1``; it is cloned and fitted afresh for every search.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value), None
+    if callable(getattr(value, "kneighbors", None)) and callable(getattr(value, "fit", None)):
+        n = getattr(value, "n_neighbors", None)
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
+            raise error(
+                f"{name}.n_neighbors",
+                "an integer >= 2 (it counts the sample itself, as in imbalanced-learn)",
+                n,
+            )
+        return int(n) - 1, lambda: clone(value)
+    raise error(
+        name,
+        "an int or a NearestNeighbors-like estimator (with fit and kneighbors)",
+        value,
+        TypeError,
+    )
+
+
+def _is_pandas(value: Any, kind: str) -> bool:
+    """``value`` is a pandas ``DataFrame`` / ``Series`` (pandas is not imported to tell)."""
+    cls = type(value)
+    return cls.__module__.split(".")[0] == "pandas" and cls.__name__ == kind
 
 
 def _torch_generator(random_state: Any) -> torch.Generator:
@@ -113,6 +149,7 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         if isinstance(X, torch.Tensor):
+            check_data_device("X", X)
             Xt = X if X.is_floating_point() else X.to(torch.get_default_dtype())
             return Xt.to(device), "torch"
         if scipy.sparse.issparse(X):
@@ -140,9 +177,15 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
     def _labels(self, y: Any, n: int) -> tuple[np.ndarray, np.ndarray, bool, torch.dtype | None]:
         """``(labels as given, label names, indicator input?, torch dtype)``."""
         torch_dtype = y.dtype if isinstance(y, torch.Tensor) else None
+        check_data_device("y", y)
         y_np = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
         check_same_length("X", n, "y", len(y_np) if y_np.ndim else 0)
-        target = type_of_target(y_np)
+        try:
+            target = type_of_target(y_np)
+        except ValueError as exc:  # NaN / inf labels, mixed types
+            raise error(
+                "y", "class labels without NaN or inf", f"{exc}".rstrip("."), raw=True
+            ) from None
         if target == "multilabel-indicator":
             if not self._multilabel and not np.all(y_np.sum(axis=1) == 1):
                 raise error(
@@ -183,7 +226,7 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         return _Batch(Xt, kind, y_np, torch_dtype, names, codes, counts, indicator_in)
 
     def fit(self, X: Any, y: Any) -> _Oversampler:
-        """Check the input and compute ``sampling_strategy_``; use :meth:`fit_resample`.
+        """Check the input and compute ``sampling_strategy_``; use `fit_resample`.
 
         Returns:
             The estimator.
@@ -197,12 +240,15 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         Args:
             X: ``(n_samples, n_features)`` numpy array, list, DataFrame or torch tensor.
             y: class labels ``(n_samples,)`` (or a one-hot indicator); for
-                :class:`MLSMOTE` also a ``(n_samples, n_labels)`` 0/1 indicator.
+                [`MLSMOTE`][imbalance_kit.augment.MLSMOTE] also a ``(n_samples, n_labels)`` 0/1
+                indicator.
 
         Returns:
-            ``(X_res, y_res)`` of the input's kind: numpy arrays for numpy and
-            DataFrame input, lists for lists, tensors (on the compute device) for
-            tensors. The original rows come first, unchanged.
+            ``(X_res, y_res)`` of the input's kind: numpy arrays for numpy input,
+            a DataFrame (same columns and dtypes, new index) for a DataFrame and a
+            Series (same name and dtype) for a Series, as imbalanced-learn returns
+            them; lists for lists, tensors (on the compute device) for tensors. The
+            original rows come first, unchanged.
         """
         batch = self._prepare(X, y)
         index = {name: j for j, name in enumerate(batch.names.tolist())}
@@ -233,6 +279,13 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         X_np = X_res.cpu().numpy()
         if batch.kind == "list":
             return X_np.tolist(), y_res.tolist()
+        if _is_pandas(X, "DataFrame"):
+            # as imbalanced-learn: same columns and dtypes, a fresh RangeIndex
+            X_np = type(X)(X_np, columns=X.columns).astype(X.dtypes.to_dict())
+        if _is_pandas(y, "Series"):
+            y_res = type(y)(y_res, name=y.name).astype(y.dtype)
+        elif _is_pandas(y, "DataFrame"):
+            y_res = type(y)(y_res, columns=y.columns).astype(y.dtypes.to_dict())
         return X_np, y_res
 
     #: The functional over-sampler, and the estimator parameters passed to it by name.
@@ -243,7 +296,15 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
         self, X: torch.Tensor, y: torch.Tensor, targets: dict[int, int], generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         options = {name: getattr(self, name) for name in self._forwarded}
-        return type(self)._function(X, y, sampling_strategy=targets, generator=generator, **options)
+        factories = {}
+        for name in _NEIGHBOR_PARAMS:
+            if name in options:
+                options[name], factory = _neighbor_param(name, options[name])
+                if factory is not None:
+                    factories[name] = factory
+        function = type(self)._function
+        with neighbor_estimators(factories):
+            return function(X, y, sampling_strategy=targets, generator=generator, **options)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -267,7 +328,8 @@ class _Oversampler(OneToOneFeatureMixin, BaseEstimator):
 
 
 class SMOTE(_Oversampler):
-    """SMOTE as a scikit-learn / imbalanced-learn sampler; see :func:`~imbalance_kit.augment.smote`.
+    """SMOTE as a scikit-learn / imbalanced-learn sampler; see
+    [`smote`][imbalance_kit.augment.smote].
 
     ```math
     x_{new} = x_i + u \\, (x_{nn} - x_i), \\qquad u \\sim \\mathcal{U}[0, 1)
@@ -283,7 +345,11 @@ class SMOTE(_Oversampler):
             imbalanced-learn.
         random_state: ``None``, an int or a ``numpy.random.RandomState``; an int gives
             the same samples on every device.
-        k_neighbors: neighbours to interpolate towards.
+        k_neighbors: neighbours to interpolate towards: an int, or a
+            NearestNeighbors-like estimator (fitted or not; cloned and fitted on each
+            class) whose ``n_neighbors`` counts the sample itself, as in
+            imbalanced-learn (``NearestNeighbors(n_neighbors=6)`` is ``k_neighbors=5``
+            with its own metric).
         device: where to compute (``None``: a tensor's own device, CPU for numpy).
         chunk_size: query rows per block of the neighbour search (``None``: from a
             memory budget).
@@ -322,7 +388,8 @@ class SMOTE(_Oversampler):
 
 
 class BorderlineSMOTE(_Oversampler):
-    """Borderline-SMOTE as a sampler; see :func:`~imbalance_kit.augment.borderline_smote`.
+    """Borderline-SMOTE as a sampler; see
+    [`borderline_smote`][imbalance_kit.augment.borderline_smote].
 
     Seeds are the minority samples with $m/2 \\le m' < m$ foreign neighbours among
     their ``m_neighbors`` nearest.
@@ -330,13 +397,15 @@ class BorderlineSMOTE(_Oversampler):
     Reference: Han, Wang and Mao, "Borderline-SMOTE", ICIC 2005.
 
     Args:
-        sampling_strategy: as :class:`SMOTE`.
-        random_state: as :class:`SMOTE`.
-        k_neighbors: neighbours to interpolate towards.
-        m_neighbors: neighbours that decide whether a sample is in danger.
+        sampling_strategy: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        k_neighbors: neighbours to interpolate towards (an int or a
+            NearestNeighbors-like estimator, as [`SMOTE`][imbalance_kit.augment.SMOTE]).
+        m_neighbors: neighbours that decide whether a sample is in danger (an int
+            or a NearestNeighbors-like estimator).
         kind: ``"borderline-1"`` or ``"borderline-2"``.
-        device: as :class:`SMOTE`.
-        chunk_size: as :class:`SMOTE`.
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        chunk_size: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{class: number of samples asked for}``.
@@ -377,7 +446,7 @@ class BorderlineSMOTE(_Oversampler):
 
 
 class ADASYN(_Oversampler):
-    """ADASYN as a sampler; see :func:`~imbalance_kit.augment.adasyn`.
+    """ADASYN as a sampler; see [`adasyn`][imbalance_kit.augment.adasyn].
 
     Sample $i$ of a class seeds $g_i \\propto r_i$ synthetic samples, $r_i$ the share of
     foreign samples among its ``n_neighbors`` nearest; the total is exact.
@@ -385,11 +454,12 @@ class ADASYN(_Oversampler):
     Reference: He, Bai, Garcia and Li, "ADASYN", IJCNN 2008.
 
     Args:
-        sampling_strategy: as :class:`SMOTE`.
-        random_state: as :class:`SMOTE`.
-        n_neighbors: neighbours for the difficulty ratio and the interpolation.
-        device: as :class:`SMOTE`.
-        chunk_size: as :class:`SMOTE`.
+        sampling_strategy: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        n_neighbors: neighbours for the difficulty ratio and the interpolation (an
+            int or a NearestNeighbors-like estimator, as [`SMOTE`][imbalance_kit.augment.SMOTE]).
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        chunk_size: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{class: number of samples generated}``.
@@ -426,7 +496,7 @@ class ADASYN(_Oversampler):
 
 
 class MLSMOTE(_Oversampler):
-    """MLSMOTE as a sampler for multi-label targets; see :func:`~imbalance_kit.augment.mlsmote`.
+    """MLSMOTE as a sampler for multi-label targets; see [`mlsmote`][imbalance_kit.augment.mlsmote].
 
     ``y`` is a ``(n_samples, n_labels)`` 0/1 indicator (``sampling_strategy`` keys
     are column indices) or a vector of class labels, handled as its one-hot
@@ -436,12 +506,13 @@ class MLSMOTE(_Oversampler):
 
     Args:
         sampling_strategy: ``"auto"`` (labels with IRLbl > MeanIR get one synthetic
-            row per positive sample) or any form accepted by :class:`SMOTE`, with a
-            label's positive count as its class count.
-        random_state: as :class:`SMOTE`.
-        k_neighbors: neighbours within a label's positive samples.
-        device: as :class:`SMOTE`.
-        chunk_size: as :class:`SMOTE`.
+            row per positive sample) or any form accepted by [`SMOTE`][imbalance_kit.augment.SMOTE],
+            with a label's positive count as its class count.
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        k_neighbors: neighbours within a label's positive samples (an int or a
+            NearestNeighbors-like estimator, as [`SMOTE`][imbalance_kit.augment.SMOTE]).
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        chunk_size: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{label: number of rows seeded from it}``.
@@ -480,7 +551,8 @@ class MLSMOTE(_Oversampler):
 
 
 class NoiseOversampler(_Oversampler):
-    """Gaussian-jitter over-sampler; see :func:`~imbalance_kit.augment.noise_oversample`.
+    """Gaussian-jitter over-sampler; see
+    [`noise_oversample`][imbalance_kit.augment.noise_oversample].
 
     ```math
     x_{new} = x_i + \\text{noise\\_std} \\cdot \\sigma_c \\odot \\varepsilon,
@@ -491,10 +563,10 @@ class NoiseOversampler(_Oversampler):
     with imbalanced data", DMKD 28 (2014).
 
     Args:
-        sampling_strategy: as :class:`SMOTE`.
-        random_state: as :class:`SMOTE`.
+        sampling_strategy: as [`SMOTE`][imbalance_kit.augment.SMOTE].
+        random_state: as [`SMOTE`][imbalance_kit.augment.SMOTE].
         noise_std: noise scale relative to the class's per-feature standard deviation.
-        device: as :class:`SMOTE`.
+        device: as [`SMOTE`][imbalance_kit.augment.SMOTE].
 
     Attributes:
         sampling_strategy_: ``{class: number of samples generated}``.

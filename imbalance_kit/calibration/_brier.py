@@ -63,7 +63,7 @@ def brier_score(probs: Any, labels: Any, *, from_logits: bool = False) -> torch.
 
 
 def _prepare_keep_grad(probs: Any, *, from_logits: bool) -> torch.Tensor:
-    """Validate through :func:`prepare_probs` but keep the autograd graph of a tensor input."""
+    """Validate through `prepare_probs` but keep the autograd graph of a tensor input."""
     checked = prepare_probs(probs, from_logits=from_logits)
     if not isinstance(probs, torch.Tensor) or not probs.requires_grad:
         return checked

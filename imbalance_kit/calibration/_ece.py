@@ -2,7 +2,7 @@
 
 Everything reduces to three numbers per bin (and per class in classwise mode):
 the count, the sum of confidences and the sum of hits. Those sums are
-additive, which is what lets :class:`~imbalance_kit.calibration.CalibrationMeter`
+additive, which is what lets [`CalibrationMeter`][imbalance_kit.calibration.CalibrationMeter]
 stream in O(bins x classes) memory and all-reduce under ``torch.distributed``.
 """
 
@@ -91,7 +91,7 @@ def quantile_edges(scores: torch.Tensor, n_bins: int) -> torch.Tensor:
 
 
 def quantile_bin_index(scores: torch.Tensor, n_bins: int) -> torch.Tensor:
-    """Bin index with :func:`quantile_edges`; a score equal to an edge goes to the lower bin."""
+    """Bin index with `quantile_edges`; a score equal to an edge goes to the lower bin."""
     edges = quantile_edges(scores, n_bins)
     return torch.searchsorted(edges.contiguous(), scores.contiguous(), right=False)
 
@@ -160,7 +160,7 @@ def error_from_statistics(stats: torch.Tensor, norm: str, debias: bool = False) 
 def calibration_statistics(
     probs: torch.Tensor, labels: torch.Tensor, n_bins: int, binning: str, mode: str
 ) -> torch.Tensor:
-    """``(3, G, n_bins)`` statistics of prepared inputs (see :func:`bin_statistics`)."""
+    """``(3, G, n_bins)`` statistics of prepared inputs (see `bin_statistics`)."""
     scores, hits = scores_and_hits(probs, labels, mode)
     if binning == "uniform":
         index = uniform_bin_index(scores, n_bins)
@@ -290,7 +290,8 @@ def maximum_calibration_error(
         A 0-d tensor on the input's device.
 
     Raises:
-        ValueError: as :func:`expected_calibration_error`.
+        ValueError: as
+            [`expected_calibration_error`][imbalance_kit.calibration.expected_calibration_error].
 
     Examples:
         >>> import torch

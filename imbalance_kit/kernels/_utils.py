@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-__all__ = [
-    "accumulator_dtype",
-    "broadcast_mode",
-    "check_runnable",
-    "interpreting",
-    "series_cut",
-]
+from imbalance_kit._fused import interpreting
+
+__all__ = ["broadcast_mode", "check_runnable", "series_cut"]
 
 # How an optional tensor operand is read by an element-wise kernel over a flattened
 # (..., K) input: not at all, one value per element, one value per last-dim index
@@ -23,11 +17,6 @@ MODE_LAST = 2
 MODE_ROW = 3
 
 
-def interpreting() -> bool:
-    """Whether the Triton interpreter is on (``TRITON_INTERPRET=1``)."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-
-
 def check_runnable(tensor: torch.Tensor) -> None:
     """Raise ``RuntimeError`` unless a Triton kernel can run on ``tensor``'s device."""
     if tensor.is_cuda or interpreting():
@@ -36,11 +25,6 @@ def check_runnable(tensor: torch.Tensor) -> None:
         "logits must be a CUDA tensor for the Triton kernels (or TRITON_INTERPRET=1 must be "
         f"set before triton is imported, for CPU testing), got a tensor on {tensor.device}"
     )
-
-
-def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 inputs are computed in float64, every other float dtype in float32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def series_cut(dtype: torch.dtype) -> float:
@@ -60,7 +44,7 @@ def broadcast_mode(
     """Describe how a tensor broadcastable to ``shape`` is read by a flattened kernel.
 
     Returns ``(mode, tensor)`` where ``tensor`` is contiguous and, for
-    :data:`MODE_LAST` / :data:`MODE_ROW`, holds one value per last-dim index / per row.
+    `MODE_LAST` / `MODE_ROW`, holds one value per last-dim index / per row.
     Broadcast patterns other than these are expanded to the full shape (a copy).
     """
     if value is None:

@@ -37,23 +37,22 @@ ICCV 2017.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import triton
 import triton.language as tl
 
-from imbalance_kit._validation import error
-from imbalance_kit.kernels._utils import (
-    accumulator_dtype,
-    broadcast_mode,
-    check_runnable,
+from imbalance_kit._fused import (
+    Reduction,
+    SigmoidFocalOptions,
+    compute_dtype,
+    fused_loss,
+    gamma_mode,
     interpreting,
-    series_cut,
 )
-from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
+from imbalance_kit._validation import error
+from imbalance_kit.kernels._utils import broadcast_mode, check_runnable, series_cut
 
-__all__ = ["SigmoidFocalFunction", "sigmoid_focal_triton"]
+__all__ = ["sigmoid_focal_forward", "sigmoid_focal_triton"]
 
 # Elements per program and warps per program on the GPU (memory-bound element-wise
 # kernel: 1024 elements over 8 warps, 4 per thread, keep registers near 40-80 so several
@@ -181,38 +180,26 @@ def _sigmoid_focal_kernel(
 _TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
 
 
-def _gamma_mode(gamma: float) -> int:
-    if gamma == 0.0:
-        return 0
-    if gamma == 1.0:
-        return 1
-    if gamma == 2.0:
-        return 2
-    return 3
-
-
 def sigmoid_focal_forward(
     logits: torch.Tensor,
     targets: torch.Tensor,
-    *,
-    alpha: float | None,
-    gamma: float,
     pos_weight: torch.Tensor | None,
     weight: torch.Tensor | None,
-    label_smoothing: float,
-    ignore_index: float | None,
-    reduction: str,
-    compute_grad: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    *,
+    opts: SigmoidFocalOptions,
+    need_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Launch the kernel: ``(loss, grad)``.
 
     ``loss`` is element-wise (``"none"``) or the reduced scalar, in the input dtype;
-    ``grad`` is d(loss)/d(logits) for the requested reduction, in the input dtype
-    (``None`` unless ``compute_grad``). For ``"mean"`` without ``ignore_index`` the
+    ``grad`` is d(loss)/d(logits) for the requested reduction, in the input dtype and shape
+    (``None`` unless ``need_grad``). For ``"mean"`` without ``ignore_index`` the
     ``1 / numel`` factor is applied in the kernel; with it, the count is only known after
     the pass and the fresh gradient buffer is scaled in place.
     """
     check_runnable(logits)
+    alpha, gamma, reduction = opts.alpha, opts.gamma, opts.reduction
+    label_smoothing, ignore_index, compute_grad = opts.label_smoothing, opts.ignore_index, need_grad
     x = logits.contiguous()
     shape = x.shape
     n = x.numel()
@@ -221,7 +208,7 @@ def sigmoid_focal_forward(
     if t.dtype == torch.bool:
         t = t.view(torch.uint8)
     t = t.expand(shape).contiguous()
-    acc_dtype = accumulator_dtype(x.dtype)
+    acc_dtype = compute_dtype(x.dtype)
     k = shape[-1] if len(shape) else 1
     pw_mode, pw = broadcast_mode(pos_weight, shape, device)
     w_mode, w = broadcast_mode(weight, shape, device)
@@ -254,7 +241,7 @@ def sigmoid_focal_forward(
             series_cut(acc_dtype),
             1.0 / max(n, 1) if reduction == "mean" and not count_needed else 1.0,
             HAS_ALPHA=alpha is not None,
-            GAMMA_MODE=_gamma_mode(float(gamma)),
+            GAMMA_MODE=gamma_mode(gamma),
             PW_MODE=pw_mode,
             W_MODE=w_mode,
             HAS_IGNORE=ignore_index is not None,
@@ -280,47 +267,6 @@ def sigmoid_focal_forward(
     return (total / count).to(x.dtype), grad
 
 
-class SigmoidFocalFunction(SavedGradFunction):
-    """Autograd wrapper: the forward kernel writes the gradient, backward only scales it.
-
-    The gradient of the reduced loss is the one tensor saved. The backward, shared with
-    the torch paths (``SavedGradFunction``), returns it without a copy when
-    ``grad_output`` is 1 (autograd then hands the same buffer to ``.grad``; it copies it
-    itself if the graph is retained), ``grad * grad_output`` otherwise, and refuses
-    ``create_graph=True``.
-    """
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        alpha: float | None,
-        gamma: float,
-        pos_weight: torch.Tensor | None,
-        weight: torch.Tensor | None,
-        label_smoothing: float,
-        ignore_index: float | None,
-        reduction: str,
-        compute_grad: bool,
-    ) -> torch.Tensor:
-        out, grad = sigmoid_focal_forward(
-            logits,
-            targets,
-            alpha=alpha,
-            gamma=gamma,
-            pos_weight=pos_weight,
-            weight=weight,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            compute_grad=compute_grad,
-        )
-        grad = None if grad is None else grad.view(logits.shape)
-        save_grad(ctx, grad, reduction=reduction, what="the Triton sigmoid focal kernel")
-        return out
-
-
 # --------------------------------------------------------------------------- public entry
 
 
@@ -334,13 +280,13 @@ def sigmoid_focal_triton(
     weight: torch.Tensor | None,
     label_smoothing: float,
     ignore_index: float | None,
-    reduction: Literal["none", "mean", "sum"],
+    reduction: Reduction,
 ) -> torch.Tensor:
     """Sigmoid focal loss through the fused Triton kernel (loss and gradient in one pass).
 
     Arguments are assumed validated by the caller
-    (:func:`imbalance_kit.losses.sigmoid_focal_loss`, ``backend="triton"``), which is the
-    function to call from user code.
+    ([`imbalance_kit.losses.sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss],
+    ``backend="triton"``), which is the function to call from user code.
 
     ```math
     \\ell = -w \\left[ a_+ \\, \\mathrm{pw} \\, t' (1-p)^{\\gamma} \\log p
@@ -398,15 +344,19 @@ def sigmoid_focal_triton(
                     "a tensor that requires grad",
                     raw=True,
                 )
-    return SigmoidFocalFunction.apply(
+    opts = SigmoidFocalOptions(
+        alpha=None if alpha is None else float(alpha),
+        gamma=float(gamma),
+        label_smoothing=float(label_smoothing),
+        ignore_index=None if ignore_index is None else float(ignore_index),
+        reduction=reduction,
+    )
+    return fused_loss(
+        sigmoid_focal_forward,
         logits,
         targets,
-        alpha,
-        float(gamma),
         pos_weight,
         weight,
-        float(label_smoothing),
-        ignore_index,
-        reduction,
-        logits.requires_grad and torch.is_grad_enabled(),
+        opts=opts,
+        what="the Triton sigmoid focal kernel",
     )

@@ -49,21 +49,21 @@ Imbalanced Datasets with Label-Distribution-Aware Margin Loss", NeurIPS 2019.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import triton
 import triton.language as tl
 
-from imbalance_kit.kernels._utils import (
-    accumulator_dtype,
-    check_runnable,
+from imbalance_kit._fused import (
+    Reduction,
+    SoftmaxOptions,
+    compute_dtype,
+    fused_loss,
+    gamma_mode,
     interpreting,
-    series_cut,
 )
-from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
+from imbalance_kit.kernels._utils import check_runnable, series_cut
 
-__all__ = ["SoftmaxLossFunction", "softmax_loss_triton"]
+__all__ = ["softmax_loss_forward", "softmax_loss_triton"]
 
 # Largest column block per program on the GPU (4096 float32 values over 8-16 warps stay in
 # registers); rows with more classes loop over blocks. The interpreter gets larger blocks.
@@ -174,9 +174,16 @@ def _softmax_loss_kernel(
                 cols = start + tl.arange(0, BLOCK_C)
                 zero = tl.zeros([BLOCK_C], dtype=ACC)
                 tl.store(g_row + cols, zero.to(grad_ptr.dtype.element_ty), mask=cols < C)
+    elif (y < 0) | (y >= C):
+        # A target outside [0, C) (only with validate_args=False): NaN, nothing read.
+        tl.store(loss_ptr + row, tl.full([], float("nan"), ACC))
+        if COMPUTE_GRAD:
+            for start in range(0, C, BLOCK_C):
+                cols = start + tl.arange(0, BLOCK_C)
+                nan = tl.full([BLOCK_C], float("nan"), ACC)
+                tl.store(g_row + cols, nan.to(grad_ptr.dtype.element_ty), mask=cols < C)
     else:
-        # Out-of-range targets (never passed by the validated losses) read column 0.
-        yc = tl.where((y >= 0) & (y < C), y, 0)
+        yc = y
         margin_y = tl.full([], 0.0, ACC)
         if HAS_MARGIN:
             margin_y = tl.load(margin_ptr + yc).to(ACC)
@@ -214,7 +221,7 @@ def _softmax_loss_kernel(
         if HAS_OFFSET:
             z_y = z_y + tl.load(off_ptr + yc).to(ACC)
         z_y = (z_y - margin_y) * scale
-        l_y = tl.minimum(z_y - lse, 0.0)
+        l_y = tl.where(z_y - lse > 0.0, 0.0, z_y - lse)  # min(., 0) that keeps NaN
         u_y = _one_minus_exp(l_y, cut)
         coef_y = (1.0 - eps) * aw_y
 
@@ -234,7 +241,8 @@ def _softmax_loss_kernel(
                 mask = cols < C
                 z = _shifted_logits(x_row, off_ptr, cols, mask, yc, margin_y, scale, HAS_OFFSET,
                                     HAS_MARGIN, ACC)  # fmt: skip
-                l = tl.minimum(tl.where(mask, z - lse, -1.0), 0.0)
+                l = tl.where(mask, z - lse, -1.0)
+                l = tl.where(l > 0.0, 0.0, l)
                 aw = _class_coef(alpha_ptr, w_ptr, cols, mask, HAS_ALPHA, HAS_WEIGHT, ACC)
                 k = eps * inv_c * aw + tl.where(cols == yc, coef_y, 0.0)
                 f, psi = _focal_factors(l, gamma, cut, GAMMA_MODE)
@@ -263,7 +271,8 @@ def _softmax_loss_kernel(
                     if GAMMA_MODE == 0:
                         g = -k
                     else:
-                        l = tl.minimum(tl.where(mask, z - lse, -1.0), 0.0)
+                        l = tl.where(mask, z - lse, -1.0)
+                        l = tl.where(l > 0.0, 0.0, l)
                         f, psi = _focal_factors(l, gamma, cut, GAMMA_MODE)
                         g = -k * psi
                     grad = g_scale * (g - p * total)
@@ -276,16 +285,6 @@ def _softmax_loss_kernel(
 # --------------------------------------------------------------------------- launcher
 
 _TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
-
-
-def _gamma_mode(gamma: float) -> int:
-    if gamma == 0.0:
-        return 0
-    if gamma == 1.0:
-        return 1
-    if gamma == 2.0:
-        return 2
-    return 3
 
 
 def _launch_config(num_classes: int) -> tuple[int, int]:
@@ -306,31 +305,31 @@ def _launch_config(num_classes: int) -> tuple[int, int]:
 def softmax_loss_forward(
     logits2d: torch.Tensor,
     target1d: torch.Tensor,
-    *,
-    gamma: float,
     alpha: torch.Tensor | None,
     weight: torch.Tensor | None,
-    label_smoothing: float,
-    ignore_index: int,
     offsets: torch.Tensor | None,
     margins: torch.Tensor | None,
-    scale: float,
-    reduction: str,
-    compute_grad: bool,
+    *,
+    opts: SoftmaxOptions,
+    need_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Launch the kernel: ``(loss, grad)``.
 
     ``loss`` is reduced as asked, in the logits dtype (``(M,)`` for ``"none"``); ``grad``
     is d(loss)/d(logits) in the logits dtype (for ``"none"``: of the sum of the row losses),
-    or ``None`` unless ``compute_grad``. The ``"mean"`` denominator, the sum of ``w_y`` over
-    non-ignored rows, is computed from the targets before the launch (an ``(M,)`` gather) so
-    that the kernel writes the final gradient.
+    or ``None`` unless ``need_grad``. A scalar ``opts.alpha`` is applied as a ``(C,)`` vector.
+    A row whose target is neither in ``[0, C)`` nor ``ignore_index`` gets a NaN loss and a NaN
+    gradient row (the kernel never reads outside the row). The ``"mean"`` denominator, the
+    sum of ``w_y`` over non-ignored rows, is computed from the targets before the launch (an
+    ``(M,)`` gather) so that the kernel writes the final gradient.
     """
     check_runnable(logits2d)
+    gamma, label_smoothing, ignore_index = opts.gamma, opts.label_smoothing, opts.ignore_index
+    scale, reduction, compute_grad = opts.scale, opts.reduction, need_grad
     x = logits2d if logits2d.stride(-1) == 1 else logits2d.contiguous()
     num_rows, num_classes = x.shape
     device = x.device
-    acc_dtype = accumulator_dtype(x.dtype)
+    acc_dtype = compute_dtype(x.dtype)
     target = target1d.to(device=device, dtype=torch.int64).contiguous()
 
     def _vec(value: torch.Tensor | None) -> torch.Tensor | None:
@@ -338,6 +337,8 @@ def softmax_loss_forward(
             return None
         return value.detach().to(device=device, dtype=acc_dtype).reshape(-1).contiguous()
 
+    if alpha is None and opts.alpha is not None:
+        alpha = torch.full((num_classes,), opts.alpha, device=device)
     alpha_v, weight_v, offsets_v, margins_v = map(_vec, (alpha, weight, offsets, margins))
     row_loss = torch.empty(num_rows, dtype=acc_dtype, device=device)
     denominator = None
@@ -372,7 +373,7 @@ def softmax_loss_forward(
             float(label_smoothing),
             float(scale),
             series_cut(acc_dtype),
-            GAMMA_MODE=_gamma_mode(float(gamma)),
+            GAMMA_MODE=gamma_mode(gamma),
             HAS_SMOOTH=float(label_smoothing) > 0.0,
             HAS_ALPHA=alpha_v is not None,
             HAS_WEIGHT=weight_v is not None,
@@ -392,52 +393,6 @@ def softmax_loss_forward(
     return (total / denominator).to(x.dtype), grad
 
 
-class SoftmaxLossFunction(SavedGradFunction):
-    """Autograd wrapper: the forward kernel writes the gradient, backward only scales it.
-
-    The gradient of the reduced loss is the one tensor saved. The backward, shared with
-    the torch paths (``SavedGradFunction``), returns it without a copy when
-    ``grad_output`` is 1 (autograd then hands the same buffer to ``.grad``; it copies it
-    itself if the graph is retained), ``grad * grad_output`` otherwise, and refuses
-    ``create_graph=True``.
-    """
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        logits2d: torch.Tensor,
-        target1d: torch.Tensor,
-        gamma: float,
-        alpha: torch.Tensor | None,
-        weight: torch.Tensor | None,
-        label_smoothing: float,
-        ignore_index: int,
-        offsets: torch.Tensor | None,
-        margins: torch.Tensor | None,
-        scale: float,
-        reduction: str,
-        compute_grad: bool,
-    ) -> torch.Tensor:
-        loss, grad = softmax_loss_forward(
-            logits2d,
-            target1d,
-            gamma=gamma,
-            alpha=alpha,
-            weight=weight,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            offsets=offsets,
-            margins=margins,
-            scale=scale,
-            reduction=reduction,
-            compute_grad=compute_grad,
-        )
-        save_grad(
-            ctx, grad, reduction=reduction, what="the Triton softmax-family kernel", per_row=True
-        )
-        return loss
-
-
 # --------------------------------------------------------------------------- public entry
 
 
@@ -453,12 +408,13 @@ def softmax_loss_triton(
     offsets: torch.Tensor | None,
     margins: torch.Tensor | None,
     scale: float,
-    reduction: Literal["none", "mean", "sum"],
+    reduction: Reduction,
 ) -> torch.Tensor:
     """Softmax-family loss through the fused Triton kernel (loss and gradient in one go).
 
     Arguments are assumed validated by the caller (the softmax losses of
-    :mod:`imbalance_kit.losses` with ``backend="triton"``), which is what user code calls.
+    [`imbalance_kit.losses`][imbalance_kit.losses] with ``backend="triton"``), which is what user
+    code calls.
 
     ```math
     \\mathcal{L}_{\\text{row}} = \\sum_c q_c\\, a_c\\, w_c\\, (1 - p_c)^{\\gamma}\\,(-\\log p_c),
@@ -502,17 +458,23 @@ def softmax_loss_triton(
         >>> torch.allclose(loss, F.cross_entropy(logits, target))
         True
     """
-    return SoftmaxLossFunction.apply(
+    opts = SoftmaxOptions(
+        gamma=float(gamma),
+        alpha=None,
+        label_smoothing=float(label_smoothing),
+        ignore_index=int(ignore_index),
+        scale=float(scale),
+        reduction=reduction,
+    )
+    return fused_loss(
+        softmax_loss_forward,
         logits2d,
         target1d,
-        float(gamma),
         alpha,
         weight,
-        float(label_smoothing),
-        int(ignore_index),
         offsets,
         margins,
-        float(scale),
-        reduction,
-        logits2d.requires_grad and torch.is_grad_enabled(),
+        opts=opts,
+        what="the Triton softmax-family kernel",
+        per_row=True,
     )

@@ -1,55 +1,60 @@
-"""Engine of the sigmoid focal family: argument checks and backend dispatch.
+"""Argument checks and engine choice of the sigmoid focal family.
 
-:func:`sigmoid_focal_family` checks its arguments (types, shapes and numbers always; target
-values when ``validate_args``), then runs the fused Triton kernel
-(:mod:`imbalance_kit.kernels.sigmoid_focal`) or the torch path
-(:mod:`imbalance_kit.losses._sigmoid_forward`: one autograd Function that computes the loss
-and its analytic gradient in one blocked pass; the formula and its derivative are written out
-there). Elements whose target equals ``ignore_index`` contribute 0 and are not counted;
-``"mean"`` divides by the number of counted elements (weights are not in the denominator,
-exactly as :func:`torch.nn.functional.binary_cross_entropy_with_logits`).
+`check_sigmoid_focal_args` runs the static checks (types, dtypes, shapes, devices and
+Python numbers; never tensor values) and returns the validated options;
+`check_sigmoid_focal_values` reads tensor values (targets in [0, 1], finite
+non-negative weights) when ``validate_args`` is on. `sigmoid_focal_engine` picks what
+computes the loss and its gradient: the Triton kernel
+([`imbalance_kit.kernels.sigmoid_focal`][imbalance_kit.kernels.sigmoid_focal]), the compiled CPU
+kernel ([`imbalance_kit.kernels.cpu`][imbalance_kit.kernels.cpu]) or the blocked torch code
+(`imbalance_kit.losses._sigmoid_forward`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import math
 
 import torch
 
+from imbalance_kit._fused import SigmoidFocalOptions
 from imbalance_kit._validation import (
     check_choice,
     check_dtype_floating,
     check_in_range,
     check_non_negative,
-    check_reduction,
     check_tensor,
     error,
 )
-from imbalance_kit.losses._backend import BACKENDS, resolve_backend
-from imbalance_kit.losses._sigmoid_forward import BlockedSigmoidFocalFunction
+from imbalance_kit.losses._common import (
+    BACKENDS,
+    check_logits_device,
+    check_reduction,
+    check_weight_tensor,
+    check_weight_values,
+    resolve_backend,
+)
 
-__all__ = ["sigmoid_focal_family"]
-
-Reduction = Literal["none", "mean", "sum"]
+__all__ = ["check_sigmoid_focal_args", "check_sigmoid_focal_values", "sigmoid_focal_engine"]
 
 
-def _validate(
+def check_sigmoid_focal_args(
     logits: object,
     targets: object,
+    pos_weight: object,
+    weight: object,
     *,
     alpha: float | None,
     gamma: float,
-    pos_weight: torch.Tensor | None,
-    weight: torch.Tensor | None,
     label_smoothing: float,
     ignore_index: float | None,
     reduction: str,
     backend: str,
-) -> None:
-    """Static checks: types, dtypes, shapes and Python numbers (never tensor values)."""
+) -> SigmoidFocalOptions:
+    """Static checks (never tensor values); returns the options as the engines read them."""
     logits = check_tensor("logits", logits)
     targets = check_tensor("targets", targets)
     check_dtype_floating("logits", logits)
+    check_logits_device(logits)
     if targets.is_complex():
         raise error("targets", "a real tensor", f"dtype {targets.dtype}", TypeError, raw=True)
     if targets.shape != logits.shape:
@@ -59,14 +64,18 @@ def _validate(
             f"shape {tuple(targets.shape)}",
             raw=True,
         )
+    if targets.device != logits.device:
+        raise error(
+            "targets", f"on the logits' device {logits.device}", f"device {targets.device}",
+            raw=True,
+        )  # fmt: skip
     if alpha is not None:
         check_in_range("alpha", alpha, 0.0, 1.0)
     check_non_negative("gamma", gamma)
     for name, value in (("pos_weight", pos_weight), ("weight", weight)):
         if value is None:
             continue
-        check_tensor(name, value)
-        check_dtype_floating(name, value)
+        value = check_weight_tensor(name, value, logits)
         try:
             ok = torch.broadcast_shapes(value.shape, logits.shape) == logits.shape
         except RuntimeError:
@@ -78,18 +87,17 @@ def _validate(
                 f"shape {tuple(value.shape)}",
                 raw=True,
             )
-        if value.requires_grad:
-            raise error(
-                name,
-                "a constant tensor (no gradient flows into it)",
-                "a tensor that requires grad",
-                raw=True,
-            )
     check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, float))
-    ):
-        raise error("ignore_index", "None or a number", ignore_index, TypeError)
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, float)):
+            raise error("ignore_index", "None or a number", ignore_index, TypeError)
+        if not math.isfinite(ignore_index) or 0.0 <= ignore_index <= 1.0:
+            raise error(
+                "ignore_index",
+                "None or a finite number outside [0, 1] (target values lie in [0, 1], so a "
+                "value there cannot mark ignored elements)",
+                ignore_index,
+            )
     check_reduction(reduction)
     check_choice("backend", backend, BACKENDS)
     if targets.requires_grad and torch.is_grad_enabled():
@@ -99,10 +107,25 @@ def _validate(
             "a tensor that requires grad",
             raw=True,
         )
+    return SigmoidFocalOptions(
+        alpha=None if alpha is None else float(alpha),
+        gamma=float(gamma),
+        label_smoothing=float(label_smoothing),
+        ignore_index=None if ignore_index is None else float(ignore_index),
+        reduction=reduction,
+    )
 
 
-def _check_target_values(targets: torch.Tensor, ignore_index: float | None) -> None:
-    """Value check (syncs on CUDA): targets in [0, 1] unless equal to ``ignore_index``."""
+def check_sigmoid_focal_values(
+    targets: torch.Tensor,
+    pos_weight: torch.Tensor | None,
+    weight: torch.Tensor | None,
+    ignore_index: float | None,
+) -> None:
+    """Value checks (sync on CUDA): targets in [0, 1] or ``ignore_index``; weights >= 0."""
+    for name, value in (("pos_weight", pos_weight), ("weight", weight)):
+        if value is not None:
+            check_weight_values(name, value)
     if targets.numel() == 0 or targets.dtype == torch.bool:
         return
     low, high = torch.aminmax(targets)  # one read-only pass; NaN propagates into both
@@ -118,111 +141,17 @@ def _check_target_values(targets: torch.Tensor, ignore_index: float | None) -> N
         raise error("targets", f"in [0, 1]{extra}", f"{first!r}", raw=True)
 
 
-def sigmoid_focal_family(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    *,
-    alpha: float | None = 0.25,
-    gamma: float = 2.0,
-    pos_weight: torch.Tensor | None = None,
-    weight: torch.Tensor | None = None,
-    label_smoothing: float = 0.0,
-    ignore_index: float | None = None,
-    reduction: Reduction = "mean",
-    backend: Literal["auto", "torch", "triton"] = "auto",
-    validate_args: bool = True,
-) -> torch.Tensor:
-    """Validated sigmoid focal loss with backend dispatch (the engine of ``sigmoid_focal_loss``).
-
-    $$
-    \\mathcal{L} = -w \\left[ a_+\\, \\omega\\, t' (1 - p)^{\\gamma} \\log p
-                 + a_-\\, (1 - t')\\, p^{\\gamma} \\log (1 - p) \\right],
-    \\qquad t' = t (1 - \\varepsilon) + \\varepsilon / 2
-    $$
-
-    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
-
-    Args:
-        logits: raw scores of any shape; float16/bfloat16 are computed in float32.
-        targets: same shape, values in [0, 1] (soft targets allowed) or ``ignore_index``;
-            bool and integer tensors are accepted and read as 0/1.
-        alpha: weight of positives in [0, 1] (negatives get ``1 - alpha``); ``None`` for 1/1.
-        gamma: focusing parameter >= 0.
-        pos_weight: weight of the positive term, broadcast to the logits (usually ``(C,)``
-            over the last dimension), like ``BCEWithLogitsLoss``.
-        weight: element weight broadcast to the logits.
-        label_smoothing: ``eps`` in [0, 1]: targets move towards 1/2.
-        ignore_index: target value whose elements contribute 0 and are not counted.
-        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
-        backend: ``"auto"``, ``"torch"`` or ``"triton"``.
-        validate_args: check target values (syncs on CUDA) before any kernel runs.
-
-    Returns:
-        The loss in the logits' dtype (shape of ``logits`` for ``reduction="none"``).
-
-    Raises:
-        TypeError: wrong argument types or dtypes.
-        ValueError: a shape, range or option error (the message names the argument).
-        RuntimeError: ``backend="triton"`` where Triton cannot run.
-
-    Examples:
-        >>> logits = torch.tensor([[3.0, -1.0], [0.5, -4.0]])
-        >>> targets = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> sigmoid_focal_family(logits, targets, reduction="none")
-        tensor([[2.7321e-05, 1.6994e-02],
-                [2.8306e-01, 9.6873e-01]])
-    """
-    _validate(
-        logits,
-        targets,
-        alpha=alpha,
-        gamma=gamma,
-        pos_weight=pos_weight,
-        weight=weight,
-        label_smoothing=label_smoothing,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        backend=backend,
-    )
-    if validate_args:
-        _check_target_values(targets, ignore_index)
-    alpha = None if alpha is None else float(alpha)
-    gamma = float(gamma)
-    label_smoothing = float(label_smoothing)
-    if not targets.is_floating_point():
-        targets = targets.to(logits.dtype)
-    if ignore_index is not None:
-        ignore_index = float(ignore_index)
-
+def sigmoid_focal_engine(backend: str, logits: torch.Tensor):
+    """The function that computes ``(loss, grad)`` for these logits and this backend."""
     if resolve_backend(backend, logits) == "triton":
-        from imbalance_kit.kernels.sigmoid_focal import sigmoid_focal_triton
+        from imbalance_kit.kernels.sigmoid_focal import sigmoid_focal_forward
 
-        return sigmoid_focal_triton(
-            logits,
-            targets,
-            alpha=alpha,
-            gamma=gamma,
-            pos_weight=pos_weight,
-            weight=weight,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            reduction=reduction,
-        )
+        return sigmoid_focal_forward
+    if logits.device.type == "cpu":
+        from imbalance_kit.kernels import cpu
 
-    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        if cpu.handles(logits):
+            return cpu.sigmoid_focal_cpu
+    from imbalance_kit.losses._sigmoid_forward import sigmoid_focal_blocked
 
-    def _prepare(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.detach().to(device=logits.device, dtype=dtype)
-
-    return BlockedSigmoidFocalFunction.apply(
-        logits,
-        targets,
-        alpha,
-        gamma,
-        _prepare(pos_weight),
-        _prepare(weight),
-        label_smoothing,
-        ignore_index,
-        reduction,
-        logits.requires_grad and torch.is_grad_enabled(),
-    )
+    return sigmoid_focal_blocked

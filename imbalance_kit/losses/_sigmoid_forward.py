@@ -12,7 +12,7 @@ $$
 ``a_+ = alpha``, ``a_- = 1 - alpha`` (both 1 for ``alpha=None``), ``omega`` = ``pos_weight``
 and ``w`` = ``weight``, both broadcast to the logits. Elements whose target equals
 ``ignore_index`` contribute 0 and are not counted by ``"mean"``. Arguments arrive validated
-from :func:`imbalance_kit.losses._sigmoid_core.sigmoid_focal_family`.
+from `imbalance_kit.losses._sigmoid_core.sigmoid_focal_family`.
 
 With ``A = a_+ omega t'``, ``B = a_- (1 - t')``, ``q = 1 - p`` and ``log p = -softplus(-x)``,
 ``log q = -softplus(x)``, the derivative is
@@ -28,44 +28,48 @@ which uses ``d q^gamma / dx = -gamma p q^gamma`` (no ``q^(gamma - 1)``), so frac
 ``gamma`` keeps finite gradients where ``p_t -> 1``. Powers are ``exp(-gamma softplus(.))``
 (squares for ``gamma = 2``, the probabilities themselves for ``gamma = 1``).
 
-The input is walked in cache-sized blocks: every block is computed with in-place
-and ``out=`` operations on a small reused workspace (three transcendental passes: two
-sigmoids and one ``log1p``), its gradient is written straight into the one full-size buffer
-that backward returns, and its loss is either written into the output (``reduction="none"``)
-or summed per block (torch's pairwise sum in the compute dtype, one value per block) with
-the block sums added in float64: a float32 ``"mean"``/``"sum"`` stays within about 1e-7
-relative of the float64 result (no sequential float32 running sum). No other full-size
-temporary exists, so the peak extra memory of a forward and backward is one gradient-sized
-buffer. On CPU, blocks stay below ATen's intra-op grain size and are shared over
-``torch.get_num_threads()`` threads.
+The input is walked in blocks: every block is computed with in-place and ``out=``
+operations on a small reused workspace (three transcendental passes: two sigmoids and one
+``log1p``), its gradient is written straight into the one full-size buffer that backward
+returns, and its loss is either written into the output (``reduction="none"``) or summed per
+block (torch's pairwise sum in the compute dtype, one value per block) with the block sums
+added in float64: a float32 ``"mean"``/``"sum"`` stays within about 1e-7 relative of the
+float64 result. No other full-size temporary exists, so the peak extra memory of a forward
+and backward is one gradient-sized buffer.
+
+Threads: each operation on a block runs on torch's own intra-op pool. A block holds
+``_BLOCK_PER_THREAD`` elements per thread of ``torch.get_num_threads()`` (above ATen's grain
+size, so every operation is split over all threads and the per-operation overhead is paid
+once per block, not once per thread). An earlier version ran small blocks on its own Python
+threads: their per-operation Python overhead holds the GIL, so two threads were slower than
+one.
+
+This is the engine of the sigmoid focal family where the compiled CPU kernel
+([`imbalance_kit.kernels.cpu`][imbalance_kit.kernels.cpu]) cannot run: no C compiler,
+float16/bfloat16 inputs, or a device other than the CPU without Triton. ``log p = -softplus(-x)``
+and ``log(1 - p) = -softplus(x)`` are both formed as ``max(-+x, 0) + log1p(exp(-|x|))``; neither
+is derived from the other (``softplus(-x) = softplus(x) - x`` cancels for large ``x``).
 """
 
 from __future__ import annotations
 
-import threading
-
 import torch
 
-from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
+from imbalance_kit._fused import SigmoidFocalOptions, compute_dtype
 
-__all__ = ["BlockedSigmoidFocalFunction", "blocked_sigmoid_focal_forward"]
+__all__ = ["sigmoid_focal_blocked"]
 
-# Elements per block on CPU with several intra-op threads: below ATen's grain size (32768), so
-# each operation on a block runs inline on the calling thread, with no OpenMP hand-off per
-# operation, and the eleven-buffer workspace (1.4 MB in float32) stays in cache. Blocks are shared
-# out over ``torch.get_num_threads()`` Python threads (ATen releases the GIL inside
-# operations). With one thread, larger blocks amortise the per-operation call overhead.
-# Other devices use large blocks: there the per-operation launch cost dominates.
-_BLOCK = 32000
-_BLOCK_SINGLE_THREAD = 128000
+# Elements per block and thread on the CPU: 4 x ATen's grain size (32768), so every operation
+# on a block is split over all intra-op threads and the eleven-buffer workspace stays within
+# the last-level cache. Other devices use large blocks (per-operation launch cost dominates).
+_BLOCK_PER_THREAD = 1 << 17
 _BLOCK_ACCELERATOR = 1 << 20
-_MIN_BLOCKS_PER_THREAD = 4
 
 
 def _block_limit(device: torch.device) -> int:
     if device.type != "cpu":
         return _BLOCK_ACCELERATOR
-    return _BLOCK if torch.get_num_threads() > 1 else max(_BLOCK, _BLOCK_SINGLE_THREAD)
+    return _BLOCK_PER_THREAD * max(1, torch.get_num_threads())
 
 
 def _blocks(rows: int, cols: int, limit: int) -> list[tuple[int, int, int, int]]:
@@ -80,11 +84,13 @@ def _blocks(rows: int, cols: int, limit: int) -> list[tuple[int, int, int, int]]
     ]
 
 
-def _as_matrix(t: torch.Tensor | None, shape: torch.Size, cols: int) -> torch.Tensor | None:
+def _as_matrix(
+    t: torch.Tensor | None, shape: torch.Size, cols: int, dtype: torch.dtype
+) -> torch.Tensor | None:
     """Broadcast ``t`` to ``shape`` and view it as ``(-1, cols)`` (a copy only if needed)."""
     if t is None:
         return None
-    return t.expand(shape).reshape(-1, cols)
+    return t.detach().to(dtype).expand(shape).reshape(-1, cols)
 
 
 class _Plan:
@@ -134,9 +140,9 @@ def _run_block(
     # log1p(exp(-|x|)) = -log1p(-min(p, q)).
     torch.sigmoid(x, out=p)
     torch.neg(x, out=q).sigmoid_()
-    shared = torch.minimum(p, q, out=sn).neg_().log1p_()  # = -log1p(exp(-|x|))
+    shared = torch.minimum(p, q, out=tmp_a).neg_().log1p_()  # = -log1p(exp(-|x|))
     torch.clamp_min(x, 0.0, out=sp).sub_(shared)
-    torch.sub(sp, x, out=sn)
+    torch.clamp_max(x, 0.0, out=sn).neg_().sub_(shared)  # not sp - x: that cancels for x >> 0
 
     # Focal factors q^gamma (positive term) and p^gamma (negative term).
     if gamma == 0.0:
@@ -210,16 +216,13 @@ def _run_block(
         gb.copy_(coef_b.mul_(hb).addcmul_(coef_a, ha, value=-1.0))
 
 
-def _run_blocks(
-    plan: _Plan, blocks: list[tuple[int, int, int, int]], first: int, size: int
-) -> None:
-    """Run ``blocks`` (numbered from ``first``) with a private workspace of ``size`` elements."""
+def _run_blocks(plan: _Plan, blocks: list[tuple[int, int, int, int]], size: int) -> None:
+    """Run ``blocks`` in order with one workspace of ``size`` elements."""
     work = torch.empty((11, size), dtype=plan.dtype, device=plan.x2.device)
     views: tuple[torch.Tensor, ...] = ()
     view_shape = (-1, -1)
-    # Worker threads do not inherit grad mode or autocast; the blocks need neither.
     with torch.no_grad(), torch.autocast(plan.x2.device.type, enabled=False):
-        for offset, (r0, r1, c0, c1) in enumerate(blocks):
+        for index, (r0, r1, c0, c1) in enumerate(blocks):
             shape = (r1 - r0, c1 - c0)
             if shape[0] * shape[1] == 0:
                 continue
@@ -227,53 +230,25 @@ def _run_blocks(
                 n = shape[0] * shape[1]
                 views = tuple(work[i, :n].view(shape) for i in range(11))
                 view_shape = shape
-            _run_block(plan, views, first + offset, r0, r1, c0, c1)
+            _run_block(plan, views, index, r0, r1, c0, c1)
 
 
-def _run_threaded(plan: _Plan, blocks: list[tuple[int, int, int, int]], size: int) -> None:
-    """Share contiguous runs of blocks over up to ``torch.get_num_threads()`` threads."""
-    workers = 1
-    if plan.x2.device.type == "cpu":
-        workers = max(1, min(torch.get_num_threads(), len(blocks) // _MIN_BLOCKS_PER_THREAD))
-    if workers == 1:
-        _run_blocks(plan, blocks, 0, size)
-        return
-    bounds = [len(blocks) * k // workers for k in range(workers + 1)]
-    errors: list[BaseException] = []
-
-    def work(k: int) -> None:
-        try:
-            _run_blocks(plan, blocks[bounds[k] : bounds[k + 1]], bounds[k], size)
-        except BaseException as exc:  # re-raised on the calling thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(1, workers)]
-    for thread in threads:
-        thread.start()
-    work(0)
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
-def blocked_sigmoid_focal_forward(
+def sigmoid_focal_blocked(
     logits: torch.Tensor,
     targets: torch.Tensor,
-    *,
-    alpha: float | None,
-    gamma: float,
     pos_weight: torch.Tensor | None,
     weight: torch.Tensor | None,
-    label_smoothing: float,
-    ignore_index: float | None,
-    reduction: str,
+    *,
+    opts: SigmoidFocalOptions,
     need_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Loss (reduced) and, if ``need_grad``, d(loss)/d(logits) in the logits' dtype."""
+    reduction, ignore_index = opts.reduction, opts.ignore_index
     shape = logits.shape
-    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    dtype = compute_dtype(logits.dtype)
     device = logits.device
+    if not targets.is_floating_point():
+        targets = targets.to(logits.dtype)
     cols = shape[-1] if logits.ndim > 0 and shape[-1] > 0 else 1
     x2 = logits.detach().reshape(-1, cols)
     rows = x2.shape[0]
@@ -292,20 +267,20 @@ def blocked_sigmoid_focal_forward(
     plan = _Plan(
         x2,
         targets.reshape(-1, cols),
-        _as_matrix(pos_weight, shape, cols),
-        _as_matrix(weight, shape, cols),
+        _as_matrix(pos_weight, shape, cols, dtype),
+        _as_matrix(weight, shape, cols, dtype),
         torch.empty(x2.shape, dtype=logits.dtype, device=device) if need_grad else None,
         torch.empty(x2.shape, dtype=logits.dtype, device=device) if reduction == "none" else None,
         None if reduction == "none" else torch.zeros(len(blocks), dtype=dtype, device=device),
         dtype=dtype,
-        a_pos=1.0 if alpha is None else float(alpha),
-        a_neg=1.0 if alpha is None else 1.0 - float(alpha),
-        gamma=float(gamma),
-        eps=float(label_smoothing),
+        a_pos=opts.a_pos,
+        a_neg=opts.a_neg,
+        gamma=opts.gamma,
+        eps=opts.label_smoothing,
         ignore_index=ignore_index,
         factor=factor,
     )
-    _run_threaded(plan, blocks, max(size, 1))
+    _run_blocks(plan, blocks, max(size, 1))
 
     if plan.out2 is not None:
         loss = plan.out2.view(shape)
@@ -314,36 +289,3 @@ def blocked_sigmoid_focal_forward(
     else:
         loss = plan.partial.sum(dtype=torch.float64).to(logits.dtype)
     return loss, (plan.grad2.view(shape) if plan.grad2 is not None else None)
-
-
-class BlockedSigmoidFocalFunction(SavedGradFunction):
-    """Loss in forward; the analytic gradient is computed there too and is all that is saved."""
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        alpha: float | None,
-        gamma: float,
-        pos_weight: torch.Tensor | None,
-        weight: torch.Tensor | None,
-        label_smoothing: float,
-        ignore_index: float | None,
-        reduction: str,
-        need_grad: bool,
-    ) -> torch.Tensor:
-        loss, grad = blocked_sigmoid_focal_forward(
-            logits,
-            targets,
-            alpha=alpha,
-            gamma=gamma,
-            pos_weight=pos_weight,
-            weight=weight,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            need_grad=need_grad,
-        )
-        save_grad(ctx, grad, reduction=reduction, what="the sigmoid focal family")
-        return loss

@@ -1,10 +1,10 @@
 """One engine for every softmax-family loss (focal, balanced softmax, logit adjustment, LDAM, ...).
 
-:func:`softmax_family_loss` checks its arguments (shapes, dtypes and numbers always; target
+`softmax_family_loss` checks its arguments (shapes, dtypes and numbers always; target
 values when ``validate_args``), moves the class dimension last, folds learnable offsets and
 margins into the logits, then runs the fused Triton kernel
-(:mod:`imbalance_kit.kernels.softmax_loss`) or the torch path
-(:mod:`imbalance_kit.losses._softmax_forward`, where the loss, its gradient and the
+([`imbalance_kit.kernels.softmax_loss`][imbalance_kit.kernels.softmax_loss]) or the torch path
+(`imbalance_kit.losses._softmax_forward`, where the loss, its gradient and the
 ``"mean"`` denominator are written out). With ``gamma=0`` and ``alpha=None`` the loss equals
 ``F.cross_entropy(z', y, weight=w, ignore_index=..., label_smoothing=eps)`` on the adjusted
 logits ``z' = s (z + o - m [c = y])``.
@@ -12,37 +12,50 @@ logits ``z' = s (z + o - m [c = y])``.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
+import torch.nn.functional as F
 
+from imbalance_kit._fused import SoftmaxOptions, compute_dtype, fused_loss
 from imbalance_kit._validation import (
     check_choice,
     check_class_targets,
     check_dtype_floating,
+    check_finite,
     check_in_range,
     check_ndim,
     check_non_negative,
-    check_non_negative_tensor,
     check_positive,
-    check_reduction,
     check_tensor,
     error,
 )
-from imbalance_kit.losses._backend import BACKENDS, resolve_backend
-from imbalance_kit.losses._softmax_forward import SoftmaxFamilyFunction, compute_dtype
+from imbalance_kit.losses._common import (
+    BACKENDS,
+    Backend,
+    Reduction,
+    check_logits_device,
+    check_reduction,
+    check_weight_tensor,
+    check_weight_values,
+    resolve_backend,
+)
 
 __all__ = ["softmax_family_loss"]
 
-Reduction = Literal["none", "mean", "sum"]
 
-
-def _class_vector(name: str, value: object, num_classes: int) -> torch.Tensor | None:
+def _class_vector(
+    name: str, value: object, num_classes: int, logits: torch.Tensor, *, learnable: bool = False
+) -> torch.Tensor | None:
     """Static check of an optional per-class tensor of shape ``(C,)``."""
     if value is None:
         return None
     tensor = check_tensor(name, value)
     check_dtype_floating(name, tensor)
+    if not (learnable and tensor.requires_grad):  # offsets / margins may be learned
+        check_weight_tensor(name, tensor, logits)
+    elif tensor.device != logits.device:
+        raise error(
+            name, f"on the logits' device {logits.device}", f"device {tensor.device}", raw=True
+        )
     if tensor.shape != (num_classes,):
         raise error(
             name, f"a tensor of shape ({num_classes},)", f"shape {tuple(tensor.shape)}", raw=True
@@ -69,6 +82,7 @@ def _validate(
     logits = check_tensor("logits", logits)
     target = check_tensor("target", target)
     check_dtype_floating("logits", logits)
+    check_logits_device(logits)
     check_ndim("logits", logits, min_ndim=2)
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise error(
@@ -86,29 +100,26 @@ def _validate(
             f"shape {tuple(target.shape)}",
             raw=True,
         )
+    if target.device != logits.device:
+        raise error(
+            "target", f"on the logits' device {logits.device}", f"device {target.device}",
+            raw=True,
+        )  # fmt: skip
     num_classes = logits.shape[1]
     check_non_negative("gamma", gamma)
     if isinstance(alpha, torch.Tensor):
-        _class_vector("alpha", alpha, num_classes)
+        _class_vector("alpha", alpha, num_classes, logits)
     elif alpha is not None:
         check_in_range("alpha", alpha, 0.0, 1.0)
-    _class_vector("weight", weight, num_classes)
-    _class_vector("offsets", offsets, num_classes)
-    _class_vector("margins", margins, num_classes)
+    _class_vector("weight", weight, num_classes, logits)
+    _class_vector("offsets", offsets, num_classes, logits, learnable=True)
+    _class_vector("margins", margins, num_classes, logits, learnable=True)
     check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise error("ignore_index", "an int", ignore_index, TypeError)
     check_positive("scale", scale)
     check_reduction(reduction)
     check_choice("backend", backend, BACKENDS)
-    for name, value in (("alpha", alpha), ("weight", weight)):
-        if isinstance(value, torch.Tensor) and value.requires_grad:
-            raise error(
-                name,
-                "a constant tensor (no gradient flows into it)",
-                "a tensor that requires grad",
-                raw=True,
-            )
 
 
 def softmax_family_loss(
@@ -124,13 +135,13 @@ def softmax_family_loss(
     margins: torch.Tensor | None = None,
     scale: float = 1.0,
     reduction: Reduction = "mean",
-    backend: Literal["auto", "torch", "triton"] = "auto",
+    backend: Backend = "auto",
     validate_args: bool = True,
 ) -> torch.Tensor:
     """Shared softmax-family loss: focal modulation, alpha, weights, smoothing, offsets, margins.
 
-    Every softmax-based loss of :mod:`imbalance_kit.losses` is this function with some of
-    its knobs set. Class dimension is 1, as in :func:`torch.nn.functional.cross_entropy`.
+    Every softmax-based loss of [`imbalance_kit.losses`][imbalance_kit.losses] is this function with
+    some of its knobs set. Class dimension is 1, as in `torch.nn.functional.cross_entropy`.
 
     $$
     z'_c = s\\,(z_c + o_c - m_c [c = y]), \\quad
@@ -194,11 +205,13 @@ def softmax_family_loss(
     num_classes = logits.shape[1]
     if validate_args:
         check_class_targets("target", target, num_classes, ignore_index)
-        if isinstance(alpha, torch.Tensor):
-            check_non_negative_tensor("alpha", alpha)
-    gamma = float(gamma)
-    label_smoothing = float(label_smoothing)
-    scale = float(scale)
+        for name, value in (("alpha", alpha), ("weight", weight)):
+            if isinstance(value, torch.Tensor):
+                check_weight_values(name, value)
+        for name, value in (("offsets", offsets), ("margins", margins)):
+            if value is not None:
+                check_finite(name, value.detach())
+    cdtype = compute_dtype(logits.dtype)
 
     # Class dimension last, then flatten to (M, C).
     if logits.ndim > 2:
@@ -212,62 +225,103 @@ def softmax_family_loss(
     # Learnable offsets/margins: build z' with autograd, then run the engine on it.
     if any(isinstance(t, torch.Tensor) and t.requires_grad for t in (offsets, margins)):
         safe = torch.where(target1d != ignore_index, target1d, torch.zeros_like(target1d))
-        z = logits2d.to(compute_dtype(logits.dtype))
+        z = logits2d.to(cdtype)
         if offsets is not None:
             z = z + offsets
         if margins is not None:
-            one_hot = torch.nn.functional.one_hot(safe, num_classes).to(z.dtype)
-            z = z - one_hot * margins
+            z = z - F.one_hot(safe.clamp(0, num_classes - 1), num_classes).to(z.dtype) * margins
         logits2d = (z * scale).to(logits.dtype)
         offsets = margins = None
         scale = 1.0
 
-    device = logits.device
+    opts = SoftmaxOptions(
+        gamma=float(gamma),
+        alpha=None if isinstance(alpha, torch.Tensor) or alpha is None else float(alpha),
+        label_smoothing=float(label_smoothing),
+        ignore_index=int(ignore_index),
+        scale=float(scale),
+        reduction=reduction,
+    )
 
-    def _vec(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.detach().to(device=device, dtype=torch.float32)
+    def vec(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.detach().to(cdtype).contiguous()
 
-    if resolve_backend(backend, logits) == "triton":
-        from imbalance_kit.kernels.softmax_loss import softmax_loss_triton
-
-        alpha_vec = (
-            _vec(alpha)
-            if isinstance(alpha, torch.Tensor) or alpha is None
-            else torch.full((num_classes,), float(alpha), device=device)
-        )
-        loss = softmax_loss_triton(
-            logits2d,
-            target1d,
-            gamma=gamma,
-            alpha=alpha_vec,
-            weight=_vec(weight),
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            offsets=_vec(offsets),
-            margins=_vec(margins),
-            scale=scale,
-            reduction=reduction,
-        )
-    else:
-        cdtype = compute_dtype(logits.dtype)
-
-        def _cvec(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.detach().to(device=device, dtype=cdtype)
-
-        loss = SoftmaxFamilyFunction.apply(
-            logits2d,
-            target1d,
-            gamma,
-            _cvec(alpha) if isinstance(alpha, torch.Tensor) else alpha,
-            _cvec(weight),
-            label_smoothing,
-            ignore_index,
-            _cvec(offsets),
-            _cvec(margins),
-            scale,
-            reduction,
-            logits2d.requires_grad and torch.is_grad_enabled(),
-        )
+    alpha_vec = vec(alpha) if isinstance(alpha, torch.Tensor) else None
+    loss = fused_loss(
+        _softmax_engine(backend, logits),
+        logits2d,
+        target1d,
+        alpha_vec,
+        vec(weight),
+        vec(offsets),
+        vec(margins),
+        opts=opts,
+        what="the softmax family (focal, balanced softmax, logit adjustment, LDAM)",
+        per_row=True,
+    )
     if reduction == "none":
         loss = loss.reshape(target.shape)
     return loss
+
+
+def _softmax_engine(backend: str, logits: torch.Tensor):
+    """The function that computes ``(loss, grad)`` for these logits and this backend."""
+    if resolve_backend(backend, logits) == "triton":
+        from imbalance_kit.kernels.softmax_loss import softmax_loss_forward
+
+        return softmax_loss_forward
+    if logits.device.type == "cpu":
+        from imbalance_kit.kernels import cpu
+
+        if cpu.handles(logits):
+            return cpu.softmax_loss_cpu
+    from imbalance_kit.losses._softmax_forward import softmax_family_forward
+
+    return softmax_family_forward
+
+
+def _softmax_family_formula(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    gamma: float = 0.0,
+    alpha: float | torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+    offsets: torch.Tensor | None = None,
+    margins: torch.Tensor | None = None,
+    scale: float = 1.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """The definition of `softmax_family_loss` in plain autograd operations.
+
+    The fused engines compute exactly this (loss and gradient) in one pass; the tests hold
+    them to it.
+
+    Examples:
+        >>> x, y = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]]), torch.tensor([0, 2])
+        >>> torch.allclose(_softmax_family_formula(x, y, gamma=2.0),
+        ...                softmax_family_loss(x, y, gamma=2.0))
+        True
+    """
+    num_classes = logits.shape[1]
+    z = logits.movedim(1, -1).reshape(-1, num_classes)
+    y = target.reshape(-1)
+    keep = y != ignore_index
+    one_hot = F.one_hot(torch.where(keep, y, 0), num_classes).to(z.dtype)
+    if offsets is not None:
+        z = z + offsets
+    if margins is not None:
+        z = z - one_hot * margins
+    log_p = torch.log_softmax(z * scale, dim=1)
+    q = (1 - label_smoothing) * one_hot + label_smoothing / num_classes
+    a = 1.0 if alpha is None else alpha
+    w = torch.ones(num_classes, dtype=z.dtype) if weight is None else weight
+    modulator = (-torch.expm1(log_p)) ** gamma  # (1 - p)^gamma
+    rows = torch.where(keep, (q * a * w * modulator * -log_p).sum(1), 0.0)
+    if reduction == "none":
+        return rows.reshape(target.shape)
+    if reduction == "sum":
+        return rows.sum()
+    return rows.sum() / (one_hot @ w * keep).sum()

@@ -15,13 +15,13 @@ $$
 with offsets ``o``, margins ``m``, scale ``s``, label smoothing ``eps``, per-class (or
 scalar) ``alpha`` ``a`` and class ``weight`` ``w``. ``"mean"`` divides the sum over the
 non-ignored rows by the sum of ``w_y`` over those rows (their count without ``weight``),
-which is exactly :func:`torch.nn.functional.cross_entropy`'s denominator, also with label
+which is exactly `torch.nn.functional.cross_entropy`'s denominator, also with label
 smoothing. With ``gamma=0`` and ``alpha=None`` the loss equals
 ``F.cross_entropy(z', y, weight=w, ignore_index=..., label_smoothing=eps)``.
 
-:class:`SoftmaxFamilyFunction` computes the loss and its analytic gradient in one forward
+`SoftmaxFamilyFunction` computes the loss and its analytic gradient in one forward
 pass and saves only the gradient; arguments arrive validated from
-:func:`imbalance_kit.losses._softmax_core.softmax_family_loss`. Writing
+`imbalance_kit.losses._softmax_core.softmax_family_loss`. Writing
 ``g_c = -q_c a_c w_c \\psi_c`` with
 
 $$
@@ -39,14 +39,9 @@ from __future__ import annotations
 
 import torch
 
-from imbalance_kit.losses._saved_grad import SavedGradFunction, save_grad
+from imbalance_kit._fused import SoftmaxOptions, compute_dtype
 
-__all__ = ["SoftmaxFamilyFunction", "compute_dtype", "softmax_family_forward"]
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 stays float64; every other floating dtype is computed in float32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
+__all__ = ["softmax_family_forward"]
 
 
 def _focal_terms(
@@ -90,6 +85,40 @@ def _focal_terms(
 def softmax_family_forward(
     logits: torch.Tensor,
     target: torch.Tensor,
+    alpha_vec: torch.Tensor | None,
+    weight: torch.Tensor | None,
+    offsets: torch.Tensor | None,
+    margins: torch.Tensor | None,
+    *,
+    opts: SoftmaxOptions,
+    need_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Loss (reduced as asked) and, if ``need_grad``, d(loss)/d(logits), for 2-D input.
+
+    A row whose target is neither a class index nor ``ignore_index`` (possible only with
+    ``validate_args=False``) gets a NaN loss and a NaN gradient row, as on the Triton path.
+    """
+    loss, grad = _forward(
+        logits,
+        target,
+        gamma=opts.gamma,
+        alpha=alpha_vec if alpha_vec is not None else opts.alpha,
+        weight=weight,
+        label_smoothing=opts.label_smoothing,
+        ignore_index=opts.ignore_index,
+        offsets=offsets,
+        margins=margins,
+        scale=opts.scale,
+        reduction=opts.reduction,
+        need_grad=need_grad,
+    )
+    grad = None if grad is None else grad.to(logits.dtype)
+    return loss.to(logits.dtype), grad
+
+
+def _forward(
+    logits: torch.Tensor,
+    target: torch.Tensor,
     *,
     gamma: float,
     alpha: float | torch.Tensor | None,
@@ -102,14 +131,16 @@ def softmax_family_forward(
     reduction: str,
     need_grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Loss (reduced as asked) and, if ``need_grad``, d(loss)/d(logits) for 2-D input."""
     num_rows, num_classes = logits.shape
     dtype = compute_dtype(logits.dtype)
     eps = float(label_smoothing)
 
     valid = target != ignore_index
-    safe_target = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)
+    in_range = (target >= 0) & (target < num_classes)
+    safe_target = torch.where(valid & in_range, target, torch.zeros_like(target)).unsqueeze(1)
     valid_f = valid.to(dtype)
+    # NaN for a row whose target is out of range (only reachable with validate_args=False)
+    valid_f = torch.where(valid & ~in_range, float("nan"), valid_f)
 
     # z' = scale * (z + o - m [c == y]) in a fresh buffer (or the input itself, untouched).
     z = logits.to(dtype)
@@ -223,42 +254,3 @@ def softmax_family_forward(
         grad.mul_(minus_total.unsqueeze(1))
     grad.scatter_add_(1, safe_target, coef_target.neg().unsqueeze(1))
     return loss, grad
-
-
-class SoftmaxFamilyFunction(SavedGradFunction):
-    """Loss in forward, analytic gradient computed there too and saved (nothing else)."""
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        logits: torch.Tensor,
-        target: torch.Tensor,
-        gamma: float,
-        alpha: float | torch.Tensor | None,
-        weight: torch.Tensor | None,
-        label_smoothing: float,
-        ignore_index: int,
-        offsets: torch.Tensor | None,
-        margins: torch.Tensor | None,
-        scale: float,
-        reduction: str,
-        need_grad: bool,
-    ) -> torch.Tensor:
-        loss, grad = softmax_family_forward(
-            logits,
-            target,
-            gamma=gamma,
-            alpha=alpha,
-            weight=weight,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            offsets=offsets,
-            margins=margins,
-            scale=scale,
-            reduction=reduction,
-            need_grad=need_grad,
-        )
-        grad = None if grad is None else grad.to(logits.dtype)
-        what = "the softmax family (focal, balanced softmax, logit adjustment, LDAM)"
-        save_grad(ctx, grad, reduction=reduction, what=what, per_row=True)
-        return loss.to(logits.dtype)

@@ -5,8 +5,6 @@ Ridnik et al., "Asymmetric Loss For Multi-Label Classification", ICCV 2021.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,16 +15,20 @@ from imbalance_kit._validation import (
     check_in_range,
     check_non_negative,
     check_non_negative_tensor,
-    check_reduction,
     check_same_shape,
     check_tensor,
     error,
+)
+from imbalance_kit.losses._common import (
+    Reduction,
+    check_logits_device,
+    check_module_weight,
+    check_reduction,
+    check_weight_tensor,
     reduce_loss,
 )
 
 __all__ = ["AsymmetricLoss", "asymmetric_loss"]
-
-Reduction = Literal["none", "mean", "sum"]
 
 
 def _check_broadcast_weight(weight: torch.Tensor, shape: torch.Size) -> None:
@@ -138,13 +140,19 @@ def asymmetric_loss(
     check_tensor("logits", logits)
     check_tensor("targets", targets)
     check_dtype_floating("logits", logits)
+    check_logits_device(logits)
     check_same_shape("logits", logits, "targets", targets)
+    if targets.device != logits.device:
+        raise error(
+            "targets", f"on the logits' device {logits.device}", f"device {targets.device}",
+            raw=True,
+        )  # fmt: skip
     check_non_negative("gamma_pos", gamma_pos)
     check_non_negative("gamma_neg", gamma_neg)
     check_in_range("clip", clip, 0.0, 1.0, high_inclusive=False)
     check_reduction(reduction)
     if weight is not None:
-        check_tensor("weight", weight)
+        check_weight_tensor("weight", weight, logits)
         _check_broadcast_weight(weight, logits.shape)
     targets = targets.to(logits.dtype)
     if validate_args:
@@ -187,7 +195,8 @@ def asymmetric_loss(
 
 
 class AsymmetricLoss(nn.Module):
-    r"""Module twin of :func:`asymmetric_loss`; ``forward`` only calls it.
+    r"""Module twin of [`asymmetric_loss`][imbalance_kit.losses.asymmetric_loss]; ``forward`` only
+    calls it.
 
     Args:
         gamma_pos: focusing exponent of the positive term.
@@ -233,10 +242,11 @@ class AsymmetricLoss(nn.Module):
         self.detach_focusing_weight = detach_focusing_weight
         self.reduction = reduction
         self.validate_args = validate_args
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`asymmetric_loss`."""
+        """Compute the loss; see [`asymmetric_loss`][imbalance_kit.losses.asymmetric_loss]."""
         return asymmetric_loss(
             logits,
             targets,

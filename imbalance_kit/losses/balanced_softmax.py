@@ -5,19 +5,17 @@ Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from imbalance_kit._validation import check_finite, check_ndim, error
+from imbalance_kit.losses._common import Backend, Reduction, check_module_weight
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 
 __all__ = ["BalancedSoftmaxLoss", "balanced_softmax_loss"]
-
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 
 
 def _per_class_vector(
@@ -47,6 +45,8 @@ def _per_class_vector(
     if tensor.dtype == torch.bool or tensor.is_complex():
         raise error(name, "real-valued", f"dtype {tensor.dtype}", TypeError, raw=True)
     check_ndim(name, tensor, 1)
+    if tensor.numel() == 0:
+        raise error(name, "non-empty (one entry per class)", "an empty sequence", raw=True)
     if num_classes is not None and tensor.shape[0] != num_classes:
         raise error(
             name,
@@ -167,7 +167,8 @@ def balanced_softmax_loss(
 
 
 class BalancedSoftmaxLoss(nn.Module):
-    r"""Module twin of :func:`balanced_softmax_loss`; ``forward`` only calls it.
+    r"""Module twin of [`balanced_softmax_loss`][imbalance_kit.losses.balanced_softmax_loss];
+    ``forward`` only calls it.
 
     The counts are kept as given (a plain attribute, not a buffer, so
     ``.half()`` cannot round them); ``weight`` is a buffer that moves with
@@ -208,10 +209,12 @@ class BalancedSoftmaxLoss(nn.Module):
         self.reduction = reduction
         self.backend = backend
         self.validate_args = validate_args
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`balanced_softmax_loss`."""
+        """Compute the loss; see
+        [`balanced_softmax_loss`][imbalance_kit.losses.balanced_softmax_loss]."""
         return balanced_softmax_loss(
             logits,
             target,

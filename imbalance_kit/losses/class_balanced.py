@@ -19,11 +19,16 @@ from imbalance_kit._validation import (
     check_in_range,
     check_ndim,
     check_non_negative,
-    check_reduction,
     check_tensor,
     error,
 )
-from imbalance_kit.losses._backend import BACKENDS
+from imbalance_kit.losses._common import (
+    BACKENDS,
+    Backend,
+    Reduction,
+    check_logits_device,
+    check_reduction,
+)
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 from imbalance_kit.losses.balanced_softmax import _num_classes, _per_class_vector
 from imbalance_kit.losses.focal import sigmoid_focal_loss
@@ -31,8 +36,6 @@ from imbalance_kit.weights import effective_number_weights
 
 __all__ = ["LOSS_TYPES", "ClassBalancedLoss", "class_balanced_loss"]
 
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 LossType = Literal["softmax", "sigmoid", "focal", "softmax_focal"]
 LOSS_TYPES = ("softmax", "sigmoid", "focal", "softmax_focal")
 Counts = torch.Tensor | np.ndarray | list[float]
@@ -43,6 +46,12 @@ def _check_class_input(logits: object, target: object) -> tuple[torch.Tensor, to
     logits = check_tensor("logits", logits)
     target = check_tensor("target", target)
     check_dtype_floating("logits", logits)
+    check_logits_device(logits)
+    if target.device != logits.device:
+        raise error(
+            "target", f"on the logits' device {logits.device}", f"device {target.device}",
+            raw=True,
+        )  # fmt: skip
     check_ndim("logits", logits, min_ndim=2)
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise error(
@@ -81,7 +90,7 @@ def class_balanced_loss(
     The effective number of $n$ samples, $E_n = (1 - \beta^n) / (1 - \beta)$,
     accounts for overlap between samples; a sample of class $y$ is weighted by
     $w_y \propto 1 / E_{n_y}$, with the weights normalised to sum to $C$
-    (:func:`~imbalance_kit.weights.effective_number_weights`). ``beta=0``
+    ([`effective_number_weights`][imbalance_kit.weights.effective_number_weights]). ``beta=0``
     gives equal weights, ``beta -> 1`` inverse-frequency weights. The weight
     multiplies one of four base losses of sample $i$ ($p = \operatorname{softmax}(z)$
     for the softmax types, $\sigma(z_c)$ per class for the sigmoid types,
@@ -121,7 +130,7 @@ def class_balanced_loss(
     reproduces it.
 
     Classes with a zero count get weight 0 (see
-    :func:`~imbalance_kit.weights.effective_number_weights`): their samples
+    [`effective_number_weights`][imbalance_kit.weights.effective_number_weights]): their samples
     contribute nothing. A batch whose samples all have weight 0 gives NaN for
     ``"mean"``, as ``F.cross_entropy`` does.
 
@@ -203,7 +212,8 @@ def class_balanced_loss(
     if validate_args:
         check_class_targets("target", target, num_classes, ignore_index)
     valid = target != ignore_index
-    safe = torch.where(valid, target, torch.zeros_like(target)).long()
+    in_range = (target >= 0) & (target < num_classes)
+    safe = torch.where(valid & in_range, target, torch.zeros_like(target)).long()
     one_hot = F.one_hot(safe, num_classes).movedim(-1, 1).to(logits.dtype)
     per_element = sigmoid_focal_loss(
         logits,
@@ -215,6 +225,9 @@ def class_balanced_loss(
         validate_args=False,  # the one-hot targets are valid by construction
     )
     row_weight = weights.to(per_element.dtype)[safe] * valid.to(per_element.dtype)
+    # NaN for a target outside [0, C) (only reachable with validate_args=False), as on the
+    # softmax types
+    row_weight = torch.where(valid & ~in_range, float("nan"), row_weight)
     per_sample = per_element.sum(dim=1) * row_weight
     if reduction == "none":
         return per_sample
@@ -224,7 +237,8 @@ def class_balanced_loss(
 
 
 class ClassBalancedLoss(nn.Module):
-    r"""Module twin of :func:`class_balanced_loss`; ``forward`` only calls it.
+    r"""Module twin of [`class_balanced_loss`][imbalance_kit.losses.class_balanced_loss];
+    ``forward`` only calls it.
 
     The counts are kept as given (a plain attribute, not a buffer, so
     ``.half()`` cannot round them); the weights are derived from them on each
@@ -274,7 +288,8 @@ class ClassBalancedLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`class_balanced_loss`."""
+        """Compute the loss; see
+        [`class_balanced_loss`][imbalance_kit.losses.class_balanced_loss]."""
         return class_balanced_loss(
             logits,
             target,

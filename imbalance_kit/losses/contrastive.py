@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imbalance_kit._fused import check_first_order
 from imbalance_kit._validation import (
     check_dtype_floating,
     check_finite,
@@ -26,7 +27,7 @@ from imbalance_kit._validation import (
     check_tensor,
     error,
 )
-from imbalance_kit.losses._saved_grad import check_first_order
+from imbalance_kit.losses._common import check_logits_device
 
 __all__ = [
     "NTXentLoss",
@@ -243,6 +244,7 @@ def _contrastive(
     """Shared SupCon / NT-Xent path: validation, flattening, gathering, reduction."""
     check_tensor("features", features)
     check_dtype_floating("features", features)
+    check_logits_device(features, "features")
     check_ndim("features", features, (2, 3))
     check_positive("temperature", temperature)
     if chunk_size is not None:
@@ -262,6 +264,11 @@ def _contrastive(
             raise error("labels", "an integer tensor of class ids", got, TypeError, raw=True)
         check_ndim("labels", labels, 1)
         check_same_length("features", features.shape[0], "labels", labels.shape[0])
+        if labels.device != features.device:
+            raise error(
+                "labels", f"on the features' device {features.device}",
+                f"device {labels.device}", raw=True,
+            )  # fmt: skip
     if validate_args:
         check_finite("features", features)
 
@@ -334,7 +341,7 @@ def supervised_contrastive_loss(
 
     With ``labels=None`` every sample is its own class, so the positives of an
     anchor are the other views of the same sample: with two views this is
-    SimCLR's NT-Xent (see :func:`nt_xent_loss`).
+    SimCLR's NT-Xent (see [`nt_xent_loss`][imbalance_kit.losses.nt_xent_loss]).
 
     **Memory.** The positive term is linear in the features and is computed
     from per-class feature sums, so no N x N label mask exists. Similarities
@@ -423,8 +430,8 @@ def nt_xent_loss(
     ```
 
     with $\mathrm{sim}$ the cosine similarity. This is
-    :func:`supervised_contrastive_loss` with ``labels=None`` on
-    ``torch.stack([z1, z2], dim=1)`` (the same code), so ``chunk_size``,
+    [`supervised_contrastive_loss`][imbalance_kit.losses.supervised_contrastive_loss] with
+    ``labels=None`` on ``torch.stack([z1, z2], dim=1)`` (the same code), so ``chunk_size``,
     ``gather_distributed`` and ``normalize`` behave as documented there.
 
     Reference: Chen et al., "A Simple Framework for Contrastive Learning of
@@ -474,7 +481,8 @@ def nt_xent_loss(
 
 
 class SupervisedContrastiveLoss(nn.Module):
-    """Module form of :func:`supervised_contrastive_loss`.
+    """Module form of
+    [`supervised_contrastive_loss`][imbalance_kit.losses.supervised_contrastive_loss].
 
     Args:
         temperature: $\\tau > 0$.
@@ -512,7 +520,7 @@ class SupervisedContrastiveLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """See :func:`supervised_contrastive_loss`."""
+        """See [`supervised_contrastive_loss`][imbalance_kit.losses.supervised_contrastive_loss]."""
         return supervised_contrastive_loss(
             features,
             labels,
@@ -528,7 +536,7 @@ class SupervisedContrastiveLoss(nn.Module):
 
 
 class NTXentLoss(nn.Module):
-    """Module form of :func:`nt_xent_loss`.
+    """Module form of [`nt_xent_loss`][imbalance_kit.losses.nt_xent_loss].
 
     Args:
         temperature: $\\tau > 0$.
@@ -564,7 +572,7 @@ class NTXentLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        """See :func:`nt_xent_loss`."""
+        """See [`nt_xent_loss`][imbalance_kit.losses.nt_xent_loss]."""
         return nt_xent_loss(
             z1,
             z2,

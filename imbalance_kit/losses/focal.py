@@ -14,19 +14,24 @@ ICCV 2017, https://arxiv.org/abs/1708.02002.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from imbalance_kit._validation import (
-    check_choice,
-    check_in_range,
-    check_non_negative,
+from imbalance_kit._fused import fused_loss
+from imbalance_kit._validation import check_choice, check_in_range, check_non_negative
+from imbalance_kit.losses._common import (
+    BACKENDS,
+    Backend,
+    Reduction,
+    check_module_weight,
     check_reduction,
 )
-from imbalance_kit.losses._backend import BACKENDS
-from imbalance_kit.losses._sigmoid_core import sigmoid_focal_family
+from imbalance_kit.losses._sigmoid_core import (
+    check_sigmoid_focal_args,
+    check_sigmoid_focal_values,
+    sigmoid_focal_engine,
+)
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 
 __all__ = [
@@ -35,9 +40,6 @@ __all__ = [
     "sigmoid_focal_loss",
     "softmax_focal_loss",
 ]
-
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 
 
 def sigmoid_focal_loss(
@@ -115,19 +117,63 @@ def sigmoid_focal_loss(
         >>> torch.allclose(sigmoid_focal_loss(logits, targets, alpha=None, gamma=0.0), bce)
         True
     """
-    return sigmoid_focal_family(
+    opts = check_sigmoid_focal_args(
         logits,
         targets,
+        pos_weight,
+        weight,
         alpha=alpha,
         gamma=gamma,
-        pos_weight=pos_weight,
-        weight=weight,
         label_smoothing=label_smoothing,
         ignore_index=ignore_index,
         reduction=reduction,
         backend=backend,
-        validate_args=validate_args,
     )
+    if validate_args:
+        check_sigmoid_focal_values(targets, pos_weight, weight, opts.ignore_index)
+    engine = sigmoid_focal_engine(backend, logits)
+    return fused_loss(
+        engine, logits, targets, pos_weight, weight, opts=opts, what="sigmoid_focal_loss"
+    )
+
+
+def _sigmoid_focal_formula(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    *,
+    pos_weight: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: float | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """The definition of [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss] in plain
+    autograd operations.
+
+    The fused engines compute exactly this (loss and gradient) in one pass; the tests hold
+    them to it. ``log p`` and ``log(1 - p)`` are ``logsigmoid(x)`` and ``logsigmoid(-x)``.
+
+    Examples:
+        >>> x, t = torch.tensor([3.0, -1.0, 15.0]), torch.tensor([1.0, 0.0, 1.0])
+        >>> torch.allclose(_sigmoid_focal_formula(x, t), sigmoid_focal_loss(x, t))
+        True
+    """
+    t = targets.to(logits.dtype)
+    keep = torch.ones_like(t, dtype=torch.bool) if ignore_index is None else t != ignore_index
+    t = torch.where(keep, t, 0.0) * (1 - label_smoothing) + label_smoothing / 2
+    p = torch.sigmoid(logits)
+    a_pos, a_neg = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
+    pos = a_pos * t * torch.sigmoid(-logits) ** gamma * F.logsigmoid(logits)  # (1 - p)^g log p
+    if pos_weight is not None:
+        pos = pos * pos_weight
+    neg = a_neg * (1 - t) * p**gamma * F.logsigmoid(-logits)
+    loss = -(pos + neg) if weight is None else -weight * (pos + neg)
+    loss = torch.where(keep, loss, 0.0)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / keep.sum()
 
 
 def softmax_focal_loss(
@@ -218,7 +264,8 @@ def _check_common(gamma: float, label_smoothing: float, reduction: str, backend:
 
 
 class SigmoidFocalLoss(nn.Module):
-    """Module form of :func:`sigmoid_focal_loss`; ``forward(logits, targets)`` calls it.
+    """Module form of [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss];
+    ``forward(logits, targets)`` calls it.
 
     ``pos_weight`` and ``weight`` are registered as buffers, so they follow ``.to(device)``
     and are saved in the state dict.
@@ -231,15 +278,15 @@ class SigmoidFocalLoss(nn.Module):
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
     Args:
-        alpha: see :func:`sigmoid_focal_loss`.
-        gamma: see :func:`sigmoid_focal_loss`.
-        pos_weight: see :func:`sigmoid_focal_loss`.
-        weight: see :func:`sigmoid_focal_loss`.
-        label_smoothing: see :func:`sigmoid_focal_loss`.
-        ignore_index: see :func:`sigmoid_focal_loss`.
-        reduction: see :func:`sigmoid_focal_loss`.
-        backend: see :func:`sigmoid_focal_loss`.
-        validate_args: see :func:`sigmoid_focal_loss`.
+        alpha: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        gamma: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        pos_weight: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        weight: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        label_smoothing: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        ignore_index: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        reduction: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        backend: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
+        validate_args: see [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss].
 
     Raises:
         ValueError: an out-of-range scalar argument or unknown option (checked here too).
@@ -275,6 +322,8 @@ class SigmoidFocalLoss(nn.Module):
         _check_common(gamma, label_smoothing, reduction, backend)
         self.alpha = alpha
         self.gamma = gamma
+        check_module_weight("pos_weight", pos_weight, validate_args=validate_args)
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("pos_weight", pos_weight)
         self.register_buffer("weight", weight)
         self.label_smoothing = label_smoothing
@@ -284,7 +333,8 @@ class SigmoidFocalLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Loss of ``logits`` against ``targets`` (see :func:`sigmoid_focal_loss`)."""
+        """Loss of ``logits`` against ``targets`` (see
+        [`sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss])."""
         return sigmoid_focal_loss(
             logits,
             targets,
@@ -304,7 +354,8 @@ class SigmoidFocalLoss(nn.Module):
 
 
 class SoftmaxFocalLoss(nn.Module):
-    """Module form of :func:`softmax_focal_loss`; ``forward(logits, target)`` calls it.
+    """Module form of [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss];
+    ``forward(logits, target)`` calls it.
 
     A tensor ``alpha`` and ``weight`` are registered as buffers (they follow ``.to(device)``).
 
@@ -315,14 +366,14 @@ class SoftmaxFocalLoss(nn.Module):
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
     Args:
-        alpha: see :func:`softmax_focal_loss`.
-        gamma: see :func:`softmax_focal_loss`.
-        weight: see :func:`softmax_focal_loss`.
-        label_smoothing: see :func:`softmax_focal_loss`.
-        ignore_index: see :func:`softmax_focal_loss`.
-        reduction: see :func:`softmax_focal_loss`.
-        backend: see :func:`softmax_focal_loss`.
-        validate_args: see :func:`softmax_focal_loss`.
+        alpha: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        gamma: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        weight: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        label_smoothing: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        ignore_index: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        reduction: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        backend: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
+        validate_args: see [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss].
 
     Raises:
         ValueError: an out-of-range scalar argument or unknown option (checked here too).
@@ -351,6 +402,7 @@ class SoftmaxFocalLoss(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(alpha, torch.Tensor):
+            check_module_weight("alpha", alpha, validate_args=validate_args)
             self.register_buffer("alpha", alpha)
         else:
             if alpha is not None:
@@ -358,6 +410,7 @@ class SoftmaxFocalLoss(nn.Module):
             self.alpha = alpha
         _check_common(gamma, label_smoothing, reduction, backend)
         self.gamma = gamma
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
         self.label_smoothing = label_smoothing
         self.ignore_index = ignore_index
@@ -366,7 +419,8 @@ class SoftmaxFocalLoss(nn.Module):
         self.validate_args = validate_args
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of ``logits`` against class indices ``target`` (see :func:`softmax_focal_loss`)."""
+        """Loss of ``logits`` against class indices ``target`` (see
+        [`softmax_focal_loss`][imbalance_kit.losses.softmax_focal_loss])."""
         return softmax_focal_loss(
             logits,
             target,

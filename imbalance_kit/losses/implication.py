@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import torch
 from torch import nn
@@ -20,16 +19,21 @@ from imbalance_kit._validation import (
     check_ndim,
     check_non_negative_tensor,
     check_positive_int,
-    check_reduction,
     check_tensor,
     describe,
     error,
+)
+from imbalance_kit.losses._common import (
+    Reduction,
+    check_logits_device,
+    check_module_weight,
+    check_reduction,
+    check_weight_tensor,
     reduce_loss,
 )
 
 __all__ = ["ImplicationPenalty", "implication_penalty"]
 
-Reduction = Literal["none", "mean", "sum"]
 LabelRef = int | str
 Implications = torch.Tensor | Sequence[Sequence[LabelRef]]
 LabelNames = Sequence[str] | Mapping[str, int]
@@ -193,13 +197,14 @@ def implication_penalty(
     """
     check_tensor("logits", logits)
     check_dtype_floating("logits", logits)
+    check_logits_device(logits)
     check_ndim("logits", logits, min_ndim=1)
     check_reduction(reduction)
     pairs = _resolve_implications(
         implications, logits.shape[-1], labels, logits.device, validate_args=validate_args
     )
     if weight is not None:
-        check_tensor("weight", weight)
+        check_weight_tensor("weight", weight, logits)
         if weight.shape != (pairs.shape[0],):
             raise error(
                 "weight",
@@ -220,7 +225,8 @@ def implication_penalty(
 
 
 class ImplicationPenalty(nn.Module):
-    r"""Module twin of :func:`implication_penalty`; ``forward`` only calls it.
+    r"""Module twin of [`implication_penalty`][imbalance_kit.losses.implication_penalty];
+    ``forward`` only calls it.
 
     The pairs are resolved (names to indices) once here and kept as an
     ``(M, 2)`` buffer, so they move with ``.to(device)``.
@@ -266,10 +272,12 @@ class ImplicationPenalty(nn.Module):
         self.reduction = reduction
         self.validate_args = validate_args
         self.register_buffer("implications", pairs)
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        """Compute the penalty; see :func:`implication_penalty`."""
+        """Compute the penalty; see
+        [`implication_penalty`][imbalance_kit.losses.implication_penalty]."""
         return implication_penalty(
             logits,
             self.implications,

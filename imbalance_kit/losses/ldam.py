@@ -6,20 +6,17 @@ Loss", NeurIPS 2019.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from torch import nn
 
 from imbalance_kit._validation import check_non_negative, check_positive
+from imbalance_kit.losses._common import Backend, Reduction, check_module_weight
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 from imbalance_kit.losses.balanced_softmax import _num_classes, _per_class_vector
 
 __all__ = ["LDAMLoss", "ldam_loss", "ldam_margins"]
 
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 Counts = torch.Tensor | np.ndarray | list[float]
 
 
@@ -92,7 +89,7 @@ def ldam_loss(
     first and switches on class-balanced weights for the last stage (epoch
     160 of 200 on CIFAR), because re-weighting from the start hurts the
     learned features. Pass the weights from
-    :func:`~imbalance_kit.weights.effective_number_weights` at that point
+    [`effective_number_weights`][imbalance_kit.weights.effective_number_weights] at that point
     (``beta=0.9999`` in the paper), or assign them to ``LDAMLoss.weight``:
 
     ```python
@@ -162,7 +159,7 @@ def ldam_loss(
 
 
 class LDAMLoss(nn.Module):
-    r"""Module twin of :func:`ldam_loss`; ``forward`` only calls it.
+    r"""Module twin of [`ldam_loss`][imbalance_kit.losses.ldam_loss]; ``forward`` only calls it.
 
     ``weight`` is a buffer: for deferred re-weighting assign the new weights
     when the re-weighting stage starts, e.g.
@@ -218,10 +215,11 @@ class LDAMLoss(nn.Module):
         self.reduction = reduction
         self.backend = backend
         self.validate_args = validate_args
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`ldam_loss`."""
+        """Compute the loss; see [`ldam_loss`][imbalance_kit.losses.ldam_loss]."""
         return ldam_loss(
             logits,
             target,

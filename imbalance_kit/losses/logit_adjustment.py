@@ -5,8 +5,6 @@ Menon et al., "Long-tail learning via logit adjustment", ICLR 2021.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from torch import nn
@@ -17,13 +15,12 @@ from imbalance_kit._validation import (
     check_non_negative,
     check_tensor,
 )
+from imbalance_kit.losses._common import Backend, Reduction, check_module_weight
 from imbalance_kit.losses._softmax_core import softmax_family_loss
 from imbalance_kit.losses.balanced_softmax import _num_classes, _per_class_vector
 
 __all__ = ["LogitAdjustedLoss", "adjust_logits", "logit_adjusted_loss"]
 
-Reduction = Literal["none", "mean", "sum"]
-Backend = Literal["auto", "torch", "triton"]
 Priors = torch.Tensor | np.ndarray | list[float]
 
 
@@ -115,7 +112,7 @@ def logit_adjusted_loss(
     ```
 
     ``tau = 0`` is plain cross-entropy; ``tau = 1`` with priors proportional
-    to the counts is :func:`~imbalance_kit.losses.balanced_softmax_loss`.
+    to the counts is [`balanced_softmax_loss`][imbalance_kit.losses.balanced_softmax_loss].
     ``class_priors`` is normalised to sum to 1 (the loss does not depend on
     the normalisation, so class counts may be passed directly). Computed by
     the shared softmax engine (``offsets = tau * log prior``).
@@ -176,7 +173,8 @@ def logit_adjusted_loss(
 
 
 class LogitAdjustedLoss(nn.Module):
-    r"""Module twin of :func:`logit_adjusted_loss`; ``forward`` only calls it.
+    r"""Module twin of [`logit_adjusted_loss`][imbalance_kit.losses.logit_adjusted_loss];
+    ``forward`` only calls it.
 
     The priors are kept as given (a plain attribute, not a buffer, so
     ``.half()`` cannot round them); ``weight`` is a buffer.
@@ -220,10 +218,12 @@ class LogitAdjustedLoss(nn.Module):
         self.reduction = reduction
         self.backend = backend
         self.validate_args = validate_args
+        check_module_weight("weight", weight, validate_args=validate_args)
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss; see :func:`logit_adjusted_loss`."""
+        """Compute the loss; see
+        [`logit_adjusted_loss`][imbalance_kit.losses.logit_adjusted_loss]."""
         return logit_adjusted_loss(
             logits,
             target,

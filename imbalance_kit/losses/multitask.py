@@ -37,6 +37,7 @@ OPTION_USERS: dict[str, tuple[str, ...]] = {
     "uncertainty_form": ("uncertainty",),
     "init_log_var": ("uncertainty",),
     "eps": ("dwa", *METRIC_WEIGHTINGS),
+    "class_counts": ("difficulty",),
 }
 LossFn: TypeAlias = Callable[[Any, Any], torch.Tensor]
 TaskSpec: TypeAlias = LossFn | str | tuple[str, Mapping[str, Any]] | Mapping[str, Any]
@@ -115,6 +116,36 @@ def _project_weights(raw: list[float], low: float, high: float | None) -> list[f
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _class_imbalance(class_counts: Any, task_names: tuple[str, ...]) -> list[float]:
+    """The imbalance $u_t = 1 - H(p_t) / \\log C_t$ of each task's class counts (0: balanced)."""
+    if not isinstance(class_counts, Mapping):
+        raise error("class_counts", "a mapping of task name -> class counts", class_counts)
+    unknown = [key for key in class_counts if key not in task_names]
+    missing = [t for t in task_names if t not in class_counts]
+    if unknown or missing:
+        raise error(
+            "class_counts",
+            f"keyed by exactly the tasks {list(task_names)}",
+            f"missing {missing}, unknown {unknown}",
+            raw=True,
+        )
+    out = []
+    for task in task_names:
+        name = f"class_counts[{task!r}]"
+        counts = torch.as_tensor(class_counts[task], dtype=torch.float64).detach().cpu()
+        if counts.ndim != 1 or counts.numel() < 2:
+            raise error(name, "a 1-D sequence of at least two class counts", class_counts[task])
+        if not bool(torch.isfinite(counts).all()) or bool((counts < 0).any()):
+            raise error(name, "finite counts >= 0", counts.tolist())
+        total = float(counts.sum())
+        if total <= 0:
+            raise error(name, "counts with a positive total", counts.tolist())
+        p = counts / total
+        entropy = float(-(p[p > 0] * p[p > 0].log()).sum())
+        out.append(min(1.0, max(0.0, 1.0 - entropy / math.log(counts.numel()))))
+    return out
+
+
 def _check_options_used(weighting: str, options: Mapping[str, Any]) -> None:
     """Raise if an option the chosen weighting does not read differs from its default."""
     defaults = _option_defaults()
@@ -172,8 +203,8 @@ class MultiTaskLoss(nn.Module):
     **Task specs.** Each value of ``tasks`` is one of: a callable
     ``(output, target) -> scalar tensor`` (an ``nn.Module`` loss or a function);
     a registry name such as ``"softmax_focal"`` (built with
-    :func:`imbalance_kit.losses.get_loss`); a pair ``(name, kwargs)``; or a
-    mapping ``{"name": name, **kwargs}`` (the form a YAML config gives).
+    [`imbalance_kit.losses.get_loss`][imbalance_kit.losses.get_loss]); a pair ``(name, kwargs)``; or
+    a mapping ``{"name": name, **kwargs}`` (the form a YAML config gives).
 
     **Weightings.** Except for ``"uncertainty"``, the total is
     $\sum_t w_t L_t$ with constant weights normalised to
@@ -184,7 +215,7 @@ class MultiTaskLoss(nn.Module):
     - ``"uniform"``: $w_t = 1$, the plain sum.
     - ``"uncertainty"`` (Kendall et al. 2018): learnable log-variances
       $s_t$ (the parameter ``log_vars``) and
-      $$\mathcal{L} = \sum_t c\,\left(e^{-s_t} L_t + s_t\right),$$
+      $\mathcal{L} = \sum_t c\,\left(e^{-s_t} L_t + s_t\right)$,
       with $c = 1$ (``uncertainty_form="simple"``) or $c = 1/2$
       (``"gaussian"``: $L_t / (2\sigma_t^2) + \log\sigma_t$ with
       $s_t = \log\sigma_t^2$, the paper's regression form). The weights
@@ -196,25 +227,33 @@ class MultiTaskLoss(nn.Module):
     - ``"dwa"`` (Dynamic Weight Average, Liu et al. 2019): with
       $\bar L_t(e)$ the mean training loss of task $t$ over epoch
       $e$, $r_t = \bar L_t(e-1) / \bar L_t(e-2)$ and
-      $$w_t = K \frac{\exp(r_t / T)}{\sum_j \exp(r_j / T)};$$
+      $w_t = K \frac{\exp(r_t / T)}{\sum_j \exp(r_j / T)}$;
       uniform until two epochs are recorded. Losses of every ``forward`` in
-      training mode are accumulated; call :meth:`step_epoch` at the end of each
-      epoch to close it (or pass the epoch means yourself, e.g. all-reduced
-      over ranks).
+      training mode are accumulated; call
+      [`step_epoch`][imbalance_kit.losses.MultiTaskLoss.step_epoch] at the end of each epoch to
+      close it (or pass the epoch means yourself, e.g. all-reduced over ranks).
     - ``"inverse_accuracy"`` / ``"inverse_f1"``: $w_t \propto 1 / \max(m_t, \epsilon)$
       for the task metric $m_t$ (accuracy or F1; the rule is the same, the
       name says which metric you feed).
     - ``"difficulty"`` (Dynamic Task Prioritization, Guo et al. 2018):
       focal-style $w_t \propto -(1 - k_t)^\gamma \log k_t$ with
       $k_t = \mathrm{clip}(m_t, \epsilon, 1 - \epsilon)$: tasks with a
-      low metric get more weight.
+      low metric get more weight. With ``class_counts`` it combines the class
+      counts with the performance:
+      $w_t \propto d_t\,(1 + u_t)$, where $d_t$ is the term above
+      (1 before the first metrics) and
+      $u_t = 1 - H(p_t) / \log C_t \in [0, 1]$ is the imbalance of task
+      $t$'s class distribution $p_t$ (its $C_t$ class counts normalised;
+      $H$ the entropy): 0 for balanced classes, towards 1 as one class
+      dominates. A task with rarer classes gets more weight from the start (up to
+      twice that of a balanced task at equal performance).
 
     The metric-driven weightings are uniform until the first
-    :meth:`update_metrics` call (after each evaluation, with a value in
-    ``[0, 1]`` for every task; ``metric_momentum`` smooths them as the paper's
-    moving average). Weights are finite for metrics of exactly 0 or 1 and
-    never NaN. :meth:`task_weights` shows the current weights. The DWA loss
-    history and the metrics are saved in ``state_dict()``.
+    [`update_metrics`][imbalance_kit.losses.MultiTaskLoss.update_metrics] call (after each
+    evaluation, with a value in ``[0, 1]`` for every task; ``metric_momentum`` smooths them as the
+    paper's moving average). Weights are finite for metrics of exactly 0 or 1 and
+    never NaN. [`task_weights`][imbalance_kit.losses.MultiTaskLoss.task_weights] shows the current
+    weights. The DWA loss history and the metrics are saved in ``state_dict()``.
 
     References: Kendall, Gal & Cipolla, "Multi-Task Learning Using
     Uncertainty to Weigh Losses", CVPR 2018. Liu, Johns & Davison,
@@ -230,6 +269,9 @@ class MultiTaskLoss(nn.Module):
             except ``"uniform"``.
         dwa_temperature: DWA temperature $T > 0$ (2 in the paper); ``"dwa"`` only.
         gamma: focusing exponent $\gamma \ge 0$; ``"difficulty"`` only.
+        class_counts: task name -> the training class counts of that task (every
+            task, at least two classes each; a binary task gives its negative and
+            positive counts); ``"difficulty"`` only.
         metric_momentum: $\alpha \in [0, 1)$; a new metric is stored as
             $\alpha m_\text{old} + (1 - \alpha) m_\text{new}$ (0 keeps the
             latest value); metric-driven weightings only.
@@ -286,6 +328,7 @@ class MultiTaskLoss(nn.Module):
         uncertainty_form: Literal["simple", "gaussian"] = "simple",
         init_log_var: float = 0.0,
         eps: float = 1e-6,
+        class_counts: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(tasks, Mapping) or len(tasks) == 0:
@@ -314,6 +357,7 @@ class MultiTaskLoss(nn.Module):
                 "uncertainty_form": uncertainty_form,
                 "init_log_var": init_log_var,
                 "eps": eps,
+                "class_counts": class_counts,
             },
         )
 
@@ -327,6 +371,9 @@ class MultiTaskLoss(nn.Module):
         self.metric_momentum = metric_momentum
         self.uncertainty_form = uncertainty_form
         self.eps = eps
+        self._imbalance: list[float] | None = (
+            None if class_counts is None else _class_imbalance(class_counts, self.task_names)
+        )
         k = len(self.task_names)
         if weighting == "uncertainty":
             self.log_vars = nn.Parameter(torch.full((k,), float(init_log_var)))
@@ -360,13 +407,19 @@ class MultiTaskLoss(nn.Module):
             ratios = [lt / max(bt, self.eps) for lt, bt in zip(last, before)]
             top = max(ratios)
             return [math.exp((r - top) / self.dwa_temperature) for r in ratios]
+        if self.weighting == "difficulty":
+            raw = [1.0] * k
+            if self._metrics:
+                values = [self._metrics[t] for t in self.task_names]
+                clipped = [min(max(m, self.eps), 1.0 - self.eps) for m in values]
+                raw = [-((1.0 - m) ** self.gamma) * math.log(m) for m in clipped]
+            if self._imbalance is not None:
+                raw = [d * (1.0 + u) for d, u in zip(raw, self._imbalance)]
+            return raw
         if self.weighting in METRIC_WEIGHTINGS:
             if not self._metrics:
                 return [1.0] * k
             values = [self._metrics[t] for t in self.task_names]
-            if self.weighting == "difficulty":
-                clipped = [min(max(m, self.eps), 1.0 - self.eps) for m in values]
-                return [-((1.0 - m) ** self.gamma) * math.log(m) for m in clipped]
             return [1.0 / max(m, self.eps) for m in values]
         return [1.0] * k
 

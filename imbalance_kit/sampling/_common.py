@@ -6,7 +6,7 @@ Every sampler defines one *global draw* per ``(seed, epoch)``: a sequence of
 padded to ``ceil(num_samples / R) * R`` by repeating it from the start, exactly
 as ``torch.utils.data.DistributedSampler`` pads. No rank talks to another.
 
-Draws with replacement are generated in fixed chunks of :data:`CHUNK`
+Draws with replacement are generated in fixed chunks of `CHUNK`
 positions, each from its own ``torch.Generator`` seeded by
 ``(seed, epoch, stream, chunk)``: an epoch of any length streams in
 ``O(CHUNK)`` extra memory, and a rank only looks up the table entries of its
@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 from imbalance_kit._validation import check_positive_int, error
+from imbalance_kit.weights import _count_labels
 
 CHUNK = 1 << 20
 """Positions per generator chunk. Part of the draw's definition: changing it changes the draws."""
@@ -57,6 +58,17 @@ def chunk_generator(seed: int, epoch: int, stream: int, chunk: int) -> torch.Gen
     return torch.Generator().manual_seed(value & ((1 << 63) - 1))
 
 
+#: What a sampler's error says when its labels hold an implausibly large class id.
+REMAP_HINT = (
+    "remap sparse class ids to 0..C-1 first, e.g. torch.unique(labels, return_inverse=True)[1]"
+)
+
+
+def sampler_class_counts(labels: torch.Tensor) -> torch.Tensor:
+    """Per-class counts of validated labels (CPU int64), refusing implausible class ids."""
+    return _count_labels("labels", labels, None, hint=REMAP_HINT).cpu()
+
+
 def index_dtype(n: int) -> torch.dtype:
     """The smallest signed integer dtype able to hold indices ``< n`` (int32 or int64)."""
     return torch.int32 if n < 2**31 else torch.int64
@@ -72,9 +84,15 @@ class EpochShards:
     num_samples: int
 
     def _init_shards(
-        self, num_samples: int, seed: int, num_replicas: int | None, rank: int | None
+        self,
+        num_samples: int,
+        seed: int,
+        num_replicas: int | None,
+        rank: int | None,
+        *,
+        name: str = "num_samples",
     ) -> None:
-        check_positive_int("num_samples", num_samples)
+        check_positive_int(name, num_samples)
         check_positive_int("seed", seed, minimum=0)
         self.num_replicas, self.rank = resolve_replicas(num_replicas, rank)
         self.num_samples = num_samples

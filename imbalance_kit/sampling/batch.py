@@ -17,8 +17,9 @@ from imbalance_kit.sampling._common import (
     chunk_generator,
     group_members,
     index_dtype,
+    sampler_class_counts,
 )
-from imbalance_kit.weights import _as_labels, class_counts
+from imbalance_kit.weights import _as_labels
 
 __all__ = ["BalancedBatchSampler"]
 
@@ -95,8 +96,14 @@ class BalancedBatchSampler(EpochShards, Sampler[list[int]]):
         batch_size = classes_per_batch * samples_per_class
         default = max(1, n // batch_size)
         Sampler.__init__(self)
-        self._init_shards(default if num_batches is None else num_batches, seed, num_replicas, rank)
-        counts = class_counts(tensor).cpu()
+        self._init_shards(
+            default if num_batches is None else num_batches,
+            seed,
+            num_replicas,
+            rank,
+            name="num_batches",
+        )
+        counts = sampler_class_counts(tensor)
         self.class_counts = counts
         self.classes = torch.nonzero(counts).reshape(-1)
         if classes_per_batch > self.classes.numel():

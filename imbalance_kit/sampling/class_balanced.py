@@ -15,8 +15,9 @@ from imbalance_kit.sampling._common import (
     ShardedSampler,
     exponential_race,
     group_members,
+    sampler_class_counts,
 )
-from imbalance_kit.weights import _as_labels, class_counts
+from imbalance_kit.weights import _as_labels
 
 __all__ = ["ClassBalancedSampler"]
 
@@ -68,7 +69,7 @@ class ClassBalancedSampler(ShardedSampler):
         class_counts: ``(C,)`` int64 samples per class.
         class_probabilities: ``(C,)`` float64 probability of drawing each class.
         balances_classes: ``True`` when ``power < 1`` (read by
-            :func:`imbalance_kit.weights.warn_if_double_correction`).
+            [`imbalance_kit.weights.warn_if_double_correction`][imbalance_kit.weights.warn_if_double_correction]).
 
     Raises:
         ValueError: empty labels, negative ``power``, ``num_samples`` not a
@@ -109,7 +110,7 @@ class ClassBalancedSampler(ShardedSampler):
             )
         self.power = float(power)
         self.replacement = bool(replacement)
-        counts = class_counts(tensor).cpu()
+        counts = sampler_class_counts(tensor)
         self.class_counts = counts
         # n_c ** power normalised over the non-empty classes, in log space (no overflow)
         log_mass = torch.where(

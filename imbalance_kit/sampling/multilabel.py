@@ -8,7 +8,12 @@ from typing import Any
 
 import torch
 
-from imbalance_kit._validation import check_ndim, check_non_negative, error
+from imbalance_kit._validation import (
+    check_ndim,
+    check_non_negative,
+    check_non_negative_tensor,
+    error,
+)
 from imbalance_kit.sampling._common import (
     CHUNK,
     AliasTable,
@@ -46,7 +51,8 @@ class MultiLabelBalancedSampler(ShardedSampler):
     Long-Tailed Datasets", ECCV 2020 (its multi-label use).
 
     Args:
-        targets: ``(N, L)`` multi-label targets (bool, integer or float; any device).
+        targets: ``(N, L)`` multi-label targets in ``[0, 1]`` (bool, integer or
+            float; soft targets count as positive above 0.5; any device).
         num_samples: indices per epoch over all ranks (default ``N``).
         power: exponent ``q >= 0`` on the group sizes.
         replacement: draw with replacement.
@@ -64,7 +70,8 @@ class MultiLabelBalancedSampler(ShardedSampler):
         balances_classes: ``True`` when ``power < 1``.
 
     Raises:
-        ValueError: ``targets`` not 2-D or empty; no sample can be drawn;
+        ValueError: ``targets`` not 2-D, empty, NaN/inf or outside ``[0, 1]``; no sample
+            can be drawn;
             negative ``power``; ``num_samples`` too large without replacement.
 
     Examples:
@@ -95,6 +102,15 @@ class MultiLabelBalancedSampler(ShardedSampler):
         n, num_labels = y.shape
         if n == 0 or num_labels == 0:
             raise error("targets", "non-empty", f"shape {tuple(y.shape)}", raw=True)
+        if y.dtype != torch.bool:
+            if y.is_complex():
+                raise error("targets", "real-valued", f"dtype {y.dtype}", TypeError, raw=True)
+            check_non_negative_tensor("targets", y)  # NaN, inf and negatives
+            if bool((y > 1).any()):
+                raise error(
+                    "targets", "0/1 targets (or soft targets in [0, 1])",
+                    f"maximum {y.max().item()!r}", raw=True,
+                )  # fmt: skip
         super().__init__(n if num_samples is None else num_samples, seed, num_replicas, rank)
         self.power = float(power)
         self.replacement = bool(replacement)

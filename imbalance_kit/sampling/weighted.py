@@ -54,7 +54,7 @@ class WeightedSampler(ShardedSampler):
 
     Attributes:
         balances_classes: ``True`` when the weights are not all equal (read by
-            :func:`imbalance_kit.weights.warn_if_double_correction`).
+            [`imbalance_kit.weights.warn_if_double_correction`][imbalance_kit.weights.warn_if_double_correction]).
 
     Raises:
         ValueError: weights not 1-D, negative, NaN/inf or all zero;

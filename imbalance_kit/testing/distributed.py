@@ -49,7 +49,8 @@ def _entry(
 
 
 def lightning_ddp_strategy(rank: int, world_size: int) -> Any:
-    """Lightning's gloo ``DDPStrategy`` for a worker of :func:`run_distributed`.
+    """Lightning's gloo ``DDPStrategy`` for a worker of
+    [`run_distributed`][imbalance_kit.testing.distributed.run_distributed].
 
     The process group exists already: the environment tells Lightning it was launched
     externally, so it neither starts processes nor opens a port. Lightning's info logs

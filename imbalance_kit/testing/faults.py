@@ -1,12 +1,13 @@
 """Fault injection for tests of resumable pipelines: a process killed mid-training, a damaged file.
 
-* :func:`kill_at_epoch_start`: a Lightning callback that ends the process with
-  ``os._exit(137)`` (what ``kill -9`` leaves: no ``finally``, no flushing, no clean-up) when
-  epoch ``epoch`` is about to start, i.e. after ``epoch`` finished epochs and their
-  checkpoints. Run the training in a subprocess with it, rerun without it, and compare with
-  an uninterrupted run.
-* :func:`truncate_file` and :func:`corrupt_file`: damage a run file the way a full disk or a
-  killed writer does.
+* [`kill_at_epoch_start`][imbalance_kit.testing.faults.kill_at_epoch_start]: a Lightning callback
+  that ends the process with ``os._exit(137)`` (what ``kill -9`` leaves: no ``finally``, no
+  flushing, no clean-up) when epoch ``epoch`` is about to start, i.e. after ``epoch`` finished
+  epochs and their checkpoints. Run the training in a subprocess with it, rerun without it, and
+  compare with an uninterrupted run.
+* [`truncate_file`][imbalance_kit.testing.faults.truncate_file] and
+  [`corrupt_file`][imbalance_kit.testing.faults.corrupt_file]: damage a run file the way a full disk
+  or a killed writer does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 __all__ = ["KILLED_EXIT_CODE", "corrupt_file", "kill_at_epoch_start", "truncate_file"]
 
-#: The exit status :func:`kill_at_epoch_start` ends the process with (128 + SIGKILL).
+#: The exit status [`kill_at_epoch_start`][imbalance_kit.testing.faults.kill_at_epoch_start] ends
+#: the process with (128 + SIGKILL).
 KILLED_EXIT_CODE = 137
 
 

@@ -1,13 +1,13 @@
 """Reference calibration code in plain numpy / Python, written from the papers.
 
-* :func:`ece_reference` follows Guo et al. 2017 (top-label ECE / MCE) and Kumar,
+* `ece_reference` follows Guo et al. 2017 (top-label ECE / MCE) and Kumar,
   Liang & Ma 2019 ("Verified Uncertainty Calibration", the ``calibration``
   package: ``get_equal_bins``, ``plugin_ce``, ``unbiased_square_ce`` and the
   marginal (classwise) mode), one bin at a time with Python loops.
-* :func:`lbfgs_temperature` is the temperature-scaling recipe most projects copy
+* `lbfgs_temperature` is the temperature-scaling recipe most projects copy
   (gpleiss/temperature_scaling: ``nn.Parameter(1.5)``, ``LBFGS(lr=0.01,
   max_iter=50)``), used by the benchmark as the peer.
-* :func:`nll_at_temperature` is the plain float64 NLL of ``softmax(logits / T)``.
+* `nll_at_temperature` is the plain float64 NLL of ``softmax(logits / T)``.
 """
 
 from __future__ import annotations

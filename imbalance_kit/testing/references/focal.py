@@ -1,12 +1,12 @@
 """Independent reference implementations of the focal losses.
 
-* :func:`torchvision_sigmoid_focal_loss` is the formula of
+* `torchvision_sigmoid_focal_loss` is the formula of
   ``torchvision.ops.sigmoid_focal_loss`` as published (torchvision 0.15+), written out so
   the tests and the loss benchmark need no torchvision install. Plain autograd, eager ops.
-* :func:`naive_sigmoid_focal_loss` is the full formula of
-  :func:`imbalance_kit.losses.sigmoid_focal_loss` (pos_weight, weight, label smoothing,
-  ignore_index) written term by term with autograd.
-* :func:`naive_softmax_focal_loss` is the softmax-family formula (alpha, weight, label
+* `naive_sigmoid_focal_loss` is the full formula of
+  [`imbalance_kit.losses.sigmoid_focal_loss`][imbalance_kit.losses.sigmoid_focal_loss] (pos_weight,
+  weight, label smoothing, ignore_index) written term by term with autograd.
+* `naive_softmax_focal_loss` is the softmax-family formula (alpha, weight, label
   smoothing, ignore_index, offsets, margins, scale) written term by term with autograd.
 """
 

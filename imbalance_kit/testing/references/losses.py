@@ -2,7 +2,7 @@
 
 Each function writes the paper's formula out literally, in float64, with Python
 loops over samples and classes where that is clearer than vectorised code. They
-are deliberately slow and share no code with :mod:`imbalance_kit.losses`, so a
+are deliberately slow and share no code with [`imbalance_kit.losses`][imbalance_kit.losses], so a
 test comparing the two checks the library against the paper, not against itself.
 All return the *unreduced* loss (per sample, or per element for multi-label).
 """

@@ -2,14 +2,15 @@
 
 Unknown keys are errors (a typo never silently falls back to a default), and
 ``--set section.key=value`` overrides are parsed as YAML scalars. The full
-schema with defaults is :class:`RiskConfig`; ``configs/default.yaml`` in the
-package folder lists every key.
+schema with defaults is :class:`RiskConfig`; ``imbalance_risk/configs/default.yaml``
+(``--config default``) lists every key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +25,8 @@ from imbalance_kit.app import (
     check_positive,
     check_positive_int,
     error,
-    read_yaml_mapping,
 )
+from imbalance_kit.app import load_config as _load_config
 
 __all__ = [
     "BinaryLossConfig",
@@ -283,26 +284,60 @@ class SamplerConfig:
 class OversampleConfig:
     """``noise_oversample`` of the positive training steps.
 
+    Two ways to say how many synthetic positives to add (give at most one):
+
+    * ``ratio``: positives are raised to ``int(ratio * n_negative)`` (in ``(0, 1]``);
+      ``null`` with no ``augment_factor`` means ``0.5``.
+    * ``augment_factor``: ``augment_factor`` jittered copies per positive step, the field
+      report's spelling (``n_positive * augment_factor`` new rows, their sources drawn
+      uniformly with replacement, so each positive gets that many copies on average).
+
     Attributes:
         enabled: switch.
-        ratio: positives are raised to ``int(ratio * n_negative)`` (in ``(0, 1]``).
+        ratio: target positives relative to the negatives, or ``None``.
+        augment_factor: copies per positive (an integer >= 1), or ``None``.
         noise_std: jitter relative to the positives' per-feature standard deviation.
 
     Examples:
         >>> OversampleConfig(ratio=1.0).noise_std
         0.1
+        >>> OversampleConfig().target_positives(n_positive=10, n_negative=200)
+        100
+        >>> OversampleConfig(augment_factor=3).target_positives(n_positive=10, n_negative=200)
+        40
+        >>> OversampleConfig(ratio=0.5, augment_factor=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: imbalance.noise_oversample.ratio must be null when augment_factor is set ...
     """
 
     enabled: bool = True
-    ratio: float = 0.5
+    ratio: float | None = None
+    augment_factor: int | None = None
     noise_std: float = 0.1
 
     def __post_init__(self) -> None:
         check_bool_option("imbalance.noise_oversample.enabled", self.enabled)
-        check_in_range(
-            "imbalance.noise_oversample.ratio", self.ratio, 0.0, 1.0, low_inclusive=False
-        )
+        if self.ratio is not None:
+            check_in_range(
+                "imbalance.noise_oversample.ratio", self.ratio, 0.0, 1.0, low_inclusive=False
+            )
+        if self.augment_factor is not None:
+            check_positive_int("imbalance.noise_oversample.augment_factor", self.augment_factor)
+            if self.ratio is not None:
+                raise error(
+                    "imbalance.noise_oversample.ratio",
+                    "null when augment_factor is set (one target: ratio * negatives, or "
+                    "augment_factor copies per positive)",
+                    self.ratio,
+                )
         check_non_negative("imbalance.noise_oversample.noise_std", self.noise_std)
+
+    def target_positives(self, n_positive: int, n_negative: int) -> int:
+        """How many positive rows there are after over-sampling."""
+        if self.augment_factor is not None:
+            return n_positive * (1 + self.augment_factor)
+        return int((0.5 if self.ratio is None else self.ratio) * n_negative)
 
 
 @dataclass
@@ -329,7 +364,8 @@ class TrainConfig:
         patience: early-stopping patience in epochs (``0`` turns early stopping off).
         monitor: validation metric for early stopping and the best checkpoint.
         accelerator: Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
-        devices: number of devices / processes.
+        devices: devices (processes) per node.
+        num_nodes: machines (under SLURM: ``--nodes``; see ``imbalance_risk/slurm/train.sbatch``).
         strategy: Lightning strategy (``"auto"``, ``"ddp"``, ``"ddp_spawn"``).
         precision: Lightning precision (``"32-true"``, ``"bf16-mixed"``, ...).
         epoch_size: training samples drawn per epoch (``None``: the training set size).
@@ -346,6 +382,7 @@ class TrainConfig:
     monitor: Monitor = "val_ap"
     accelerator: str = "cpu"
     devices: int = 1
+    num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
     epoch_size: int | None = None
@@ -357,6 +394,7 @@ class TrainConfig:
         check_positive_int("train.patience", self.patience, minimum=0)
         check_choice("train.monitor", self.monitor, typing.get_args(Monitor))
         check_positive_int("train.devices", self.devices)
+        check_positive_int("train.num_nodes", self.num_nodes)
         if self.epoch_size is not None:
             check_positive_int("train.epoch_size", self.epoch_size)
         for name in ("accelerator", "strategy", "precision"):
@@ -377,7 +415,7 @@ class EvalConfig:
         mc_samples: MC-dropout forward passes (``0`` skips MC dropout).
         n_bins: bins of the ECE and the reliability diagram.
         threshold: ``"val_f1"`` picks the threshold with the best F1 on the
-            validation split (:func:`imbalance_kit.metrics.best_threshold`); a number fixes it.
+            validation split (:func:`imbalance_risk.evaluate.best_f1_threshold`); a number fixes it.
 
     Examples:
         >>> EvalConfig(threshold=0.3).threshold
@@ -482,19 +520,35 @@ def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, 
     return _apply_overrides(mapping, overrides, example="train.lr")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RiskConfig:
+def load_config(
+    source: str | Path | None = None,
+    overrides: Sequence[str] | None = None,
+    *,
+    base: Mapping[str, Any] | None = None,
+) -> RiskConfig:
     """Read a YAML config (``yaml.safe_load``), apply overrides, validate.
 
     Args:
-        path: YAML file; ``None`` starts from the defaults.
-        overrides: ``section.key=value`` strings.
+        source: a YAML file, or the name of a config the package ships (``default``,
+            ``quick``, ``baseline_mse``, ``ddp_cpu``); ``None`` starts from the defaults.
+        overrides: ``section.key=value`` strings, applied after the file.
+        base: a mapping the file is merged onto (a preset).
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file or shipped config.
         ValueError: unknown keys or invalid values.
 
     Examples:
         >>> load_config(None, ["train.max_epochs=2"]).train.max_epochs
         2
+        >>> load_config("baseline_mse").baseline
+        'mse'
     """
-    return RiskConfig.from_dict(apply_overrides(read_yaml_mapping(path), overrides or []))
+    return _load_config(
+        RiskConfig.from_dict,
+        source,
+        list(overrides or []),
+        package="imbalance_risk",
+        base=base,
+        example="train.lr",
+    )

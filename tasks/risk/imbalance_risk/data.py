@@ -1,4 +1,24 @@
-"""Training data: the prepared splits as tensors, over-sampling, class-balanced sampling.
+"""The prepared data set (``prepared.npz``) and its loading for training.
+
+``imbalance-risk prepare`` (:mod:`imbalance_risk.prepare`) writes one NPZ file with one row
+per kept step; training and evaluation read it back with :func:`load_prepared`:
+
+==================  ==========  ===============================================
+array               shape       meaning
+==================  ==========  ===============================================
+``features``        ``(N, H)``  hidden states
+``actions``         ``(N, A)``  actions
+``binary``          ``(N,)``    fails-within-k label (0/1)
+``ttf``             ``(N,)``    normalised time to failure in ``[0, 1]``
+``steps_to_failure``  ``(N,)``  steps until the failure, ``-1`` in successes
+``risk``            ``(N, A)``  per-action-dimension risk in ``[0, 1]``
+``episode``         ``(N,)``    episode id
+``step``            ``(N,)``    step within the episode
+``episode_failed``  ``(N,)``    whether the step's episode failed
+``split``           ``(N,)``    0 train, 1 validation, 2 test
+==================  ==========  ===============================================
+
+:class:`RiskDataModule` turns the training and validation rows into loaders:
 
 * ``noise_oversample`` (:mod:`imbalance_kit.augment`) raises the positive
   training steps to ``ratio * n_negative``. The regression targets travel with
@@ -15,6 +35,8 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -26,10 +48,106 @@ from imbalance_kit.app import error
 from imbalance_kit.augment import noise_oversample
 from imbalance_kit.sampling import ClassBalancedSampler
 from imbalance_kit.weights import positive_weights, warn_if_double_correction
-from imbalance_risk.config import RiskConfig
-from imbalance_risk.prepare import PreparedData
+from imbalance_risk._npz import read_npz
+from imbalance_risk.config import OversampleConfig, RiskConfig
 
-__all__ = ["RiskDataModule", "StepDataset", "oversample_positives"]
+__all__ = [
+    "SPLITS",
+    "PreparedData",
+    "RiskDataModule",
+    "StepDataset",
+    "load_prepared",
+    "oversample_positives",
+]
+
+SPLITS = ("train", "val", "test")
+_ARRAYS = (
+    "features",
+    "actions",
+    "binary",
+    "ttf",
+    "steps_to_failure",
+    "risk",
+    "episode",
+    "step",
+    "episode_failed",
+    "split",
+)
+
+
+@dataclass
+class PreparedData:
+    """The prepared per-step data set (see the module docstring for the arrays).
+
+    Examples:
+        >>> from imbalance_risk.prepare import prepare_rollouts
+        >>> from imbalance_risk.simulate import simulate_rollouts
+        >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
+        >>> data.features.shape[1], data.action_dim, sorted(set(data.split.tolist()))
+        (64, 3, [0, 1, 2])
+        >>> train = data.subset("train")
+        >>> bool((train.split == 0).all())
+        True
+    """
+
+    features: np.ndarray
+    actions: np.ndarray
+    binary: np.ndarray
+    ttf: np.ndarray
+    steps_to_failure: np.ndarray
+    risk: np.ndarray
+    episode: np.ndarray
+    step: np.ndarray
+    episode_failed: np.ndarray
+    split: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        """Number of rows."""
+        return int(self.features.shape[0])
+
+    @property
+    def action_dim(self) -> int:
+        """Number of action dimensions (columns of ``risk``)."""
+        return int(self.risk.shape[1])
+
+    def subset(self, split: str) -> PreparedData:
+        """The rows of one split: ``"train"``, ``"val"`` or ``"test"``."""
+        if split not in SPLITS:
+            raise error("split", f"one of {', '.join(map(repr, SPLITS))}", split)
+        mask = self.split == SPLITS.index(split)
+        return PreparedData(**{name: getattr(self, name)[mask] for name in _ARRAYS})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name."""
+        return {name: getattr(self, name) for name in _ARRAYS}
+
+
+def load_prepared(path: str | Path) -> PreparedData:
+    """Read a prepared data set: ``prepared.npz`` or the folder holding it.
+
+    Raises:
+        FileNotFoundError: no prepared file there.
+        imbalance_kit.app.DamagedFileError: a truncated or corrupt file.
+        ValueError: the file lacks arrays of the prepared schema.
+
+    Examples:
+        >>> load_prepared("no/such/folder")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: prepared data set not found: no/such/folder ...
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "prepared.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"prepared data set not found: {path} (run imbalance-risk prepare)")
+    npz = read_npz(path, what="prepared data set", hint="run imbalance-risk prepare again")
+    missing = [name for name in _ARRAYS if name not in npz]
+    if missing:
+        raise error("prepared file", f"arrays {list(_ARRAYS)}", f"missing {missing}", raw=True)
+    return PreparedData(**{name: npz[name] for name in _ARRAYS})
+
 
 _FIELDS = ("features", "binary", "risk", "ttf", "episode_failed")
 
@@ -77,10 +195,16 @@ def _tensors(part: PreparedData) -> dict[str, torch.Tensor]:
 
 
 def oversample_positives(
-    tensors: dict[str, torch.Tensor], ratio: float, noise_std: float, seed: int
+    tensors: dict[str, torch.Tensor],
+    ratio: float | None,
+    noise_std: float,
+    seed: int,
+    augment_factor: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Raise the positive rows to ``int(ratio * n_negative)`` with ``noise_oversample``.
+    """Add jittered positive rows with ``noise_oversample``.
 
+    The positives are raised to ``int(ratio * n_negative)``, or, with ``augment_factor``,
+    to ``n_positive * (1 + augment_factor)`` (see :class:`~imbalance_risk.config.OversampleConfig`).
     Returns the tensors with the synthetic rows appended (``synthetic`` marks
     them). When the positives already reach that count nothing is added and a
     warning says so.
@@ -95,11 +219,12 @@ def oversample_positives(
     """
     y = tensors["binary"].round().long()
     n_neg, n_pos = int((y == 0).sum()), int((y == 1).sum())
-    target = int(ratio * n_neg)
+    plan = OversampleConfig(ratio=ratio, augment_factor=augment_factor)
+    target = plan.target_positives(n_pos, n_neg)
     if n_pos == 0 or target <= n_pos:
         warnings.warn(
             f"noise_oversample skipped: {n_pos} positive training steps already reach "
-            f"ratio * n_negative = {target}",
+            f"the target of {target}",
             stacklevel=2,
         )
         return tensors
@@ -184,7 +309,9 @@ class RiskDataModule(L.LightningDataModule):
         tensors = _tensors(train)
         over = config.imbalance.noise_oversample
         if over.enabled:
-            tensors = oversample_positives(tensors, over.ratio, over.noise_std, config.seed)
+            tensors = oversample_positives(
+                tensors, over.ratio, over.noise_std, config.seed, over.augment_factor
+            )
         self.n_synthetic = int(tensors["synthetic"].sum())
         self.train_set = StepDataset({k: tensors[k] for k in _FIELDS})
         self.val_set = StepDataset({k: v for k, v in _tensors(val).items() if k in _FIELDS})

@@ -4,24 +4,32 @@ Written into the run folder (``_val`` / ``_train`` suffixes for other splits):
 
 * ``metrics.json``: binary AUC, AP, balanced accuracy, F1, precision and recall
   at the chosen threshold and at 0.5 (``at_0.5``), quantiles of the scores, ECE
-  and Brier (:mod:`imbalance_kit.calibration`,
-  :func:`imbalance_kit.metrics.imbalance_report`), per-dimension risk AUC,
-  time-to-failure error, uncertainty quality (AUROC of each uncertainty
-  estimate for predicting the classifier's errors) and prediction clustering.
-* ``predictions.csv``: one row per step.
-* ``reliability.png``, ``curves.png`` (ROC and precision-recall),
-  ``timeline.png`` (predicted risk along failed test episodes).
+  and Brier (:mod:`imbalance_kit.calibration`), the same for the calibrated probability
+  (``ece_calibrated``, ``brier_calibrated``, ``temperature``),
+  per-dimension risk AUC, time-to-failure error, uncertainty quality (AUROC of each
+  uncertainty estimate for predicting the classifier's errors) and prediction clustering.
+* ``predictions.csv``: one row per step, with the raw probability ``prob`` and the
+  calibrated one ``prob_calibrated``.
+* ``reliability.png`` and ``reliability_calibrated.png``, ``curves.png`` (ROC and
+  precision-recall), ``timeline.png`` (predicted risk along failed test episodes).
 
-The decision threshold is the validation split's best-F1 threshold
-(:func:`imbalance_kit.metrics.best_threshold`) unless ``evaluate.threshold``
-fixes one.
+**Calibrated output.** The network is trained on re-balanced batches (a 50% prior) with a
+focal loss, so its raw probabilities overstate the risk. A temperature fitted on the
+validation split (:class:`imbalance_kit.calibration.TemperatureScaling`) rescales its logit;
+that probability (``prob_calibrated``) is the one to read as a probability and to compare
+with a fixed level. Scaling is monotone and keeps the logit 0 at probability 0.5, so AUC,
+AP, the decisions at the validation threshold and the decisions at 0.5 are unchanged.
+
+The decision threshold (``pred``) is the validation split's best-F1 threshold on the raw
+probability unless ``evaluate.threshold`` fixes one.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import hashlib
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,23 +38,29 @@ import torch
 from scipy.stats import spearmanr
 from sklearn.metrics import (
     average_precision_score,
+    confusion_matrix,
     precision_recall_curve,
+    precision_recall_fscore_support,
     roc_auc_score,
-    roc_curve,
 )
 
-from imbalance_kit.app import check_choice
-from imbalance_kit.calibration import (
-    TemperatureScaling,
-    expected_calibration_error,
-    plot_reliability_diagram,
-)
-from imbalance_kit.metrics import best_threshold, imbalance_report, probability_clustering
+from imbalance_kit.app import DamagedFileError, atomic_open, check_choice, load_json, write_json
+from imbalance_kit.calibration import TemperatureScaling, expected_calibration_error
+from imbalance_kit.metrics import probability_clustering
+from imbalance_risk._plots import write_plots
+from imbalance_risk.data import SPLITS, PreparedData, load_prepared
 from imbalance_risk.model import Predictions, predict
-from imbalance_risk.prepare import SPLITS, PreparedData, load_prepared
 from imbalance_risk.train import load_model
 
-__all__ = ["binary_auc", "evaluate_run", "uncertainty_auroc"]
+__all__ = [
+    "best_f1_threshold",
+    "binary_auc",
+    "binary_report",
+    "check_outputs",
+    "evaluate_run",
+    "file_sha256",
+    "uncertainty_auroc",
+]
 
 Split = Literal["train", "val", "test"]
 
@@ -88,7 +102,7 @@ def _ttf_horizon(data_path: Path) -> int | None:
     summary = folder / "summary.json"
     if not summary.is_file():
         return None
-    horizon = json.loads(summary.read_text()).get("settings", {}).get("ttf_horizon")
+    horizon = load_json(summary).get("settings", {}).get("ttf_horizon")
     return int(horizon) if horizon else None
 
 
@@ -102,12 +116,65 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
+def binary_report(labels: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The decisions ``prob >= threshold`` scored against the 0/1 ``labels``.
+
+    Returns the positive class's precision, recall and F1, the balanced accuracy, the share
+    of steps flagged, the Brier score and the confusion matrix (rows: truth).
+
+    Examples:
+        >>> r = binary_report(np.array([0, 0, 1, 1]), np.array([0.2, 0.6, 0.7, 0.4]), 0.5)
+        >>> r["recall"], r["precision"], r["balanced_accuracy"], r["confusion_matrix"]
+        (0.5, 0.5, 0.5, [[1, 1], [1, 1]])
+    """
+    y = np.asarray(labels).astype(np.int64)
+    p = np.asarray(prob, dtype=np.float64)
+    pred = (p >= threshold).astype(np.int64)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y, pred, labels=[0, 1], zero_division=0
+    )
+    present = [c for c in (0, 1) if (y == c).any()]
+    return {
+        "balanced_accuracy": float(np.mean(recall[present])),
+        "precision": float(precision[1]),
+        "recall": float(recall[1]),
+        "f1": float(f1[1]),
+        "predicted_positive_rate": float(pred.mean()),
+        "brier": float(np.mean((p - y) ** 2)),
+        "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
+    }
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold with the highest F1 (the highest threshold among ties).
+
+    Thresholds are the distinct scores (scikit-learn's ``precision_recall_curve``); a step is
+    flagged when ``score >= threshold``.
+
+    Examples:
+        >>> y = np.array([0, 0, 0, 0, 1, 0, 1, 1])
+        >>> s = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
+        >>> best_f1_threshold(y, s)
+        0.4
+    """
+    precision, recall, thresholds = precision_recall_curve(labels, np.asarray(scores, np.float64))
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    best = len(f1) - 1 - int(np.argmax(f1[::-1]))
+    return float(thresholds[best])
+
+
 def _metrics(
-    part: PreparedData, preds: Predictions, threshold: float, n_bins: int, horizon: int | None
+    part: PreparedData,
+    preds: Predictions,
+    calibrated: np.ndarray,
+    threshold: float,
+    n_bins: int,
+    horizon: int | None,
 ) -> dict[str, Any]:
     y = (part.binary > 0.5).astype(np.int64)
-    report = imbalance_report(y, preds.prob, threshold=threshold, n_bins=n_bins)
-    positive = report["per_class"]["1"]
+    report = binary_report(y, preds.prob, threshold)
     errors = (preds.prob >= threshold).astype(np.int64) != y
     metrics: dict[str, Any] = {
         "n_steps": int(y.shape[0]),
@@ -116,22 +183,21 @@ def _metrics(
         "ap": float(average_precision_score(y, preds.score)) if y.any() else None,
         "threshold": float(threshold),
         "balanced_accuracy": report["balanced_accuracy"],
-        "f1": positive["f1"],
-        "precision": positive["precision"],
-        "recall": positive["recall"],
+        "f1": report["f1"],
+        "precision": report["precision"],
+        "recall": report["recall"],
         "ece": float(expected_calibration_error(preds.prob, y, n_bins)),
         "brier": report["brier"],
         "confusion_matrix": report["confusion_matrix"],
+        # The temperature-scaled probability (fitted on the validation split): the one to
+        # read as a probability and to cut at a fixed level.
+        "ece_calibrated": float(expected_calibration_error(calibrated, y, n_bins)),
+        "brier_calibrated": float(np.mean((calibrated.astype(np.float64) - y) ** 2)),
     }
     # At the plain 0.5 cut: a model squeezed towards 0 (the MSE failure) flags nothing here.
-    half = imbalance_report(y, preds.prob, threshold=0.5, n_bins=n_bins)
-    metrics["at_0.5"] = {
-        "balanced_accuracy": half["balanced_accuracy"],
-        "recall": half["per_class"]["1"]["recall"],
-        "precision": half["per_class"]["1"]["precision"],
-        "f1": half["per_class"]["1"]["f1"],
-        "predicted_positive_rate": float((preds.prob >= 0.5).mean()),
-    }
+    keys = ("balanced_accuracy", "recall", "precision", "f1", "predicted_positive_rate")
+    half = binary_report(y, preds.prob, 0.5)
+    metrics["at_0.5"] = {k: half[k] for k in keys}  # the same for the calibrated probability
     metrics["score_quantiles"] = {
         q: float(np.quantile(preds.score, float(q))) for q in ("0.5", "0.9", "0.99", "1.0")
     }
@@ -169,13 +235,18 @@ def _metrics(
         "aleatoric_std": uncertainty_auroc(errors, preds.aleatoric_std),
     }
     metrics["error_rate"] = float(errors.mean())
-    clustering = probability_clustering(preds.score, decimals=4)
+    # The MSE baseline's score is a regression output that can leave [0, 1]: its repeats are
+    # counted after a sigmoid (order- and tie-preserving), the risk model's on the score itself.
+    unbounded = bool(preds.score.size) and not (
+        0.0 <= preds.score.min() <= preds.score.max() <= 1.0
+    )
+    clustering = probability_clustering(preds.score, decimals=4, from_logits=unbounded)
     metrics["prediction_clustering"] = clustering._asdict()
     return metrics
 
 
 def _write_predictions(
-    path: Path, part: PreparedData, preds: Predictions, threshold: float
+    path: Path, part: PreparedData, preds: Predictions, calibrated: np.ndarray, threshold: float
 ) -> None:
     columns: dict[str, np.ndarray] = {
         "episode": part.episode,
@@ -184,6 +255,7 @@ def _write_predictions(
         "steps_to_failure": part.steps_to_failure,
         "score": preds.score,
         "prob": preds.prob,
+        "prob_calibrated": calibrated,
         "pred": (preds.prob >= threshold).astype(np.int64),
     }
     optional = {
@@ -200,7 +272,7 @@ def _write_predictions(
         if preds.risk is not None:
             columns[f"risk_pred_{j}"] = preds.risk[:, j]
     names = list(columns)
-    with path.open("w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(names)
         cols = [columns[n] for n in names]
@@ -208,64 +280,6 @@ def _write_predictions(
             writer.writerow(
                 [f"{c[i]:.6g}" if isinstance(c[i], np.floating) else int(c[i]) for c in cols]
             )
-
-
-def _plots(
-    out: Path, suffix: str, part: PreparedData, preds: Predictions, threshold: float, n_bins: int
-) -> list[str]:
-    from matplotlib.figure import Figure
-
-    y = part.binary > 0.5
-    written = []
-    fig = plot_reliability_diagram(preds.prob, y.astype(np.int64), n_bins, title="Failure risk")
-    fig.savefig(out / f"reliability{suffix}.png", dpi=110, bbox_inches="tight")
-    written.append(f"reliability{suffix}.png")
-
-    fig = Figure(figsize=(9, 4))
-    ax_roc, ax_pr = fig.subplots(1, 2)
-    if y.any() and not y.all():
-        fpr, tpr, _ = roc_curve(y, preds.score)
-        precision, recall, _ = precision_recall_curve(y, preds.score)
-        ax_roc.plot(fpr, tpr, label=f"AUC {roc_auc_score(y, preds.score):.3f}")
-        ax_pr.plot(recall, precision, label=f"AP {average_precision_score(y, preds.score):.3f}")
-    ax_roc.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax_pr.axhline(y.mean(), color="k", ls="--", lw=0.8, label=f"base rate {y.mean():.3f}")
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall")
-    ax_roc.legend(loc="lower right")
-    ax_pr.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(out / f"curves{suffix}.png", dpi=110)
-    written.append(f"curves{suffix}.png")
-
-    fig = Figure(figsize=(9, 4))
-    ax = fig.subplots()
-    failed = np.unique(part.episode[part.steps_to_failure >= 0])[:6]
-    for ep in failed:
-        rows = part.episode == ep
-        d = part.steps_to_failure[rows]
-        line = ax.plot(-d, preds.prob[rows], lw=1.2, label=f"episode {int(ep)}")
-        if preds.mc_std is not None:
-            ax.fill_between(
-                -d,
-                np.clip(preds.prob[rows] - preds.mc_std[rows], 0, 1),
-                np.clip(preds.prob[rows] + preds.mc_std[rows], 0, 1),
-                color=line[0].get_color(),
-                alpha=0.15,
-            )
-    ax.axhline(threshold, color="k", ls="--", lw=0.8, label=f"threshold {threshold:.2f}")
-    ax.set(
-        xlabel="steps relative to the failure (0 = failing step)",
-        ylabel="predicted failure probability",
-        title="Predicted risk along failed episodes (band: MC-dropout std)",
-        ylim=(-0.02, 1.02),
-    )
-    if len(failed):
-        ax.legend(fontsize=7, ncol=2, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out / f"timeline{suffix}.png", dpi=110)
-    written.append(f"timeline{suffix}.png")
-    return written
 
 
 def evaluate_run(
@@ -320,29 +334,75 @@ def evaluate_run(
     val_preds = predict(net, val.features, batch_size=batch)
     val_labels = (val.binary > 0.5).astype(np.int64)
     if isinstance(config.evaluate.threshold, str):
-        threshold = best_threshold(val_labels, val_preds.prob).threshold
+        threshold = best_f1_threshold(val_labels, val_preds.prob)
         source = "val_f1"
     else:
         threshold, source = float(config.evaluate.threshold), "fixed"
-    metrics = _metrics(part, preds, threshold, config.evaluate.n_bins, _ttf_horizon(path))
-    # Post-hoc calibration check: one temperature fitted on the validation logits.
-    scaler = TemperatureScaling().fit(
-        torch.from_numpy(val_preds.logit), torch.from_numpy(val_labels)
-    )
-    scaled = scaler.predict_proba(torch.from_numpy(preds.logit))
-    y = torch.from_numpy((part.binary > 0.5).astype(np.int64))
+    # Calibrated output: one temperature fitted on the validation logits (monotone, so the
+    # ranking metrics and the decisions at the validation threshold do not change).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*max_temperature.*")
+        scaler = TemperatureScaling().fit(
+            torch.from_numpy(val_preds.logit), torch.from_numpy(val_labels)
+        )
+    calibrated = scaler.predict_proba(torch.from_numpy(preds.logit)).numpy()
+    n_bins = config.evaluate.n_bins
+    metrics = _metrics(part, preds, calibrated, threshold, n_bins, _ttf_horizon(path))
     metrics["temperature"] = float(scaler.temperature_)
-    metrics["ece_temperature_scaled"] = float(
-        expected_calibration_error(scaled, y, config.evaluate.n_bins)
-    )
     metrics["split"] = split
     metrics["threshold_source"] = source
     metrics["model"] = "mse_baseline" if config.baseline == "mse" else "risk_model"
     metrics["mc_samples"] = n_mc
     suffix = "" if split == "test" else f"_{split}"
-    _write_predictions(run / f"predictions{suffix}.csv", part, preds, threshold)
+    written = [f"predictions{suffix}.csv"]
+    _write_predictions(run / written[0], part, preds, calibrated, threshold)
     if plots:
-        metrics["plots"] = _plots(run, suffix, part, preds, threshold, config.evaluate.n_bins)
+        metrics["plots"] = write_plots(run, suffix, part, preds, threshold, n_bins, calibrated)
+        written += metrics["plots"]
+    # metrics.json is written last, with the checksums of the other outputs: it marks the
+    # evaluation complete (see check_outputs).
+    metrics["files"] = {name: file_sha256(run / name) for name in written}
     metrics = _nan_to_none(metrics)
-    (run / f"metrics{suffix}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(run / f"metrics{suffix}.json", metrics)
+    return metrics
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes.
+
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "f.txt"
+        >>> _ = p.write_text("abc")
+        >>> file_sha256(p)[:16]
+        'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_outputs(run_dir: str | Path, split: Split = "test") -> dict[str, Any]:
+    """The metrics of a finished evaluation, after checking every file it wrote is intact.
+
+    Raises:
+        FileNotFoundError: no ``metrics.json`` (the evaluation has not finished).
+        imbalance_kit.app.DamagedFileError: ``metrics.json`` does not parse, or a file it
+            lists is missing or differs from what the evaluation wrote.
+    """
+    run = Path(run_dir)
+    suffix = "" if split == "test" else f"_{split}"
+    path = run / f"metrics{suffix}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics not found: {path}")
+    metrics = load_json(path)
+    files = metrics.get("files") if isinstance(metrics, dict) else None
+    if not isinstance(files, dict):
+        raise DamagedFileError(f"{path} lists no output files; evaluate again")
+    for name, digest in files.items():
+        target = run / name
+        if not target.is_file() or file_sha256(target) != digest:
+            raise DamagedFileError(f"{target} is missing or damaged; evaluate again")
     return metrics

@@ -6,7 +6,6 @@ dict), so they load with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import lightning as L
@@ -140,13 +139,3 @@ class RiskModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         cfg = self.risk_config.train
         return torch.optim.AdamW(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def _silence_lightning_warnings() -> None:
-    """Hide Lightning notices that do not apply to this small, in-memory pipeline."""
-    for pattern in (
-        ".*does not have many workers.*",
-        ".*The number of training batches.*",
-        ".*LeafSpec.*",
-    ):
-        warnings.filterwarnings("ignore", message=pattern)

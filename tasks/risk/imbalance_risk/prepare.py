@@ -1,21 +1,8 @@
 """``imbalance-risk prepare``: labels, an episode-level split, the prepared file and its summary.
 
-The prepared data set is one NPZ file (``prepared.npz``) with one row per kept step:
-
-==================  ==========  ===============================================
-array               shape       meaning
-==================  ==========  ===============================================
-``features``        ``(N, H)``  hidden states
-``actions``         ``(N, A)``  actions
-``binary``          ``(N,)``    fails-within-k label (0/1)
-``ttf``             ``(N,)``    normalised time to failure in ``[0, 1]``
-``steps_to_failure``  ``(N,)``  steps until the failure, ``-1`` in successes
-``risk``            ``(N, A)``  per-action-dimension risk in ``[0, 1]``
-``episode``         ``(N,)``    episode id
-``step``            ``(N,)``    step within the episode
-``episode_failed``  ``(N,)``    whether the step's episode failed
-``split``           ``(N,)``    0 train, 1 validation, 2 test
-==================  ==========  ===============================================
+Every step of the rollouts is labelled (:mod:`imbalance_risk.labels`), the episodes are split
+into train / validation / test, and the result is written as ``prepared.npz`` (the arrays of
+:class:`imbalance_risk.data.PreparedData`) beside ``summary.json``.
 
 Episodes, never single steps, are assigned to splits (stratified by outcome),
 so no episode contributes steps to two splits. ``summary.json`` holds the
@@ -24,89 +11,26 @@ positive rates, per-dimension label statistics and the settings used.
 
 from __future__ import annotations
 
-import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import check_in_range, error
+from imbalance_kit.app import check_in_range, error, write_json
+from imbalance_risk._npz import write_npz
+from imbalance_risk.data import SPLITS, PreparedData
 from imbalance_risk.labels import LabelConfig, make_labels
 from imbalance_risk.rollouts import Rollouts
 
 __all__ = [
-    "SPLITS",
-    "PreparedData",
     "label_summary",
-    "load_prepared",
     "prepare_rollouts",
     "settings_record",
     "split_episodes",
     "write_prepared",
 ]
-
-SPLITS = ("train", "val", "test")
-_ARRAYS = (
-    "features",
-    "actions",
-    "binary",
-    "ttf",
-    "steps_to_failure",
-    "risk",
-    "episode",
-    "step",
-    "episode_failed",
-    "split",
-)
-
-
-@dataclass
-class PreparedData:
-    """The prepared per-step data set (see the module docstring for the arrays).
-
-    Examples:
-        >>> from imbalance_risk.simulate import simulate_rollouts
-        >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
-        >>> data.features.shape[1], data.action_dim, sorted(set(data.split.tolist()))
-        (64, 3, [0, 1, 2])
-        >>> train = data.subset("train")
-        >>> bool((train.split == 0).all())
-        True
-    """
-
-    features: np.ndarray
-    actions: np.ndarray
-    binary: np.ndarray
-    ttf: np.ndarray
-    steps_to_failure: np.ndarray
-    risk: np.ndarray
-    episode: np.ndarray
-    step: np.ndarray
-    episode_failed: np.ndarray
-    split: np.ndarray
-
-    @property
-    def n_steps(self) -> int:
-        """Number of rows."""
-        return int(self.features.shape[0])
-
-    @property
-    def action_dim(self) -> int:
-        """Number of action dimensions (columns of ``risk``)."""
-        return int(self.risk.shape[1])
-
-    def subset(self, split: str) -> PreparedData:
-        """The rows of one split: ``"train"``, ``"val"`` or ``"test"``."""
-        if split not in SPLITS:
-            raise error("split", f"one of {', '.join(map(repr, SPLITS))}", split)
-        mask = self.split == SPLITS.index(split)
-        return PreparedData(**{name: getattr(self, name)[mask] for name in _ARRAYS})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Every array by name."""
-        return {name: getattr(self, name) for name in _ARRAYS}
 
 
 def split_episodes(
@@ -274,44 +198,16 @@ def write_prepared(
         >>> data = prepare_rollouts(simulate_rollouts(n_episodes=60, horizon=80))
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     summary = write_prepared(data, tmp, {"k": 15})
+        ...     from imbalance_risk.data import load_prepared
         ...     load_prepared(tmp).n_steps == data.n_steps == summary["n_steps"]
         True
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "prepared.tmp.npz"
-    with tmp.open("wb") as fh:
-        np.savez_compressed(fh, **data.arrays())
-    tmp.replace(out / "prepared.npz")  # atomic: a crash never leaves half a file
+    write_npz(out / "prepared.npz", data.arrays())  # atomic: a crash never leaves half a file
     summary = label_summary(data)
     summary["settings"] = settings or {}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / "summary.json", summary)
     return summary
-
-
-def load_prepared(path: str | Path) -> PreparedData:
-    """Read a prepared data set: ``prepared.npz`` or the folder holding it.
-
-    Raises:
-        FileNotFoundError: no prepared file there.
-        ValueError: the file lacks arrays of the prepared schema.
-
-    Examples:
-        >>> load_prepared("no/such/folder")
-        Traceback (most recent call last):
-        ...
-        FileNotFoundError: prepared data set not found: no/such/folder ...
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "prepared.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"prepared data set not found: {path} (run imbalance-risk prepare)")
-    with np.load(path, allow_pickle=False) as npz:
-        missing = [name for name in _ARRAYS if name not in npz.files]
-        if missing:
-            raise error("prepared file", f"arrays {list(_ARRAYS)}", f"missing {missing}", raw=True)
-        return PreparedData(**{name: npz[name] for name in _ARRAYS})
 
 
 def settings_record(config: LabelConfig, **extra: Any) -> dict[str, Any]:

@@ -22,7 +22,9 @@ Formats:
 * **NPZ** (default, no extra dependency): the arrays above under those names,
   plus ``episode_lengths`` ``(E,)``, ``success`` ``(E,)``, ``failure_step`` ``(E,)``
   and optionally ``episode_id`` ``(E,)``, ``failure_direction`` ``(E, A)``. Read
-  with ``allow_pickle=False``.
+  with ``allow_pickle=False``. The "list of episodes" layout (``hidden_states`` etc. holding
+  one array per episode: numpy object arrays) needs unpickling: it is refused with a message
+  naming the field, and read with ``allow_pickle=True``.
 * **Parquet** (``pip install 'imbalance-kit-risk[parquet]'``): one row per step with
   columns ``episode_id`` (int), ``step`` (int), ``hidden_state`` / ``action`` /
   ``velocity`` (list of float), ``success`` (bool), ``failure_step`` (int) and
@@ -31,12 +33,21 @@ Formats:
   dicts with the field names above (``features`` / ``hidden`` are accepted for
   ``hidden_states``), or a dict holding such a list under ``"episodes"`` or
   ``"rollouts"``. Unpickling runs code from the file: use it on trusted files only.
+
+Fields outside the schema (``rewards``, ...) are not read, and the readers say so once
+(:class:`IgnoredFieldsWarning`, or the ``note`` callback of :func:`load_rollouts`).
+
+Discrete actions: pass a signed or scalar encoding ``(T, 1)`` with the velocity of the degree
+of freedom it drives, or the one-hot action ``(T, K)`` without ``velocities``; per-dimension
+risk is then the risk of pushing along the failure direction, or the share of the risk carried
+by each discrete action (see the package README).
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,8 +55,9 @@ from typing import Any, Literal
 import numpy as np
 
 from imbalance_kit.app import error
+from imbalance_risk._npz import ObjectArrayError, read_npz, write_npz
 
-__all__ = ["Rollouts", "RolloutFormat", "load_rollouts", "save_rollouts"]
+__all__ = ["IgnoredFieldsWarning", "RolloutFormat", "Rollouts", "load_rollouts", "save_rollouts"]
 
 RolloutFormat = Literal["npz", "parquet", "pickle"]
 _SUFFIXES: dict[str, RolloutFormat] = {
@@ -56,6 +68,20 @@ _SUFFIXES: dict[str, RolloutFormat] = {
     ".pickle": "pickle",
 }
 _HIDDEN_ALIASES = ("hidden_states", "features", "hidden")
+_EPISODE_KEYS = (
+    *_HIDDEN_ALIASES,
+    "actions",
+    "velocities",
+    "success",
+    "failure_step",
+    "failure_direction",
+    "episode_id",
+)
+Note = Callable[[str], None] | None
+
+
+class IgnoredFieldsWarning(UserWarning):
+    """A rollout file holds fields that are not in the schema; they are not read."""
 
 
 @dataclass
@@ -322,7 +348,7 @@ def _list_column(table: Any, name: str) -> np.ndarray:
     return flat.reshape(n, flat.size // n)
 
 
-def _load_parquet(path: Path) -> Rollouts:
+def _load_parquet(path: Path, note: Note = None) -> Rollouts:
     pa = _import_pyarrow()
     table = pa.parquet.read_table(path)
     required = ("episode_id", "step", "hidden_state", "action", "success", "failure_step")
@@ -331,6 +357,8 @@ def _load_parquet(path: Path) -> Rollouts:
         raise error(
             "Parquet file", f"columns {list(required)}", f"missing {missing} in {path}", raw=True
         )
+    known = (*required, "velocity", "failure_direction")
+    _ignored(path, "columns", [c for c in table.column_names if c not in known], known, note)
     episode = table.column("episode_id").to_numpy().astype(np.int64)
     step = table.column("step").to_numpy().astype(np.int64)
     order = np.lexsort((step, episode))
@@ -384,7 +412,7 @@ def _save_parquet(rollouts: Rollouts, path: Path) -> None:
     pa.parquet.write_table(pa.table(columns), path)
 
 
-def _load_pickle(path: Path) -> Rollouts:
+def _load_pickle(path: Path, note: Note = None) -> Rollouts:
     with path.open("rb") as fh:
         payload = pickle.load(fh)
     if isinstance(payload, Mapping):
@@ -399,18 +427,71 @@ def _load_pickle(path: Path) -> Rollouts:
                 f"a dict with keys {sorted(payload)}",
                 raw=True,
             )
+    if isinstance(payload, Sequence):
+        keys = {k for ep in payload if isinstance(ep, Mapping) for k in ep}
+        _ignored(path, "episode keys", sorted(keys - set(_EPISODE_KEYS)), _EPISODE_KEYS, note)
     return Rollouts.from_episodes(payload)
 
 
+def _ignored(path: Path, kind: str, names: Sequence[str], known: Sequence[str], note: Note) -> None:
+    if names:
+        message = (
+            f"{path}: ignored {kind} not in the rollout schema: {', '.join(sorted(names))} "
+            f"(read: {', '.join(known)})"
+        )
+        if note is None:
+            warnings.warn(message, IgnoredFieldsWarning, stacklevel=3)
+        else:
+            note(message)
+
+
+def _per_episode(name: str, value: np.ndarray) -> np.ndarray:
+    """An object array of per-episode ``(T, D)`` arrays (the list-of-episodes layout), joined."""
+    if value.dtype != object:
+        return value
+    parts = [_float_2d(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    if not parts:
+        raise error(name, "at least one episode", "none", raw=True)
+    return np.concatenate(parts)
+
+
+def _npz_rollouts(path: Path, data: dict[str, np.ndarray], note: Note) -> Rollouts:
+    step_fields = ("hidden_states", "actions", "velocities")
+    lengths = data.get("episode_lengths")
+    hidden = data.get("hidden_states")
+    if lengths is None and hidden is not None and hidden.dtype == object:
+        lengths = np.asarray([len(v) for v in hidden])  # the list-of-episodes layout
+    arrays = {k: _per_episode(k, v) if k in step_fields else v for k, v in data.items()}
+    if lengths is not None:
+        arrays["episode_lengths"] = lengths
+    required = ("hidden_states", "actions", "episode_lengths", "success", "failure_step")
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise error("NPZ file", f"arrays {list(required)}", f"missing {missing}", raw=True)
+    optional = ("velocities", "failure_direction", "episode_id")
+    known = required + optional
+    _ignored(path, "arrays", [k for k in arrays if k not in known], known, note)
+    return Rollouts(
+        **{k: arrays[k] for k in required}, **{k: arrays[k] for k in optional if k in arrays}
+    )
+
+
 def load_rollouts(
-    path: str | Path, *, fmt: RolloutFormat | None = None, allow_pickle: bool = False
+    path: str | Path,
+    *,
+    fmt: RolloutFormat | None = None,
+    allow_pickle: bool = False,
+    note: Note = None,
 ) -> Rollouts:
     """Read rollouts from NPZ, Parquet or (with ``allow_pickle``) a legacy pickle.
 
     Args:
         path: the file; its suffix picks the format unless ``fmt`` is given.
         fmt: ``"npz"``, ``"parquet"`` or ``"pickle"``.
-        allow_pickle: permit unpickling (runs code from the file: trusted files only).
+        allow_pickle: permit unpickling (runs code from the file: trusted files only): legacy
+            pickles, and NPZ files in the list-of-episodes layout (object arrays).
+        note: called once with a message naming the fields of the file that are not in the
+            schema and are ignored (default: an :class:`IgnoredFieldsWarning`).
 
     Returns:
         The :class:`Rollouts`.
@@ -418,7 +499,9 @@ def load_rollouts(
     Raises:
         FileNotFoundError: no such file.
         PermissionError: a pickle without ``allow_pickle=True``.
-        ValueError: an unknown suffix, missing fields or an inconsistent schema.
+        ValueError: an unknown suffix, missing fields, an inconsistent schema, or per-episode
+            object arrays without ``allow_pickle=True`` (the message names the field).
+        imbalance_kit.app.DamagedFileError: a truncated or corrupt file.
 
     Examples:
         >>> import tempfile, numpy as np
@@ -438,18 +521,20 @@ def load_rollouts(
                 f"{path} is a pickle: unpickling runs code from the file, so it is refused by "
                 "default. Convert it to NPZ/Parquet, or pass --allow-pickle if you trust it."
             )
-        return _load_pickle(path)
+        return _load_pickle(path, note)
     if kind == "parquet":
-        return _load_parquet(path)
-    with np.load(path, allow_pickle=False) as data:
-        required = ("hidden_states", "actions", "episode_lengths", "success", "failure_step")
-        missing = [k for k in required if k not in data.files]
-        if missing:
-            raise error("NPZ file", f"arrays {list(required)}", f"missing {missing}", raw=True)
-        optional = {
-            k: data[k] for k in ("velocities", "failure_direction", "episode_id") if k in data.files
-        }
-        return Rollouts(**{k: data[k] for k in required}, **optional)
+        return _load_parquet(path, note)
+    try:
+        data = read_npz(path, what="rollout file", hint="write it again", allow_pickle=allow_pickle)
+    except ObjectArrayError as exc:
+        raise ValueError(
+            f"rollout file {path}: {exc.name!r} holds one array per episode (a numpy object "
+            "array, which only unpickling can read). Save the episodes concatenated along the "
+            f"step axis ({exc.name}=np.concatenate(per_episode), "
+            "episode_lengths=[len(e) for e in per_episode]; see the NPZ layout), or pass "
+            "--allow-pickle (allow_pickle=True) to read this layout from a file you trust"
+        ) from None
+    return _npz_rollouts(path, data, note)
 
 
 def save_rollouts(
@@ -483,6 +568,5 @@ def save_rollouts(
     if kind == "parquet":
         _save_parquet(rollouts, path)
     else:
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, **rollouts.to_arrays())
+        write_npz(path, rollouts.to_arrays())
     return path

@@ -5,39 +5,57 @@ Run folder layout::
     RUN/
       config.yaml              the resolved config (every key)
       checkpoints/best.ckpt    best epoch by ``train.monitor``  (Lightning checkpoint)
-      checkpoints/last.ckpt    latest epoch (``--resume`` continues from it)
+      checkpoints/last.ckpt    the last finished epoch, with the random number generators'
+                               states (``--resume`` continues from it exactly)
       logs/version_N/metrics.csv  training and validation metrics (CSVLogger; a new version
                                per call, so a resumed run keeps the earlier log)
       model.pt                 the best network for ``evaluate``: state dict + config
       train_summary.json       epochs run, best score, data and sampling statistics
 
 Every file loads with ``torch.load(..., weights_only=True)``: checkpoints hold
-tensors and plain Python values only.
+tensors and plain Python values only. The ``Trainer`` comes from
+:func:`imbalance_kit.app.build_trainer`.
+
+A run killed at any point and resumed (``--resume``, or ``demo`` / ``study`` run again) ends
+with the same weights and metrics as an uninterrupted run with the same seed: ``last.ckpt``
+is written after every finished epoch (:func:`imbalance_kit.app.last_checkpoint`) with the
+Python, numpy and torch generator states (:func:`imbalance_kit.app.random_state_callback`),
+the samplers draw from ``(seed, epoch)`` alone, and Lightning restores the optimizer, the
+early-stopping and best-checkpoint bookkeeping and the epoch counter. A damaged
+``last.ckpt`` is reported in one line; ``--restart`` trains from the start.
 """
 
 from __future__ import annotations
 
-import json
-import time
-import warnings
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
-from imbalance_kit.app import error
+from imbalance_kit.app import (
+    build_trainer,
+    error,
+    fit,
+    last_checkpoint,
+    load_torch,
+    random_state_callback,
+    save_torch,
+    write_json,
+    write_text,
+)
 from imbalance_risk.config import RiskConfig
-from imbalance_risk.data import RiskDataModule
+from imbalance_risk.data import RiskDataModule, load_prepared
 from imbalance_risk.model import RiskNet
-from imbalance_risk.module import RiskModule, _silence_lightning_warnings
-from imbalance_risk.prepare import load_prepared
+from imbalance_risk.module import RiskModule
 
 __all__ = ["TrainResult", "load_model", "train"]
+
+_RESTART_HINT = "train again with --restart to start from the first epoch"
 
 
 @dataclass
@@ -48,7 +66,7 @@ class TrainResult:
         run_dir: the run folder.
         model_path: ``model.pt`` (written by rank 0).
         best_score: best value of the monitored metric.
-        epochs: epochs completed.
+        epochs: epochs finished in the run folder (those of a resumed run included).
         seconds: wall time of the fit.
         global_rank: this process's rank (0 without DDP).
 
@@ -71,7 +89,10 @@ def train(
     run_dir: str | Path = "runs/risk",
     *,
     resume: bool = False,
+    restart: bool = False,
     progress_bar: bool = True,
+    verbose: bool = False,
+    callbacks: Sequence[Any] = (),
     trainer_kwargs: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train the risk model (or the MSE baseline) with Lightning.
@@ -81,7 +102,10 @@ def train(
         data_path: prepared data (``prepared.npz`` or its folder); defaults to ``config.data.path``.
         run_dir: output folder.
         resume: continue from ``checkpoints/last.ckpt`` when it exists.
-        progress_bar: show Lightning's progress bar and model summary.
+        restart: delete the run's checkpoints first and train from the start.
+        progress_bar: one progress bar for the training.
+        verbose: Lightning's own output (model summary, banners, info lines).
+        callbacks: extra Lightning callbacks.
         trainer_kwargs: extra ``lightning.Trainer`` arguments (they override the config's).
 
     Returns:
@@ -89,6 +113,8 @@ def train(
 
     Raises:
         ValueError: no data path, or a split without both classes.
+        imbalance_kit.app.DamagedFileError: ``resume`` with a truncated or corrupt
+            ``last.ckpt`` (train again with ``restart=True``).
 
     Examples:
         >>> import tempfile
@@ -115,11 +141,18 @@ def train(
         raise error("data_path", "a prepared data set (--data or data.path)", None)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = run / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if restart and ckpt_dir.is_dir():
+        shutil.rmtree(ckpt_dir)
+    ckpt_path = last if resume and last.is_file() else None
+    resumed_at = None
+    if ckpt_path is not None:  # one clear line for a damaged checkpoint, before any work
+        resumed_at = int(load_torch(ckpt_path, what="checkpoint", hint=_RESTART_HINT)["epoch"]) + 1
     # Record where the data came from, so that `evaluate --run RUN` needs no --data.
     resolved = config.to_dict()
     resolved["data"]["path"] = str(Path(path).resolve())
     config = RiskConfig.from_dict(resolved)
-    _silence_lightning_warnings()
     L.seed_everything(config.seed, workers=True, verbose=False)
     data = load_prepared(path)
     datamodule = RiskDataModule(data, config)
@@ -127,63 +160,52 @@ def train(
         config.to_dict(), datamodule.input_dim, datamodule.action_dim, datamodule.pos_weight
     )
     module.net.set_normalization(datamodule.feature_mean, datamodule.feature_std)
-    (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    ckpt_dir = run / "checkpoints"
     cfg = config.train
-    callbacks: list[Any] = [
-        ModelCheckpoint(
-            dirpath=ckpt_dir,
-            filename="best",
-            monitor=cfg.monitor,
-            mode=cfg.monitor_mode,
-            save_last=True,
-            enable_version_counter=False,
-        )
-    ]
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=cfg.monitor,
+        mode=cfg.monitor_mode,
+        enable_version_counter=False,
+    )
+    all_callbacks: list[Any] = [best, last_checkpoint(ckpt_dir), random_state_callback()]
     if cfg.patience > 0:
-        callbacks.append(
+        all_callbacks.append(
             EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience)
         )
+    all_callbacks.extend(callbacks)
     options: dict[str, Any] = {
-        "max_epochs": cfg.max_epochs,
         "accelerator": cfg.accelerator,
         "devices": cfg.devices,
+        "num_nodes": cfg.num_nodes,
         "strategy": cfg.strategy,
         "precision": cfg.precision,
-        "callbacks": callbacks,
-        "logger": CSVLogger(run, name="logs"),
-        "default_root_dir": run,
         "use_distributed_sampler": False,  # the data module shards its own samplers
-        "enable_progress_bar": progress_bar,
-        "enable_model_summary": progress_bar,
-        "log_every_n_steps": 10,
-        "num_sanity_val_steps": 0,
     }
     options.update(trainer_kwargs or {})
-    trainer = L.Trainer(**options)
-    last = ckpt_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.is_file() else None
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        if ckpt_path is not None:
-            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    seconds = time.perf_counter() - start
+    trainer = build_trainer(
+        run,
+        max_epochs=cfg.max_epochs,
+        callbacks=all_callbacks,
+        progress_bar=progress_bar,
+        verbose=verbose,
+        **options,
+    )
+    seconds = fit(trainer, module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
 
-    checkpoint_cb = callbacks[0]
-    best_path = checkpoint_cb.best_model_path or str(last)
-    best_score = checkpoint_cb.best_model_score
+    best_path = best.best_model_path or str(last)
+    best_score = None if best.best_model_score is None else float(best.best_model_score)
     model_path = run / "model.pt"
     if trainer.is_global_zero:
-        state = torch.load(best_path, map_location="cpu", weights_only=True)
+        state = load_torch(best_path, what="checkpoint", hint=_RESTART_HINT)
         net_state = {
             k.removeprefix("net."): v
             for k, v in state["state_dict"].items()
             if k.startswith("net.")
         }
-        torch.save(
+        save_torch(
             {
                 "config": config.to_dict(),
                 "input_dim": datamodule.input_dim,
@@ -197,21 +219,22 @@ def train(
         summary = {
             "best_checkpoint": str(Path(best_path).name),
             "monitor": cfg.monitor,
-            "best_score": None if best_score is None else float(best_score),
+            "best_score": best_score,
             "best_epoch": int(state.get("epoch", -1)),
             "epochs": int(trainer.current_epoch),
             "seconds": round(seconds, 2),
-            "resumed_from": ckpt_path,
+            "resumed_from": None if ckpt_path is None else str(ckpt_path),
+            "resumed_at_epoch": resumed_at,
             "train_steps": len(datamodule.train_set),
             "synthetic_steps": datamodule.n_synthetic,
             "pos_weight": datamodule.pos_weight,
             "world_size": int(trainer.world_size),
         }
-        (run / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(run / "train_summary.json", summary)
     return TrainResult(
         run_dir=run,
         model_path=model_path,
-        best_score=None if best_score is None else float(best_score),
+        best_score=best_score,
         epochs=int(trainer.current_epoch),
         seconds=seconds,
         global_rank=int(trainer.global_rank),
@@ -226,6 +249,7 @@ def load_model(path: str | Path) -> tuple[RiskNet, RiskConfig]:
 
     Raises:
         FileNotFoundError: no ``model.pt`` there.
+        imbalance_kit.app.DamagedFileError: a truncated or corrupt ``model.pt``.
 
     Examples:
         >>> load_model("no/such/run")
@@ -238,7 +262,7 @@ def load_model(path: str | Path) -> tuple[RiskNet, RiskConfig]:
         path = path / "model.pt"
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path} (run imbalance-risk train first)")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_torch(path, what="model", hint="run imbalance-risk train again")
     config = RiskConfig.from_dict(payload["config"])
     net = RiskNet(payload["input_dim"], payload["action_dim"], config.model, payload["heads"])
     net.load_state_dict(payload["state_dict"])

@@ -8,9 +8,9 @@ import pickle
 import numpy as np
 import pytest
 import yaml
-from imbalance_risk import pipeline
+from imbalance_risk import demo
 from imbalance_risk.cli import main
-from imbalance_risk.prepare import load_prepared
+from imbalance_risk.data import load_prepared
 from imbalance_risk.rollouts import load_rollouts
 
 
@@ -149,7 +149,7 @@ def test_pickle_input_needs_the_flag(tmp_path, capsys, tiny_rollouts):
         (["evaluate", "--run", "RUN"], "model not found"),
         (["simulate", "--out", "x.npz", "--episodes", "0"], "n_episodes must be"),
         (["simulate", "--out", "x.csv", "--episodes", "3"], "path must be a file ending"),
-        (["demo", "--out", "OUT", "--threads", "0"], "--threads must be >= 1"),
+        (["demo", "--out", "OUT", "--threads", "0"], "--threads must be an integer >= 1"),
         (["ablation", "--out", "OUT", "--variants", "magic"], "--variants must be among"),
         (["nope"], "invalid choice"),
     ],
@@ -163,7 +163,7 @@ def test_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
 
 def test_demo_runs_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(
-        pipeline.DEMO_PRESETS["quick"], "simulation", {"n_episodes": 90, "horizon": 70, "seed": 5}
+        demo.DEMO_PRESETS["quick"], "simulation", {"n_episodes": 90, "horizon": 70, "seed": 5}
     )
     argv = [
         "demo",
@@ -199,3 +199,69 @@ def test_demo_runs_and_resumes(tmp_path, monkeypatch, capsys):
     second = capsys.readouterr().out
     assert second.count("output exists, skipped") == 6
     assert json.loads((tmp_path / "demo.json").read_text())["model"] == result["model"]
+
+
+def test_version_and_shipped_config_names(capsys):
+    from imbalance_risk import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"imbalance-risk {__version__}"
+    assert main(["train", "--out", "RUN", "--config", "no-such-config"]) == 2
+    err = capsys.readouterr().err
+    assert "shipped configs: baseline_mse, ddp_cpu, default, quick" in err
+
+
+def test_study_and_its_ablation_alias(tmp_path, capsys):
+    argv = [
+        "--out",
+        str(tmp_path),
+        "--seeds",
+        "0",
+        "--episodes",
+        "80",
+        "--variants",
+        "mse_baseline",
+        "--threads",
+        "1",
+        "--config",
+        "default",
+        "--set",
+        "train.max_epochs=1",
+        "--set",
+        "evaluate.mc_samples=0",
+    ]
+    assert main(["study", *argv]) == 0
+    first = capsys.readouterr().out
+    assert "mse_baseline" in first and (tmp_path / "study.md").is_file()
+    rows = (tmp_path / "study.csv").read_text().splitlines()
+    assert rows[0].startswith("variant,seed,auc") and len(rows) == 2
+    assert main(["ablation", *argv]) == 0  # the old verb: the same command, runs reused
+    second = capsys.readouterr().out
+    assert second.count("output exists, skipped") == 4
+    assert (tmp_path / "study.csv").read_text().splitlines() == rows
+
+
+def test_the_field_report_spellings(tmp_path, tiny_rollouts, capsys):
+    from imbalance_risk.rollouts import save_rollouts
+
+    save_rollouts(tiny_rollouts, tmp_path / "r.npz")
+    prepared = tmp_path / "p"
+    assert (
+        main(
+            ["prepare", str(tmp_path / "r.npz"), "--out", str(prepared), "--k-before-failure", "12"]
+        )
+        == 0
+    )
+    assert json.loads((prepared / "summary.json").read_text())["settings"]["k"] == 12
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(prepared), "--out", str(run), "--epochs", "1", "--device", "cpu"]
+    assert main([*argv, "--set", "model.hidden_dims=[16]"]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["max_epochs"] == 1 and saved["train"]["accelerator"] == "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert main([*argv[:-1], "cuda"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--device cuda needs a CUDA GPU" in err[0]

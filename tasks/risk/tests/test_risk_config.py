@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from imbalance_risk.config import RiskConfig, apply_overrides, load_config
-from imbalance_risk.pipeline import ABLATION_VARIANTS, ablation_config, demo_config
+from imbalance_risk.demo import demo_config
+from imbalance_risk.study import STUDY_VARIANTS, study_config
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "imbalance_risk" / "configs"
 
 
 def test_shipped_configs_match_the_code():
@@ -88,7 +89,7 @@ def test_baseline_preset_and_ablation_ladder():
     base = RiskConfig.from_dict({"baseline": "mse", "imbalance": {"sampler": {"enabled": True}}})
     assert base.active_tasks() == {"risk_mse": 1.0}
     assert not base.imbalance.sampler.enabled and not base.imbalance.noise_oversample.enabled
-    ladder = {v: ablation_config(v, RiskConfig(), seed=2) for v in ABLATION_VARIANTS}
+    ladder = {v: study_config(v, RiskConfig(), seed=2) for v in STUDY_VARIANTS}
     assert ladder["mse_baseline"].baseline == "mse"
     assert set(ladder["focal_only"].active_tasks()) == {"binary", "risk"}
     assert not ladder["focal_only"].imbalance.sampler.enabled

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 from imbalance_risk.config import RiskConfig
-from imbalance_risk.data import RiskDataModule, oversample_positives
-from imbalance_risk.prepare import load_prepared
+from imbalance_risk.data import RiskDataModule, load_prepared, oversample_positives
 
 from imbalance_kit.weights import DoubleCorrectionWarning
 
@@ -53,6 +52,22 @@ def test_oversampling_without_noise_copies_rows_with_their_targets():
     matches = (synth[:, None, :] == rows[None, :, :]).all(dim=2)
     assert bool(matches.any(dim=1).all())  # every synthetic row is an exact positive row
     assert bool((t["binary"][matches.float().argmax(dim=1)] == 1).all())
+
+
+def test_augment_factor_adds_that_many_copies_per_positive():
+    t = _tensors(n_neg=40, n_pos=6)
+    out = oversample_positives(t, ratio=None, noise_std=0.0, seed=2, augment_factor=3)
+    assert int(out["binary"].sum()) == 6 * 4 and int(out["synthetic"].sum()) == 18
+    assert int((out["binary"] == 0).sum()) == 40  # negatives untouched
+    positives = t["features"][t["binary"] > 0]
+    synth = out["features"][out["synthetic"]]
+    assert bool((torch.cdist(synth, positives).min(dim=1).values == 0).all())  # noise 0: copies
+    with pytest.raises(ValueError, match="ratio must be null when augment_factor is set"):
+        RiskConfig.from_dict(
+            {"imbalance": {"noise_oversample": {"ratio": 0.5, "augment_factor": 2}}}
+        )
+    cfg = RiskConfig.from_dict({"imbalance": {"noise_oversample": {"augment_factor": 2}}})
+    assert cfg.imbalance.noise_oversample.target_positives(5, 1000) == 15
 
 
 def test_oversampling_that_has_nothing_to_do_warns():

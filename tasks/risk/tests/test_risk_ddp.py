@@ -13,9 +13,8 @@ import lightning as L
 import pytest
 import torch
 from imbalance_risk.config import RiskConfig
-from imbalance_risk.data import RiskDataModule
+from imbalance_risk.data import RiskDataModule, load_prepared
 from imbalance_risk.module import RiskModule
-from imbalance_risk.prepare import load_prepared
 from imbalance_risk.train import train
 
 from imbalance_kit.testing import lightning_ddp_strategy, run_distributed

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from imbalance_risk.data import load_prepared
 from imbalance_risk.labels import LabelConfig, failure_directions, make_labels
 from imbalance_risk.prepare import (
     label_summary,
-    load_prepared,
     prepare_rollouts,
     split_episodes,
     write_prepared,

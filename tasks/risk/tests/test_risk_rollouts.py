@@ -165,3 +165,77 @@ def test_from_episodes_failure_defaults_and_mixed_fields():
         Rollouts.from_episodes(eps)
     with pytest.raises(ValueError, match="hidden_states"):
         Rollouts.from_episodes([{"actions": np.zeros((1, 1)), "success": True}])
+
+
+def _episode_list_npz(path, r: Rollouts, **extra) -> None:
+    """The common "list of episodes" layout: one object array entry per episode."""
+
+    def per_episode(a):
+        out = np.empty(r.n_episodes, dtype=object)
+        for i in range(r.n_episodes):
+            out[i] = a[r.episode_slice(i)]
+        return out
+
+    np.savez(
+        path,
+        hidden_states=per_episode(r.hidden_states),
+        actions=per_episode(r.actions),
+        velocities=per_episode(r.velocities),
+        success=r.success,
+        failure_step=r.failure_step,
+        failure_direction=r.failure_direction,
+        episode_id=r.episode_id,
+        **extra,
+    )
+
+
+def test_the_episode_list_layout_names_the_field_and_the_way_out(tmp_path):
+    r = _rollouts()
+    path = tmp_path / "episodes.npz"
+    _episode_list_npz(path, r)
+    with pytest.raises(ValueError) as info:
+        load_rollouts(path)
+    message = str(info.value)
+    assert "'hidden_states' holds one array per episode" in message
+    assert "episode_lengths=[len(e) for e in per_episode]" in message
+    assert "--allow-pickle" in message and "\n" not in message
+    _assert_same(load_rollouts(path, allow_pickle=True), r)  # a trusted file reads
+
+
+def test_unknown_fields_are_named_once(tmp_path, capsys):
+    from imbalance_risk.cli import main
+    from imbalance_risk.rollouts import IgnoredFieldsWarning
+
+    r = _rollouts()
+    path = tmp_path / "extra.npz"
+    np.savez(path, **r.to_arrays(), rewards=np.ones(r.n_steps), dones=np.zeros(r.n_steps))
+    with pytest.warns(
+        IgnoredFieldsWarning, match="ignored arrays not in the rollout schema: dones, rewards"
+    ):
+        _assert_same(load_rollouts(path), r)
+    notes: list[str] = []
+    load_rollouts(path, note=notes.append)
+    assert len(notes) == 1 and "dones, rewards" in notes[0]
+    episodes = [
+        {
+            "hidden_states": np.ones((3, 2)),
+            "actions": np.ones((3, 1)),
+            "success": True,
+            "reward": 1.0,
+        }
+    ]
+    pkl = tmp_path / "e.pkl"
+    pkl.write_bytes(pickle.dumps(episodes))
+    load_rollouts(pkl, allow_pickle=True, note=notes.append)
+    assert "ignored episode keys not in the rollout schema: reward" in notes[1]
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(save_rollouts(r, tmp_path / "r.parquet"))
+    table = table.append_column("reward", pa.array(np.ones(table.num_rows)))
+    pq.write_table(table, tmp_path / "extra.parquet")
+    _assert_same(load_rollouts(tmp_path / "extra.parquet", note=notes.append), r)
+    assert "ignored columns not in the rollout schema: reward" in notes[2]
+    main(["prepare", str(path), "--out", str(tmp_path / "p")])  # too few episodes to split
+    err = capsys.readouterr().err
+    assert err.count("imbalance-risk: note:") == 1 and "rewards" in err

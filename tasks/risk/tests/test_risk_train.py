@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from imbalance_risk.data import load_prepared
 from imbalance_risk.evaluate import evaluate_run
-from imbalance_risk.prepare import load_prepared
 from imbalance_risk.train import load_model, train
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -75,12 +75,45 @@ def test_metrics_agree_with_the_predictions_file(trained, tiny_prepared):
     assert metrics["uncertainty_auroc"]["mc_dropout_std"] == pytest.approx(expected, abs=1e-4)
     assert len(metrics["per_dim_auc"]) == test.action_dim
     assert metrics["auc"] > 0.7  # two tiny epochs already rank failures
+    # The calibrated probability: a monotone rescaling of the raw one, its ECE and recall at 0.5
+    calibrated = np.array([float(r["prob_calibrated"]) for r in rows])
+    assert metrics["ece_calibrated"] == pytest.approx(
+        ece_reference(calibrated, label, 15), abs=1e-4
+    )
+    assert roc_auc_score(label, calibrated) == pytest.approx(roc_auc_score(label, prob), abs=1e-3)
+    # a temperature keeps logit 0 at 0.5: the decisions at 0.5 are the raw probability's
+    np.testing.assert_array_equal(calibrated >= 0.5, prob >= 0.5)
+    assert metrics["at_0.5"]["recall"] == pytest.approx(np.mean(prob[label == 1] >= 0.5))
     assert metrics["ttf_mae_steps"] == pytest.approx(metrics["ttf_mae"] * 50)
+
+
+def test_temperature_is_the_validation_nll_minimum(trained, tiny_prepared):
+    from imbalance_risk.model import predict
+    from scipy.optimize import minimize_scalar
+
+    run, _, _, metrics = trained
+    net, _ = load_model(run)
+    val = load_prepared(tiny_prepared).subset("val")
+    logit = predict(net, val.features).logit.astype(np.float64)
+    y = (val.binary > 0.5).astype(np.float64)
+
+    def nll(t):
+        z = logit / t
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+    best = minimize_scalar(nll, bounds=(0.05, 100.0), method="bounded").x
+    assert metrics["temperature"] == pytest.approx(best, rel=2e-2)
+    assert nll(metrics["temperature"]) <= nll(1.0) + 1e-9
 
 
 def test_plots_are_png_files(trained):
     run, _, _, metrics = trained
-    assert metrics["plots"] == ["reliability.png", "curves.png", "timeline.png"]
+    assert metrics["plots"] == [
+        "reliability.png",
+        "reliability_calibrated.png",
+        "curves.png",
+        "timeline.png",
+    ]
     for name in metrics["plots"]:
         assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((run / "metrics.json").read_text())["auc"] == metrics["auc"]

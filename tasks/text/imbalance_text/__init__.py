@@ -2,8 +2,15 @@
 
 Light modules (schema, corpora, simulation, config, objective, constraints,
 evaluation) import at once; the parts that pull in Lightning or transformers
-(:class:`TextEncoder`, :class:`TextModule`, :func:`run_pipeline`, :func:`predict`,
-:func:`run_demo`, :func:`analyze`) load on first use.
+(:class:`TextEncoder`, :class:`TextModule`, :func:`run_pipeline`, :func:`run_study`,
+:func:`predict`, :func:`run_demo`, :func:`analyze`) load on first use.
+
+The modules follow the task packages' common layout: ``cli``, ``config``, ``simulate``,
+``data``, ``model`` (encoder and head), ``module`` (the LightningModule), ``objective``,
+``train``, ``evaluate``, ``study`` (variant x seed), ``demo``; and the extras this task
+needs: ``schema`` (label hierarchy), ``constraints`` (implication enforcement),
+``thresholds`` (per-label decision thresholds), ``inference`` (a trained run on new texts),
+``analysis`` (label distribution report) and ``plots``.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ from imbalance_text._version import __version__
 from imbalance_text.config import TextConfig, apply_overrides, load_config
 from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair
 from imbalance_text.data import Corpus, read_corpus, split_corpus, write_corpus
-from imbalance_text.evaluate import evaluate_predictions, predictions_frame, tune_thresholds
+from imbalance_text.evaluate import evaluate_predictions, predictions_frame
 from imbalance_text.objective import TextObjective, label_weights
 from imbalance_text.schema import DEFAULT_SCHEMA, LabelSchema, load_schema
 from imbalance_text.simulate import SimulationSpec, simulate_corpus
+from imbalance_text.thresholds import tune_thresholds
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -42,6 +50,7 @@ __all__ = [
     "read_corpus",
     "run_demo",
     "run_pipeline",
+    "run_study",
     "simulate_corpus",
     "split_corpus",
     "tune_thresholds",
@@ -51,9 +60,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    "TextEncoder": "imbalance_text.encoder",
+    "TextEncoder": "imbalance_text.model",
     "TextModule": "imbalance_text.module",
-    "run_pipeline": "imbalance_text.pipeline",
+    "run_pipeline": "imbalance_text.train",
+    "run_study": "imbalance_text.study",
     "predict": "imbalance_text.inference",
     "run_demo": "imbalance_text.demo",
     "analyze": "imbalance_text.analysis",

@@ -7,13 +7,13 @@ others), so the report shows what training will apply before it runs.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from imbalance_kit.app import write_json
 from imbalance_kit.weights import plot_distribution
 from imbalance_text.constraints import violations_per_pair
 from imbalance_text.data import Corpus
@@ -102,7 +102,7 @@ def analyze(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "analysis.json").write_text(json.dumps(report, indent=2))
+        write_json(out / "analysis.json", report)
         save_figure(_figure(corpus, rows), out / "label_distribution.png")
     return report
 

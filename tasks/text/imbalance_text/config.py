@@ -2,7 +2,8 @@
 
 Files are read with ``yaml.safe_load`` and built by the shared helpers of
 :mod:`imbalance_kit.app`; unknown keys are errors, so a typo never falls back to
-a default silently. ``configs/default.yaml`` lists every key with its default;
+a default silently. ``imbalance_text/configs/default.yaml`` (``--config default``) lists
+every key with its default;
 :func:`apply_overrides` applies ``section.key=value`` strings (the CLI's ``--set``),
 the value parsed as YAML.
 """
@@ -25,8 +26,8 @@ from imbalance_kit.app import (
     check_non_negative,
     check_positive,
     check_positive_int,
-    read_yaml_mapping,
 )
+from imbalance_kit.app import load_config as _load_config
 
 __all__ = [
     "DataConfig",
@@ -157,6 +158,19 @@ class TrainingConfig:
     gradient_clip: float | None = 1.0
     threads: int | None = None
 
+    def device(self) -> Any:
+        """The ``torch.device`` for inference outside Lightning (CUDA when asked and present)."""
+        import torch
+
+        if self.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+
+    @property
+    def bf16(self) -> bool:
+        """Whether ``precision`` is bfloat16 mixed precision."""
+        return str(self.precision).startswith("bf16")
+
     def validate(self) -> None:
         check_positive_int("training.epochs", self.epochs)
         check_positive_int("training.batch_size", self.batch_size)
@@ -182,10 +196,13 @@ class EvaluationConfig:
     ``threshold``: ``tuned`` picks one threshold per label on validation with
     :func:`imbalance_kit.metrics.best_threshold` (max F1, or the highest
     precision at ``target_recall``); ``fixed`` uses ``fixed_threshold``.
-    Labels with fewer than ``min_tune_positives`` validation positives keep
-    ``fixed_threshold``: tuned on a handful of positives, a threshold overfits
-    them (on the simulated corpus it cut the rare labels' test recall from
-    0.79 to 0.59). ``enforce_constraints``: a positive secondary forces its primary.
+    Labels with fewer than ``min_tune_positives`` validation positives are not tuned
+    on their own (tuned on a handful of positives, a threshold overfits them: on the
+    simulated corpus it cut the rare labels' test recall from 0.79 to 0.59); they get
+    the cut of ``rare_threshold`` for the ``pos_weight`` they were trained with
+    (:mod:`imbalance_text.thresholds`: ``pooled``, ``prior_shift``, or ``fixed``:
+    ``fixed_threshold`` whatever the weight). ``enforce_constraints``: a positive
+    secondary forces its primary.
     ``rare_ratio``: labels at least this many negatives per positive in the
     training split are "rare" when the schema does not list them.
     """
@@ -194,6 +211,7 @@ class EvaluationConfig:
     fixed_threshold: float = 0.5
     target_recall: float | None = None
     min_tune_positives: int = 30
+    rare_threshold: Literal["pooled", "prior_shift", "fixed"] = "pooled"
     enforce_constraints: bool = True
     n_bins: int = 10
     rare_ratio: float = 50.0
@@ -206,6 +224,9 @@ class EvaluationConfig:
                 "evaluation.target_recall", self.target_recall, 0.0, 1.0, low_inclusive=False
             )
         check_positive_int("evaluation.min_tune_positives", self.min_tune_positives)
+        check_choice(
+            "evaluation.rare_threshold", self.rare_threshold, ("pooled", "prior_shift", "fixed")
+        )
         check_positive_int("evaluation.n_bins", self.n_bins)
         check_positive("evaluation.rare_ratio", self.rare_ratio)
 
@@ -263,7 +284,8 @@ def load_config(
     """Read a YAML run configuration (``None``: the defaults), apply overrides, validate.
 
     Args:
-        path: YAML file; ``None`` starts from the defaults.
+        path: a YAML file, or the name of a config this package ships (``default``,
+            ``quick``, ``finetune``); ``None`` starts from the defaults.
         overrides: ``section.key=value`` strings (as :func:`apply_overrides`).
 
     Raises:
@@ -274,8 +296,9 @@ def load_config(
         >>> load_config(None, ["training.lr=1e-3"]).training.lr
         0.001
     """
-    raw = _apply_overrides(read_yaml_mapping(path), overrides or [], example="loss.focal_gamma")
-    return TextConfig.from_dict(raw)
+    return _load_config(
+        TextConfig.from_dict, path, overrides, package="imbalance_text", example="loss.focal_gamma"
+    )
 
 
 def apply_overrides(config: TextConfig, overrides: list[str]) -> TextConfig:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imbalance_kit.app import check_in_range, error
+from imbalance_kit.app import check_in_range, error, write_text
 from imbalance_text.schema import LabelSchema
 
 __all__ = ["Corpus", "read_corpus", "split_corpus", "write_corpus"]
@@ -256,18 +256,20 @@ def read_corpus(
 def write_corpus(corpus: Corpus, path: str | os.PathLike[str]) -> Path:
     """Write ``id``, ``text`` and one 0/1 column per label as CSV or JSONL (by extension).
 
+    The file is written whole or not at all (:func:`imbalance_kit.app.write_text`).
+
     Raises:
         ValueError: an extension other than ``.csv`` or ``.jsonl``.
     """
     file = Path(path)
     frame = corpus.to_frame()
     if file.suffix.lower() == ".csv":
-        frame.to_csv(file, index=False)
+        text = frame.to_csv(index=False)
     elif file.suffix.lower() == ".jsonl":
-        frame.to_json(file, orient="records", lines=True, force_ascii=False)
+        text = frame.to_json(orient="records", lines=True, force_ascii=False)
     else:
         raise error("path", "a .csv or .jsonl file", f"{str(file)!r}", raw=True)
-    return file
+    return write_text(file, text)
 
 
 def split_corpus(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from imbalance_text.analysis import analyze, format_analysis
-from imbalance_text.config import TextConfig, apply_overrides
+from imbalance_text.config import load_config
 from imbalance_text.data import write_corpus
 from imbalance_text.schema import DEFAULT_SCHEMA
 from imbalance_text.simulate import SimulationSpec, simulate_corpus
@@ -28,26 +28,30 @@ def run_demo(
     quick: bool = False,
     seed: int = 0,
     n_texts: int | None = None,
+    config: str | os.PathLike[str] | None = None,
     overrides: list[str] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline on a simulated corpus; returns the run's metrics.
 
     Writes ``data/corpus.csv`` and ``data/schema.yaml``, ``analysis/``
     (``analysis.json``, ``label_distribution.png``), ``run/`` (see
-    :mod:`imbalance_text.pipeline`) and ``summary.md`` under ``out_dir``.
+    :mod:`imbalance_text.train`) and ``summary.md`` under ``out_dir``.
 
     Args:
         out_dir: the demo folder.
         quick: the small, fast set-up.
         seed: seed of the corpus, the split and the training.
         n_texts: corpus size (default 2,400 quick, 8,000 full).
+        config: a run configuration file or shipped name, under the demo's settings.
         overrides: extra ``section.key=value`` config overrides.
         progress: Lightning's progress bar.
         log: receives one line per stage (default: silent).
+        verbose: show Lightning's own output.
     """
-    from imbalance_text.pipeline import run_pipeline
+    from imbalance_text.train import run_pipeline
 
     say = log or (lambda _m: None)
     out = Path(out_dir)
@@ -67,8 +71,8 @@ def run_demo(
     ]
     if quick:
         base += ["training.epochs=15", "training.patience=5", "training.threads=1"]
-    config = apply_overrides(TextConfig(), [*base, *(overrides or [])])
-    metrics = run_pipeline(config, out / "run", progress=progress, log=say)
+    run_config = load_config(config, [*base, *(overrides or [])])
+    metrics = run_pipeline(run_config, out / "run", progress=progress, log=say, verbose=verbose)
     seconds = time.perf_counter() - t0
     summary = format_summary(metrics, seconds)
     (out / "summary.md").write_text(summary + "\n")

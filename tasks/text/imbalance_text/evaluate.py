@@ -1,36 +1,41 @@
-"""Per-label thresholds, constraint enforcement and the evaluation report.
+"""Evaluation: the report of a set of predictions, and the evaluation stage of a run.
 
-Thresholds are tuned per label on validation with
-:func:`imbalance_kit.metrics.best_threshold`; predictions are
-``prob >= threshold``, then :func:`~imbalance_text.constraints.enforce_implications`.
-The report holds per-label precision / recall / F1 / PR-AUC / ECE
+Predictions are ``prob >= threshold`` (per-label thresholds from
+:mod:`imbalance_text.thresholds`), then
+:func:`~imbalance_text.constraints.enforce_implications`. The report holds per-label
+precision / recall / F1 / PR-AUC / ECE
 (:func:`imbalance_kit.calibration.expected_calibration_error`), secondary
 macro-F1, rare-label recall, micro / macro PR-AUC and the constraint violation
 rate before and after enforcement. Precision, recall, F1 and average precision
-come from scikit-learn.
+come from scikit-learn. :func:`evaluate_stage` tunes the thresholds of a trained run and
+writes its ``metrics.json``, ``predictions.csv`` and plots; :func:`evaluate_file` scores a
+finished run on another labelled corpus. (Those two load Lightning and the model on call.)
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
-from imbalance_kit.app import check_in_range, check_positive_int, error
+from imbalance_kit.app import error, write_json, write_text
 from imbalance_kit.calibration import expected_calibration_error
-from imbalance_kit.metrics import best_threshold
 from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair
 from imbalance_text.schema import LabelSchema
 
 __all__ = [
+    "check_scores",
+    "evaluate_file",
     "evaluate_predictions",
+    "evaluate_stage",
     "predictions_frame",
     "rare_labels",
-    "tune_thresholds",
 ]
 
 
@@ -44,7 +49,12 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def _check(targets: Any, probs: Any, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
+def check_scores(targets: Any, probs: Any, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
+    """``(targets, probs)`` as float64 arrays of shape ``(N, L)``, probabilities in [0, 1].
+
+    Raises:
+        ValueError: a shape that does not fit the schema, or values outside [0, 1].
+    """
     y = np.asarray(targets, dtype=np.float64)
     p = np.asarray(probs, dtype=np.float64)
     want = schema.num_labels
@@ -74,59 +84,6 @@ def rare_labels(train_targets: Any, schema: LabelSchema, rare_ratio: float = 50.
     return [
         name for j, name in enumerate(schema.names) if pos[j] == 0 or neg[j] / pos[j] >= rare_ratio
     ]
-
-
-def tune_thresholds(
-    targets: Any,
-    probs: Any,
-    schema: LabelSchema,
-    *,
-    target_recall: float | None = None,
-    default: float = 0.5,
-    min_positives: int = 1,
-) -> dict[str, dict[str, Any]]:
-    """One decision threshold per label from validation scores.
-
-    Each label gets :func:`imbalance_kit.metrics.best_threshold` (maximum F1,
-    or the highest precision with recall >= ``target_recall``). A label whose
-    validation split has fewer than ``min_positives`` positives (or no
-    negative) keeps ``default`` and is marked ``tuned: False``: a threshold
-    fitted to a dozen positives tends to sit just below the lowest-scoring
-    one of them and misses many test positives.
-
-    Args:
-        targets: ``(N, L)`` 0/1 validation targets.
-        probs: ``(N, L)`` validation probabilities.
-        schema: the label schema.
-        target_recall: optional minimum recall per label.
-        default: the threshold of labels that cannot be tuned.
-        min_positives: fewest validation positives for tuning a label (>= 1).
-
-    Returns:
-        ``{label: {"threshold", "precision", "recall", "f1", "tuned"}}`` (the
-        validation scores at that threshold).
-
-    Examples:
-        >>> from imbalance_text.schema import LabelSchema
-        >>> y = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])
-        >>> p = np.array([[0.3, 0.1], [0.2, 0.4], [0.7, 0.2], [0.1, 0.3]])
-        >>> t = tune_thresholds(y, p, LabelSchema(["a", "b"]))
-        >>> round(t["a"]["threshold"], 2), t["b"]["tuned"]
-        (0.3, False)
-    """
-    y, p = _check(targets, probs, schema)
-    check_in_range("default", default, 0.0, 1.0)
-    check_positive_int("min_positives", min_positives)
-    out: dict[str, dict[str, Any]] = {}
-    for j, name in enumerate(schema.names):
-        positives = int(y[:, j].sum())
-        if positives < min_positives or positives == len(y):
-            out[name] = {"threshold": default, "precision": None, "recall": None, "f1": None,
-                         "tuned": False}  # fmt: skip
-            continue
-        choice = best_threshold(y[:, j].astype(np.int64), p[:, j], target_recall=target_recall)
-        out[name] = {**choice._asdict(), "tuned": True}
-    return out
 
 
 def evaluate_predictions(
@@ -171,7 +128,7 @@ def evaluate_predictions(
         >>> r["violation_rate_before"], r["violation_rate_after"], r["per_label"]["hate"]["recall"]
         (0.25, 0.0, 1.0)
     """
-    y, p = _check(targets, probs, schema)
+    y, p = check_scores(targets, probs, schema)
     names = schema.names
     if isinstance(thresholds, dict):
         unknown = sorted(set(thresholds) - set(names))
@@ -290,3 +247,122 @@ def predictions_frame(
         for j, name in enumerate(names):
             frame[f"true:{name}"] = y[:, j].astype(np.int64)
     return frame
+
+
+def evaluate_stage(
+    config: Any,
+    schema: LabelSchema,
+    module: Any,
+    datasets: Sequence[Any],
+    train: Any,
+    val: Any,
+    test: Any | None,
+    run: Path,
+    *,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Tune thresholds on validation, evaluate on test (validation without one), write outputs.
+
+    Writes ``thresholds.json``, ``metrics.json``, ``predictions.csv`` and, with
+    ``plots``, ``plots/*.png``; returns the metrics. ``metrics["test"]`` uses the
+    tuned thresholds, ``metrics["test_at_0.5"]`` the default 0.5.
+
+    Args:
+        config: the run's :class:`~imbalance_text.config.TextConfig`.
+        schema: the label schema.
+        module: the trained :class:`~imbalance_text.module.TextModule`.
+        datasets: train, validation and test datasets (test may be ``None``).
+        train: the training :class:`~imbalance_text.data.Corpus` (rare labels).
+        val: the validation corpus.
+        test: the test corpus, or ``None``.
+        run: the run folder.
+        plots: write the PNG figures.
+    """
+    from imbalance_text.module import loader, predict_probs
+    from imbalance_text.plots import (
+        plot_per_label_scores,
+        plot_pr_curves,
+        plot_reliability,
+        save_figure,
+    )
+    from imbalance_text.thresholds import tune_thresholds
+
+    def probs_of(dataset: Any) -> np.ndarray:
+        batches = loader(dataset, 4 * config.training.batch_size)
+        return predict_probs(module, batches, config.training.device())
+
+    ev = config.evaluation
+    rare = rare_labels(train.targets, schema, ev.rare_ratio)
+    val_probs = probs_of(datasets[1])
+    if ev.threshold == "tuned":
+        tuned = tune_thresholds(
+            val.targets, val_probs, schema, target_recall=ev.target_recall,
+            default=ev.fixed_threshold, min_positives=ev.min_tune_positives,
+            pos_weight=module.hparams.get("pos_weight"), rule=ev.rare_threshold,
+        )  # fmt: skip
+    else:
+        tuned = {n: {"threshold": ev.fixed_threshold, "tuned": False} for n in schema.names}
+    write_json(run / "thresholds.json", tuned)
+    cuts = {n: float(v["threshold"]) for n, v in tuned.items()}
+    common = {"rare": rare, "enforce": ev.enforce_constraints, "n_bins": ev.n_bins}
+    metrics: dict[str, Any] = {
+        "val": evaluate_predictions(val.targets, val_probs, schema, thresholds=cuts, **common),
+    }
+    final, probs = (val, val_probs) if test is None else (test, probs_of(datasets[2]))
+    metrics["test"] = evaluate_predictions(final.targets, probs, schema, thresholds=cuts, **common)
+    metrics["test_at_0.5"] = evaluate_predictions(
+        final.targets, probs, schema, thresholds=0.5, **common
+    )
+    metrics["evaluated_on"] = "val" if test is None else "test"
+    write_json(run / "metrics.json", metrics)
+    frame = predictions_frame(
+        final.ids or [], final.texts, probs, schema, thresholds=cuts,
+        enforce=ev.enforce_constraints, targets=final.targets,
+    )  # fmt: skip
+    write_text(run / "predictions.csv", frame.to_csv(index=False))
+    if plots:
+        folder = run / "plots"
+        folder.mkdir(exist_ok=True)
+        save_figure(plot_per_label_scores(metrics["test"]), folder / "per_label_scores.png")
+        save_figure(plot_pr_curves(final.targets, probs, schema), folder / "pr_curves.png")
+        save_figure(
+            plot_reliability(final.targets, probs, schema, ev.n_bins), folder / "reliability.png"
+        )
+    return metrics
+
+
+def evaluate_file(
+    run_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    labels_column: str | None = None,
+    model_path: str | None = None,
+) -> dict[str, Any]:
+    """Score a trained run on a labelled corpus with the run's thresholds and enforcement.
+
+    Writes ``metrics.json`` and ``predictions.csv`` to ``out_dir``; returns the
+    :func:`evaluate_predictions` report.
+    """
+    from imbalance_kit.app import load_json
+    from imbalance_text.data import read_corpus
+    from imbalance_text.inference import load_run, predict
+
+    _, config, schema, thresholds = load_run(run_dir, model_path=model_path)
+    corpus = read_corpus(data, schema, text_column=text_column, labels_column=labels_column)
+    frame = predict(run_dir, corpus.texts, ids=corpus.ids, model_path=model_path)
+    probs = frame[[f"prob:{n}" for n in schema.names]].to_numpy()
+    saved = load_json(Path(run_dir) / "metrics.json")
+    ev = config.evaluation
+    report = evaluate_predictions(
+        corpus.targets, probs, schema, thresholds=thresholds or 0.5,
+        rare=saved["test"]["rare_labels"], enforce=ev.enforce_constraints, n_bins=ev.n_bins,
+    )  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", report)
+    for j, name in enumerate(schema.names):
+        frame[f"true:{name}"] = corpus.targets[:, j].astype(np.int64)
+    write_text(out / "predictions.csv", frame.to_csv(index=False))
+    return report

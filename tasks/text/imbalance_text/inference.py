@@ -1,8 +1,10 @@
-"""Using a trained run: load it, label new texts, score a labelled file."""
+"""Using a trained run: load it and label new texts.
+
+Scoring a trained run on a labelled file is :func:`imbalance_text.evaluate.evaluate_file`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,17 +12,32 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from imbalance_text._runtime import TokenizerProxy, device_for, loader, write_json
+from imbalance_kit.app import load_json, load_torch
 from imbalance_text.config import TextConfig
-from imbalance_text.data import read_corpus
-from imbalance_text.encoder import TextEncoder, cached_embeddings
-from imbalance_text.evaluate import evaluate_predictions, predictions_frame
-from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule, predict_probs
+from imbalance_text.evaluate import predictions_frame
+from imbalance_text.model import TextEncoder, TokenizerProxy, cached_embeddings
+from imbalance_text.module import EmbeddingDataset, TextDataset, TextModule, loader, predict_probs
 from imbalance_text.schema import LabelSchema, load_schema
 
-__all__ = ["evaluate_file", "load_run", "predict"]
+__all__ = ["load_module", "load_run", "predict"]
+
+
+def load_module(run_dir: str | os.PathLike[str], *, model_path: str | None = None) -> TextModule:
+    """The trained module of a run folder's ``model.pt`` (``weights_only=True``), in eval mode.
+
+    Args:
+        run_dir: a folder with ``model.pt``.
+        model_path: the encoder folder (fine-tune mode), when it moved since training.
+    """
+    saved = load_torch(
+        Path(run_dir) / "model.pt", what="model", hint="run train again on this folder"
+    )
+    hparams = dict(saved["hparams"])
+    hparams["model"] = {**hparams["model"], "path": model_path}
+    module = TextModule(**hparams)
+    module.load_state_dict(saved["state_dict"])
+    return module.eval()
 
 
 def load_run(
@@ -38,20 +55,16 @@ def load_run(
     run = Path(run_dir)
     if not (run / "model.pt").is_file():
         raise FileNotFoundError(f"{run} has no model.pt: train first (imbalance-text train)")
-    import yaml
+    from imbalance_text.config import load_config
 
-    config = TextConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+    config = load_config(run / "config.yaml")
     if model_path is not None:
         config.model.path = model_path
     schema = load_schema(run / "schema.yaml")
-    saved = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
-    hparams = dict(saved["hparams"])
-    hparams["model"] = {**hparams["model"], "path": config.model.path}
-    module = TextModule(**hparams)
-    module.load_state_dict(saved["state_dict"])
+    module = load_module(run, model_path=config.model.path)
     thresholds: dict[str, float] = {}
     if (run / "thresholds.json").is_file():
-        tuned = json.loads((run / "thresholds.json").read_text())
+        tuned = load_json(run / "thresholds.json")
         thresholds = {k: float(v["threshold"]) for k, v in tuned.items()}
     return module.eval(), config, schema, thresholds
 
@@ -79,51 +92,19 @@ def predict(
     module, config, schema, thresholds = load_run(run_dir, model_path=model_path)
     targets = np.zeros((len(texts), schema.num_labels), dtype=np.float32)
     if config.model.mode == "finetune":
-        dataset: Any = TextDataset(texts, targets, TokenizerProxy(config))
+        tokenize = TokenizerProxy(config.model.path, config.model.max_length)
+        dataset: Any = TextDataset(texts, targets, tokenize)
     else:
         m = config.model
         encoder = TextEncoder(
             m.path, pooling=m.pooling, normalize=m.normalize, max_length=m.max_length
         )
         emb = cached_embeddings(
-            texts, encoder, None, batch_size=batch_size, device=device_for(config)
+            texts, encoder, None, batch_size=batch_size, device=config.training.device()
         )
         dataset = EmbeddingDataset(emb, targets)
-    probs = predict_probs(module, loader(dataset, batch_size, False, 0), device_for(config))
+    probs = predict_probs(module, loader(dataset, batch_size), config.training.device())
     return predictions_frame(
         list(ids) if ids is not None else [str(i) for i in range(len(texts))], texts, probs, schema,
         thresholds=thresholds or 0.5, enforce=config.evaluation.enforce_constraints,
     )  # fmt: skip
-
-
-def evaluate_file(
-    run_dir: str | os.PathLike[str],
-    data: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    text_column: str = "text",
-    labels_column: str | None = None,
-    model_path: str | None = None,
-) -> dict[str, Any]:
-    """Score a trained run on a labelled corpus with the run's thresholds and enforcement.
-
-    Writes ``metrics.json`` and ``predictions.csv`` to ``out_dir``; returns the
-    :func:`~imbalance_text.evaluate.evaluate_predictions` report.
-    """
-    module, config, schema, thresholds = load_run(run_dir, model_path=model_path)
-    corpus = read_corpus(data, schema, text_column=text_column, labels_column=labels_column)
-    frame = predict(run_dir, corpus.texts, ids=corpus.ids, model_path=model_path)
-    probs = frame[[f"prob:{n}" for n in schema.names]].to_numpy()
-    saved = json.loads((Path(run_dir) / "metrics.json").read_text())
-    ev = config.evaluation
-    report = evaluate_predictions(
-        corpus.targets, probs, schema, thresholds=thresholds or 0.5,
-        rare=saved["test"]["rare_labels"], enforce=ev.enforce_constraints, n_bins=ev.n_bins,
-    )  # fmt: skip
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", report)
-    for j, name in enumerate(schema.names):
-        frame[f"true:{name}"] = corpus.targets[:, j].astype(np.int64)
-    frame.to_csv(out / "predictions.csv", index=False)
-    return report

@@ -2,7 +2,7 @@
 
 In ``frozen`` mode the batches hold cached embeddings and only the head
 trains (fast on a CPU); in ``finetune`` mode they hold token ids and the
-encoder (:class:`~imbalance_text.encoder.TextEncoder`) trains with its own,
+encoder (:class:`~imbalance_text.model.TextEncoder`) trains with its own,
 smaller learning rate. The loss is :class:`~imbalance_text.objective.TextObjective`.
 Validation logs ``val_loss``, ``val_pr_auc_macro`` (threshold-free, the default
 checkpoint monitor), ``val_secondary_f1`` and ``val_rare_recall`` (at 0.5).
@@ -19,15 +19,16 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, f1_score, recall_score
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from imbalance_text.head import MultiLabelHead
+from imbalance_text.model import MultiLabelHead
 
 __all__ = [
     "EmbeddingDataset",
     "MultiLabelHead",
     "TextDataset",
     "TextModule",
+    "loader",
     "predict_probs",
 ]
 
@@ -112,7 +113,7 @@ class TextModule(L.LightningModule):
         self.labels = list(labels)
         self.encoder: nn.Module | None = None
         if model["mode"] == "finetune":
-            from imbalance_text.encoder import TextEncoder
+            from imbalance_text.model import TextEncoder
 
             self.encoder = TextEncoder(
                 model["path"],
@@ -230,3 +231,11 @@ def predict_probs(
         batch = {k: v.to(device) for k, v in batch.items() if k != "targets"}
         chunks.append(torch.sigmoid(module(batch).float()).cpu())
     return torch.cat(chunks).numpy()
+
+
+def loader(dataset: Any, batch_size: int, shuffle: bool = False, workers: int = 0) -> DataLoader:
+    """A ``DataLoader`` over a dataset of this module (its ``collate`` when it has one)."""
+    collate = getattr(dataset, "collate", None)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, collate_fn=collate
+    )

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import torch
 from imbalance_text.cli import main
-from imbalance_text.compare import compare_variants
 from imbalance_text.config import TextConfig, apply_overrides
 from imbalance_text.data import Corpus, read_corpus, write_corpus
 from imbalance_text.demo import run_demo
-from imbalance_text.pipeline import predict, run_pipeline
+from imbalance_text.inference import predict
 from imbalance_text.schema import DEFAULT_SCHEMA
+from imbalance_text.study import run_study
+from imbalance_text.train import run_pipeline
 
 PNG = b"\x89PNG"
 
@@ -61,18 +62,23 @@ def test_bf16_mixed_precision_on_cpu(
     assert np.isfinite(metrics["test"]["pr_auc_micro"])
 
 
-def test_compare_two_variants(tmp_path: Path, make_config: Callable[..., TextConfig]) -> None:
+def test_study_two_variants(tmp_path: Path, make_config: Callable[..., TextConfig]) -> None:
     config = make_config("training.epochs=1")
-    result = compare_variants(
-        config, tmp_path, variants=["bce", "weighted_focal_constr"], seeds=[0]
-    )
-    assert list(result["rows"]) == ["bce", "weighted_focal_constr"]
-    assert result["rows"]["weighted_focal_constr"]["violations (output)"][0] == 0.0
-    assert "| bce |" in (tmp_path / "compare.md").read_text()
+    result = run_study(config, tmp_path, variants=["bce", "weighted_focal_constr"], seeds=[0])
+    summary = {entry["variant"]: entry for entry in result["summary"]}
+    assert list(summary) == ["bce", "weighted_focal_constr"]
+    assert summary["weighted_focal_constr"]["violations_output"]["mean"] == 0.0
+    assert "| bce |" in (tmp_path / "study.md").read_text()
     weights = json.loads((tmp_path / "runs" / "bce-s0" / "weights.json").read_text())
     assert {r["source"] for r in weights} == {"none"}  # plain BCE: no pos_weight
+    lines: list[str] = []
+    again = run_study(
+        config, tmp_path, variants=["bce", "weighted_focal_constr"], seeds=[0], log=lines.append
+    )
+    assert lines.count("training: reused (train_done.json)") == 0  # study runs log per run
+    assert again["rows"] == result["rows"]  # finished runs reused, evaluation redone
     with pytest.raises(ValueError, match="variants must be among"):
-        compare_variants(config, tmp_path, variants=["svm"])
+        run_study(config, tmp_path, variants=["svm"])
 
 
 def test_demo_quick(tmp_path: Path, tiny_bert: Path) -> None:
@@ -135,7 +141,12 @@ def test_cli_commands(tmp_path: Path, tiny_bert: Path, capsys: pytest.CaptureFix
         )
         == 0
     )
-    assert "secondary macro-F1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "secondary macro-F1" in captured.out
+    both = captured.out + captured.err
+    for noise in ("GPU available", "LOCAL_RANK", "litlogger", "Trainable params", "Seed set"):
+        assert noise not in both, noise  # Lightning's output only with --verbose
+    assert captured.out.splitlines()[0].startswith("splits: train")
     assert (
         TextConfig.from_dict(
             __import__("yaml").safe_load((run / "config.yaml").read_text())
@@ -160,5 +171,26 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--data", "x.csv", "--out", "r", "--set", "loss.gama=1"]) == 2
     assert "config key 'loss.gama' must be one of 'focal_gamma'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["demo"])  # --out is required
+    assert main(["demo"]) == 2  # --out is required
+    err = capsys.readouterr().err
+    assert err.startswith("imbalance-text: error: ") and "--out" in err
+
+
+def test_cli_version_and_the_compare_alias(
+    tmp_path: Path, files: dict[str, Path], tiny_bert: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from imbalance_text import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"imbalance-text {__version__}"
+    common = ["--data", str(files["corpus"]), "--schema", str(files["schema"]),
+              "--model-path", str(tiny_bert), "--epochs", "1", "--seeds", "0",
+              "--variants", "bce", "--set", "model.max_length=32", "--threads", "1"]  # fmt: skip
+    for verb in ("study", "compare"):  # compare: the older name of study
+        assert main([verb, "--out", str(tmp_path / verb), *common]) == 0
+        out = capsys.readouterr().out
+        assert "rare recall" in out and "bce" in out
+        assert (tmp_path / verb / "study.md").is_file()
+    a = json.loads((tmp_path / "study" / "study.json").read_text())["rows"]
+    b = json.loads((tmp_path / "compare" / "study.json").read_text())["rows"]
+    assert a == b

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from imbalance_text.cli import _config, build_parser
+from imbalance_text.cli import build_config, build_parser
 from imbalance_text.config import TextConfig, apply_overrides, load_config
 
 CONFIGS = [
     p
-    for p in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    for p in sorted(
+        (Path(__file__).resolve().parents[1] / "imbalance_text" / "configs").glob("*.yaml")
+    )
     if p.stem != "schema"  # the label schema, not a run configuration
 ]
 
@@ -31,7 +33,7 @@ def test_shipped_configs_load(path: Path) -> None:
 
 
 def test_default_yaml_lists_every_default() -> None:
-    path = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+    path = Path(__file__).resolve().parents[1] / "imbalance_text" / "configs" / "default.yaml"
     assert load_config(path) == load_config(None) == TextConfig().validate()
 
 
@@ -99,6 +101,40 @@ def test_cli_set_overrides_the_config_file(tmp_path: Path) -> None:
             "model.max_length=32",
         ]
     )
-    config = _config(args)
+    config = build_config(args)
     assert config.training.epochs == 2 and config.training.lr == 5e-4
     assert config.model.max_length == 32 and config.data.train == "corpus.csv"
+
+
+def test_shipped_configs_resolve_by_name_from_the_package() -> None:
+    import imbalance_text
+
+    from imbalance_kit.app import resolve_config_path
+
+    folder = Path(imbalance_text.__file__).resolve().parent / "configs"
+    for name in ("default", "quick", "finetune"):
+        path = resolve_config_path(name, package="imbalance_text")
+        assert path is not None and path.resolve() == folder / f"{name}.yaml"
+    assert load_config("default") == TextConfig().validate()
+    assert load_config("quick").training.epochs == 15
+    args = build_parser().parse_args(["train", "--config", "finetune", "--out", "r"])
+    assert build_config(args).model.mode == "finetune"
+    with pytest.raises(FileNotFoundError, match="shipped configs: default, finetune, quick"):
+        load_config("nope")
+
+
+def _options(parser):  # type: ignore[no-untyped-def]
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {o}", h) for o, h in _options(sub))
+        elif action.option_strings and action.dest != "help":
+            yield "/".join(action.option_strings), action.help
+
+
+def test_every_option_has_help_text() -> None:
+    options = list(_options(build_parser()))
+    assert len(options) > 60  # every sub-command was walked
+    assert [o for o, h in options if not h or not h.strip()] == []

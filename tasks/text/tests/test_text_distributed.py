@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from imbalance_text.head import MultiLabelHead
+from imbalance_text.model import MultiLabelHead
 from imbalance_text.objective import TextObjective
 from imbalance_text.schema import DEFAULT_SCHEMA
 from torch.nn.parallel import DistributedDataParallel

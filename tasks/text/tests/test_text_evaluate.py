@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from imbalance_text.constraints import enforce_implications, violation_rate, violations_per_pair
-from imbalance_text.evaluate import evaluate_predictions, rare_labels, tune_thresholds
+from imbalance_text.evaluate import evaluate_predictions, rare_labels
 from imbalance_text.schema import LabelSchema
+from imbalance_text.thresholds import tune_thresholds
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
 SCHEMA = LabelSchema(["hate", "violence"], {"slur": "hate", "praising violence": "violence"})
@@ -124,15 +125,15 @@ def test_thresholds_maximise_f1_by_brute_force() -> None:
         got = f1_score(y[:, j], p[:, j] >= tuned[name]["threshold"])
         assert got == pytest.approx(best)
     y[:, 2] = 0
-    assert tune_thresholds(y, p, SCHEMA, default=0.3)["slur"] == {
-        "threshold": 0.3, "precision": None, "recall": None, "f1": None, "tuned": False,
-    }  # fmt: skip
+    untuned = tune_thresholds(y, p, SCHEMA, default=0.3, rule="fixed")["slur"]
+    assert untuned["threshold"] == 0.3 and untuned["tuned"] is False
+    assert untuned["recall"] is None and untuned["f1"] == 0.0
 
 
 def test_labels_with_few_validation_positives_keep_the_default() -> None:
     y, p = _data(4, n=300)
     counts = y.sum(axis=0)
-    tuned = tune_thresholds(y, p, SCHEMA, default=0.5, min_positives=30)
+    tuned = tune_thresholds(y, p, SCHEMA, default=0.5, min_positives=30, rule="fixed")
     for j, name in enumerate(SCHEMA.names):
         assert tuned[name]["tuned"] == (counts[j] >= 30), name
         if counts[j] < 30:
@@ -157,3 +158,54 @@ def test_rare_labels() -> None:
     assert rare_labels(y, SCHEMA, rare_ratio=5.0) == ["violence", "slur", "praising violence"]
     listed = LabelSchema(["a"], {"b": "a"}, rare=["b"])
     assert rare_labels(np.zeros((3, 2)), listed) == ["b"]
+
+
+def test_the_prior_shift_of_pos_weight_is_the_weighted_bce_optimum() -> None:
+    """torch's own weighted BCE is minimised at p_w = w p / (w p + 1 - p)."""
+    import torch
+    from imbalance_text.thresholds import unweighted_scores, weighted_cut
+
+    for p_true, w in [(0.01, 10.0), (0.1, 5.0), (0.3, 3.0), (0.5, 1.0)]:
+        n_pos = round(1000 * p_true)
+        targets = torch.tensor([1.0] * n_pos + [0.0] * (1000 - n_pos), dtype=torch.float64)
+        p_w = float(weighted_cut(p_true, w))
+        z = torch.tensor(np.log(p_w / (1 - p_w)), dtype=torch.float64, requires_grad=True)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            z.expand(len(targets)), targets, pos_weight=torch.tensor(w, dtype=torch.float64)
+        )
+        (grad,) = torch.autograd.grad(loss, z, create_graph=True)
+        assert abs(grad.item()) < 1e-12  # stationary at p_w ...
+        (curvature,) = torch.autograd.grad(grad, z)
+        assert curvature.item() > 0  # ... and a minimum (the loss is convex in z)
+        assert float(unweighted_scores(p_w, w)) == pytest.approx(p_true, rel=1e-9)
+
+
+def test_rare_label_rules() -> None:
+    y, p = _data(4, n=300)
+    w = np.array([1.0, 3.0, 10.0, 5.0])
+    counts = y.sum(axis=0)
+    shift = tune_thresholds(y, p, SCHEMA, min_positives=30, pos_weight=w, rule="prior_shift")
+    pooled = tune_thresholds(y, p, SCHEMA, min_positives=30, pos_weight=w)
+    # the pooled unweighted cut: maximum F1 over the secondary columns, scores de-weighted
+    sec = [2, 3]
+    q = p / (w - (w - 1) * p)
+    yy, qq = y[:, sec].ravel(), q[:, sec].ravel()
+    best = max(f1_score(yy, qq >= t, zero_division=0) for t in np.unique(qq))
+    for j, name in enumerate(SCHEMA.names):
+        if counts[j] >= 30:
+            assert shift[name]["tuned"] and pooled[name]["tuned"]
+            continue
+        assert shift[name]["threshold"] == pytest.approx(w[j] * 0.5 / (w[j] * 0.5 + 0.5))
+        t0 = pooled[name]["unweighted"]
+        assert f1_score(yy, qq >= t0) == pytest.approx(best)
+        cut = pooled[name]["threshold"]
+        assert cut == pytest.approx(w[j] * t0 / (w[j] * t0 + 1 - t0))
+        # the same decisions on either scale (up to ties at the cut)
+        np.testing.assert_array_equal(p[:, j] >= cut + 1e-12, q[:, j] >= t0 + 1e-12)
+        r = recall_score(y[:, j], p[:, j] >= cut, zero_division=0)
+        assert pooled[name]["recall"] == pytest.approx(r)
+    assert any(counts[j] < 30 for j in range(4))
+    with pytest.raises(ValueError, match="pos_weight must be 4 finite weights > 0"):
+        tune_thresholds(y, p, SCHEMA, pos_weight=[1.0, 0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="rule must be one of"):
+        tune_thresholds(y, p, SCHEMA, rule="median")  # type: ignore[arg-type]

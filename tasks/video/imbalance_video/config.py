@@ -3,7 +3,8 @@
 Files are read with ``yaml.safe_load`` and built by the shared helpers of
 :mod:`imbalance_kit.app`; unknown keys are errors (a typo never silently falls
 back to a default). Relative manifest paths are read from the current directory.
-See ``configs/intravideo.yaml`` for every key.
+The package ships its configs (``imbalance_video/configs/*.yaml``): ``--config default``
+names ``configs/default.yaml``, which lists every key with its default.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any, Literal
 
 import yaml
 
-from imbalance_kit.app import apply_overrides as _apply_overrides
 from imbalance_kit.app import (
     build_dataclass,
     check_choice,
@@ -26,10 +26,11 @@ from imbalance_kit.app import (
     check_positive,
     check_positive_int,
     error,
-    read_yaml_mapping,
+    write_text,
 )
+from imbalance_kit.app import load_config as _load_config
 from imbalance_kit.losses.multitask import OPTION_USERS, WEIGHTINGS
-from imbalance_video.models import available_models
+from imbalance_video.model import available_models
 
 __all__ = [
     "LOSS_TYPES",
@@ -45,7 +46,7 @@ __all__ = [
     "load_config",
 ]
 
-LOSS_TYPES = ("ce", "focal", "balanced_softmax", "ldam", "logit_adjusted")
+LOSS_TYPES = ("ce", "bce", "focal", "balanced_softmax", "ldam", "logit_adjusted")
 ADAPTIVE_WEIGHTINGS = ("dwa", "inverse_accuracy", "inverse_f1", "difficulty")
 
 
@@ -78,7 +79,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Backbone registry name (:func:`imbalance_video.models.available_models`), size, pooling.
+    """Backbone registry name (:func:`imbalance_video.model.available_models`), size, pooling.
 
     ``pooling`` is the backbone's global pooling (``max`` keeps a small moving animal's
     response; a backbone registered by the user receives it as a keyword argument).
@@ -130,14 +131,14 @@ class AugmentConfig:
 class TaskConfig:
     """One classification head: its loss type, focal ``gamma`` and tail classes.
 
-    ``loss`` is ``ce`` (cross-entropy), ``focal`` (softmax focal loss),
-    ``balanced_softmax``, ``ldam`` or ``logit_adjusted`` (the last three read the
-    training class counts). ``tail`` lists the tail classes (names or indices, kept as
-    text; one class may be given without a list); default: the rarest class of the
-    training manifest.
+    ``loss`` is ``ce`` (cross-entropy), ``bce`` (binary cross-entropy, for a task of two
+    classes), ``focal`` (softmax focal loss), ``balanced_softmax``, ``ldam`` or
+    ``logit_adjusted`` (the last three read the training class counts). ``tail`` lists the
+    tail classes (names or indices, kept as text; one class may be given without a list);
+    default: the rarest class of the training manifest.
     """
 
-    loss: Literal["ce", "focal", "balanced_softmax", "ldam", "logit_adjusted"] = "focal"
+    loss: Literal["ce", "bce", "focal", "balanced_softmax", "ldam", "logit_adjusted"] = "focal"
     gamma: float = 2.0
     tail: list[str] | None = None
 
@@ -399,25 +400,28 @@ class VideoConfig:
         return asdict(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the configuration as YAML."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        return target
+        """Write the configuration as YAML (atomically)."""
+        return write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    *,
+    base: Mapping[str, Any] | None = None,
 ) -> VideoConfig:
     """Read a YAML config (``yaml.safe_load``; ``None`` gives the defaults), apply overrides.
 
     Args:
-        path: YAML file; ``None`` starts from the defaults.
+        path: a YAML file, or the name of a config the package ships (``default``,
+            ``intravideo``, ``group``, ``boosted``, ``multitask``, ``real``); ``None``
+            starts from the defaults.
         overrides: ``section.key=value`` strings, the value parsed as YAML
-            (``tasks.label.gamma=1``).
+            (``tasks.label.gamma=1``), applied after the file.
+        base: a mapping the file is merged onto (a preset).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: ``path`` is neither a file nor a shipped config.
         ValueError: a file that is not a mapping, an unknown key or a bad value.
 
     Examples:
@@ -426,5 +430,11 @@ def load_config(
         >>> load_config(None, ["training.lr=1e-3"]).training.lr
         0.001
     """
-    raw = _apply_overrides(read_yaml_mapping(path), overrides or [], example="training.lr")
-    return VideoConfig.from_dict(raw)
+    return _load_config(
+        VideoConfig.from_dict,
+        path,
+        overrides,
+        package="imbalance_video",
+        base=base,
+        example="training.lr",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -13,9 +14,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from imbalance_kit.app import check_positive_int, error
 from imbalance_kit.sampling import ClassBalancedSampler
 from imbalance_kit.weights import warn_if_double_correction
-from imbalance_video.decode import VideoCache
+from imbalance_video.decode import DecodedVideo, VideoCache
 from imbalance_video.labels import TaskLabels
-from imbalance_video.manifest import Manifest
+from imbalance_video.manifest import Manifest, VideoDataWarning
 from imbalance_video.transforms import ClipAugment, clip_to_tensor, normalize_clip
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "ShardSampler",
     "VideoDataModule",
     "build_train_sampler",
+    "check_events",
     "clip_starts",
+    "load_event_video",
 ]
 
 
@@ -49,11 +52,81 @@ def clip_starts(
     return [int(round(v)) for v in np.linspace(start, last, count)]
 
 
+def load_event_video(manifest: Manifest, index: int, cache: VideoCache) -> DecodedVideo:
+    """The decoded video of row ``index``; a file that cannot be read names the manifest
+    line and event (``ValueError``), a missing one too (``FileNotFoundError``)."""
+    path = manifest.video_file(index)
+    try:
+        return cache.get(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{manifest.describe(index)}: video {str(path)!r} does not exist"
+        ) from None
+    except ValueError as exc:
+        raise ValueError(f"{manifest.describe(index)}: {exc}") from None
+
+
+def check_events(
+    manifest: Manifest, cache: VideoCache, clip_len: int, frame_stride: int = 1
+) -> dict[str, list[str]]:
+    """Decode every video of ``manifest`` once and check each event against its video.
+
+    An event that starts past its video's last frame, or a video that cannot be decoded,
+    is an error naming the manifest line. Two things the clips work around are warned
+    about (one :class:`imbalance_video.manifest.VideoDataWarning` each, with the count and
+    the first lines): an ``end_frame`` past the end of the video (the event is cut at the
+    video's last frame) and an event shorter than a clip (``(clip_len - 1) * frame_stride
+    + 1`` frames: its last frame is repeated to fill the clip).
+
+    Returns:
+        ``{"clamped": [...], "padded": [...]}``: the events concerned (as
+        :meth:`Manifest.describe` names them).
+
+    Raises:
+        ValueError: an event outside its video, or a video FFmpeg cannot decode.
+        FileNotFoundError: a video file that does not exist.
+    """
+    span = (clip_len - 1) * frame_stride + 1
+    found: dict[str, list[str]] = {"clamped": [], "padded": []}
+    for index in range(len(manifest)):
+        video = load_event_video(manifest, index, cache)
+        start, end = manifest.frame_range(index, video.fps)
+        n = int(video.frames.shape[0])
+        if start >= n:
+            raise error(
+                manifest.describe(index),
+                f"an event inside its video ({n} frames)",
+                f"start frame {start}",
+                raw=True,
+            )
+        if end > n:
+            found["clamped"].append(f"{manifest.describe(index)}: end {end} > {n} frames")
+        if min(end, n) - start < span:
+            found["padded"].append(f"{manifest.describe(index)}: {min(end, n) - start} frames")
+    what = {
+        "clamped": "end past the last frame of their video; they are cut at the video's end",
+        "padded": (
+            f"are shorter than a clip ({span} frames: clip_len {clip_len} x frame_stride "
+            f"{frame_stride}); their last frame is repeated to fill the clip"
+        ),
+    }
+    for kind, items in found.items():
+        if items:
+            shown = "; ".join(items[:3]) + ("; ..." if len(items) > 3 else "")
+            warnings.warn(
+                VideoDataWarning(f"{len(items)} of {len(manifest)} events {what[kind]} ({shown})"),
+                stacklevel=2,
+            )
+    return found
+
+
 class EventClipDataset(Dataset):
     """Clips of ``clip_len`` frames taken inside each event of a manifest.
 
     Training (``clips_per_event=None``): one clip per item at a uniformly random
     position inside the event, augmented with ``augment``; shape ``(3, T, H, W)``.
+    An event that ends past its video is cut at the video's last frame; an event shorter
+    than a clip repeats its last frame (:func:`check_events` warns about both).
     Evaluation (``clips_per_event=k``): ``k`` evenly spaced clips (the TTA clips),
     shape ``(k, 3, T, H, W)``; with ``flip_tta`` every other clip is mirrored.
 
@@ -121,12 +194,16 @@ class EventClipDataset(Dataset):
         return len(self.manifest)
 
     def _frames(self, index: int) -> tuple[np.ndarray, int, int]:
-        video = self.cache.get(self.manifest.video_file(index))
+        video = load_event_video(self.manifest, index, self.cache)
         start, end = self.manifest.frame_range(index, video.fps)
         n = video.frames.shape[0]
         if start >= n:
-            where = f"event {self.manifest.rows[index]['event_id']}"
-            raise error(where, f"inside its video ({n} frames)", f"start frame {start}", raw=True)
+            raise error(
+                self.manifest.describe(index),
+                f"an event inside its video ({n} frames)",
+                f"start frame {start}",
+                raw=True,
+            )
         return video.frames, start, min(end, n)
 
     def _take(self, frames: np.ndarray, first: int, end: int) -> torch.Tensor:

@@ -14,7 +14,11 @@ import numpy as np
 
 from imbalance_kit.app import check_positive_int, error
 
-__all__ = ["DecodedVideo", "VideoCache", "decode_video"]
+__all__ = ["DecodedVideo", "VideoCache", "VideoDecodeError", "decode_video"]
+
+
+class VideoDecodeError(ValueError):
+    """A video file FFmpeg cannot read (corrupt, truncated or not a video)."""
 
 
 class DecodedVideo(NamedTuple):
@@ -52,6 +56,7 @@ def decode_video(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        VideoDecodeError: FFmpeg cannot read the file (corrupt, truncated, not a video).
         ValueError: the file has no video stream or no frame.
 
     Examples:
@@ -70,20 +75,24 @@ def decode_video(
         raise FileNotFoundError(f"video must be an existing file, got {str(source)!r}")
     pair = _size_pair(size)
     frames: list[np.ndarray] = []
-    with av.open(str(source)) as container:
-        if not container.streams.video:
-            raise error(f"video {source.name}", "a file with a video stream", "none", raw=True)
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        for frame in container.decode(stream):
-            if pair is None:
-                frames.append(frame.to_ndarray(format="rgb24"))
-            else:
-                frames.append(
-                    frame.reformat(width=pair[1], height=pair[0], format="rgb24").to_ndarray()
-                )
+    try:
+        with av.open(str(source)) as container:
+            if not container.streams.video:
+                raise error(f"video {source}", "a file with a video stream", "none", raw=True)
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+            for frame in container.decode(stream):
+                if pair is None:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                else:
+                    frames.append(
+                        frame.reformat(width=pair[1], height=pair[0], format="rgb24").to_ndarray()
+                    )
+    except av.FFmpegError as exc:  # FFmpeg's "[Errno 1094995529] Invalid data found ..."
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise VideoDecodeError(f"video {source} cannot be decoded by FFmpeg ({reason})") from None
     if not frames:
-        raise error(f"video {source.name}", "a file with at least one frame", "none", raw=True)
+        raise error(f"video {source}", "a file with at least one frame", "none", raw=True)
     return DecodedVideo(np.stack(frames), float(rate))
 
 
@@ -93,7 +102,8 @@ class VideoCache:
     The disk key is a hash of the resolved path, the file's size and modification time
     and the frame size, so an edited video is decoded again. Files are written
     atomically (a temporary file renamed into place), so an interrupted run leaves no
-    half-written cache entry.
+    half-written cache entry; an entry that does not load (or does not match its recorded
+    frame count) is decoded again.
 
     Args:
         size: frame ``(height, width)`` or one int for a square.
@@ -144,8 +154,15 @@ class VideoCache:
         array, meta = self.cache_dir / f"{key}.npy", self.cache_dir / f"{key}.json"
         if not (array.is_file() and meta.is_file()):
             return None
-        fps = float(json.loads(meta.read_text())["fps"])
-        return DecodedVideo(np.load(array, allow_pickle=False), fps)
+        try:  # a damaged entry (a full disk, a killed copy) is decoded again
+            info = json.loads(meta.read_text())
+            frames = np.load(array, allow_pickle=False)
+            fps = float(info["fps"])
+        except (ValueError, OSError, KeyError, TypeError, EOFError):
+            return None
+        if frames.ndim != 4 or frames.shape[0] != info.get("frames") or frames.dtype != np.uint8:
+            return None
+        return DecodedVideo(frames, fps)
 
     def _store(self, key: str, video: DecodedVideo) -> None:
         if self.cache_dir is None:

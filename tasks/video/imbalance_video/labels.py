@@ -73,6 +73,8 @@ class TaskLabels:
         values: Sequence[str],
         tail: Sequence[str | int] | None = None,
         classes: Sequence[str] | None = None,
+        *,
+        tail_key: str | None = None,
     ) -> TaskLabels:
         """Classes from the observed labels; the tail given or the rarest observed class.
 
@@ -83,9 +85,19 @@ class TaskLabels:
             tail: tail classes by name or index; ``None`` picks the rarest class present
                 (the highest index among ties).
             classes: the class list, if it should not be inferred from ``values``.
+            tail_key: where ``tail`` came from (a config key such as ``tasks.label.tail``
+                or an option), named in the error for a tail that is not a class.
 
         Raises:
             ValueError: a tail class that is not a class, or fewer than two classes.
+
+        Examples:
+            >>> TaskLabels.from_values("label", ["still", "motion", "still"], ["1"],
+            ...                        tail_key="tasks.label.tail")
+            Traceback (most recent call last):
+            ...
+            ValueError: tasks.label.tail must be classes of the label column ['motion', 'still'] \
+(set it, e.g. --set tasks.label.tail=[motion]), got '1'
         """
         names = tuple(classes) if classes is not None else infer_classes(values)
         if len(names) < 2:
@@ -102,7 +114,15 @@ class TaskLabels:
             for item in tail:
                 key = str(item)
                 if key not in names:
-                    raise error(f"tail of task {name!r}", f"classes among {list(names)}", item)
+                    if tail_key is None:
+                        raise error(f"tail of task {name!r}", f"classes among {list(names)}", item)
+                    rarest = cls.from_values(name, values, None, names).tail[0]
+                    hint = f"--set {tail_key}=[{names[rarest]}]" if "." in tail_key else tail_key
+                    raise error(
+                        tail_key,
+                        f"classes of the {name} column {list(names)} (set it, e.g. {hint})",
+                        item,
+                    )
                 found.append(names.index(key))
             if not found:
                 raise error(f"tail of task {name!r}", "a non-empty list of classes", list(tail))

@@ -27,13 +27,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imbalance_kit.app import error
+from imbalance_kit.app import atomic_open, error
 
-__all__ = ["REQUIRED_COLUMNS", "Manifest", "read_manifest"]
+__all__ = ["REQUIRED_COLUMNS", "Manifest", "VideoDataWarning", "read_manifest"]
 
 REQUIRED_COLUMNS = ("video_path", "video_id", "event_id")
 FRAME_COLUMNS = ("start_frame", "end_frame")
 TIME_COLUMNS = ("start_time", "end_time")
+
+
+class VideoDataWarning(UserWarning):
+    """Something in the events that the pipeline works around (and says so): an event that
+    ends past its video, one shorter than a clip, a validation side with no tail event.
+
+    The ``imbalance-video`` command prints these as ``imbalance-video: warning: ...``.
+    """
 
 
 @dataclass
@@ -44,6 +52,8 @@ class Manifest:
         rows: one ``{column: text}`` dict per event.
         columns: the column order used when writing.
         root: folder that relative ``video_path`` values are read from.
+        source: the CSV file the rows were read from (row ``i`` is its line ``i + 2``);
+            ``None`` for a manifest built in memory.
 
     Examples:
         >>> m = Manifest(
@@ -58,6 +68,7 @@ class Manifest:
     rows: list[dict[str, str]]
     columns: list[str] = field(default_factory=list)
     root: Path = field(default_factory=Path)
+    source: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.columns:
@@ -79,6 +90,21 @@ class Manifest:
         return all(c in self.columns for c in TIME_COLUMNS) and not all(
             c in self.columns for c in FRAME_COLUMNS
         )
+
+    def describe(self, index: int) -> str:
+        """Where row ``index`` is, for messages: its manifest line, event and video.
+
+        Examples:
+            >>> m = Manifest([{"video_path": "a.mp4", "video_id": "a", "event_id": "e0"}],
+            ...              source=Path("data/train.csv"))
+            >>> m.describe(0)
+            'manifest train.csv line 2 (event e0, video a)'
+        """
+        row = self.rows[index]
+        event = f"event {row.get('event_id', '?')}, video {row.get('video_id', '?')}"
+        if self.source is None:
+            return f"row {index} ({event})"
+        return f"manifest {self.source.name} line {index + 2} ({event})"
 
     def video_file(self, index: int) -> Path:
         """Absolute-or-root-relative path of the video of row ``index``."""
@@ -107,10 +133,10 @@ class Manifest:
         """The values of one column.
 
         Raises:
-            KeyError: no such column.
+            ValueError: no such column.
         """
         if name not in self.columns:
-            raise KeyError(f"column must be one of {self.columns}, got {name!r}")
+            raise error("column", f"one of {self.columns}", name)
         return [row[name] for row in self.rows]
 
     def video_ids(self) -> list[str]:
@@ -129,7 +155,8 @@ class Manifest:
         return Manifest([dict(r) for r in rows], columns, self.root)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the manifest as CSV; relative video paths are rewritten for the new folder.
+        """Write the manifest as CSV, atomically; relative video paths are rewritten for the new
+        folder.
 
         Returns:
             The path written.
@@ -137,7 +164,7 @@ class Manifest:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = target.parent.resolve()
-        with target.open("w", newline="", encoding="utf-8") as handle:
+        with atomic_open(target, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="raise")
             writer.writeheader()
             for i, row in enumerate(self.rows):
@@ -215,6 +242,6 @@ def read_manifest(path: str | os.PathLike[str], *, label_columns: Sequence[str] 
         )
     if not rows:
         raise error(where, "at least one event row", "only a header", raw=True)
-    manifest = Manifest(rows, columns, source.resolve().parent)
+    manifest = Manifest(rows, columns, source.resolve().parent, source)
     _check_bounds(manifest, where)
     return manifest

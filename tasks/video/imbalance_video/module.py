@@ -9,49 +9,18 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from imbalance_kit.losses import MultiTaskLoss, get_loss
-from imbalance_video.config import TaskConfig, VideoConfig
+from imbalance_kit.losses import MultiTaskLoss
+from imbalance_video.config import VideoConfig
 from imbalance_video.distributed import gather_rows
 from imbalance_video.labels import TaskLabels
-from imbalance_video.models import build_model
+from imbalance_video.model import build_model
+from imbalance_video.objective import build_task_loss
 from imbalance_video.scoring import task_metrics
 
-__all__ = ["SUMMARY_METRICS", "VideoEventModule", "aggregate_clips", "build_task_loss"]
+__all__ = ["SUMMARY_METRICS", "VideoEventModule", "aggregate_clips"]
 
 SUMMARY_METRICS = ("tail_recall", "tail_f1", "macro_f1", "roc_auc", "ece")
-
-
-def build_task_loss(
-    task: TaskConfig,
-    counts: Sequence[int],
-    weight: torch.Tensor | None,
-    label_smoothing: float,
-) -> nn.Module:
-    """The loss module of one task from :mod:`imbalance_kit.losses` (via ``get_loss``).
-
-    ``ce`` -> ``cross_entropy``; ``focal`` -> ``softmax_focal`` with ``gamma``;
-    ``balanced_softmax`` and ``ldam`` read ``counts``; ``logit_adjusted`` reads the
-    priors ``counts / sum(counts)``. ``weight`` (per-class) and ``label_smoothing``
-    go to every loss.
-
-    Examples:
-        >>> loss = build_task_loss(TaskConfig(loss="focal", gamma=2.0), [90, 10], None, 0.1)
-        >>> type(loss).__name__
-        'SoftmaxFocalLoss'
-    """
-    common: dict[str, Any] = {"weight": weight, "label_smoothing": label_smoothing}
-    n = torch.tensor([float(c) for c in counts])
-    if task.loss == "ce":
-        return get_loss("cross_entropy", **common)
-    if task.loss == "focal":
-        return get_loss("softmax_focal", gamma=task.gamma, **common)
-    if task.loss == "balanced_softmax":
-        return get_loss("balanced_softmax", samples_per_class=n, **common)
-    if task.loss == "ldam":
-        return get_loss("ldam", samples_per_class=n, **common)
-    return get_loss("logit_adjusted", class_priors=n / n.sum(), **common)
 
 
 def aggregate_clips(probs: torch.Tensor, how: str) -> torch.Tensor:
@@ -72,14 +41,16 @@ def aggregate_clips(probs: torch.Tensor, how: str) -> torch.Tensor:
 
 
 class VideoEventModule(L.LightningModule):
-    """Trains a :class:`imbalance_video.models.VideoClassifier` on event clips.
+    """Trains a :class:`imbalance_video.model.VideoClassifier` on event clips.
 
     The objective is :class:`imbalance_kit.losses.MultiTaskLoss` over the task heads
     (one task: just that task's loss). Validation runs the TTA clips of each event,
     aggregates their probabilities, gathers the events of every rank and logs, per
-    task, ``tail_recall``, ``tail_f1``, ``macro_f1``, ``roc_auc`` and ``ece``: as
-    ``val_<metric>`` for a single task, as ``val_<task>_<metric>`` plus the mean over
-    tasks ``val_<metric>`` in multi-task mode. With adaptive weights the
+    task, ``tail_recall``, ``tail_f1``, ``macro_f1``, ``roc_auc``, ``ece`` and
+    ``degenerate`` (1.0 when the outputs are near-constant or one class,
+    :func:`imbalance_video.scoring.degenerate_outputs`): as ``val_<metric>`` for a single
+    task, as ``val_<task>_<metric>`` plus the mean over tasks ``val_<metric>`` in
+    multi-task mode. With adaptive weights the
     metric-driven weightings get each task's accuracy (``inverse_accuracy``) or
     macro-F1 (``inverse_f1``, ``difficulty``) after every validation epoch, and
     ``dwa`` the epoch's mean task losses (averaged over ranks).
@@ -133,12 +104,21 @@ class VideoEventModule(L.LightningModule):
                 class_counts[task.name],
                 w_tensor,
                 cfg.training.label_smoothing,
+                name=task.name,
             )
+        # "difficulty" combines each task's class counts with its performance (the counts
+        # are the training set's, the same for every process).
+        counts_for_weighting = (
+            {t.name: list(class_counts[t.name]) for t in self.task_labels}
+            if cfg.multitask.weighting == "difficulty"
+            else None
+        )
         self.criterion = MultiTaskLoss(
             losses,
             weighting=cfg.multitask.weighting,
             max_weight=cfg.multitask.max_weight,
             metric_momentum=cfg.multitask.metric_momentum,
+            class_counts=counts_for_weighting,
         )
         self._val_rows: list[dict[str, np.ndarray]] = []
         self._train_sums: dict[str, float] = {}
@@ -223,14 +203,17 @@ class VideoEventModule(L.LightningModule):
         }
         self.last_val_metrics = metrics
         multi = len(self.task_labels) > 1
+        for values in metrics.values():  # 1.0: the outputs are degenerate (see scoring)
+            values["degenerate_flag"] = float(values["degenerate"] is not None)
         for name, values in metrics.items():
             prefix = f"val_{name}_" if multi else "val_"
-            for metric in SUMMARY_METRICS:
-                self.log(prefix + metric, float(values[metric]), sync_dist=True)
+            for metric in (*SUMMARY_METRICS, "degenerate"):
+                key = "degenerate_flag" if metric == "degenerate" else metric
+                self.log(prefix + metric, float(values[key]), sync_dist=True)
         if multi:
-            for metric in SUMMARY_METRICS:
+            for metric in (*SUMMARY_METRICS, "degenerate_flag"):
                 mean = float(np.nanmean([m[metric] for m in metrics.values()]))
-                self.log(f"val_{metric}", mean, sync_dist=True)
+                self.log(f"val_{metric.replace('_flag', '')}", mean, sync_dist=True)
         for name, weight in self.weights_used.items():
             self.log(f"weight_{name}", float(weight), sync_dist=True)
         cfg = self.config.multitask

@@ -19,7 +19,17 @@ from imbalance_kit.app import check_positive_int, error
 from imbalance_kit.metrics import imbalance_report, probability_clustering, tail_recall
 from imbalance_video.labels import TaskLabels
 
-__all__ = ["clustering", "finite_or_none", "linear_probe", "task_metrics", "video_spread"]
+__all__ = [
+    "DEGENERATE_RANGE",
+    "SATURATION",
+    "clustering",
+    "degenerate_outputs",
+    "finite_or_none",
+    "linear_probe",
+    "tail_scores",
+    "task_metrics",
+    "video_spread",
+]
 
 
 def finite_or_none(value: Any) -> Any:
@@ -40,6 +50,46 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
+#: Tail probabilities whose range is at most this (all within 0.001 of their middle) are
+#: near-constant: the model gives every event the same score.
+DEGENERATE_RANGE = 0.002
+
+
+def degenerate_outputs(probs: np.ndarray, task: TaskLabels) -> str | None:
+    """Why a model's outputs on these events are degenerate, or ``None`` when they are not.
+
+    Degenerate: near-constant tail probabilities (range at most :data:`DEGENERATE_RANGE`,
+    e.g. every event at 0.500 +- 0.001), or the same predicted class for every event. Such
+    a model ranks nothing, and its tail recall (1.0 when that class is the tail, 0.0 when
+    it is not) says nothing about it.
+
+    Examples:
+        >>> task = TaskLabels("label", ("0", "1"), (1,))
+        >>> p1 = np.array([0.5004, 0.4998, 0.5001])
+        >>> degenerate_outputs(np.stack([1 - p1, p1], 1), task)
+        'near-constant predictions: every tail probability within 0.001 of 0.500'
+        >>> p1 = np.array([0.9, 0.6, 0.7])
+        >>> degenerate_outputs(np.stack([1 - p1, p1], 1), task)
+        "one predicted class ('1') for every event"
+        >>> degenerate_outputs(np.array([[0.9, 0.1], [0.2, 0.8]]), task) is None
+        True
+    """
+    if len(probs) < 2:
+        return None
+    scores = tail_scores(probs, task)
+    low, high = float(scores.min()), float(scores.max())
+    if high - low <= DEGENERATE_RANGE:
+        middle = (low + high) / 2
+        return (
+            "near-constant predictions: every tail probability within "
+            f"{DEGENERATE_RANGE / 2:g} of {middle:.3f}"
+        )
+    predicted = np.unique(probs.argmax(axis=1))
+    if len(predicted) == 1:
+        return f"one predicted class ({task.classes[int(predicted[0])]!r}) for every event"
+    return None
+
+
 def tail_scores(probs: np.ndarray, task: TaskLabels) -> np.ndarray:
     """Probability that an event belongs to the task's tail (sum over tail classes)."""
     return probs[:, list(task.tail)].sum(axis=1)
@@ -56,13 +106,19 @@ def task_metrics(y: np.ndarray, probs: np.ndarray, task: TaskLabels) -> dict[str
     (top-label, 15 bins) and ``brier`` come from
     :func:`imbalance_kit.metrics.imbalance_report`.
 
+    ``score_range`` (max - min of the tail probabilities), ``predicted_classes`` and
+    ``degenerate`` (the reason from :func:`degenerate_outputs`, ``None`` for a model that
+    separates the events) say whether the numbers mean anything: a near-constant model
+    can show a tail recall of 1.0.
+
     Args:
         y: ``(N,)`` class indices.
         probs: ``(N, C)`` class probabilities (rows sum to 1).
         task: the task's classes and tail.
 
     Returns:
-        A dict of floats (NaN where undefined) plus ``n_events`` and ``tail_events``.
+        A dict of floats (NaN where undefined) plus ``n_events``, ``tail_events``,
+        ``predicted_classes`` and ``degenerate``.
 
     Examples:
         >>> task = TaskLabels("label", ("0", "1"), (1,))
@@ -78,14 +134,14 @@ def task_metrics(y: np.ndarray, probs: np.ndarray, task: TaskLabels) -> dict[str
     tail = list(task.tail)
     is_tail = task.is_tail(y)
     report = imbalance_report(
-        torch.from_numpy(y),
         torch.from_numpy(probs.astype(np.float64)),
+        torch.from_numpy(y),
         class_names=list(task.classes),
     )
     scores = tail_scores(probs, task)
     auc = float(roc_auc_score(is_tail, scores)) if 0 < is_tail.sum() < len(y) else math.nan
     recall = tail_recall(
-        torch.from_numpy(y), torch.from_numpy(pred), tail_classes=tail, num_classes=task.num_classes
+        torch.from_numpy(pred), torch.from_numpy(y), tail_classes=tail, num_classes=task.num_classes
     )
     return {
         "n_events": int(len(y)),
@@ -99,25 +155,49 @@ def task_metrics(y: np.ndarray, probs: np.ndarray, task: TaskLabels) -> dict[str
         "pr_auc": report["pr_auc"],
         "ece": report["ece"],
         "brier": report["brier"],
+        "score_range": float(scores.max() - scores.min()) if len(scores) else math.nan,
+        "predicted_classes": int(len(np.unique(pred))),
+        "degenerate": degenerate_outputs(probs, task),
     }
+
+
+#: Tail probabilities this close to 0 or 1 are saturated (confident) predictions.
+SATURATION = 0.01
 
 
 def clustering(scores: np.ndarray, *, min_repeats: int = 3, decimals: int = 3) -> dict[str, Any]:
     """Predicted values shared by ``min_repeats`` or more events (a memorisation symptom).
 
     A wrapper of :func:`imbalance_kit.metrics.probability_clustering` on scores
-    rounded to ``decimals``.
+    rounded to ``decimals``. A confident model also repeats values, at 0.000 or 1.000;
+    ``mid_range_clustered_fraction`` counts only the events in clusters strictly between
+    :data:`SATURATION` and ``1 - SATURATION`` (as a share of all events): the repeated
+    middling values a model that scores the camera gives every event of a camera.
 
     Examples:
-        >>> clustering(np.array([0.9, 0.9, 0.9, 0.1, 0.2]))["n_clusters"]
-        1
+        >>> c = clustering(np.array([0.9, 0.9, 0.9, 0.0, 0.0, 0.0, 0.2]))
+        >>> c["n_clusters"], round(c["clustered_fraction"], 3)
+        (2, 0.857)
+        >>> round(c["mid_range_clustered_fraction"], 3)  # the 0.9s only
+        0.429
     """
+    values = np.asarray(scores, dtype=np.float64)
     result = probability_clustering(
-        torch.from_numpy(np.asarray(scores, dtype=np.float64)),
-        min_repeats=min_repeats,
-        decimals=decimals,
+        torch.from_numpy(values), min_repeats=min_repeats, decimals=decimals
     )
-    return {**result._asdict(), "min_repeats": min_repeats, "decimals": decimals}
+    middle = values[(values > SATURATION) & (values < 1 - SATURATION)]
+    mid = 0.0
+    if len(middle) >= min_repeats:
+        inner = probability_clustering(
+            torch.from_numpy(middle), min_repeats=min_repeats, decimals=decimals
+        )
+        mid = inner.clustered_fraction * len(middle) / max(1, len(values))
+    return {
+        **result._asdict(),
+        "mid_range_clustered_fraction": float(mid),
+        "min_repeats": min_repeats,
+        "decimals": decimals,
+    }
 
 
 def video_spread(

@@ -31,19 +31,34 @@ development cameras (``"reversed"``).
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from imbalance_kit.app import check_choice, check_in_range, check_positive_int, error
+from imbalance_kit.app import (
+    DamagedFileError,
+    check_choice,
+    check_in_range,
+    check_positive_int,
+    error,
+    load_json,
+    write_json,
+)
 from imbalance_video.manifest import Manifest
 
-__all__ = ["ACTIONS", "SimulationSpec", "simulate_dataset", "write_video"]
+__all__ = [
+    "ACTIONS",
+    "SimulationSpec",
+    "simulate_dataset",
+    "simulation_is_complete",
+    "write_video",
+]
 
 ACTIONS = ("walk", "tail", "circle", "rest")
 TAIL_ACTION = 1
@@ -110,9 +125,11 @@ class SimulationSpec:
 
 
 def write_video(
-    path: str | os.PathLike[str], frames: np.ndarray, fps: int = 8, crf: int = 18
+    path: str | os.PathLike[str], frames: np.ndarray, fps: float | Fraction = 8, crf: int = 18
 ) -> None:
     """Encode ``(F, H, W, 3)`` ``uint8`` RGB frames as an H.264 mp4 with PyAV.
+
+    ``fps`` may be a fraction (``Fraction(30000, 1001)`` for 29.97 frames per second).
 
     Falls back to MPEG-4 part 2 when the FFmpeg build has no ``libx264``.
 
@@ -131,7 +148,8 @@ def write_video(
         raise error("frames", "non-empty with even height and width", frames)
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=int(fps))
+        rate = Fraction(fps).limit_denominator(1_000_000)
+        stream = container.add_stream(codec, rate=rate)
         stream.height, stream.width = int(frames.shape[1]), int(frames.shape[2])
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":
@@ -408,6 +426,41 @@ def simulate_dataset(out_dir: str | os.PathLike[str], spec: SimulationSpec | Non
             )
         path = Manifest(rows, root=root).write(root / f"{name}.csv")
         written[name] = str(path)
-    info = {"spec": asdict(spec), "actions": list(ACTIONS), "videos": videos, **written}
-    (root / "simulation.json").write_text(json.dumps(info, indent=2))
+    files = sorted(
+        [
+            *(f"videos/{v['video_id']}.mp4" for v in videos),
+            *(Path(p).name for p in written.values() if p),
+        ]
+    )
+    info = {
+        "spec": asdict(spec),
+        "actions": list(ACTIONS),
+        "videos": videos,
+        **written,
+        "files": {name: _sha256(root / name) for name in files},
+    }
+    write_json(root / "simulation.json", info)  # last: the data set is complete
     return info
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def simulation_is_complete(out_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``out_dir`` holds a finished simulation: ``simulation.json`` loads and every
+    file it lists (videos and manifests) is there with its recorded SHA-256.
+
+    Examples:
+        >>> simulation_is_complete("no/such/folder")
+        False
+    """
+    root = Path(out_dir)
+    try:
+        info = load_json(root / "simulation.json")
+    except (FileNotFoundError, DamagedFileError):
+        return False
+    files = info.get("files") if isinstance(info, dict) else None
+    if not isinstance(files, dict) or not files:
+        return False
+    return all((root / n).is_file() and _sha256(root / n) == h for n, h in files.items())

@@ -19,9 +19,10 @@ videos held out group-wise before the split.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,12 +33,19 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
-from imbalance_kit.app import check_choice, check_in_range, error
+from imbalance_kit.app import (
+    DamagedFileError,
+    check_choice,
+    check_in_range,
+    error,
+    load_json,
+    write_json,
+)
 from imbalance_kit.augment import random_oversample
 from imbalance_video.labels import TaskLabels
-from imbalance_video.manifest import Manifest
+from imbalance_video.manifest import Manifest, VideoDataWarning
 
-__all__ = ["SPLIT_METHODS", "SplitResult", "split_manifest", "split_summary"]
+__all__ = ["SPLIT_METHODS", "SplitResult", "split_is_complete", "split_manifest", "split_summary"]
 
 SplitMethod = Literal["group", "intravideo", "boosted"]
 SPLIT_METHODS = ("group", "intravideo", "boosted")
@@ -55,6 +63,10 @@ class SplitResult:
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, str]:
         """Write ``train.csv``, ``val.csv``, ``test.csv`` (if any) and ``split_summary.json``.
 
+        Every file is written atomically; ``split_summary.json`` comes last and records the
+        SHA-256 of the manifests under ``files``, so :func:`split_is_complete` can tell a
+        finished split from an interrupted or damaged one.
+
         Returns:
             Split name -> path written.
         """
@@ -63,9 +75,33 @@ class SplitResult:
         paths["val"] = str(self.val.write(root / "val.csv"))
         if self.test is not None:
             paths["test"] = str(self.test.write(root / "test.csv"))
-        (root / "split_summary.json").write_text(json.dumps(self.summary, indent=2))
+        files = {Path(p).name: _sha256(Path(p)) for p in paths.values()}
+        write_json(root / "split_summary.json", {**self.summary, "files": files})
         paths["summary"] = str(root / "split_summary.json")
         return paths
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def split_is_complete(out_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``out_dir`` holds a finished split: its summary loads and names the manifests
+    with their checksums, and every manifest is there unchanged.
+
+    Examples:
+        >>> split_is_complete("no/such/folder")
+        False
+    """
+    root = Path(out_dir)
+    try:
+        summary = load_json(root / "split_summary.json")
+    except (FileNotFoundError, DamagedFileError):
+        return False
+    files = summary.get("files") if isinstance(summary, dict) else None
+    if not isinstance(files, dict) or "train.csv" not in files or "val.csv" not in files:
+        return False
+    return all((root / n).is_file() and _sha256(root / n) == h for n, h in files.items())
 
 
 def _group_fold(groups: Sequence[str], is_tail: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -228,6 +264,10 @@ def split_manifest(
         ValueError: an unknown method, shares out of range, both ``test_manifest`` and
             ``test_share``, fewer than two videos for a group split, a side left empty.
 
+    Warns:
+        VideoDataWarning: the validation side holds no tail event (a group split of few
+            videos): :func:`imbalance_video.train.train` refuses such a validation set.
+
     Examples:
         >>> rows = [{"video_path": f"{v}.mp4", "video_id": v, "event_id": f"{v}{i}",
         ...          "start_frame": "0", "end_frame": "8", "label": str(int(i < 2))}
@@ -248,9 +288,7 @@ def split_manifest(
     if test_manifest is not None and test_share > 0:
         raise error("test_share", "0 when test_manifest is given", test_share)
     if label_column not in manifest.columns:
-        raise KeyError(
-            f"label_column must be a manifest column {manifest.columns}, got {label_column!r}"
-        )
+        raise error("label_column", f"a manifest column {manifest.columns}", label_column)
     task = TaskLabels.from_values(label_column, manifest.column(label_column), tail_classes)
     is_tail = task.is_tail(task.encode(manifest.column(label_column)))
     dev, test = manifest, test_manifest
@@ -277,6 +315,18 @@ def split_manifest(
     if method == "boosted":
         train, added = _boost(train, is_tail[~val_mask], target_tail_share, seed)
     summary = split_summary(train, val, test, task)
+    if summary["splits"]["val"]["tail_events"] == 0:
+        n_videos = summary["splits"]["val"]["videos"]
+        fix = "--method intravideo, " if method == "group" else ""
+        warnings.warn(
+            VideoDataWarning(
+                f"the validation side of this {method} split has no tail events "
+                f"({len(val)} events of {n_videos} video{'s' if n_videos != 1 else ''}): model "
+                f"selection would be arbitrary and train refuses it; use {fix}a larger "
+                "--val-share or another --seed"
+            ),
+            stacklevel=2,
+        )
     summary.update(
         method=method,
         seed=seed,

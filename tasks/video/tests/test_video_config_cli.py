@@ -7,15 +7,31 @@ from pathlib import Path
 
 import pytest
 import yaml
-from imbalance_video.cli import apply_overrides, build_parser, main
+from imbalance_video.cli import apply_train_flags, build_parser, main
 from imbalance_video.config import TaskConfig, VideoConfig, load_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+from imbalance_kit.app import UsageError, resolve_config_path
+
+CONFIGS = sorted(
+    (Path(__file__).resolve().parents[1] / "imbalance_video" / "configs").glob("*.yaml")
+)
 
 
 def test_shipped_configs_exist():
     names = {p.stem for p in CONFIGS}
-    assert {"intravideo", "group", "boosted", "multitask"} <= names
+    assert {"default", "intravideo", "group", "boosted", "multitask"} <= names
+
+
+def test_shipped_configs_resolve_by_name_from_the_package():
+    import imbalance_video
+
+    folder = Path(imbalance_video.__file__).parent / "configs"
+    for name in ("default", "intravideo", "multitask"):
+        assert resolve_config_path(name, "imbalance_video") == folder / f"{name}.yaml"
+    assert load_config("default") == VideoConfig()  # the file lists the true defaults
+    assert load_config("group").data.train == "data/splits/group/train.csv"
+    with pytest.raises(FileNotFoundError, match="shipped configs: boosted, default, group"):
+        load_config("no-such-config")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -150,7 +166,7 @@ def test_multi_task_flags_build_the_field_notes_setup():
         "--adaptive-weights",
         "--effective-class-weights",
     )
-    config = VideoConfig.from_dict(apply_overrides({}, args))
+    config = VideoConfig.from_dict(apply_train_flags({}, args))
     assert {t: c.loss for t, c in config.tasks.items()} == {
         "action_class": "ce",
         "severity": "focal",
@@ -158,7 +174,7 @@ def test_multi_task_flags_build_the_field_notes_setup():
     }
     assert config.multitask.weighting == "difficulty" and config.multitask.adaptive
     assert config.training.class_weights == "effective"
-    default = VideoConfig.from_dict(apply_overrides({}, _train_args("--multi-task")))
+    default = VideoConfig.from_dict(apply_train_flags({}, _train_args("--multi-task")))
     assert {t: c.loss for t, c in default.tasks.items()} == {
         "action_class": "ce",
         "severity": "focal",
@@ -182,7 +198,7 @@ def test_single_task_flags_override_the_config():
         "--model",
         "c3d",
     )
-    config = VideoConfig.from_dict(apply_overrides(raw, args))
+    config = VideoConfig.from_dict(apply_train_flags(raw, args))
     assert config.tasks["label"].loss == "ce" and config.tasks["label"].gamma == 1.0
     assert config.training.epochs == 2 and not config.training.balanced_sampling
     assert config.training.class_weights == "balanced" and config.training.num_threads == 1
@@ -192,10 +208,12 @@ def test_single_task_flags_override_the_config():
 
 def test_conflicting_or_malformed_flags():
     with pytest.raises(ValueError, match="--loss-types must be TASK LOSS pairs"):
-        apply_overrides({}, _train_args("--loss-types", "label"))
+        apply_train_flags({}, _train_args("--loss-types", "label"))
     with pytest.raises(ValueError, match="--effective-class-weights must not be combined"):
-        apply_overrides({}, _train_args("--effective-class-weights", "--class-weights", "balanced"))
-    with pytest.raises(SystemExit):
+        apply_train_flags(
+            {}, _train_args("--effective-class-weights", "--class-weights", "balanced")
+        )
+    with pytest.raises(UsageError, match="not allowed with argument"):
         _train_args("--balanced-sampling", "--no-balanced-sampling")
 
 
@@ -262,3 +280,47 @@ def test_cli_simulate_and_split(tmp_path, capsys):
     summary = json.loads((out / "split_summary.json").read_text())
     assert summary["method"] == "group" and summary["splits"]["test"]["events"] == 4
     assert sorted(p.name for p in out.glob("*.csv")) == ["test.csv", "train.csv", "val.csv"]
+
+
+def test_version_and_study_aliases(capsys):
+    from imbalance_video import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"imbalance-video {__version__}"
+    for verb in ("study", "demo"):  # the study's earlier name stays a command
+        args = build_parser().parse_args([verb, "--out", "d", "--methods", "group", "--quick"])
+        assert args.command == "study" and args.methods == ["group"] and args.quick
+
+
+def test_set_overrides_reach_the_config(tmp_path, capsys):
+    code = main(["train", "--out", str(tmp_path / "r"), "--set", "training.epoch=1"])
+    assert code == 2
+    assert "config key 'training.epoch' must be one of" in capsys.readouterr().err
+    code = main(["study", "--out", str(tmp_path / "s"), "--set", "model.name=resnet"])
+    assert code == 2 and "model.name must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()  # refused before any work
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    parser = build_parser()
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)][0]
+    missing = []
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            if not (action.help or "").strip():
+                missing.append(f"{name} {'/'.join(action.option_strings)}")
+    assert set(commands.choices) >= {"simulate", "split", "train", "evaluate", "study", "demo"}
+    assert missing == []
+
+
+def test_package_metadata_ships_configs_and_license():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "configs/*.yaml" in meta["tool"]["setuptools"]["package-data"]["imbalance_video"]
+    assert meta["project"]["license-files"] == ["LICENSE"] and (root / "LICENSE").is_file()
+    assert "imbalance-kit>=0.1,<0.2" in meta["project"]["dependencies"]

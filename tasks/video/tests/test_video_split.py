@@ -153,6 +153,7 @@ def test_intravideo_split_is_stratified_inside_every_video():
     assert summary["splits"]["val"]["tail_events"] == 3
 
 
+@pytest.mark.filterwarnings("ignore::imbalance_video.manifest.VideoDataWarning")
 @settings(max_examples=25, deadline=None)
 @given(
     st.dictionaries(

@@ -16,7 +16,7 @@ from imbalance_video.evaluate import evaluate_run, load_module
 from imbalance_video.manifest import read_manifest
 from imbalance_video.module import aggregate_clips
 from imbalance_video.split import split_manifest
-from imbalance_video.training import train
+from imbalance_video.train import train
 
 from imbalance_kit.losses import MultiTaskLoss
 from imbalance_kit.weights import DoubleCorrectionWarning
@@ -242,3 +242,24 @@ def test_demo_runs_every_stage_once_and_resumes(tmp_path, monkeypatch):
     assert any("reusing" in m for m in messages)
     with pytest.raises(ValueError, match="a simulation with the full preset"):
         demo.run_demo(tmp_path, quick=False, methods=["group"])
+
+
+def test_study_command_and_its_demo_alias(tmp_path, monkeypatch, capsys):
+    from imbalance_video import demo
+    from imbalance_video.cli import main
+
+    tiny = {
+        "simulation": {"n_videos": 4, "n_test_videos": 2, "events_per_video": 6, "event_frames": 6,
+                       "gap_frames": 1, "size": 16, "tail_share": 0.25, "rich_tail_share": 0.5},
+        "config": {**TINY, "training": {"epochs": 1, "num_threads": 1}},
+    }  # fmt: skip
+    monkeypatch.setitem(demo.DEMO_PRESETS, "quick", tiny)
+    args = ["--quick", "--methods", "intravideo", "--out", str(tmp_path)]
+    assert main(["demo", *args]) == 0  # the earlier spelling
+    first = capsys.readouterr().out
+    assert "[train] intravideo_s0" in first and "| intravideo |" in first
+    stored = _strict_json(tmp_path / "comparison.json")
+    assert main(["study", *args]) == 0  # the same study: every stage is reused
+    again = capsys.readouterr().out
+    assert "[train]" not in again and "reusing" in again
+    assert _strict_json(tmp_path / "comparison.json")["results"] == stored["results"]

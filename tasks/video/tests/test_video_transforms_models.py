@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from imbalance_video.data import clip_starts
-from imbalance_video.models import (
+from imbalance_video.model import (
     C3DBackbone,
     available_models,
     build_model,

@@ -2,7 +2,7 @@
 
 Sub-commands::
 
-    imbalance-world-model simulate --out real.npz [--config C.yaml] [--set key=value ...]
+    imbalance-world-model simulate --out real.npz
     imbalance-world-model train-world-model --real real.npz --out DIR [--trust-net model.pt]
     imbalance-world-model generate --model DIR/model.pt --real real.npz --out synthetic.npz
     imbalance-world-model train-trust --real real.npz --synthetic synthetic.npz --out DIR
@@ -12,49 +12,187 @@ Sub-commands::
                                        --real real.npz [--synthetic S.npz] [--scores scores.npz]
                                        --out DIR
     imbalance-world-model evaluate --run DIR
-    imbalance-world-model demo [--quick] --out DIR [--seed S]
-    imbalance-world-model horizon-study --out DIR [--seeds 0 1 2] [--variants ...]
-    imbalance-world-model policy-study --out DIR [--seeds 0 1 2] [--quick]
+    imbalance-world-model demo [--quick] [--real FILE] --out DIR [--seed S]
+    imbalance-world-model study [--kind policy|horizon] [--real FILE] --out DIR [--seeds 0 1 2]
+    imbalance-world-model rollouts --env pendulum|acrobot --out real.npz
+    (aliases: policy-study = study --kind policy, horizon-study = study --kind horizon)
 
-Every training command takes ``--config`` and ``--set section.key=value``. Bad input prints
-one line ``imbalance-world-model: error: ...`` and exits with status 2 (set
+Every command with a config takes ``--config`` (a YAML file or a shipped config name such as
+``default`` or ``quick``), ``--set section.key=value`` and ``--threads``. Bad input prints one
+line ``imbalance-world-model: error: ...`` and exits with status 2 (set
 ``IMBALANCE_WORLD_MODEL_TRACEBACK=1`` for the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-from imbalance_kit.app import Parser as _Parser
-from imbalance_kit.app import UsageError
+from imbalance_kit.app import (
+    UsageError,
+    add_command,
+    add_common_options,
+    make_parser,
+    run_cli,
+)
 from imbalance_world_model._version import __version__
 
-__all__ = ["UsageError", "build_parser", "main"]
+__all__ = ["PROG", "UsageError", "build_parser", "main"]
 
 PROG = "imbalance-world-model"
 
+#: The old study verbs and the ``study --kind`` each stands for.
+STUDY_ALIASES = {"policy-study": "policy", "horizon-study": "horizon"}
 
-def _common(p: argparse.ArgumentParser, config: bool = True) -> None:
-    if config:
-        p.add_argument("--config", help="YAML config (default: built-in defaults)")
+
+def _options(p: argparse.ArgumentParser, *, config: bool = True, training: bool = True) -> None:
+    """``--config``, ``--set``, ``--threads`` (default 1 here); ``--no-progress``, ``--verbose``."""
+    add_common_options(p, config=config, overrides=config)
+    p.set_defaults(threads=1)
+    for action in p._actions:
+        if action.dest == "threads":
+            action.help = "torch CPU threads (default 1: the fastest for these small networks)"
+    if training:
         p.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            dest="overrides",
-            help="config override, e.g. wm_train.epochs=10",
+            "--no-progress",
+            dest="progress",
+            action="store_false",
+            default=None,
+            help="no progress bars (default: one per training when the output is a terminal)",
         )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: the fastest for these small networks)",
+        p.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show Lightning's own output (model summaries, info lines, warnings)",
+        )
+
+
+def _fit_options(args: argparse.Namespace) -> dict[str, bool]:
+    """``progress_bar`` and ``verbose`` of the trainings a command runs."""
+    bar = sys.stdout.isatty() if args.progress is None else args.progress
+    return {"progress_bar": bar, "verbose": args.verbose}
+
+
+def _config(args: argparse.Namespace):
+    from imbalance_world_model.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def _say(stage: str, result, where: str) -> None:
+    from imbalance_world_model.demo import headline
+
+    print(f"{headline(stage, result)} -> {where}")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from imbalance_world_model.simulate import stage_simulate
+
+    real = stage_simulate(_config(args), args.out)
+    n_test = int(real.meta["split_test"].sum())
+    _say("simulate", (real, {"n_test": n_test}), args.out)
+
+
+def _rollouts(args: argparse.Namespace) -> None:
+    from imbalance_world_model.rollouts import stage_rollouts
+
+    ep = stage_rollouts(args.env, args.out, args.episodes, max_steps=args.max_steps, seed=args.seed)
+    print(
+        f"{ep.n_episodes} real episodes of {ep.lengths.min()}-{ep.lengths.max()} states "
+        f"({ep.meta['terminated'].mean():.0%} terminated, mean return "
+        f"{ep.meta['episode_return'].mean():.1f}) -> {args.out}"
     )
-    p.add_argument("--progress", action="store_true", help="show Lightning progress bars")
+
+
+def _train_world_model(args: argparse.Namespace) -> None:
+    from imbalance_world_model.train import stage_train_world_model
+
+    s = stage_train_world_model(
+        _config(args),
+        args.real,
+        args.out,
+        trust_net_path=args.trust_net,
+        **_fit_options(args),
+    )
+    _say("train-world-model", s, f"{args.out}/model.pt")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from imbalance_world_model.generate import stage_generate
+
+    _say("generate", stage_generate(_config(args), args.model, args.real, args.out), args.out)
+
+
+def _train_trust(args: argparse.Namespace) -> None:
+    from imbalance_world_model.train import stage_train_trust
+
+    metrics = stage_train_trust(
+        _config(args), args.real, args.synthetic, args.out, **_fit_options(args)
+    )
+    _say("train-trust", metrics, f"{args.out}/model.pt")
+
+
+def _gate(args: argparse.Namespace) -> None:
+    from imbalance_world_model.gates import stage_gate
+
+    s = stage_gate(_config(args), args.trust, args.real, args.synthetic, args.out)
+    _say("gate", s, args.out)
+
+
+def _train_policy(args: argparse.Namespace) -> None:
+    from imbalance_world_model.train import stage_train_policy
+
+    s = stage_train_policy(
+        _config(args),
+        args.mix,
+        args.real,
+        args.synthetic,
+        args.scores,
+        args.out,
+        **_fit_options(args),
+    )
+    print(f"{args.mix}: {_headline_policy(s)} -> {args.out}/model.pt")
+
+
+def _headline_policy(summary: dict) -> str:
+    from imbalance_world_model.demo import headline
+
+    return headline("train-policy", summary)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from imbalance_world_model.evaluate import evaluate_run, print_report
+
+    print_report(evaluate_run(args.run, plots=not args.no_plots))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from imbalance_world_model.demo import demo_config, run_demo
+
+    cfg = demo_config(args.quick, args.seed, args.overrides, args.config)
+    run_demo(args.out, config=cfg, real=args.real, **_fit_options(args))
+
+
+def _study(args: argparse.Namespace) -> None:
+    from imbalance_world_model.study import run_study
+
+    implied = STUDY_ALIASES.get(args.command_used)
+    if args.kind is not None and implied is not None and args.kind != implied:
+        raise UsageError(f"{args.command_used} is study --kind {implied}, got --kind {args.kind}")
+    kind = args.kind or implied or "policy"
+    run_study(
+        kind,
+        args.out,
+        seeds=args.seeds,
+        variants=args.variants,
+        quick=args.quick,
+        config=args.config,
+        overrides=args.overrides,
+        real=args.real,
+        modes=args.modes,
+        **_fit_options(args),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,166 +202,128 @@ def build_parser() -> argparse.ArgumentParser:
         >>> args = build_parser().parse_args(["demo", "--quick", "--out", "runs/x"])
         >>> args.command, args.quick, args.seed
         ('demo', True, None)
+        >>> build_parser().parse_args(["horizon-study", "--out", "o"]).command
+        'study'
     """
-    parser = _Parser(prog=PROG, description="Trust-gated synthetic data for offline RL.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser, sub = make_parser(PROG, "Trust-gated synthetic data for offline RL.", __version__)
 
-    p = sub.add_parser("simulate", help="real episodes of controlled coupled oscillators")
+    p = add_command(sub, "simulate", _simulate, help="real episodes of controlled oscillators")
     p.add_argument("--out", required=True, help="output .npz (bricks.json is written beside it)")
-    _common(p)
+    _options(p, training=False)
 
-    p = sub.add_parser("train-world-model", help="train the GRU latent world model")
-    p.add_argument("--real", required=True)
+    p = add_command(
+        sub, "rollouts", _rollouts, help="real episodes from a gymnasium environment (needs [real])"
+    )
+    p.add_argument(
+        "--env",
+        required=True,
+        choices=["pendulum", "acrobot"],
+        help="Pendulum-v1 (fixed length) or Acrobot-v1 (episodes terminate: variable length)",
+    )
+    p.add_argument("--out", required=True, help="output episodes .npz")
+    p.add_argument("--episodes", type=int, default=200, help="number of episodes (default 200)")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="time limit in steps (default: the environment's, 200 / 500)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of resets and policy noise")
+    _options(p, config=False, training=False)
+
+    p = add_command(
+        sub, "train-world-model", _train_world_model, help="train the GRU latent world model"
+    )
+    p.add_argument("--real", required=True, help="real episodes .npz (its training split)")
     p.add_argument("--out", required=True, help="output folder (model.pt, summary.json)")
-    p.add_argument("--trust-net", help="frozen trust net for wm_train.trust_aware_weight")
-    _common(p)
+    p.add_argument("--trust-net", help="frozen trust net model.pt (wm_train.trust_aware_weight)")
+    _options(p)
 
-    p = sub.add_parser("generate", help="synthetic episodes from the world model")
+    p = add_command(sub, "generate", _generate, help="synthetic episodes from the world model")
     p.add_argument("--model", required=True, help="world model model.pt")
     p.add_argument("--real", required=True, help="real episodes (first states and actions)")
-    p.add_argument("--out", required=True)
-    _common(p)
+    p.add_argument("--out", required=True, help="output synthetic episodes .npz")
+    _options(p, training=False)
 
-    p = sub.add_parser("train-trust", help="train the trust net, real vs synthetic")
-    p.add_argument("--real", required=True)
-    p.add_argument("--synthetic", required=True)
-    p.add_argument("--out", required=True)
-    _common(p)
+    p = add_command(sub, "train-trust", _train_trust, help="train the trust net, real vs synthetic")
+    p.add_argument("--real", required=True, help="real episodes .npz (its training split)")
+    p.add_argument("--synthetic", required=True, help="synthetic episodes .npz")
+    p.add_argument("--out", required=True, help="output folder (model.pt, metrics.json)")
+    _options(p)
 
-    p = sub.add_parser("gate", help="trust scores and bounds filter of every episode")
+    p = add_command(sub, "gate", _gate, help="trust scores and bounds filter of every episode")
     p.add_argument("--trust", required=True, help="trust net model.pt")
-    p.add_argument("--real", required=True)
-    p.add_argument("--synthetic", required=True)
+    p.add_argument("--real", required=True, help="real episodes .npz (its training split)")
+    p.add_argument("--synthetic", required=True, help="synthetic episodes .npz")
     p.add_argument("--out", required=True, help="scores .npz (summary.json beside it)")
-    _common(p)
+    _options(p, training=False)
 
-    p = sub.add_parser("train-policy", help="offline policy on a real/synthetic mix")
-    p.add_argument("--mix", required=True, choices=["real_only", "fixed_share", "trust_weighted"])
-    p.add_argument("--real", required=True)
-    p.add_argument("--synthetic")
+    p = add_command(sub, "train-policy", _train_policy, help="offline policy on a data mix")
+    p.add_argument(
+        "--mix",
+        required=True,
+        choices=["real_only", "fixed_share", "trust_weighted"],
+        help="real episodes only, a fixed synthetic share (policy.fixed_share), or trust weights",
+    )
+    p.add_argument("--real", required=True, help="real episodes .npz (training and held-out)")
+    p.add_argument("--synthetic", help="synthetic episodes .npz (fixed_share, trust_weighted)")
     p.add_argument("--scores", help="gate scores .npz (trust_weighted)")
-    p.add_argument("--out", required=True)
-    _common(p)
+    p.add_argument("--out", required=True, help="output folder (model.pt, summary.json)")
+    _options(p)
 
-    p = sub.add_parser("evaluate", help="metrics.json and plots of a demo run folder")
-    p.add_argument("--run", required=True)
-    p.add_argument("--no-plots", action="store_true")
-    _common(p, config=False)
+    p = add_command(sub, "evaluate", _evaluate, help="metrics.json and plots of a run folder")
+    p.add_argument("--run", required=True, help="run folder (demo's, or the stages' layout)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _options(p, config=False, training=False)
 
-    p = sub.add_parser("demo", help="the whole loop; resumes an interrupted run")
-    p.add_argument("--out", required=True)
+    p = add_command(sub, "demo", _demo, help="the whole loop; resumes an interrupted run")
+    p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--quick", action="store_true", help="small preset (well under a minute)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: config's)")
-    _common(p)
+    p.add_argument(
+        "--real",
+        default=None,
+        metavar="FILE",
+        help="run on these real episodes (.npz, the package's format) instead of simulating",
+    )
+    _options(p)
 
-    p = sub.add_parser("horizon-study", help="std ratio of world-model training schemes")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--variants", nargs="+", default=None)
-    _common(p)
-
-    p = sub.add_parser("policy-study", help="demo over seeds: the policy table")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--quick", action="store_true")
-    _common(p)
+    p = add_command(
+        sub,
+        "study",
+        _study,
+        help="variant x seed comparison: policy mixes or world-model training schemes",
+        aliases=list(STUDY_ALIASES),
+    )
+    p.add_argument(
+        "--kind",
+        choices=["policy", "horizon"],
+        default=None,
+        help="policy: demo per seed, the policy table (default); horizon: std ratio per "
+        "world-model training scheme (the aliases policy-study and horizon-study choose it)",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="data and training seeds"
+    )
+    p.add_argument("--variants", nargs="+", default=None, help="horizon study: variants to run")
+    p.add_argument("--quick", action="store_true", help="policy study: the quick preset")
+    p.add_argument(
+        "--real",
+        default=None,
+        metavar="FILE",
+        help="real episodes (.npz) to study instead of simulated ones (each seed makes its own "
+        "held-out split when the file has none)",
+    )
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["episodes", "segments"],
+        default=["episodes", "segments"],
+        help="policy study: synthetic data as whole episodes, short segments, or both",
+    )
+    _options(p)
     return parser
-
-
-def _fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
-
-
-def _config(args: argparse.Namespace):
-    from imbalance_world_model.config import load_config
-
-    return load_config(args.config, args.overrides)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from imbalance_world_model import evaluate as ev
-    from imbalance_world_model import pipeline as pl
-    from imbalance_world_model import stages as st
-
-    cmd, bar = args.command, args.progress
-    if cmd == "simulate":
-        real = st.stage_simulate(_config(args), args.out)
-        print(
-            f"{real.n_episodes} real episodes of {real.horizon} states "
-            f"({int(real.meta['split_test'].sum())} held out) -> {args.out}"
-        )
-    elif cmd == "train-world-model":
-        s = st.stage_train_world_model(
-            _config(args), args.real, args.out, trust_net_path=args.trust_net, progress_bar=bar
-        )
-        print(
-            f"free-running MSE {s['initial_recon_mse']:.4f} -> {s['final_recon_mse']:.4f} "
-            f"({s['seconds']:.1f}s) -> {args.out}/model.pt"
-        )
-    elif cmd == "generate":
-        syn = st.stage_generate(_config(args), args.model, args.real, args.out)
-        print(f"{syn.n_episodes} synthetic episodes -> {args.out}")
-    elif cmd == "train-trust":
-        m = (
-            st.stage_train_trust(
-                _config(args), args.real, args.synthetic, args.out, progress_bar=bar
-            )["val"]
-            or {}
-        )
-        print(
-            f"validation: accuracy {_f(m.get('accuracy'))}, ROC AUC {_f(m.get('roc_auc'))}, "
-            f"trust gap {_f(m.get('trust_gap'))} -> {args.out}/model.pt"
-        )
-    elif cmd == "gate":
-        s = st.stage_gate(_config(args), args.trust, args.real, args.synthetic, args.out)
-        print(
-            f"synthetic passing: bounds {s['synthetic']['bounds']:.1%}, "
-            f"trust {s['synthetic']['trust']:.1%} -> {args.out}"
-        )
-    elif cmd == "train-policy":
-        s = st.stage_train_policy(
-            _config(args),
-            args.mix,
-            args.real,
-            args.synthetic,
-            args.scores,
-            args.out,
-            progress_bar=bar,
-        )
-        print(
-            f"{args.mix}: held-out action MSE {s['action_mse_test']:.4f}, synthetic share "
-            f"{s['synthetic_share']:.2%} -> {args.out}/model.pt"
-        )
-    elif cmd == "evaluate":
-        m = ev.evaluate_run(args.run, plots=not args.no_plots)
-        ev.print_report(m)
-    elif cmd == "demo":
-        cfg = pl.demo_config(args.quick, args.seed, args.overrides, args.config)
-        pl.run_demo(args.out, config=cfg, progress_bar=bar)
-    elif cmd == "horizon-study":
-        from imbalance_world_model.studies import horizon_study
-
-        horizon_study(
-            args.out, seeds=args.seeds, variants=args.variants, overrides=_overrides_from(args)
-        )
-    elif cmd == "policy-study":
-        from imbalance_world_model.studies import policy_study
-
-        policy_study(args.out, seeds=args.seeds, quick=args.quick, overrides=_overrides_from(args))
-    return 0
-
-
-def _f(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _overrides_from(args: argparse.Namespace) -> list[str]:
-    if args.config:
-        raise UsageError("--config is not read by the studies; pass --set key=value instead")
-    _config(args)  # validate the overrides early
-    return list(args.overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,29 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["train-world-model", "--real", "missing.npz", "--out", "/tmp/nowhere"])
         2
     """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(None if argv is None else list(argv))
-    except UsageError as exc:
-        return _fail(str(exc))
-    except SystemExit as exc:  # --help and --version
-        return int(exc.code or 0)
-    try:
-        if args.threads is not None:
-            if args.threads < 1:
-                raise UsageError(f"--threads must be >= 1, got {args.threads}")
-            import torch
-
-            torch.set_num_threads(args.threads)
-        return _run(args)
-    except UsageError as exc:
-        return _fail(str(exc))
-    except (FileNotFoundError, PermissionError, ValueError, TypeError, RuntimeError) as exc:
-        if os.environ.get("IMBALANCE_WORLD_MODEL_TRACEBACK"):
-            raise
-        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    except KeyboardInterrupt:
-        return _fail("interrupted")
+    return run_cli(build_parser(), argv, traceback_env="IMBALANCE_WORLD_MODEL_TRACEBACK")
 
 
 if __name__ == "__main__":  # pragma: no cover

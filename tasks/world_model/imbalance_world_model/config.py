@@ -1,7 +1,9 @@
 """The configuration: nested dataclasses read from YAML (``yaml.safe_load``), validated.
 
 Unknown keys are errors, and ``--set section.key=value`` overrides are parsed as YAML
-scalars. ``configs/default.yaml`` in the package folder lists every key with its default.
+scalars (:func:`imbalance_kit.app.load_config`). The package ships its configs as package
+data: ``configs/default.yaml`` lists every key with its default, ``configs/quick.yaml`` is the
+``--quick`` preset; ``--config NAME`` names a shipped config, ``--config FILE`` a file.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from imbalance_kit.app import apply_overrides as _apply_overrides
 from imbalance_kit.app import (
     build_dataclass,
     check_bool_option,
@@ -23,20 +24,27 @@ from imbalance_kit.app import (
     check_positive_int,
     error,
     read_yaml_mapping,
+    resolve_config_path,
 )
+from imbalance_kit.app import load_config as _load_config
 
 __all__ = [
     "GateConfig",
     "GenerateConfig",
     "PolicyConfig",
     "SimulateConfig",
+    "SplitConfig",
+    "TrainerConfig",
     "TrustConfig",
     "WMConfig",
     "WMTrainConfig",
     "WorldModelConfig",
-    "apply_overrides",
     "load_config",
+    "shipped_config",
 ]
+
+#: The package whose ``configs/`` folder ``--config NAME`` resolves against.
+PACKAGE = "imbalance_world_model"
 
 TrainMode = Literal["teacher_forcing", "scheduled_sampling", "bptt"]
 PolicyAlgo = Literal["bc", "td3bc"]
@@ -45,13 +53,12 @@ Weighting = Literal["sample", "loss"]
 
 @dataclass
 class SimulateConfig:
-    """Real data: :func:`~imbalance_world_model.simulate.simulate_episodes` and the split.
+    """Simulated real data: :func:`~imbalance_world_model.simulate.simulate_episodes`.
 
     Attributes:
         n_episodes, horizon, n_oscillators, dt, damping, coupling, process_noise: simulator.
-        test_fraction: share of real episodes held out (policy evaluation, std-ratio reference).
         n_bricks: k-means clusters of the economic metrics.
-        seed: simulation and split seed.
+        seed: simulation seed (the held-out split of simulated data is drawn with it too).
 
     Examples:
         >>> SimulateConfig(n_episodes=50).horizon   # 60 steps after the first state
@@ -65,7 +72,6 @@ class SimulateConfig:
     damping: float = 0.3
     coupling: float = 0.5
     process_noise: float = 0.1
-    test_fraction: float = 0.25
     n_bricks: int = 4
     seed: int = 0
 
@@ -76,16 +82,85 @@ class SimulateConfig:
         check_positive("simulate.dt", self.dt)
         for name in ("damping", "coupling", "process_noise"):
             check_non_negative(f"simulate.{name}", getattr(self, name))
+        check_positive_int("simulate.n_bricks", self.n_bricks)
+        check_positive_int("simulate.seed", self.seed, minimum=0)
+
+
+@dataclass
+class SplitConfig:
+    """The held-out real episodes (policy evaluation), by episode.
+
+    Simulated data and files with a ``meta_split_test`` array keep their split; a file without
+    one is split when a command reads it, and the split is recorded in the run.
+
+    Attributes:
+        test_fraction: share of the real episodes held out (at least one).
+        seed: seed of the split of a file without one (``None``: the run's ``seed``).
+
+    Examples:
+        >>> SplitConfig().test_fraction
+        0.25
+    """
+
+    test_fraction: float = 0.25
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
         check_in_range(
-            "simulate.test_fraction",
+            "split.test_fraction",
             self.test_fraction,
             0.0,
             1.0,
             low_inclusive=False,
             high_inclusive=False,
         )
-        check_positive_int("simulate.n_bricks", self.n_bricks)
-        check_positive_int("simulate.seed", self.seed, minimum=0)
+        if self.seed is not None:
+            check_positive_int("split.seed", self.seed, minimum=0)
+
+
+@dataclass
+class TrainerConfig:
+    """Where the training commands run (Lightning's ``Trainer`` arguments).
+
+    ``devices`` processes per node on ``num_nodes`` nodes; more than one process needs
+    ``strategy: ddp`` (under SLURM, ``srun`` starts the processes: see the package README's
+    cluster recipe). Batch sizes are per process.
+
+    Examples:
+        >>> TrainerConfig(devices=2, strategy="ddp").devices
+        2
+    """
+
+    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: Literal["auto", "ddp"] = "auto"
+
+    def __post_init__(self) -> None:
+        check_choice("trainer.accelerator", self.accelerator, ("cpu", "gpu", "auto"))
+        check_positive_int("trainer.devices", self.devices)
+        check_positive_int("trainer.num_nodes", self.num_nodes)
+        check_choice("trainer.strategy", self.strategy, ("auto", "ddp"))
+        if self.devices * self.num_nodes > 1 and self.strategy != "ddp":
+            raise error(
+                "trainer.strategy",
+                "ddp for more than one process (devices x num_nodes > 1)",
+                self.strategy,
+            )
+
+    def kwargs(self) -> dict[str, Any]:
+        """The ``lightning.Trainer`` arguments (the gloo backend on CPU, NCCL on GPUs)."""
+        out: dict[str, Any] = {
+            "accelerator": self.accelerator,
+            "devices": self.devices,
+            "num_nodes": self.num_nodes,
+        }
+        if self.strategy == "ddp":
+            from lightning.pytorch.strategies import DDPStrategy
+
+            backend = "gloo" if self.accelerator == "cpu" else None
+            out["strategy"] = DDPStrategy(process_group_backend=backend)
+        return out
 
 
 @dataclass
@@ -156,19 +231,36 @@ class WMTrainConfig:
 
 @dataclass
 class GenerateConfig:
-    """Synthetic episodes: how many (``None``: as many as real training episodes), sampled or not.
+    """Synthetic data: whole episodes or short augmentation segments.
+
+    Attributes:
+        mode: ``"episodes"`` (the first state and action sequence of a real training episode,
+            rolled out for its whole length) or ``"segments"`` (``segment_length`` steps
+            started from a real state in the middle of a real training episode, with the
+            model's state warmed up on the episode so far, under the real actions).
+        n_episodes: synthetic episodes (``None``: as many as real training episodes).
+        segment_length: steps per segment (segments of episodes that end sooner are shorter).
+        n_segments: segments (``None``: as many transitions as the real training set).
+        sample: add the calibrated noise at every step.
 
     Examples:
-        >>> GenerateConfig().sample
-        True
+        >>> GenerateConfig(mode="segments").segment_length
+        15
     """
 
+    mode: Literal["episodes", "segments"] = "episodes"
     n_episodes: int | None = None
+    segment_length: int = 15
+    n_segments: int | None = None
     sample: bool = True
 
     def __post_init__(self) -> None:
+        check_choice("generate.mode", self.mode, ("episodes", "segments"))
         if self.n_episodes is not None:
             check_positive_int("generate.n_episodes", self.n_episodes)
+        check_positive_int("generate.segment_length", self.segment_length)
+        if self.n_segments is not None:
+            check_positive_int("generate.n_segments", self.n_segments)
         check_bool_option("generate.sample", self.sample)
 
 
@@ -202,11 +294,19 @@ class TrustConfig:
 
 @dataclass
 class GateConfig:
-    """Bounds filter (see :class:`~imbalance_world_model.gates.BoundsFilter`) and trust threshold.
+    """Bounds filter (see :class:`~imbalance_world_model.gates.BoundsFilter`), trust threshold
+    and the gate's rule.
+
+    Attributes:
+        quantile, margin, std_tolerance, max_outside: the bounds filter.
+        trust_threshold: ``p(real)`` a synthetic episode needs under the rules with trust.
+        rule: which synthetic episodes the trust-weighted mix uses: ``"trust"`` (trust
+            threshold), ``"bounds"`` (bounds filter, weight 1) or ``"both"`` (both tests,
+            weight ``p(real)``).
 
     Examples:
-        >>> GateConfig().trust_threshold
-        0.5
+        >>> GateConfig().trust_threshold, GateConfig().rule
+        (0.5, 'both')
     """
 
     quantile: float = 0.005
@@ -214,8 +314,10 @@ class GateConfig:
     std_tolerance: float = 1.25
     max_outside: float = 0.0
     trust_threshold: float = 0.5
+    rule: Literal["trust", "bounds", "both"] = "both"
 
     def __post_init__(self) -> None:
+        check_choice("gate.rule", self.rule, ("trust", "bounds", "both"))
         check_in_range("gate.quantile", self.quantile, 0.0, 0.5, high_inclusive=False)
         check_non_negative("gate.margin", self.margin)
         check_positive("gate.std_tolerance", self.std_tolerance)
@@ -288,12 +390,14 @@ class WMConfig:
 
     seed: int = 0
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     wm_train: WMTrainConfig = field(default_factory=WMTrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     trust: TrustConfig = field(default_factory=TrustConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
         check_positive_int("seed", self.seed, minimum=0)
@@ -314,25 +418,39 @@ class WMConfig:
         return dataclasses.asdict(self)
 
 
-def apply_overrides(mapping: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
+def shipped_config(name: str) -> dict[str, Any]:
+    """The mapping of a config the package ships (``default``, ``quick``, ...).
 
     Examples:
-        >>> apply_overrides({"policy": {"lr": 0.1}}, ["policy.lr=0.01"])
-        {'policy': {'lr': 0.01}}
+        >>> shipped_config("quick")["simulate"]
+        {'n_episodes': 120}
     """
-    return _apply_overrides(mapping, overrides, example="policy.lr")
+    return read_yaml_mapping(resolve_config_path(name, PACKAGE))
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> WMConfig:
-    """Read a YAML config (``yaml.safe_load``), apply overrides, validate.
+def load_config(
+    source: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+) -> WMConfig:
+    """Read a YAML config (a file or a shipped name), apply ``--set`` overrides, validate.
+
+    Args:
+        source: a YAML file, the name of a shipped config, or ``None`` for the defaults.
+        overrides: ``section.key=value`` strings, applied last.
+        base: a mapping the file is merged onto (a preset such as ``shipped_config("quick")``).
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file or shipped config.
         ValueError: unknown keys or invalid values.
 
     Examples:
         >>> load_config(None, ["wm_train.epochs=2"]).wm_train.epochs
         2
+        >>> load_config("quick").simulate.n_episodes
+        120
     """
-    return WMConfig.from_dict(apply_overrides(read_yaml_mapping(path), overrides or []))
+    return _load_config(
+        WMConfig.from_dict, source, overrides, package=PACKAGE, base=base, example="policy.lr"
+    )

@@ -27,16 +27,24 @@ with value profiles (:func:`data_bricks`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imbalance_kit.app import check_non_negative, check_positive, check_positive_int
-from imbalance_world_model.episodes import Episodes
+from imbalance_kit.app import check_non_negative, check_positive, check_positive_int, write_json
+from imbalance_world_model.config import WMConfig
+from imbalance_world_model.data import Episodes, make_split, save_episodes, writable_dir
 
-__all__ = ["data_bricks", "oscillator_step", "simulate_episodes", "spring_matrix", "write_bricks"]
+__all__ = [
+    "data_bricks",
+    "oscillator_step",
+    "simulate_episodes",
+    "simulate_real",
+    "spring_matrix",
+    "stage_simulate",
+    "write_bricks",
+]
 
 
 def spring_matrix(n: int, stiffness: float = 1.0, coupling: float = 0.5) -> np.ndarray:
@@ -100,7 +108,8 @@ def simulate_episodes(
 
     Args:
         n_episodes: number of episodes.
-        horizon: steps per episode ``T``.
+        horizon: states per episode ``T`` (``T - 1`` actions applied; the last state's
+            action and reward are stored as 0).
         n_oscillators: masses ``n`` (latent dimension ``2n``, action dimension ``n``).
         dt: step length.
         stiffness, coupling, damping: $k$, $\\kappa$, $c$ above.
@@ -158,6 +167,7 @@ def simulate_episodes(
         z = oscillator_step(z, u, spring, damping, dt, noise)
     z_all, u_all, r_all = np.stack(zs, 1), np.stack(us, 1), np.stack(rs, 1)
     dist = np.abs(z_all[:, :, :n] - target).max(axis=2)
+    u_all[:, -1], r_all[:, -1] = 0.0, 0.0  # the last state's action is never applied
     meta = {
         "throughput": (dist < tol).mean(1),
         "error_rate": (dist > error_tol).mean(1),
@@ -231,7 +241,50 @@ def write_bricks(manifest: dict[str, Any], path: str | Path) -> Path:
         >>> write_bricks({"n_bricks": 0, "bricks": []}, tempfile.mkdtemp() + "/b.json").name
         'b.json'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    return write_json(path, manifest)
+
+
+def simulate_real(config: WMConfig) -> Episodes:
+    """Real episodes of the ``simulate`` section, with the held-out ones marked in
+    ``meta["split_test"]`` (``split.test_fraction`` of them, at least one, drawn with
+    ``simulate.seed``).
+
+    Examples:
+        >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6}})
+        >>> int(simulate_real(cfg).meta["split_test"].sum())
+        2
+    """
+    s = config.simulate
+    real = simulate_episodes(
+        s.n_episodes,
+        s.horizon,
+        s.n_oscillators,
+        dt=s.dt,
+        damping=s.damping,
+        coupling=s.coupling,
+        process_noise=s.process_noise,
+        seed=s.seed,
+    )
+    real.meta["split_test"] = make_split(s.n_episodes, config.split.test_fraction, s.seed + 1)
+    return real
+
+
+def stage_simulate(config: WMConfig, out: str | Path) -> Episodes:
+    """Simulate real episodes, mark the held-out split, cluster bricks; write ``out`` and
+    ``bricks.json`` beside it.
+
+    Examples:
+        >>> import tempfile
+        >>> cfg = WMConfig.from_dict({"simulate": {"n_episodes": 8, "horizon": 6, "n_bricks": 2}})
+        >>> real = stage_simulate(cfg, tempfile.mkdtemp() + "/real.npz")
+        >>> int(real.meta["split_test"].sum()), sorted(real.meta)[:2]
+        (2, ['action_noise', 'brick'])
+    """
+    s = config.simulate
+    writable_dir(Path(out).parent)
+    real = simulate_real(config)
+    manifest = data_bricks(real, min(s.n_bricks, s.n_episodes), seed=s.seed)
+    out = Path(out)
+    save_episodes(real, out)
+    write_bricks(manifest, out.with_name("bricks.json"))
+    return real

@@ -5,10 +5,12 @@ r"""Trust nets: classifiers of real vs synthetic episodes that output $p(\text{r
   fitted on the training episodes) through an MLP.
 * :class:`TemporalTrustNet` reads the standardised latent sequence with a GRU.
 
-Both map episodes ``(N, T, D)`` to logits ``(N,)`` and are differentiable in ``z``, so a
-frozen trust net can train the world model (the trust-aware term). Training uses
-``BCEWithLogitsLoss`` with ``pos_weight`` from :func:`imbalance_kit.weights.positive_weights`
-(real and synthetic sets may differ in size). :func:`trust_metrics` reports accuracy at 0.5,
+Both map episodes ``(N, T, D)`` (padded, with their ``lengths``) to logits ``(N,)`` and are
+differentiable in ``z``, so a
+frozen trust net can train the world model (the trust-aware term). Training
+(:func:`imbalance_world_model.train.train_trust`) uses ``BCEWithLogitsLoss`` with
+``pos_weight`` from :func:`imbalance_kit.weights.positive_weights` (real and synthetic sets
+may differ in size). :func:`trust_metrics` reports accuracy at 0.5,
 ROC AUC (scikit-learn), the expected calibration error
 (:func:`imbalance_kit.calibration.expected_calibration_error`) and the trust gap
 
@@ -20,29 +22,22 @@ ROC AUC (scikit-learn), the expected calibration error
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from imbalance_kit.app import check_choice, check_in_range, check_positive_int
+from imbalance_kit.app import check_choice, check_positive_int
 from imbalance_kit.calibration import expected_calibration_error
-from imbalance_kit.weights import positive_weights
-from imbalance_world_model._fit import fit
-from imbalance_world_model.features import episode_features
+from imbalance_world_model.features import episode_features, length_mask
 
 __all__ = [
     "TemporalTrustNet",
     "TrustMLP",
-    "TrustModule",
     "build_trust_net",
     "trust_metrics",
     "trust_scores",
-    "train_trust",
 ]
 
 TrustKind = Literal["mlp", "temporal"]
@@ -72,14 +67,14 @@ class TrustMLP(nn.Module):
             nn.Linear(hidden_dim, 1),
         )
 
-    def standardise_on(self, z: torch.Tensor) -> None:
+    def standardise_on(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> None:
         """Fit the feature standardisation on episodes ``z``."""
-        f = episode_features(z)
+        f = episode_features(z, lengths)
         self.feat_mean.copy_(f.mean(0))
         self.feat_std.copy_(f.std(0).clamp_min(1e-6))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        f = (episode_features(z) - self.feat_mean) / self.feat_std
+    def forward(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        f = (episode_features(z, lengths) - self.feat_mean) / self.feat_std
         return self.net(f).squeeze(-1)
 
 
@@ -100,15 +95,21 @@ class TemporalTrustNet(nn.Module):
         self.gru = nn.GRU(2 * latent_dim, hidden_dim, batch_first=True)
         self.out = nn.Linear(hidden_dim, 1)
 
-    def standardise_on(self, z: torch.Tensor) -> None:
-        """Fit the per-dimension standardisation on episodes ``z``."""
-        self.z_mean.copy_(z.mean((0, 1)))
-        self.z_std.copy_(z.std((0, 1)).clamp_min(1e-6))
+    def standardise_on(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> None:
+        """Fit the per-dimension standardisation on the valid states of episodes ``z``."""
+        values = z[length_mask(lengths, z.shape[0], z.shape[1], z.device)]
+        self.z_mean.copy_(values.mean(0))
+        self.z_std.copy_(values.std(0).clamp_min(1e-6))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         x = (z - self.z_mean) / self.z_std
         dx = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
-        _, h = self.gru(torch.cat([x, dx], dim=-1))
+        seq = torch.cat([x, dx], dim=-1)
+        if lengths is not None:
+            seq = nn.utils.rnn.pack_padded_sequence(
+                seq, torch.as_tensor(lengths).cpu(), batch_first=True, enforce_sorted=False
+            )
+        _, h = self.gru(seq)
         return self.out(h[-1]).squeeze(-1)
 
 
@@ -124,42 +125,20 @@ def build_trust_net(kind: TrustKind, latent_dim: int, hidden_dim: int = 64) -> n
     return cls(latent_dim, hidden_dim)
 
 
-class TrustModule(L.LightningModule):
-    """Lightning wrapper: BCE with logits (label 1 = real) and Adam.
-
-    Examples:
-        >>> module = TrustModule(TrustMLP(2, 4), pos_weight=0.5, lr=1e-3)
-        >>> module.training_step((torch.randn(3, 6, 2), torch.tensor([1.0, 0.0, 1.0])), 0).ndim
-        0
-    """
-
-    def __init__(self, net: nn.Module, pos_weight: float = 1.0, lr: float = 3e-3) -> None:
-        super().__init__()
-        self.net = net
-        self.lr = lr
-        self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(float(pos_weight)))
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
-        z, y = batch
-        loss = self.loss_fn(self.net(z), y)
-        if self._trainer is not None:
-            self.log("trust_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
-        return loss
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
-
-
 @torch.no_grad()
-def trust_scores(net: nn.Module, z: np.ndarray | torch.Tensor) -> np.ndarray:
-    """``p(real)`` of every episode in ``z`` ``(N, T, D)``.
+def trust_scores(
+    net: nn.Module, z: np.ndarray | torch.Tensor, lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """``p(real)`` of every episode in ``z`` ``(N, T, D)`` (padded, with its ``lengths``).
 
     Examples:
         >>> trust_scores(TrustMLP(2, 4), np.zeros((3, 5, 2))).shape
         (3,)
     """
     net.eval()
-    return torch.sigmoid(net(torch.as_tensor(z, dtype=torch.float32))).numpy().astype(np.float64)
+    z = torch.as_tensor(z, dtype=torch.float32)
+    lengths = None if lengths is None else torch.as_tensor(lengths)
+    return torch.sigmoid(net(z, lengths)).numpy().astype(np.float64)
 
 
 def trust_metrics(p_real: np.ndarray, is_real: np.ndarray) -> dict[str, Any]:
@@ -191,63 +170,3 @@ def trust_metrics(p_real: np.ndarray, is_real: np.ndarray) -> dict[str, Any]:
         "mean_trust_synthetic": syn_mean,
         "trust_gap": real_mean - syn_mean if both else None,
     }
-
-
-def train_trust(
-    real_z: np.ndarray,
-    synthetic_z: np.ndarray,
-    *,
-    kind: TrustKind = "mlp",
-    hidden_dim: int = 64,
-    epochs: int = 30,
-    lr: float = 3e-3,
-    batch_size: int = 64,
-    val_fraction: float = 0.3,
-    seed: int = 0,
-    progress_bar: bool = False,
-    log_dir: str | Path | None = None,
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Train a trust net on real (label 1) vs synthetic (label 0) episodes.
-
-    Episodes of both sources are split at random into training and validation sets
-    (``val_fraction``); the metrics are those of the validation episodes.
-
-    Returns:
-        The trained net and ``{"val": trust_metrics, "train": trust_metrics, "seconds": ...}``.
-
-    Examples:
-        >>> rng = np.random.default_rng(0)
-        >>> real, syn = rng.normal(0, 1, (40, 8, 2)), rng.normal(0, 3, (40, 8, 2))
-        >>> net, m = train_trust(real, syn, hidden_dim=16, epochs=20)
-        >>> m["val"]["roc_auc"] > 0.9
-        True
-    """
-    check_in_range("val_fraction", val_fraction, 0.0, 1.0, high_inclusive=False)
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
-    z = torch.as_tensor(np.concatenate([real_z, synthetic_z]), dtype=torch.float32)
-    y = torch.cat([torch.ones(len(real_z)), torch.zeros(len(synthetic_z))])
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(z))
-    n_val = int(round(val_fraction * len(z)))
-    val, tr = order[:n_val], order[n_val:]
-    torch.manual_seed(seed)
-    net = build_trust_net(kind, z.shape[2], hidden_dim)
-    net.standardise_on(z[tr])
-    pos_weight = float(positive_weights(y[tr]))
-    module = TrustModule(net, pos_weight=pos_weight, lr=lr)
-    loader = DataLoader(
-        TensorDataset(z[tr], y[tr]),
-        batch_size=batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    seconds = fit(module, loader, epochs, progress_bar=progress_bar, log_dir=log_dir)
-    p = trust_scores(net, z)
-    metrics = {
-        "train": trust_metrics(p[tr], y[tr].numpy()),
-        "val": trust_metrics(p[val], y[val].numpy()) if n_val else None,
-        "pos_weight": pos_weight,
-        "seconds": round(seconds, 2),
-    }
-    return net, metrics

@@ -30,7 +30,7 @@ def _one_error_line(capsys, text):
             "episodes file not found: missing.npz",
         ),
         (["demo", "--out", "o", "--set", "wm_trian.epochs=1"], "config key 'wm_trian'"),
-        (["demo", "--out", "o", "--threads", "0"], "--threads must be >= 1, got 0"),
+        (["demo", "--out", "o", "--threads", "0"], "--threads must be an integer >= 1, got 0"),
         (["horizon-study", "--out", "o", "--variants", "magic"], "variants must be among"),
     ],
 )
@@ -198,10 +198,12 @@ def test_demo_end_to_end_and_resume(tmp_path, tiny_overrides):
         rows = list(csv.DictReader(fh))
     syn = [r for r in rows if r["source"] == "synthetic"]
     assert syn and len(rows) > len(syn)
-    for r in syn:  # the gate's weight is p(real) when accepted, else 0
-        p, accepted = float(r["p_real"]), r["trust_accepted"] == "1"
-        assert accepted == (p >= 0.5)
-        assert float(r["trust_weight"]) == pytest.approx(p if accepted else 0.0, abs=1e-6)
+    for r in syn:  # rule "both": p(real) >= 0.5 and the bounds filter; weight p(real) or 0
+        p, trusted = float(r["p_real"]), r["trust_accepted"] == "1"
+        accepted = r["gate_accepted"] == "1"
+        assert trusted == (p >= 0.5)
+        assert accepted == (trusted and r["bounds_pass"] == "1")
+        assert float(r["weight"]) == pytest.approx(p if accepted else 0.0, abs=1e-6)
     for name in (
         "plots/std_ratio.png",
         "plots/trust_hist.png",
@@ -218,7 +220,7 @@ def test_demo_end_to_end_and_resume(tmp_path, tiny_overrides):
     (out / "policies/trust_weighted/model.pt").unlink()
     before = (out / "world_model/model.pt").stat().st_mtime_ns
     lines: list[str] = []
-    from imbalance_world_model.pipeline import demo_config, run_demo
+    from imbalance_world_model.demo import demo_config, run_demo
 
     run_demo(out, config=demo_config(True, 0, tiny_overrides), log=lines.append)
     skipped = [line for line in lines if "skipped" in line]
@@ -228,3 +230,40 @@ def test_demo_end_to_end_and_resume(tmp_path, tiny_overrides):
     # another config in the same folder is refused
     with pytest.raises(ValueError, match="another config"):
         run_demo(out, config=demo_config(True, 1, tiny_overrides), log=lines.append)
+
+
+def _rows(path):
+    rows = json.loads(path.read_text())["rows"]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def test_study_verb_and_its_aliases(tmp_path, tiny_overrides, capsys):
+    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    horizon = ["--seeds", "0", "--variants", "tf_h10", *sets]
+    assert main(["study", "--kind", "horizon", "--out", str(tmp_path / "h1"), *horizon]) == 0
+    assert main(["horizon-study", "--out", str(tmp_path / "h2"), *horizon]) == 0
+    h1, h2 = (_rows(tmp_path / d / "horizon_study.json") for d in ("h1", "h2"))
+    assert h1 == h2 and [r["variant"] for r in h1] == ["tf_h10"]
+    policy = ["--seeds", "0", "--modes", "episodes", *sets]
+    assert main(["study", "--out", str(tmp_path / "p1"), *policy]) == 0  # --kind policy
+    assert main(["policy-study", "--out", str(tmp_path / "p2"), *policy]) == 0
+    p1, p2 = (_rows(tmp_path / d / "policy_study.json") for d in ("p1", "p2"))
+    assert p1 == p2
+    assert [r["variant"] for r in p1] == ["real_only", "fixed_share", "trust_weighted"]
+    capsys.readouterr()
+    assert main(["horizon-study", "--kind", "policy", "--out", str(tmp_path / "x")]) == 2
+    _one_error_line(capsys, "horizon-study is study --kind horizon, got --kind policy")
+    assert main(["study", "--kind", "policy", "--variants", "tf_h10", "--out", "x"]) == 2
+    _one_error_line(capsys, "--variants is read by the horizon study only")
+
+
+def test_version_and_shipped_config_names(tmp_path, capsys):
+    from imbalance_world_model import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"imbalance-world-model {__version__}"
+    out = tmp_path / "real.npz"
+    args = ["--set", "simulate.n_episodes=8", "--set", "simulate.horizon=5"]
+    assert main(["simulate", "--config", "default", "--out", str(out), *args]) == 0
+    assert main(["simulate", "--config", "nope", "--out", str(out)]) == 2
+    _one_error_line(capsys, "config file not found: nope (shipped configs: default, quick")

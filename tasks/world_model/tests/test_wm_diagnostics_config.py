@@ -10,7 +10,7 @@ import yaml
 from imbalance_world_model.config import WMConfig, load_config
 from imbalance_world_model.diagnostics import pass_shares, std_ratio_per_step
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "imbalance_world_model" / "configs"
 
 
 def test_std_ratio_against_numpy_loop():
@@ -62,7 +62,7 @@ def test_overrides_are_yaml_scalars():
 
 
 def test_demo_config_layers(tmp_path):
-    from imbalance_world_model.pipeline import demo_config
+    from imbalance_world_model.demo import demo_config
 
     path = tmp_path / "c.yaml"
     path.write_text("seed: 7\nwm_train:\n  mode: teacher_forcing\n  horizon: 10\n")

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import torch
 from imbalance_world_model.config import PolicyConfig
-from imbalance_world_model.episodes import Episodes
-from imbalance_world_model.policy import (
-    PolicyModule,
-    action_mse,
+from imbalance_world_model.data import Episodes
+from imbalance_world_model.model import action_mse
+from imbalance_world_model.module import PolicyModule
+from imbalance_world_model.objective import (
     bc_loss,
+    importance_weighted_loss,
     td3_target,
     td3bc_actor_loss,
-    train_policy,
 )
-from imbalance_world_model.replay import ReplayBuffer, importance_weighted_loss, mix_weights
+from imbalance_world_model.replay import ReplayBuffer, mix_weights
+from imbalance_world_model.train import train_policy
 from scipy.stats import chisquare
 
 

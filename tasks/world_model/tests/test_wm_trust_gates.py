@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from imbalance_world_model.checkpoints import load_trust_net, save_checkpoint
 from imbalance_world_model.gates import BoundsFilter, TrustGate
-from imbalance_world_model.trust import train_trust, trust_metrics, trust_scores
+from imbalance_world_model.model import load_trust_net, save_checkpoint
+from imbalance_world_model.train import train_trust
+from imbalance_world_model.trust import trust_metrics, trust_scores
 from sklearn.metrics import roc_auc_score
 
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from imbalance_world_model.checkpoints import load_world_model, save_checkpoint
 from imbalance_world_model.config import WMTrainConfig, WorldModelConfig
-from imbalance_world_model.wm_train import (
-    WorldModelModule,
+from imbalance_world_model.generate import generate_episodes
+from imbalance_world_model.model import (
+    LatentWorldModel,
     calibrate_noise,
+    load_world_model,
+    save_checkpoint,
+)
+from imbalance_world_model.module import WorldModelModule
+from imbalance_world_model.objective import (
     feature_matching_loss,
     teacher_probability,
-    train_world_model,
     variance_penalty,
 )
-from imbalance_world_model.world_model import LatentWorldModel, generate_episodes
+from imbalance_world_model.train import train_world_model
 
 
 def test_residual_clip_bound_holds():
@@ -151,6 +155,7 @@ def test_generate_and_checkpoint_weights_only(tiny_real, tmp_path):
     assert syn.z.shape == (7, 10, 4) and syn.rewards.shape == (7, 10)
     src = syn.meta["source_episode"]
     np.testing.assert_array_equal(syn.z[:, 0], tiny_real.z[src, 0])
-    np.testing.assert_array_equal(syn.actions, tiny_real.actions[src, :10])
+    np.testing.assert_array_equal(syn.actions[:, :9], tiny_real.actions[src, :9])
+    assert (syn.actions[:, 9] == 0).all()  # the last state's action is never applied
     with pytest.raises(ValueError, match="horizon must be <= the source episode length"):
         generate_episodes(back, tiny_real, 2, horizon=50)
