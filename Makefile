@@ -10,7 +10,7 @@ TASKS := $(wildcard tasks/*/pyproject.toml)
 STAMP := $(VENV)/.imbalance-kit-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format docs docs-serve bench gpu-check install clean
+.PHONY: demo test lint format docs docs-serve bench gpu-check gpu-bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,13 +58,22 @@ bench: $(STAMP)
 		$(PY) $$b --quick || exit 1; \
 	done
 
-# Needs an NVIDIA GPU and a CUDA build of torch (e.g. TORCH_SPEC="torch>=2.4" on a fresh .venv):
-# the compiled Triton kernel tests, then the GPU runs of the loss and SMOTE benchmarks.
+# Needs an NVIDIA GPU and a CUDA build of torch (e.g. TORCH_SPEC="torch>=2.4" on a fresh .venv).
+# A short check (minutes): the compiled Triton kernel tests, the quick GPU grid of the loss
+# benchmark, and SMOTE on CUDA against imbalanced-learn at n = 1e5. `make gpu-bench` runs the
+# full GPU grids (long: imbalanced-learn alone takes minutes per cell at n = 1e6).
 gpu-check: $(STAMP)
 	@$(PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
 		'gpu-check needs an NVIDIA GPU and a CUDA build of torch; found torch ' + torch.__version__)"
 	IMBALANCE_KIT_TRITON_GPU=1 $(PY) -m pytest -q -p no:xdist tests/test_kernels.py
-	$(PY) benchmarks/bench_losses.py --device cuda
+	$(PY) benchmarks/bench_losses.py --device cuda --quick --threads default --markdown
+	$(PY) benchmarks/bench_smote.py --providers imblearn ours_cuda --sizes 1e5 \
+		--dims 8 64 256 --shares 0.01 0.1 0.4 --threads default --timeout 300 --markdown
+
+gpu-bench: $(STAMP)
+	@$(PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+		'gpu-bench needs an NVIDIA GPU and a CUDA build of torch; found torch ' + torch.__version__)"
+	$(PY) benchmarks/bench_losses.py --device cuda --markdown
 	$(PY) benchmarks/bench_smote.py --providers imblearn ours_cuda --sizes 1e5 1e6 \
 		--dims 8 64 256 --shares 0.01 0.1 0.4 --timeout 600 --markdown
 

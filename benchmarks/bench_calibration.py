@@ -26,9 +26,17 @@ Three parts, each printed as a table and appended to ``benchmarks/results/calibr
    T is fitted on a validation split and the test ECE (15 bins) is compared
    before and after, over 10 random splits (``--quick``: 5).
 
-Cases run with one torch thread by default (``--threads``): on a small machine
-shared with other jobs, two threads made every parallel reduction wait for a
-descheduled thread and timings swung by 2-5x between runs.
+Timing: every timed case runs in a fresh subprocess that starts with the thread
+setting (``--threads``, default ``default 1``: ``default`` sets nothing, ``N``
+limits torch, OpenMP and BLAS to N threads) and no other setting, and makes one
+untimed warm-up call of its provider on a small input (streaming: one update and
+compute of a throw-away metric on 1,000 rows; temperature scaling: a fit on
+1,000 x 1,000 logits), the same for every provider. Streaming cases run
+round-robin ``--repeats`` times (3; quick 2) and the median is reported; each
+temperature-scaling fit runs once (minutes). Peak memory is read from the timed
+call (reading ``VmHWM`` changes nothing in the process). Ratios are taken in the
+same run and thread setting. The real-data part is not timed; it runs in this
+process under each thread setting.
 
     python benchmarks/bench_calibration.py            # N = 1e7, 1e5 x 1000 logits
     python benchmarks/bench_calibration.py --quick    # N = 1e6, 2e4 x 1000 logits
@@ -37,25 +45,42 @@ descheduled thread and timings swung by 2-5x between runs.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _harness import (
+    ResultsFile,
+    add_threads_option,
+    apply_threads,
+    command_line,
+    environment_notes,
+    limited_threads,
+    load_average,
+    make_parser,
+    run_main,
+    thread_label,
+    threads_in_use,
+    utc_stamp,
+)
+from _host import describe_host, reset_peak_rss, status_mb
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from imbalance_kit.app import print_table
+from imbalance_kit.app.study import markdown_table
 
-from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
-from imbalance_kit.app import print_table  # noqa: E402
+PROG = "bench_calibration"
+RESULTS = Path(__file__).resolve().parent / "results" / "calibration.csv"
+COLUMNS = [
+    "timestamp", "command", "host", "threads", "threads_in_use", "load_average", "torch",
+    "python", "part", "provider", "n", "num_classes", "metric", "value", "speed_ratio_vs_peer",
+]  # fmt: skip
 
 STREAM_PROVIDERS = [
     "torchmetrics",
@@ -70,7 +95,6 @@ POOL = 4
 N_BINS = 15
 
 
-# ------------------------------------------------------------------ machine
 # -------------------------------------------------------- part 1: streaming
 def _batch_pool(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
@@ -82,20 +106,28 @@ def _batch_pool(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return pool
 
 
+def _stream_metric(provider: str):
+    validate = "no validation" not in provider
+    if provider.startswith("torchmetrics"):
+        from torchmetrics.classification import MulticlassCalibrationError
+
+        return MulticlassCalibrationError(
+            NUM_CLASSES, n_bins=N_BINS, norm="l1", validate_args=validate
+        )
+    from imbalance_kit.calibration import CalibrationMeter
+
+    return CalibrationMeter(N_BINS, validate_args=validate)
+
+
 def run_stream(provider: str, n: int) -> dict:
     """Stream n predictions through one provider; runs in its own process."""
     pool = _batch_pool()
     data_mb = status_mb("VmRSS")
-    if provider.startswith("torchmetrics"):
-        from torchmetrics.classification import MulticlassCalibrationError
-
-        metric = MulticlassCalibrationError(
-            NUM_CLASSES, n_bins=N_BINS, norm="l1", validate_args="no validation" not in provider
-        )
-    else:
-        from imbalance_kit.calibration import CalibrationMeter
-
-        metric = CalibrationMeter(N_BINS, validate_args="no validation" not in provider)
+    warm = _stream_metric(provider)  # untimed warm-up: first-call costs of every op
+    warm.update(pool[0][0][:1000], pool[0][1][:1000])
+    warm.compute()
+    del warm
+    metric = _stream_metric(provider)
     reset_peak_rss()
     base_mb = status_mb("VmRSS")
     steps = n // BATCH
@@ -120,6 +152,7 @@ def run_stream(provider: str, n: int) -> dict:
         "peak_mb": max(0.0, status_mb("VmHWM") - base_mb),
         "data_mb": data_mb,
         "ece": value,
+        "threads_in_use": threads_in_use(),
     }
 
 
@@ -139,16 +172,11 @@ def _nll64(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> fl
     return total / logits.shape[0]
 
 
-def run_temperature(provider: str, n: int) -> dict:
-    """Fit one temperature-scaling provider; runs in its own process."""
+def _fit_temperature(provider: str, logits: torch.Tensor, labels: torch.Tensor):
+    """``(temperature, NLL evaluations)`` of one provider's fit."""
     from imbalance_kit.calibration import TemperatureScaling
     from imbalance_kit.testing.references.calibration import lbfgs_temperature
 
-    logits, labels = _logits(n)
-    reset_peak_rss()
-    base_mb = status_mb("VmRSS")
-    t0 = time.perf_counter()
-    evaluations = ""
     if provider == "TemperatureScaling":
         model = TemperatureScaling().fit(logits, labels)
         temperature, evaluations = model.temperature_, model.n_iter_
@@ -167,6 +195,17 @@ def run_temperature(provider: str, n: int) -> dict:
         opt.step(closure)
         temperature = float(param.detach())
         evaluations = opt.state[opt._params[0]]["func_evals"]
+    return temperature, evaluations
+
+
+def run_temperature(provider: str, n: int) -> dict:
+    """Fit one temperature-scaling provider; runs in its own process."""
+    _fit_temperature(provider, *_logits(1000, seed=1))  # untimed warm-up, every provider
+    logits, labels = _logits(n)
+    reset_peak_rss()
+    base_mb = status_mb("VmRSS")
+    t0 = time.perf_counter()
+    temperature, evaluations = _fit_temperature(provider, logits, labels)
     seconds = time.perf_counter() - t0
     peak = max(0.0, status_mb("VmHWM") - base_mb)
     finite = bool(np.isfinite(temperature)) and temperature > 0
@@ -179,6 +218,7 @@ def run_temperature(provider: str, n: int) -> dict:
         "nll": _nll64(logits, labels, temperature) if finite else float("nan"),
         "nll_at_one": _nll64(logits, labels, 1.0),
         "peak_mb": peak,
+        "threads_in_use": threads_in_use(),
     }
 
 
@@ -255,9 +295,10 @@ def run_real(seeds: int) -> list[dict]:
 
 
 # ------------------------------------------------------------------- driver
-def _child(kind: str, provider: str, n: int, timeout: float, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--threads", str(threads), "--child", kind, provider, str(n)]
-    try:
+def _child(kind: str, provider: str, n: int, setting: int | None, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, provider, str(n)]
+    cmd += ["--threads", thread_label(setting)]
+    try:  # the child inherits this environment unchanged
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"provider": provider, "n": n, "status": f"timeout > {timeout:.0f} s"}
@@ -274,245 +315,273 @@ def _fmt_n(n: int) -> str:
     return f"1e{exp}" if n == 10**exp else str(n)
 
 
-def _markdown(columns, rows) -> None:
-    print()
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+class _Report:
+    """The command, host and loads printed beside every table, and the CSV rows."""
+
+    def __init__(self, command: str, host: str, markdown: bool) -> None:
+        self.command, self.host, self.markdown = command, host, markdown
+        self.rows: list[dict] = []
+
+    def table(self, columns, rows, title: str, load_start: str) -> None:
+        load_end = load_average()
+        print_table(columns, rows, title=title)
+        print(f"command: {self.command}\nload average: {load_start} at start, {load_end} at end")
+        if self.markdown:
+            print(f"\nCommand: `{self.command}`  \nHost: {self.host}  ")
+            print(f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end\n")
+            print(markdown_table(columns, rows))
+            print()
+
+    def add(self, part, provider, n, classes, metric, value, ratio="", **extra) -> None:
+        self.rows.append(
+            {
+                "part": part,
+                "provider": provider,
+                "n": n,
+                "num_classes": classes,
+                "metric": metric,
+                "value": value,
+                "speed_ratio_vs_peer": ratio,
+                **extra,
+            }
+        )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def _parse(argv):
+    parser = make_parser(PROG, __doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 1e6 and 2e4 x 1000 logits")
     parser.add_argument("--n-stream", type=float, help="override the number of predictions")
     parser.add_argument("--n-logits", type=float, help="override the rows of the logits")
     parser.add_argument("--seeds", type=int, help="splits of the real-data part (10, quick 5)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per case")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_threads_option(parser)
     parser.add_argument(
-        "--parts", nargs="*", default=["stream", "temperature", "real"],
+        "--parts", nargs="+", default=["stream", "temperature", "real"],
         choices=["stream", "temperature", "real"], help="which parts to run (default: all)",
     )  # fmt: skip
-    parser.add_argument("--repeats", type=int, help="streaming runs per provider, min kept (3)")
-    parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "calibration.csv"))
+    parser.add_argument("--repeats", type=int, help="streaming runs per provider, median (3)")
+    parser.add_argument("--csv", default=str(RESULTS), help="results file rows are appended to")
     parser.add_argument("--markdown", action="store_true", help="also print markdown tables")
     parser.add_argument(
         "--child", nargs=3, metavar=("KIND", "PROVIDER", "N"), help=argparse.SUPPRESS
     )
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
     if args.child:
+        apply_threads(args.threads[0])
         kind, provider, n = args.child[0], args.child[1], int(args.child[2])
         run = run_stream if kind == "stream" else run_temperature
         print(json.dumps(run(provider, n)))
         return
 
+    results_file = ResultsFile(args.csv, COLUMNS)
     n_stream = int(args.n_stream or (1e6 if args.quick else 1e7))
     n_logits = int(args.n_logits or (2e4 if args.quick else 1e5))
-    machine = describe_host(f"{torch.get_num_threads()} threads")
-    print(f"machine: {machine}; cases run with {args.threads} torch thread(s)")
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    csv_rows: list[list] = []
-
+    command = command_line(__file__, argv)
+    host = describe_host(f"default threads: {threads_in_use()}")
+    print(f"command: {command}\nhost: {host}\nload average at start: {load_average()}")
+    for note in environment_notes():
+        print(f"note: {note} is set in the environment (it applies to every provider)")
+    stamp = utc_stamp()
+    report = _Report(command, host, args.markdown)
     if "stream" in args.parts:
-        csv_rows += _stream_part(args, n_stream)
+        _stream_part(args, n_stream, report)
     if "temperature" in args.parts:
-        csv_rows += _temperature_part(args, n_logits)
+        _temperature_part(args, n_logits, report)
     if "real" in args.parts:
-        csv_rows += _real_part(args)
-    _write_csv(args.csv, csv_rows, stamp, machine)
+        _real_part(args, report)
+    meta = {
+        "timestamp": stamp,
+        "command": command,
+        "host": host,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    results_file.append([{**row, **meta} for row in report.rows])
+    print(f"appended {len(report.rows)} rows to {args.csv}")
 
 
-def _stream_part(args, n_stream: int) -> list[list]:
-    """Part 1: streaming ECE; providers round-robin, the fastest of the repeats is kept."""
-    csv_rows: list[list] = []
+def _stream_part(args, n_stream: int, report: _Report) -> None:
+    """Part 1: streaming ECE; providers round-robin, the median of the repeats is kept."""
     repeats = args.repeats or (2 if args.quick else 3)
-    runs: dict[str, list[dict]] = {provider: [] for provider in STREAM_PROVIDERS}
-    for repeat in range(repeats):
-        for provider in STREAM_PROVIDERS:
-            res = _child("stream", provider, n_stream, args.timeout, args.threads)
-            runs[provider].append(res)
-            shown = f"{res['total_s']:.2f} s" if res["status"] == "ok" else res["status"]
-            print(f"  stream N={_fmt_n(n_stream)} {provider:<34} run {repeat}: {shown}", flush=True)
-    stream = []
-    for results in runs.values():
-        ok_runs = [r for r in results if r["status"] == "ok"]
-        stream.append(min(ok_runs, key=lambda r: r["total_s"]) if ok_runs else results[0])
-    ref = next((r for r in stream if r["provider"] == "torchmetrics" and r["status"] == "ok"), None)
-    columns = [
-        "provider",
-        "update s",
-        "compute s",
-        "total s",
-        "speed vs tm",
-        "state",
-        "peak MB",
-        "ECE",
-    ]
+    load_start = load_average()
     rows = []
-    for r in stream:
-        if r["status"] != "ok":
-            rows.append([r["provider"], "-", "-", "-", "-", "-", "-", r["status"]])
-            continue
-        ratio = f"{ref['total_s'] / r['total_s']:.2f}x" if ref else "-"
-        state = r["state_bytes"]
-        state_txt = f"{state / 2**20:.1f} MiB" if state >= 2**20 else f"{state} B"
-        rows.append(
-            [
-                r["provider"],
-                f"{r['update_s']:.2f}",
-                f"{r['compute_s']:.3f}",
-                f"{r['total_s']:.2f}",
-                ratio,
-                state_txt,
-                f"{r['peak_mb']:.0f}",
-                f"{r['ece']:.6f}",
-            ]
-        )
-        csv_rows.append(
-            ["stream", r["provider"], r["n"], NUM_CLASSES, "total_s", r["total_s"], ratio]
-        )
-        csv_rows.append(["stream", r["provider"], r["n"], NUM_CLASSES, "state_bytes", state, ""])
-        csv_rows.append(
-            ["stream", r["provider"], r["n"], NUM_CLASSES, "peak_rss_mb", r["peak_mb"], ""]
-        )
-        csv_rows.append(["stream", r["provider"], r["n"], NUM_CLASSES, "ece", r["ece"], ""])
+    for setting in args.threads:
+        label = thread_label(setting)
+        load = load_average()
+        runs: dict[str, list[dict]] = {provider: [] for provider in STREAM_PROVIDERS}
+        for repeat in range(repeats):
+            for provider in STREAM_PROVIDERS:
+                res = _child("stream", provider, n_stream, setting, args.timeout)
+                runs[provider].append(res)
+                shown = f"{res['total_s']:.2f} s" if res["status"] == "ok" else res["status"]
+                print(
+                    f"  stream N={_fmt_n(n_stream)} threads={label} {provider:<34} run {repeat}: "
+                    f"{shown}",
+                    flush=True,
+                )
+        stream = []
+        for results in runs.values():
+            ok = sorted((r for r in results if r["status"] == "ok"), key=lambda r: r["total_s"])
+            if ok:  # median of every timing; memory and ECE from the median run
+                median = dict(ok[(len(ok) - 1) // 2])
+                for key in ("update_s", "compute_s", "total_s"):
+                    median[key] = statistics.median(r[key] for r in ok)
+                stream.append(median)
+            else:
+                stream.append(results[0])
+        ref = next((r for r in stream if r["provider"] == "torchmetrics" and "total_s" in r), None)
+        for r in stream:
+            if r["status"] != "ok":
+                rows.append([r["provider"], label, "-", "-", "-", "-", "-", "-", r["status"]])
+                continue
+            ratio = f"{ref['total_s'] / r['total_s']:.2f}x" if ref else "-"
+            state = r["state_bytes"]
+            state_txt = f"{state / 2**20:.1f} MiB" if state >= 2**20 else f"{state} B"
+            rows.append(
+                [
+                    r["provider"],
+                    label,
+                    f"{r['update_s']:.2f}",
+                    f"{r['compute_s']:.3f}",
+                    f"{r['total_s']:.2f}",
+                    ratio,
+                    state_txt,
+                    f"{r['peak_mb']:.0f}",
+                    f"{r['ece']:.6f}",
+                ]
+            )
+            extra = {"threads": label, "threads_in_use": r["threads_in_use"], "load_average": load}
+            for metric, value in (
+                ("total_s", r["total_s"]),
+                ("state_bytes", state),
+                ("peak_rss_mb", r["peak_mb"]),
+                ("ece", r["ece"]),
+            ):
+                report.add(
+                    "stream", r["provider"], r["n"], NUM_CLASSES, metric, value,
+                    ratio if metric == "total_s" else "", **extra,
+                )  # fmt: skip
+    columns = ["provider", "threads", "update s", "compute s", "total s", "speed vs tm", "state",
+               "peak MB", "ECE"]  # fmt: skip
     title = (
         f"Streaming top-label ECE, {_fmt_n(n_stream)} predictions x {NUM_CLASSES} classes in "
-        f"batches of {BATCH:,} (fastest of {repeats} runs); speed = torchmetrics time / provider "
-        "time; peak MB = peak RSS above the data pool (VmHWM)"
+        f"batches of {BATCH:,} (median of {repeats} runs); speed = torchmetrics time / provider "
+        "time, same run and thread setting; peak MB = peak RSS above the data pool (VmHWM)"
     )
-    print_table(columns, rows, title=title)
-    if args.markdown:
-        _markdown(columns, rows)
-
-    return csv_rows
+    report.table(columns, rows, title, load_start)
 
 
-def _temperature_part(args, n_logits: int) -> list[list]:
+def _temperature_part(args, n_logits: int, report: _Report) -> None:
     """Part 2: temperature-scaling fits."""
-    csv_rows: list[list] = []
-    fits = []
-    for provider in TS_PROVIDERS:
-        res = _child("temperature", provider, n_logits, args.timeout, args.threads)
-        fits.append(res)
-        shown = f"{res['fit_s']:.2f} s" if res["status"] == "ok" else res["status"]
-        print(f"  temperature {_fmt_n(n_logits)} x 1000 {provider:<34} {shown}", flush=True)
-    ok = [r for r in fits if r["status"] == "ok"]
-    best = min((r["nll"] for r in ok if np.isfinite(r["nll"])), default=float("nan"))
-    recipe = next((r for r in ok if r["provider"].startswith("LBFGS recipe")), None)
-    columns = [
-        "provider",
-        "fit s",
-        "speed vs recipe",
-        "NLL evals",
-        "T",
-        "NLL",
-        "NLL - best",
-        "peak MB",
-    ]
+    load_start = load_average()
     rows = []
-    for r in fits:
-        if r["status"] != "ok":
-            rows.append([r["provider"], "-", "-", "-", "-", "-", "-", r["status"]])
-            continue
-        ratio = f"{recipe['fit_s'] / r['fit_s']:.2f}x" if recipe else "-"
-        rows.append(
-            [
-                r["provider"],
-                f"{r['fit_s']:.2f}",
-                ratio,
-                str(r["evaluations"] or "-"),
-                f"{r['temperature']:.4f}",
-                f"{r['nll']:.6f}",
-                f"{r['nll'] - best:.2e}",
-                f"{r['peak_mb']:.0f}",
-            ]
-        )
-        for metric in ("fit_s", "temperature", "nll", "peak_mb"):
-            csv_rows.append(["temperature", r["provider"], r["n"], 1000, metric, r[metric], ratio])
-    if ok:
-        print(f"NLL at T = 1: {ok[0]['nll_at_one']:.6f} (true temperature 2.5)")
+    nll_at_one = None
+    for setting in args.threads:
+        label = thread_label(setting)
+        load = load_average()
+        fits = []
+        for provider in TS_PROVIDERS:
+            res = _child("temperature", provider, n_logits, setting, args.timeout)
+            fits.append(res)
+            shown = f"{res['fit_s']:.2f} s" if res["status"] == "ok" else res["status"]
+            print(
+                f"  temperature {_fmt_n(n_logits)} x 1000 threads={label} {provider:<34} {shown}",
+                flush=True,
+            )
+        ok = [r for r in fits if r["status"] == "ok"]
+        best = min((r["nll"] for r in ok if np.isfinite(r["nll"])), default=float("nan"))
+        recipe = next((r for r in ok if r["provider"].startswith("LBFGS recipe")), None)
+        for r in fits:
+            if r["status"] != "ok":
+                rows.append([r["provider"], label, "-", "-", "-", "-", "-", "-", r["status"]])
+                continue
+            nll_at_one = r["nll_at_one"]
+            ratio = f"{recipe['fit_s'] / r['fit_s']:.2f}x" if recipe else "-"
+            rows.append(
+                [
+                    r["provider"],
+                    label,
+                    f"{r['fit_s']:.2f}",
+                    ratio,
+                    str(r["evaluations"] or "-"),
+                    f"{r['temperature']:.4f}",
+                    f"{r['nll']:.6f}",
+                    f"{r['nll'] - best:.2e}",
+                    f"{r['peak_mb']:.0f}",
+                ]
+            )
+            extra = {"threads": label, "threads_in_use": r["threads_in_use"], "load_average": load}
+            for metric in ("fit_s", "temperature", "nll", "peak_mb"):
+                report.add("temperature", r["provider"], r["n"], 1000, metric, r[metric], ratio,
+                           **extra)  # fmt: skip
+    if nll_at_one is not None:
+        print(f"NLL at T = 1: {nll_at_one:.6f} (true temperature 2.5)")
+    columns = ["provider", "threads", "fit s", "speed vs recipe", "NLL evals", "T", "NLL",
+               "NLL - best", "peak MB"]  # fmt: skip
     title = (
         f"Temperature scaling on {_fmt_n(n_logits)} x 1000 float32 logits (2.5x over-confident); "
         "NLL evals = passes over the logits computing the NLL and its derivative(s) (LBFGS: "
-        "forward + backward); peak MB = peak RSS above the logits"
+        "forward + backward); speed = recipe time / provider time, same run and thread setting; "
+        "peak MB = peak RSS above the logits"
     )
-    print_table(columns, rows, title=title)
-    if args.markdown:
-        _markdown(columns, rows)
-
-    return csv_rows
+    report.table(columns, rows, title, load_start)
 
 
-def _real_part(args) -> list[list]:
-    """Part 3: ECE before and after temperature scaling on load_digits."""
-    csv_rows: list[list] = []
-    real = run_real(args.seeds or (5 if args.quick else 10))
-    columns = [
-        "split",
-        "test acc",
-        "T",
-        "ECE before",
-        "ECE after",
-        "after/before",
-        "NLL before",
-        "NLL after",
-    ]
-    rows = [
-        [
-            str(r["seed"]),
-            f"{r['accuracy']:.3f}",
-            f"{r['temperature']:.2f}",
-            f"{100 * r['ece_before']:.2f}%",
-            f"{100 * r['ece_after']:.2f}%",
-            f"{r['ece_after'] / r['ece_before']:.2f}",
-            f"{r['nll_before']:.3f}",
-            f"{r['nll_after']:.3f}",
-        ]
-        for r in real
-    ]
-    mean = {k: float(np.mean([r[k] for r in real])) for k in real[0] if k != "seed"}
-    rows.append(
-        [
-            "mean",
-            f"{mean['accuracy']:.3f}",
-            f"{mean['temperature']:.2f}",
-            f"{100 * mean['ece_before']:.2f}%",
-            f"{100 * mean['ece_after']:.2f}%",
-            f"{mean['ece_after'] / mean['ece_before']:.2f}",
-            f"{mean['nll_before']:.3f}",
-            f"{mean['nll_after']:.3f}",
-        ]
-    )
+def _real_part(args, report: _Report) -> None:
+    """Part 3: ECE before and after temperature scaling on load_digits, per thread setting."""
+    seeds = args.seeds or (5 if args.quick else 10)
+    load_start = load_average()
+    rows = []
+    for setting in args.threads:
+        label = thread_label(setting)
+        with limited_threads(setting):
+            real = run_real(seeds)
+            in_use = threads_in_use()
+        for r in real:
+            rows.append(
+                [
+                    str(r["seed"]),
+                    label,
+                    f"{r['accuracy']:.3f}",
+                    f"{r['temperature']:.2f}",
+                    f"{100 * r['ece_before']:.2f}%",
+                    f"{100 * r['ece_after']:.2f}%",
+                    f"{r['ece_after'] / r['ece_before']:.2f}",
+                    f"{r['nll_before']:.3f}",
+                    f"{r['nll_after']:.3f}",
+                ]
+            )
+        mean = {k: float(np.mean([r[k] for r in real])) for k in real[0] if k != "seed"}
+        rows.append(
+            [
+                "mean",
+                label,
+                f"{mean['accuracy']:.3f}",
+                f"{mean['temperature']:.2f}",
+                f"{100 * mean['ece_before']:.2f}%",
+                f"{100 * mean['ece_after']:.2f}%",
+                f"{mean['ece_after'] / mean['ece_before']:.2f}",
+                f"{mean['nll_before']:.3f}",
+                f"{mean['nll_after']:.3f}",
+            ]
+        )
+        extra = {"threads": label, "threads_in_use": in_use, "load_average": load_start}
+        for r in real:
+            for metric in ("ece_before", "ece_after", "temperature", "accuracy"):
+                report.add("real_digits", f"split {r['seed']}", 1213, 10, metric, r[metric],
+                           **extra)  # fmt: skip
+    columns = ["split", "threads", "test acc", "T", "ECE before", "ECE after", "after/before",
+               "NLL before", "NLL after"]  # fmt: skip
     title = (
         "load_digits (10% train), over-confident MLP (2 x 256, full-batch Adam lr 1e-2, 1000 "
         f"steps): T fitted on validation, top-label ECE ({N_BINS} bins) on the test split"
     )
-    print_table(columns, rows, title=title)
-    if args.markdown:
-        _markdown(columns, rows)
-    for r in real:
-        for metric in ("ece_before", "ece_after", "temperature", "accuracy"):
-            csv_rows.append(["real_digits", f"split {r['seed']}", 1213, 10, metric, r[metric], ""])
-    return csv_rows
-
-
-def _write_csv(path: str, csv_rows: list[list], stamp: str, machine: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    new_file = not os.path.exists(path)
-    with open(path, "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_file:
-            writer.writerow(
-                ["timestamp", "device", "torch", "python", "part", "provider", "n",
-                 "num_classes", "metric", "value", "speed_ratio_vs_peer"]
-            )  # fmt: skip
-        for row in csv_rows:
-            writer.writerow([stamp, machine, torch.__version__, platform.python_version(), *row])
-    print(f"rows appended to {path}")
+    report.table(columns, rows, title, load_start)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(PROG, main))

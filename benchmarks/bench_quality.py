@@ -9,6 +9,13 @@ is tuned, and the temperature of temperature scaling is fitted on a validation
 part carved from the training split. Each (data set, seed) pair shares one
 split across strategies.
 
+Thread settings (``--threads``, default ``default 1``): the whole benchmark runs
+once per setting, ``default`` first (nothing set: every library at its own
+default), then ``N`` (torch, OpenMP and BLAS limited to N threads). The tables
+and the docs page show the first setting's metrics; every later setting is
+compared with it (the largest difference of any mean, and the wall time), since
+a different thread count may change the order of floating-point sums.
+
 Outputs: a table per data set (mean ± std over seeds) on standard output, one
 CSV row per run appended to ``benchmarks/results/quality.csv``, and (full
 runs, or ``--write-docs``) the generated part of ``docs/benchmarks/quality.md``
@@ -20,32 +27,47 @@ runs, or ``--write-docs``) the generated part of ``docs/benchmarks/quality.md``
 
 from __future__ import annotations
 
-import argparse
-import csv
-import os
 import platform
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import (
+    ResultsFile,
+    add_threads_option,
+    command_line,
+    environment_notes,
+    limited_threads,
+    load_average,
+    make_parser,
+    run_main,
+    thread_label,
+    threads_in_use,
+    utc_stamp,
+)
+from _host import cpu_name
 from scipy.stats import rankdata
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._host import cpu_name  # noqa: E402
-from imbalance_kit.app import print_table  # noqa: E402
-from imbalance_kit.cli import datasets  # noqa: E402
-from imbalance_kit.cli.compare import STRATEGIES, TrainConfig, preload, run_strategy  # noqa: E402
-from imbalance_kit.cli.compare_report import (  # noqa: E402
+from imbalance_kit.app import print_table
+from imbalance_kit.cli import datasets
+from imbalance_kit.cli.compare import STRATEGIES, TrainConfig, preload, run_strategy
+from imbalance_kit.cli.compare_report import (
     METRICS,
     markdown_table,
     summarise,
     summary_table,
 )
+
+PROG = "bench_quality"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "quality.csv"
+COLUMNS = [
+    "timestamp", "command", "host", "threads", "threads_in_use", "load_average", "torch",
+    "python", "provider", "dataset", "seed", "model", "epochs", *METRICS, "temperature",
+    "seconds",
+]  # fmt: skip
 
 # Chosen before any run, by rule: one set per phenotype, at least 35 minority rows (so a 30% test
 # split holds >= 10 positives), imbalance ratio 5-30, loadable with the installed pandas.
@@ -72,10 +94,11 @@ def _fmt(value: float | str) -> str:
 
 
 def _machine() -> str:
+    import os
+
     return (
-        f"{cpu_name()}, {os.cpu_count()} logical CPUs (shared), torch {torch.__version__} "
-        f"({torch.get_num_threads()} thread), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
+        f"{cpu_name()}, {os.cpu_count()} logical CPUs (shared), torch {torch.__version__}, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
 
 
@@ -148,8 +171,8 @@ def _write_docs(path: Path, generated: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def _parse(argv):
+    parser = make_parser(PROG, __doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="r=50 digits, 2 KEEL sets, 2 seeds")
     parser.add_argument("--seeds", type=int, help="seeds per data set (default 5; quick 2)")
     parser.add_argument("--ratios", type=float, nargs="*", help="digits-LT ratios")
@@ -157,48 +180,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--model", choices=("linear", "mlp"), default="mlp")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_threads_option(parser)
     parser.add_argument("--write-docs", metavar="MD", help="write the docs page (full runs: yes)")
-    parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "quality.csv"))
+    parser.add_argument("--csv", default=str(RESULTS), help="results file rows are appended to")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    seeds = args.seeds or (2 if args.quick else 5)
-    ratios = args.ratios if args.ratios is not None else ([50.0] if args.quick else RATIOS)
-    keel = (
-        args.keel if args.keel is not None else (["ecoli3", "yeast4"] if args.quick else KEEL_SETS)
-    )
     unknown = [s for s in args.strategies if s not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
-    config = TrainConfig(model=args.model, epochs=args.epochs)
-    command = shlex.join(["python", "benchmarks/bench_quality.py", *sys.argv[1:]])
-    preload()
-    start = time.perf_counter()
+    return args
+
+
+def _run_setting(args, setting, data_sets, seeds, config, results_file, meta):
+    """Every (data set, seed, strategy) under one thread setting: summaries and wall time."""
+    label = thread_label(setting)
     summaries: dict[str, dict] = {}
-    described: dict[str, str] = {}
-    os.makedirs(os.path.dirname(args.csv), exist_ok=True)
-    new_file = not os.path.exists(args.csv)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with open(args.csv, "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_file:
-            writer.writerow(
-                [
-                    "timestamp",
-                    "device",
-                    "torch",
-                    "python",
-                    "provider",
-                    "dataset",
-                    "seed",
-                    "model",
-                    "epochs",
-                    *METRICS,
-                    "temperature",
-                    "seconds",
-                ]
-            )
-        for name, description, make_split in _data_sets(ratios, keel):
+    start = time.perf_counter()
+    load = load_average()
+    with limited_threads(setting):
+        in_use = threads_in_use()
+        print(f"threads {label}: {in_use}; load average {load}", flush=True)
+        for name, description, make_split in data_sets:
             t0 = time.perf_counter()
             runs = []
             for seed in range(seeds):
@@ -206,41 +207,107 @@ def main(argv: list[str] | None = None) -> None:
                 for s in args.strategies:
                     run = run_strategy(STRATEGIES[s], split, config, seed)
                     runs.append(run)
-                    writer.writerow(
-                        [
-                            stamp,
-                            "cpu",
-                            torch.__version__,
-                            platform.python_version(),
-                            s,
-                            name,
-                            seed,
-                            args.model,
-                            args.epochs,
-                            *(_fmt(run.metrics.get(m, "")) for m in METRICS),
-                            _fmt(run.metrics["temperature"]),
-                            round(run.seconds, 3),
-                        ]
-                    )
-            handle.flush()
+                    row = {
+                        **meta,
+                        "threads": label,
+                        "threads_in_use": in_use,
+                        "load_average": load_average(),
+                        "provider": s,
+                        "dataset": name,
+                        "seed": seed,
+                        "model": args.model,
+                        "epochs": args.epochs,
+                        "temperature": _fmt(run.metrics["temperature"]),
+                        "seconds": round(run.seconds, 3),
+                    }
+                    row.update({m: _fmt(run.metrics.get(m, "")) for m in METRICS})
+                    results_file.append([row])
             summaries[name] = summarise(runs)
-            described[name] = description
             columns, rows = summary_table(summaries[name], timing=False)
             secs = time.perf_counter() - t0
-            print_table(columns, rows, title=f"{name} ({description}; {seeds} seeds, {secs:.0f} s)")
-    elapsed = time.perf_counter() - start
+            print_table(
+                columns,
+                rows,
+                title=f"{name} ({description}; {seeds} seeds, threads {label}, {secs:.0f} s)",
+            )
+    return summaries, time.perf_counter() - start
+
+
+def _largest_difference(first: dict[str, dict], other: dict[str, dict]) -> tuple[float, str]:
+    """The largest |difference| of a mean between two runs, and where it is."""
+    worst, where = 0.0, "-"
+    for name, summary in first.items():
+        for strategy, entry in summary.items():
+            for metric in METRICS:
+                a, b = entry.get(metric), other[name][strategy].get(metric)
+                if not (isinstance(a, dict) and isinstance(b, dict)):
+                    continue
+                diff = abs(a["mean"] - b["mean"])
+                if diff > worst:
+                    worst, where = diff, f"{name}, {entry['label']}, {METRICS[metric][0]}"
+    return worst, where
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    results_file = ResultsFile(args.csv, COLUMNS)
+    seeds = args.seeds or (2 if args.quick else 5)
+    ratios = args.ratios if args.ratios is not None else ([50.0] if args.quick else RATIOS)
+    keel = (
+        args.keel if args.keel is not None else (["ecoli3", "yeast4"] if args.quick else KEEL_SETS)
+    )
+    config = TrainConfig(model=args.model, epochs=args.epochs)
+    command = command_line(__file__, argv)
+    host = _machine()
+    load_start = load_average()
+    print(f"command: {command}\nhost: {host}\nload average at start: {load_start}", flush=True)
+    for note in environment_notes():
+        print(f"note: {note} is set in the environment")
+    preload()
+    meta = {
+        "timestamp": utc_stamp(),
+        "command": command,
+        "host": host,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    data_sets = _data_sets(ratios, keel)
+    described = {name: description for name, description, _ in data_sets}
+    by_setting = {}
+    for setting in args.threads:
+        by_setting[thread_label(setting)] = _run_setting(
+            args, setting, data_sets, seeds, config, results_file, meta
+        )
+    load_end = load_average()
+    first = thread_label(args.threads[0])
+    summaries, elapsed = by_setting[first]
     rank_cols, rank_rows = _mean_ranks(summaries, args.strategies)
-    print_table(rank_cols, rank_rows, title="mean rank over data sets (1 = best)")
-    print(f"total {elapsed / 60:.1f} min; rows appended to {args.csv}")
+    print_table(rank_cols, rank_rows, title=f"mean rank over data sets (1 = best), threads {first}")
+    thread_lines = [f"threads {first}: wall time {elapsed / 60:.1f} min"]
+    for label, (other, other_elapsed) in by_setting.items():
+        if label == first:
+            continue
+        worst, where = _largest_difference(summaries, other)
+        same = "identical means" if worst == 0 else f"largest difference of a mean {worst:.3g}"
+        thread_lines.append(
+            f"threads {label}: wall time {other_elapsed / 60:.1f} min; {same} against threads "
+            f"{first}" + ("" if worst == 0 else f" ({where})")
+        )
+    for line in thread_lines:
+        print(line)
+    print(f"command: {command}\nload average: {load_start} at start, {load_end} at end")
+    print(f"rows appended to {args.csv}")
 
     target = args.write_docs or (None if args.quick else str(ROOT / "docs/benchmarks/quality.md"))
     if target is None:
         return
     parts = [
         f"Command: `{command}`  ",
-        f"Machine: {_machine()}  ",
-        f"Date: {time.strftime('%Y-%m-%d')}; wall time {elapsed / 60:.1f} min; "
-        f"{seeds} seeds per data set; model `{args.model}`, {args.epochs} epochs.",
+        f"Machine: {host}  ",
+        f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end  ",
+        f"Date: {time.strftime('%Y-%m-%d')}; {seeds} seeds per data set; model `{args.model}`, "
+        f"{args.epochs} epochs.  ",
+        f"Tables: threads {first}. " + "; ".join(thread_lines) + ".",
         "",
         "### Mean rank over the data sets",
         "",
@@ -261,4 +328,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(PROG, main))

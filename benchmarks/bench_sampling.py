@@ -16,42 +16,62 @@ replacement from the same long-tailed labels (1,000 classes, imbalance ratio
 * ``.../no-replacement``: ``WeightedRandomSampler`` and ``WeightedSampler`` with
   ``replacement=False`` (a weighted permutation of all N indices).
 
-Each (provider, N) runs in a fresh subprocess, after a warm-up on 4,096 labels
-(first-call costs of the torch ops). The labels and weights are built first;
-then the peak resident memory is reset (``/proc/self/clear_refs``), the sampler
-is built and one epoch is consumed (``collections.deque(sampler, maxlen=0)``,
-the same Python-level iteration a ``DataLoader`` does). Reported: build time,
-epoch time, indices per second over build + epoch, and the peak RSS above the
-data (``VmHWM``, Linux). Speed ratios are against
-``WeightedRandomSampler`` in the same run.
+Timing: each (provider, N, thread setting, repeat) runs in a fresh subprocess that
+starts with the thread setting (``--threads``: ``default`` sets nothing, ``N``
+limits torch, OpenMP and BLAS to N threads) and no other setting. It warms up on
+4,096 labels (the same for every provider: first-call costs of the torch ops),
+builds the labels and weights, resets the peak resident memory
+(``/proc/self/clear_refs``), builds the sampler and consumes one epoch
+(``collections.deque(sampler, maxlen=0)``, the same Python-level iteration a
+``DataLoader`` does). The providers of one N and thread setting run round-robin,
+``--repeats`` times (3; once at N >= 1e8), and the run with the median build +
+epoch time is reported: build time, epoch time, indices per second over build +
+epoch, and the peak RSS above the data (``VmHWM``, Linux; reading it changes
+nothing). Speed ratios are against ``WeightedRandomSampler`` with the same
+replacement setting, in the same run and thread setting.
 
     python benchmarks/bench_sampling.py              # N = 1e5, 1e6, 1e7, 1e8
-    python benchmarks/bench_sampling.py --quick      # N = 1e5, 1e6
-    python benchmarks/bench_sampling.py --threads 1  # one torch thread for every provider
+    python benchmarks/bench_sampling.py --quick      # N = 1e5, 1e6, one repeat
+    python benchmarks/bench_sampling.py --threads 1  # only the 1-thread setting
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import json
-import os
 import platform
-import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from _harness import (
+    ResultsFile,
+    add_threads_option,
+    apply_threads,
+    command_line,
+    environment_notes,
+    load_average,
+    make_parser,
+    run_main,
+    thread_label,
+    threads_in_use,
+    utc_stamp,
+)
+from _host import describe_host, reset_peak_rss, status_mb
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from imbalance_kit.app import print_table
+from imbalance_kit.app.study import markdown_table
 
-from benchmarks._host import describe_host, reset_peak_rss, status_mb  # noqa: E402
-from imbalance_kit.app import print_table  # noqa: E402
+PROG = "bench_sampling"
+RESULTS = Path(__file__).resolve().parent / "results" / "sampling.csv"
+COLUMNS = [
+    "timestamp", "command", "host", "threads", "threads_in_use", "load_average", "torch",
+    "python", "provider", "n", "num_classes", "status", "repeats", "build_s", "epoch_s",
+    "indices_per_s", "ratio_vs_weighted_random_sampler", "peak_rss_mb", "data_mb",
+]  # fmt: skip
 
 PROVIDERS = [
     "WeightedRandomSampler",
@@ -65,11 +85,6 @@ PROVIDERS = [
 NUM_CLASSES = 1000
 IMBALANCE = 1000.0
 MULTINOMIAL_LIMIT = 2**24
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        return int(re.search(r"VmRSS:\s+(\d+)", handle.read()).group(1)) / 1024
 
 
 def make_labels(n: int, seed: int = 0) -> torch.Tensor:
@@ -131,9 +146,9 @@ def run_case(provider: str, n: int) -> dict:
     needs_weights = provider.startswith(("WeightedRandomSampler", "WeightedSampler"))
     consume(build(*data(4096, seed=1)))  # warm-up: first-call costs of the torch ops
     labels, weights = data(n, seed=0)
-    data_mb = _rss_mb()
+    data_mb = status_mb("VmRSS")
     reset_peak_rss()
-    base_mb = _rss_mb()
+    base_mb = status_mb("VmRSS")
     try:
         t0 = time.perf_counter()
         sampler = build(labels, weights)
@@ -157,12 +172,14 @@ def run_case(provider: str, n: int) -> dict:
         "per_s": drawn / (t2 - t0),
         "peak_mb": max(0.0, status_mb("VmHWM") - base_mb),
         "data_mb": data_mb,
+        "threads_in_use": threads_in_use(),
     }
 
 
-def _child(provider: str, n: int, timeout: float, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", provider, str(n), "--threads", str(threads)]
-    try:
+def _child(provider: str, n: int, setting: int | None, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", provider, str(n)]
+    cmd += ["--threads", thread_label(setting)]
+    try:  # the child inherits this environment unchanged
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"provider": provider, "n": n, "status": f"timeout > {timeout:.0f} s"}
@@ -177,123 +194,131 @@ def _fmt_n(n: int) -> str:
     return f"1e{exp}" if n == 10**exp else str(n)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="N = 1e5 and 1e6 only")
-    parser.add_argument("--sizes", type=float, nargs="*", help="override the sizes")
-    parser.add_argument("--providers", nargs="*", default=PROVIDERS, choices=PROVIDERS)
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median build + epoch time (the lower middle one of an even count)."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    if not ok:
+        return runs[0]
+    ok.sort(key=lambda r: r["build_s"] + r["epoch_s"])
+    return {**ok[(len(ok) - 1) // 2], "repeats": len(ok)}
+
+
+def _kind(provider: str) -> str:
+    return "no-replacement" if provider.endswith("/no-replacement") else "replacement"
+
+
+def _parse(argv):
+    parser = make_parser(PROG, __doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1e5 and 1e6, one repeat")
+    parser.add_argument("--sizes", type=float, nargs="+", help="override the sizes")
+    parser.add_argument("--providers", nargs="+", default=PROVIDERS, choices=PROVIDERS)
+    parser.add_argument("--repeats", type=int, help="runs per case below N = 1e8 (3; quick 1)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=torch.get_num_threads(),
-        help="torch.set_num_threads for every provider (default: torch's default)",
-    )
-    parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "sampling.csv"))
+    add_threads_option(parser)
+    parser.add_argument("--csv", default=str(RESULTS), help="results file rows are appended to")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     parser.add_argument("--child", nargs=2, metavar=("PROVIDER", "N"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
     if args.child:
+        apply_threads(args.threads[0])
         print(json.dumps(run_case(args.child[0], int(args.child[1]))))
         return
 
+    results_file = ResultsFile(args.csv, COLUMNS)
     sizes = [int(s) for s in (args.sizes or ([1e5, 1e6] if args.quick else [1e5, 1e6, 1e7, 1e8]))]
-    machine = describe_host(f"{torch.get_num_threads()} threads")
-    print(f"machine: {machine}")
+    repeats = args.repeats or (1 if args.quick else 3)
+    command = command_line(__file__, argv)
+    host = describe_host(f"default threads: {threads_in_use()}")
+    load_start = load_average()
+    print(f"command: {command}\nhost: {host}\nload average at start: {load_start}", flush=True)
+    for note in environment_notes():
+        print(f"note: {note} is set in the environment (it applies to every provider)")
+    stamp = utc_stamp()
     results = []
     for n in sizes:
-        for provider in args.providers:
-            res = _child(provider, n, args.timeout, args.threads)
-            results.append(res)
-            shown = res["status"] if res["status"] != "ok" else f"{res['per_s'] / 1e6:.2f} M/s"
-            print(f"  N={_fmt_n(n):>4} {provider:<26} {shown}", flush=True)
+        for setting in args.threads:
+            load = load_average()
+            runs: dict[str, list[dict]] = {p: [] for p in args.providers}
+            for _ in range(repeats if n < 10**8 else 1):
+                for provider in args.providers:  # round-robin: the same load for every provider
+                    runs[provider].append(_child(provider, n, setting, args.timeout))
+            chosen = {p: _median_run(r) for p, r in runs.items()}
+            reference = {
+                _kind(p): r["per_s"]
+                for p, r in chosen.items()
+                if p.startswith("WeightedRandomSampler") and r["status"] == "ok"
+            }
+            for provider, r in chosen.items():
+                ref = reference.get(_kind(provider))
+                if r["status"] == "ok" and ref:
+                    r["ratio"] = r["per_s"] / ref
+                r.update(threads=thread_label(setting), load_average=load)
+                results.append(r)
+                shown = r["status"] if r["status"] != "ok" else f"{r['per_s'] / 1e6:.2f} M/s"
+                print(
+                    f"  N={_fmt_n(n):>4} threads={thread_label(setting):<7} {provider:<36} {shown}",
+                    flush=True,
+                )
 
-    # ratios against WeightedRandomSampler with the same replacement setting
-    def kind(provider: str) -> str:
-        return "no-replacement" if provider.endswith("/no-replacement") else "replacement"
-
-    reference = {
-        (r["n"], kind(r["provider"])): r["per_s"]
-        for r in results
-        if r["provider"].startswith("WeightedRandomSampler") and r["status"] == "ok"
-    }
-    columns = ["N", "provider", "build s", "epoch s", "M indices/s", "vs WRS", "peak MB"]
+    columns = ["N", "provider", "threads", "build s", "epoch s", "M indices/s", "vs WRS", "peak MB"]
     rows = []
     for r in results:
         if r["status"] != "ok":
-            rows.append([_fmt_n(r["n"]), r["provider"], "-", "-", r["status"], "-", "-"])
+            rows.append(
+                [_fmt_n(r["n"]), r["provider"], r["threads"], "-", "-", r["status"], "-", "-"]
+            )
             continue
-        ref = reference.get((r["n"], kind(r["provider"])))
-        ratio = f"{r['per_s'] / ref:.2f}x" if ref else "-"
         rows.append(
             [
                 _fmt_n(r["n"]),
                 r["provider"],
+                r["threads"],
                 f"{r['build_s']:.2f}",
                 f"{r['epoch_s']:.2f}",
                 f"{r['per_s'] / 1e6:.2f}",
-                ratio,
+                f"{r['ratio']:.2f}x" if "ratio" in r else "-",
                 f"{r['peak_mb']:.0f}",
             ]
         )
+    load_end = load_average()
     title = (
-        "One epoch of N class-balanced indices; peak MB = peak RSS above the labels/weights (VmHWM)"
+        "One epoch of N class-balanced indices (median of the runs); vs WRS = speed against "
+        "WeightedRandomSampler, same replacement, same run and thread setting; peak MB = peak "
+        "RSS above the labels/weights (VmHWM)"
     )
     print_table(columns, rows, title=title)
+    print(f"command: {command}\nload average: {load_start} at start, {load_end} at end")
     if args.markdown:
-        print()
-        print("| " + " | ".join(columns) + " |")
-        print("|" + "---|" * len(columns))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
+        print(f"\nCommand: `{command}`  \nHost: {host}  ")
+        print(f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end\n")
+        print(markdown_table(columns, rows))
 
-    os.makedirs(os.path.dirname(args.csv), exist_ok=True)
-    new_file = not os.path.exists(args.csv)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    with open(args.csv, "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_file:
-            writer.writerow(
-                [
-                    "timestamp",
-                    "device",
-                    "torch",
-                    "python",
-                    "provider",
-                    "n",
-                    "num_classes",
-                    "status",
-                    "build_s",
-                    "epoch_s",
-                    "indices_per_s",
-                    "ratio_vs_weighted_random_sampler",
-                    "peak_rss_mb",
-                ]
-            )
-        for r in results:
-            ok = r["status"] == "ok"
-            ref = reference.get((r["n"], kind(r["provider"])))
-            ratio = r["per_s"] / ref if ok and ref else ""
-            writer.writerow(
-                [
-                    stamp,
-                    machine,
-                    torch.__version__,
-                    platform.python_version(),
-                    r["provider"],
-                    r["n"],
-                    NUM_CLASSES,
-                    r["status"],
-                    r.get("build_s", ""),
-                    r.get("epoch_s", ""),
-                    r.get("per_s", ""),
-                    ratio,
-                    r.get("peak_mb", ""),
-                ]
-            )
-    print(f"rows appended to {args.csv}")
+    meta = {
+        "timestamp": stamp,
+        "command": command,
+        "host": host,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "num_classes": NUM_CLASSES,
+    }
+    results_file.append(
+        [
+            {
+                **r,
+                **meta,
+                "indices_per_s": r.get("per_s", ""),
+                "ratio_vs_weighted_random_sampler": r.get("ratio", ""),
+                "peak_rss_mb": r.get("peak_mb", ""),
+            }
+            for r in results
+        ]
+    )
+    print(f"appended {len(results)} rows to {args.csv}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(PROG, main))

@@ -21,28 +21,50 @@ absolute difference between imblearn runs with two different seeds on the same
 folds. "within noise" means the interval contains 0 or the mean difference is
 smaller than that noise floor.
 
+Thread settings (``--threads``, default ``default 1``): the whole benchmark runs
+once per setting, ``default`` first (nothing set), then ``N`` (torch, OpenMP and
+BLAS limited to N threads for every method). The table shows the first setting;
+every later one is compared with it (largest difference of a mean, wall time).
+
     python benchmarks/bench_smote_quality.py            # all 14 sets
     python benchmarks/bench_smote_quality.py --quick    # 4 sets, 1 repeat
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import platform
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import (
+    ResultsFile,
+    add_threads_option,
+    command_line,
+    environment_notes,
+    limited_threads,
+    load_average,
+    make_parser,
+    run_main,
+    thread_label,
+    threads_in_use,
+    utc_stamp,
+)
+from _host import describe_host
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from imbalance_kit.app import print_table
+from imbalance_kit.app.study import markdown_table
 
-from imbalance_kit.app import print_table  # noqa: E402
+PROG = "bench_smote_quality"
+RESULTS = Path(__file__).resolve().parent / "results" / "smote_quality.csv"
+COLUMNS = [
+    "timestamp", "command", "host", "threads", "threads_in_use", "load_average", "torch",
+    "python", "imblearn", "dataset", "method", "folds", "auc", "balanced_accuracy",
+    "delta_auc_vs_imblearn", "delta_ba_vs_imblearn",
+]  # fmt: skip
 
 DATASETS = [
     "ecoli1",
@@ -116,26 +138,25 @@ def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(diff.mean()), float(1.96 * diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def _parse(argv):
+    parser = make_parser(PROG, __doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 sets, 1 repeat")
-    parser.add_argument("--datasets", nargs="*", help="override the data sets")
+    parser.add_argument("--datasets", nargs="+", help="override the data sets")
     parser.add_argument("--repeats", type=int, help="repeats of the 5-fold split (default 3)")
-    parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "smote_quality.csv"))
+    add_threads_option(parser)
+    parser.add_argument("--csv", default=str(RESULTS), help="results file rows are appended to")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
-    args = parser.parse_args(argv)
-    names = args.datasets or (QUICK if args.quick else DATASETS)
-    repeats = args.repeats or (1 if args.quick else 3)
-    torch.set_num_threads(1)
-    import imblearn
+    return parser.parse_args(argv)
 
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    rows, records, verdicts = [], [], []
-    t0 = time.perf_counter()
+
+def _run_setting(names, repeats):
+    """Rows of the table, per-set means and the CSV records under the current threads."""
+    rows, records, verdicts, means_by_set = [], [], [], {}
     for name in names:
         X, y = load(name)
         res = evaluate(X, y, repeats)
         means = {m: res[m].mean(axis=0) for m in res}
+        means_by_set[name] = means
         d_auc = paired(res["ours"][:, 0], res["imblearn"][:, 0])
         d_ba = paired(res["ours"][:, 1], res["imblearn"][:, 1])
         noise = np.abs(res["imblearn"] - res["imblearn_b"]).mean(axis=0)
@@ -161,7 +182,6 @@ def main(argv: list[str] | None = None) -> None:
         for m in METHODS:
             records.append(
                 {
-                    "timestamp": stamp,
                     "dataset": name,
                     "method": m,
                     "folds": len(res[m]),
@@ -171,6 +191,45 @@ def main(argv: list[str] | None = None) -> None:
                     "delta_ba_vs_imblearn": d_ba[0] if m == "ours" else "",
                 }
             )
+    return rows, records, verdicts, means_by_set
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    results_file = ResultsFile(args.csv, COLUMNS)
+    names = args.datasets or (QUICK if args.quick else DATASETS)
+    repeats = args.repeats or (1 if args.quick else 3)
+    import imblearn
+
+    command = command_line(__file__, argv)
+    host = describe_host(f"default threads: {threads_in_use()}")
+    load_start = load_average()
+    print(f"command: {command}\nhost: {host}\nload average at start: {load_start}", flush=True)
+    for note in environment_notes():
+        print(f"note: {note} is set in the environment (it applies to every method)")
+    meta = {
+        "timestamp": utc_stamp(),
+        "command": command,
+        "host": host,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "imblearn": imblearn.__version__,
+    }
+    runs = {}
+    for setting in args.threads:
+        label = thread_label(setting)
+        load = load_average()
+        t0 = time.perf_counter()
+        with limited_threads(setting):
+            in_use = threads_in_use()
+            print(f"threads {label}: {in_use}; load average {load}", flush=True)
+            rows, records, verdicts, means = _run_setting(names, repeats)
+        runs[label] = (rows, verdicts, means, time.perf_counter() - t0)
+        extra = {"threads": label, "threads_in_use": in_use, "load_average": load}
+        results_file.append([{**r, **meta, **extra} for r in records])
+    load_end = load_average()
+    first = thread_label(args.threads[0])
+    rows, verdicts, means, seconds = runs[first]
     columns = [
         "data set", "n", "minority", "IR",
         "AUC none", "AUC imblearn", "AUC ours", "ΔAUC ours-imblearn",
@@ -179,38 +238,33 @@ def main(argv: list[str] | None = None) -> None:
     ]  # fmt: skip
     title = (
         f"SMOTE quality: LogisticRegression, 5-fold x {repeats}, imblearn {imblearn.__version__}; "
-        f"{sum(verdicts)}/{len(verdicts)} sets within noise ({time.perf_counter() - t0:.0f} s)"
+        f"{sum(verdicts)}/{len(verdicts)} sets within noise; threads {first} ({seconds:.0f} s)"
     )
     print_table(columns, rows, title=title)
+    lines = []
+    for label, (_, other_verdicts, other, other_seconds) in runs.items():
+        if label == first:
+            continue
+        worst = max(
+            float(np.max(np.abs(means[name][m] - other[name][m])))
+            for name in means
+            for m in means[name]
+        )
+        same = "identical means" if worst == 0 else f"largest difference of a mean {worst:.3g}"
+        lines.append(
+            f"threads {label}: {other_seconds:.0f} s, {sum(other_verdicts)}/{len(other_verdicts)} "
+            f"sets within noise; {same} against threads {first}"
+        )
+    for line in lines:
+        print(line)
+    print(f"command: {command}\nload average: {load_start} at start, {load_end} at end")
     if args.markdown:
-        print("| " + " | ".join(columns) + " |")
-        print("|" + "---|" * len(columns))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-
-    path = Path(args.csv)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fields = [
-        "timestamp", "device", "torch", "python", "imblearn", "dataset", "method", "folds",
-        "auc", "balanced_accuracy", "delta_auc_vs_imblearn", "delta_ba_vs_imblearn",
-    ]  # fmt: skip
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        for r in records:
-            writer.writerow(
-                {
-                    **r,
-                    "device": "cpu",
-                    "torch": torch.__version__,
-                    "python": platform.python_version(),
-                    "imblearn": imblearn.__version__,
-                }
-            )
-    print(f"appended {len(records)} rows to {path}")
+        print(f"\nCommand: `{command}`  \nHost: {host}  ")
+        print(f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end  ")
+        print(f"Table: threads {first} ({seconds:.0f} s). " + "; ".join(lines) + "\n")
+        print(markdown_table(columns, rows))
+    print(f"rows appended to {args.csv}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(PROG, main))
