@@ -394,7 +394,7 @@ def _train(args: argparse.Namespace) -> int:
         args.out,
         resume=args.resume,
         restart=args.restart,
-        progress=not args.no_progress,
+        progress=False if args.no_progress else None,  # on a terminal only
         verbose=args.verbose,
     )
     score = done["best_score"]

@@ -241,7 +241,7 @@ def train(
     *,
     resume: bool = False,
     restart: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     verbose: bool = False,
     callbacks: list[Callback] | None = None,
 ) -> dict[str, Any]:
@@ -259,7 +259,8 @@ def train(
             a damaged file raises :class:`imbalance_kit.app.DamagedFileError`).
         restart: delete the run's checkpoints, history and results first and train from
             the first epoch.
-        progress: show one progress bar per training.
+        progress: show one progress bar per training (``None``: when standard output is a
+            terminal, so logs carry no bar fragments).
         verbose: show Lightning's own messages (model summary, banners).
         callbacks: extra Lightning callbacks.
 
