@@ -5,9 +5,12 @@ time of ``loss = f(x, t); loss.backward()`` for
 
 * ``eager``: the formula in plain torch operations (sigmoid: the torchvision formula;
   softmax: ``log_softmax``, ``gather``, ``(1 - p)^2 (-log p)``);
-* ``imbalance_kit``: ``sigmoid_focal_loss`` / ``softmax_focal_loss`` (``backend="torch"``,
-  ``validate_args=False``, as a training loop that validated its data once would call it);
-* ``torch.compile``: ``torch.compile`` of the same eager formula (compiled before timing);
+* ``imbalance_kit``: ``sigmoid_focal_loss`` / ``softmax_focal_loss`` with their defaults
+  (``backend="auto"``, which is the CPU path here, and ``validate_args=True``: the value
+  checks of targets and logits are timed, as a user's call pays them);
+* ``torch.compile``: ``torch.compile`` of the same eager formula, compiled afresh for each
+  shape and thread count (``torch._dynamo.reset()`` first, so no shape falls back to a
+  dynamic-shape graph) before timing;
 
 with the ratios ``eager / imbalance_kit`` and ``compile / imbalance_kit`` (> 1: ours is
 faster) and the bandwidth floor: the bytes any implementation must move (sigmoid: read logits
@@ -20,20 +23,17 @@ is torch's default, then ``torch.set_num_threads(1)``. Peers and ours are timed 
 (round-robin, ``--repeats`` rounds), so a load change on a shared machine hits all alike.
 
 Usage: ``python benchmarks/loss_cpu_table.py [--repeats 9] [--quick] [--no-compile]``
+(the numbers in docs/benchmarks/losses.md: ``python benchmarks/loss_cpu_table.py --repeats 15``)
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imbalance_kit.kernels import cpu
 from imbalance_kit.losses import sigmoid_focal_loss, softmax_focal_loss
@@ -54,11 +54,11 @@ def eager_softmax(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def ours_sigmoid(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    return sigmoid_focal_loss(x, t, 0.25, 2.0, backend="torch", validate_args=False)
+    return sigmoid_focal_loss(x, t, 0.25, 2.0)
 
 
 def ours_softmax(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return softmax_focal_loss(x, y, gamma=2.0, backend="torch", validate_args=False)
+    return softmax_focal_loss(x, y, gamma=2.0)
 
 
 def _step(fn: Callable, x: torch.Tensor, t: torch.Tensor) -> float:
@@ -93,6 +93,7 @@ def measure(kind: str, shape: tuple[int, int], threads: int, args) -> dict[str, 
         providers = {"eager": eager_softmax, "ours": ours_softmax}
         formula, bytes_per = eager_softmax, 8
     if not args.no_compile:
+        torch._dynamo.reset()  # a fresh static-shape graph for this shape and thread count
         providers["compile"] = torch.compile(formula)
     for fn in providers.values():  # warm-up: compilation, caches, thread pools
         for _ in range(2):
