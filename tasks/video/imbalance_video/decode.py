@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from imbalance_kit.app import atomic_open, check_positive_int, error, write_json
+from imbalance_kit.app import atomic_open, check_positive_int, error, file_sha256, write_json
 
 __all__ = ["DecodedVideo", "VideoCache", "VideoDecodeError", "decode_video"]
 
@@ -101,8 +101,10 @@ class VideoCache:
     The disk key is a hash of the resolved path, the file's size and modification time
     and the frame size, so an edited video is decoded again. Files are written
     atomically (a temporary file renamed into place), so an interrupted run leaves no
-    half-written cache entry; an entry that does not load (or does not match its recorded
-    frame count) is decoded again.
+    half-written cache entry. Each entry's ``.json`` records the frame count and the
+    SHA-256 of its ``.npy`` file; an entry that does not load, or whose bytes or frame
+    count do not match the record (a flipped byte on disk, a truncated copy), is decoded
+    again from the video, so a damaged cache never feeds altered frames to a model.
 
     Args:
         size: frame ``(height, width)`` or one int for a square.
@@ -153,8 +155,10 @@ class VideoCache:
         array, meta = self.cache_dir / f"{key}.npy", self.cache_dir / f"{key}.json"
         if not (array.is_file() and meta.is_file()):
             return None
-        try:  # a damaged entry (a full disk, a killed copy) is decoded again
+        try:  # a damaged entry (a full disk, a killed copy, a flipped byte) is decoded again
             info = json.loads(meta.read_text())
+            if not isinstance(info, dict) or info.get("sha256") != file_sha256(array):
+                return None
             frames = np.load(array, allow_pickle=False)
             fps = float(info["fps"])
         except (ValueError, OSError, KeyError, TypeError, EOFError):
@@ -168,4 +172,6 @@ class VideoCache:
             return
         with atomic_open(self.cache_dir / f"{key}.npy", "wb") as fh:  # whole or absent
             np.save(fh, video.frames, allow_pickle=False)
-        write_json(self.cache_dir / f"{key}.json", {"fps": video.fps, "frames": len(video.frames)})
+        record = {"fps": video.fps, "frames": len(video.frames)}
+        record["sha256"] = file_sha256(self.cache_dir / f"{key}.npy")
+        write_json(self.cache_dir / f"{key}.json", record)

@@ -192,7 +192,8 @@ def test_study_recovers_every_damaged_stage_to_the_same_result(tmp_path, monkeyp
     truncate_file(split / "train.csv", keep=0.9)  # whole rows lost: only the checksum sees it
     truncate_file(run / "best.ckpt")
     corrupt_file(run / "metrics.json")
-    corrupt_file(next((run / "cache").glob("*.npy")), offset=0.9)
+    for entry in sorted((run / "cache").glob("*.npy")):  # a flipped pixel byte in every entry
+        corrupt_file(entry, offset=0.9)
     messages: list[str] = []
     again = run_study(tmp_path, quick=True, methods=["intravideo"], log=messages.append)
     assert any("incomplete or damaged: simulating it again" in m for m in messages)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import hashlib
 import os
 
 import numpy as np
@@ -115,26 +116,44 @@ def test_write_and_decode_round_trip(tmp_path):
         decode_video(tmp_path / "junk.mp4")
 
 
-def test_cache_reads_disk_and_notices_edited_files(tmp_path):
-    frames = np.zeros((4, 16, 16, 3), np.uint8)
+def test_cache_reads_disk_and_notices_edited_files(tmp_path, monkeypatch):
+    import imbalance_video.decode as decode_module
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
     write_video(tmp_path / "v.mp4", frames, fps=8)
     cache = VideoCache(size=8, cache_dir=tmp_path / "cache")
     first = cache.get(tmp_path / "v.mp4")
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npy")
+    # a second cache reads the disk entry and does not decode
+    decodes = []
+    real_decode = decode_module.decode_video
+
+    def counting_decode(*args, **kwargs):
+        decodes.append(args[0])
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(decode_module, "decode_video", counting_decode)
     second = VideoCache(size=8, cache_dir=tmp_path / "cache").get(tmp_path / "v.mp4")
     np.testing.assert_array_equal(first.frames, second.frames)
-    # a cache file that is read, not decoded: overwrite it and see the change
+    assert decodes == []
+    # one flipped byte in the pixel data: detected by the recorded checksum, decoded again
     npy = next((tmp_path / "cache").glob("*.npy"))
+    raw = bytearray(npy.read_bytes())
+    raw[-5] ^= 0xFF
+    npy.write_bytes(bytes(raw))
+    third = VideoCache(size=8, cache_dir=tmp_path / "cache").get(tmp_path / "v.mp4")
+    assert len(decodes) == 1
+    np.testing.assert_array_equal(third.frames, first.frames)
+    # a replaced array of the right shape (no matching record) is not trusted either
     np.save(npy, np.full((4, 8, 8, 3), 7, np.uint8))
-    assert (
-        int(
-            VideoCache(size=8, cache_dir=tmp_path / "cache")
-            .get(tmp_path / "v.mp4")
-            .frames[0, 0, 0, 0]
-        )
-        == 7
-    )
+    fourth = VideoCache(size=8, cache_dir=tmp_path / "cache").get(tmp_path / "v.mp4")
+    assert len(decodes) == 2
+    np.testing.assert_array_equal(fourth.frames, first.frames)
+    # the repaired entry is read again without decoding
+    VideoCache(size=8, cache_dir=tmp_path / "cache").get(tmp_path / "v.mp4")
+    assert len(decodes) == 2
     # editing the video changes the key: decoded again
     write_video(tmp_path / "v.mp4", np.full((5, 16, 16, 3), 200, np.uint8), fps=8)
     os.utime(tmp_path / "v.mp4", ns=(1, 10**18))
@@ -178,3 +197,20 @@ def test_simulation_is_reproducible(tmp_path):
         decode_video(tmp_path / "a" / "videos" / "dev_001.mp4").frames,
         decode_video(tmp_path / "b" / "videos" / "dev_001.mp4").frames,
     )
+
+
+def test_write_video_gives_the_same_bytes_for_the_same_frames(tmp_path):
+    # x264's macroblock tree made small videos differ now and then (up to 1 encode in 3
+    # at 32 x 32 pixels, more often with decoding in between, as in a study); a
+    # re-simulated data set must equal the first, byte for byte. Fails 4 of 4 runs with
+    # the macroblock tree on.
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 256, (1, 32, 32, 3)).astype(np.int16)
+    frames = np.clip(base + rng.integers(-40, 40, (43, 32, 32, 3)), 0, 255).astype(np.uint8)
+    digests: list[str] = []
+    for k in range(40):
+        path = tmp_path / f"{k % 2}.mp4"
+        write_video(path, frames, fps=8)
+        digests.append(hashlib.sha256(path.read_bytes()).hexdigest()[:8])
+        assert decode_video(path).frames.shape == frames.shape
+    assert len(set(digests)) == 1, digests
