@@ -19,6 +19,8 @@ from typing import Literal
 
 import torch
 
+from imbalance_kit._validation import error
+
 __all__ = [
     "BACKENDS",
     "REDUCTIONS",
@@ -67,6 +69,7 @@ class SigmoidFocalOptions:
     label_smoothing: float
     ignore_index: float | None
     reduction: str
+    check_targets: bool = False  # the engine checks targets in [0, 1] in its own pass
 
     @property
     def a_pos(self) -> float:
@@ -102,6 +105,34 @@ def gamma_mode(gamma: float) -> int:
         [0, 1, 2, 3]
     """
     return {0.0: 0, 1.0: 1, 2.0: 2}.get(float(gamma), 3)
+
+
+def check_unit_targets(targets: torch.Tensor, ignore_index: float | None) -> None:
+    """Raise the standard error if a target (other than ``ignore_index``) is outside [0, 1].
+
+    NaN targets count as outside. The message names the first such value.
+
+    Examples:
+        >>> check_unit_targets(torch.tensor([0.0, 0.5, 1.0]), None)
+        >>> check_unit_targets(torch.tensor([0.0, -1.0]), -1.0)
+        >>> check_unit_targets(torch.tensor([0.0, 2.0]), None)
+        Traceback (most recent call last):
+        ...
+        ValueError: targets must be in [0, 1], got 2.0
+    """
+    if targets.numel() == 0 or targets.dtype == torch.bool:
+        return
+    low, high = torch.aminmax(targets)  # one read-only pass; NaN propagates into both
+    if bool(low >= 0) and bool(high <= 1):
+        return
+    values = targets if ignore_index is None else targets[targets != ignore_index]
+    bad = (values < 0) | (values > 1)
+    if values.is_floating_point():
+        bad |= torch.isnan(values)
+    if bool(bad.any()):
+        first = values[bad][0].item()
+        extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        raise error("targets", f"in [0, 1]{extra}", f"{first!r}", raw=True)
 
 
 # ----------------------------------------------------------------------------- backward

@@ -28,6 +28,7 @@ __attribute__((simd("notinbranch"))) double expm1(double);
 #define IK_PRAGMA(x) _Pragma(#x)
 #define IK_SIMD IK_PRAGMA(omp simd)
 #define IK_SIMD_SUM(v) IK_PRAGMA(omp simd reduction(+ : v))
+#define IK_SIMD_SUM2(v, w) IK_PRAGMA(omp simd reduction(+ : v, w))
 #define IK_SIMD_MAX(v) IK_PRAGMA(omp simd reduction(max : v))
 
 #define IK_INLINE static inline __attribute__((always_inline))
@@ -73,20 +74,27 @@ int ik_openmp(void) {
 #define FN(name) IK_CAT(name, IK_S)
 
 /* One row segment of the sigmoid focal loss. pw / w point at per-element values or are NULL
- * (then pws / ws hold the segment's broadcast value). Returns the segment's loss sum. */
+ * (then pws / ws hold the segment's broadcast value). Returns the segment's loss sum and adds
+ * to *bad the number of counted targets outside [0, 1] (NaN included), so the caller can
+ * check the targets without a pass of its own. */
 IK_INLINE double FN(sf_segment)(const T *x, const T *t, const T *pw, T pws, const T *w, T ws,
                                 T *out, T *grad, int64_t n, const int gm, T a_pos, T a_neg,
-                                T gamma, T eps, int has_ignore, T ignore, T factor) {
-  T sum = 0;
-  IK_SIMD_SUM(sum)
+                                T gamma, T eps, int has_ignore, T ignore, T factor,
+                                double *bad) {
+  T sum = 0, nbad = 0;
+  IK_SIMD_SUM2(sum, nbad)
   for (int64_t i = 0; i < n; i++) {
     T xi = x[i], ti = t[i];
     int valid = !has_ignore || ti != ignore;
+    nbad += (valid && !(ti >= (T)0 && ti <= (T)1)) ? (T)1 : (T)0;
     ti = valid ? ti : (T)0;
     T ts = ti * ((T)1 - eps) + (T)0.5 * eps;
     T e = IK_EXP(-(xi < 0 ? -xi : xi));
-    T l1 = IK_LOG1P(e); /* log1p(exp(-|x|)) */
-    T r = (T)1 / ((T)1 + e);
+    T u = (T)1 + e;
+    T r = (T)1 / u;
+    /* log1p(e) = log(u) + (e - (u - 1)) / u: the second term restores what rounding u lost
+     * (all of e when u rounds to 1), and log is cheaper than log1p in the vector library */
+    T l1 = IK_LOG(u) + (e - (u - (T)1)) * r;
     T p = xi >= 0 ? r : e * r; /* sigmoid(x) */
     T q = xi >= 0 ? e * r : r; /* 1 - sigmoid(x), without cancellation */
     T sn = (xi < 0 ? -xi : (T)0) + l1; /* -log p */
@@ -117,16 +125,17 @@ IK_INLINE double FN(sf_segment)(const T *x, const T *t, const T *pw, T pws, cons
       grad[i] = valid ? g : (T)0;
     }
   }
+  *bad += (double)nbad;
   return (double)sum;
 }
 
 #define IK_SF_CASE(GM, PW, W)                                                             \
   FN(sf_segment)(x + i0, t + i0, PW, pws, W, ws, out ? out + i0 : 0, grad ? grad + i0 : 0, \
-                 n, GM, a_pos, a_neg, gamma, eps, has_ignore, ignore, factor)
+                 n, GM, a_pos, a_neg, gamma, eps, has_ignore, ignore, factor, bad)
 
 static double FN(sf_dispatch)(const T *x, const T *t, const T *pw, T pws, const T *w, T ws,
                               T *out, T *grad, int64_t i0, int64_t n, int gm, T a_pos, T a_neg,
-                              T gamma, T eps, int has_ignore, T ignore, T factor) {
+                              T gamma, T eps, int has_ignore, T ignore, T factor, double *bad) {
   int key = gm * 4 + (pw != 0) * 2 + (w != 0);
   switch (key) {
     case 0: return IK_SF_CASE(0, 0, 0);
@@ -150,14 +159,15 @@ static double FN(sf_dispatch)(const T *x, const T *t, const T *pw, T pws, const 
 
 /* Sigmoid focal loss over a (rows, cols) matrix. pw_mode / w_mode: 0 absent, 1 one value per
  * element, 2 one per column, 3 one per row. out (loss per element) and grad may be NULL;
- * partial[thread] receives each thread's loss sum (threads <= nthreads). */
+ * partial[thread] receives each thread's loss sum and partial[nthreads + thread] its count of
+ * targets outside [0, 1] (threads <= nthreads; partial holds 2 * nthreads values). */
 void FN(ik_sigmoid_focal_)(const T *x, const T *t, const T *pw, int pw_mode, const T *w,
                            int w_mode, T *out, T *grad, double *partial, int64_t rows,
                            int64_t cols, int gm, T a_pos, T a_neg, T gamma, T eps,
                            int has_ignore, T ignore, T factor, int nthreads) {
   int64_t per_row = (cols + IK_BLOCK - 1) / IK_BLOCK;
   int64_t items = rows * per_row;
-  for (int k = 0; k < nthreads; k++) partial[k] = 0.0;
+  for (int k = 0; k < 2 * nthreads; k++) partial[k] = 0.0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
 #endif
@@ -166,7 +176,7 @@ void FN(ik_sigmoid_focal_)(const T *x, const T *t, const T *pw, int pw_mode, con
 #ifdef _OPENMP
     tid = omp_get_thread_num();
 #endif
-    double acc = 0.0;
+    double acc = 0.0, bad = 0.0;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -179,9 +189,10 @@ void FN(ik_sigmoid_focal_)(const T *x, const T *t, const T *pw, int pw_mode, con
       const T *wp = w_mode == 1 ? w : w_mode == 2 ? w + c0 - i0 : 0;
       T pws = pw_mode == 3 ? pw[r] : (T)1, ws = w_mode == 3 ? w[r] : (T)1;
       acc += FN(sf_dispatch)(x, t, pwp, pws, wp, ws, out, grad, i0, n, gm, a_pos, a_neg, gamma,
-                             eps, has_ignore, ignore, factor);
+                             eps, has_ignore, ignore, factor, &bad);
     }
     partial[tid] = acc;
+    partial[nthreads + tid] = bad;
   }
 }
 

@@ -40,7 +40,13 @@ from pathlib import Path
 
 import torch
 
-from imbalance_kit._fused import SigmoidFocalOptions, SoftmaxOptions, compute_dtype, gamma_mode
+from imbalance_kit._fused import (
+    SigmoidFocalOptions,
+    SoftmaxOptions,
+    check_unit_targets,
+    compute_dtype,
+    gamma_mode,
+)
 
 __all__ = ["handles", "sigmoid_focal_cpu", "softmax_loss_cpu", "status"]
 
@@ -284,7 +290,7 @@ def sigmoid_focal_cpu(
         count = n if opts.ignore_index is None else int((t != opts.ignore_index).sum())
         factor = 1.0 / count if count else float("nan")
     threads = _threads(n)
-    partial = torch.empty(threads, dtype=torch.float64)  # the loop writes every entry
+    partial = torch.empty(2 * threads, dtype=torch.float64)  # sums, then bad-target counts
     if n:
         suffix = "f64" if dtype == torch.float64 else "f32"
         getattr(lib, f"ik_sigmoid_focal_{suffix}")(
@@ -294,13 +300,21 @@ def sigmoid_focal_cpu(
             int(opts.ignore_index is not None),
             0.0 if opts.ignore_index is None else opts.ignore_index, factor, threads,
         )  # fmt: skip
+    values = partial.tolist() if n else [0.0] * (2 * threads)
+    if opts.check_targets and sum(values[threads:]):
+        check_unit_targets(targets, opts.ignore_index)  # raises, naming the first bad value
+        raise RuntimeError("the CPU kernel counted targets outside [0, 1] that torch did not")
     if out is not None:
         loss = out
     elif opts.reduction == "mean" and factor != factor:  # nothing counted: NaN, as torch
         loss = torch.full((), float("nan"), dtype=dtype)
     else:
-        loss = torch.tensor(sum(partial.tolist()) if n else 0.0, dtype=dtype)
+        loss = torch.tensor(sum(values[:threads]), dtype=dtype)
     return loss, grad
+
+
+# the loss skips its own target pass for this engine (SigmoidFocalOptions.check_targets)
+sigmoid_focal_cpu.checks_targets = True  # type: ignore[attr-defined]
 
 
 def softmax_loss_cpu(

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from imbalance_kit._fused import SigmoidFocalOptions
+from imbalance_kit._fused import SigmoidFocalOptions, check_unit_targets
 from imbalance_kit._validation import (
     check_choice,
     check_dtype_floating,
@@ -121,24 +121,19 @@ def check_sigmoid_focal_values(
     pos_weight: torch.Tensor | None,
     weight: torch.Tensor | None,
     ignore_index: float | None,
+    *,
+    check_targets: bool = True,
 ) -> None:
-    """Value checks (sync on CUDA): targets in [0, 1] or ``ignore_index``; weights >= 0."""
+    """Value checks (sync on CUDA): targets in [0, 1] or ``ignore_index``; weights >= 0.
+
+    ``check_targets=False`` leaves the targets to an engine that counts them in its own pass
+    (the compiled CPU kernel, see ``SigmoidFocalOptions.check_targets``).
+    """
     for name, value in (("pos_weight", pos_weight), ("weight", weight)):
         if value is not None:
             check_weight_values(name, value)
-    if targets.numel() == 0 or targets.dtype == torch.bool:
-        return
-    low, high = torch.aminmax(targets)  # one read-only pass; NaN propagates into both
-    if bool(low >= 0) and bool(high <= 1):
-        return
-    values = targets if ignore_index is None else targets[targets != ignore_index]
-    bad = (values < 0) | (values > 1)
-    if values.is_floating_point():
-        bad |= torch.isnan(values)
-    if bool(bad.any()):
-        first = values[bad][0].item()
-        extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
-        raise error("targets", f"in [0, 1]{extra}", f"{first!r}", raw=True)
+    if check_targets:
+        check_unit_targets(targets, ignore_index)
 
 
 def sigmoid_focal_engine(backend: str, logits: torch.Tensor):

@@ -14,6 +14,8 @@ ICCV 2017, https://arxiv.org/abs/1708.02002.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -129,9 +131,15 @@ def sigmoid_focal_loss(
         reduction=reduction,
         backend=backend,
     )
-    if validate_args:
-        check_sigmoid_focal_values(targets, pos_weight, weight, opts.ignore_index)
     engine = sigmoid_focal_engine(backend, logits)
+    if validate_args:
+        # the compiled CPU kernel counts bad targets in its own pass (no extra read)
+        in_engine = getattr(engine, "checks_targets", False)
+        check_sigmoid_focal_values(
+            targets, pos_weight, weight, opts.ignore_index, check_targets=not in_engine
+        )
+        if in_engine:
+            opts = dataclasses.replace(opts, check_targets=True)
     return fused_loss(
         engine, logits, targets, pos_weight, weight, opts=opts, what="sigmoid_focal_loss"
     )
