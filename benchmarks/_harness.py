@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from imbalance_kit.app import Parser, UsageError
+from imbalance_kit.app import Parser, UsageError, print_table
+from imbalance_kit.app.study import markdown_table
 
 __all__ = [
     "DEFAULT_THREADS",
@@ -213,6 +214,30 @@ def environment_notes() -> list[str]:
 def utc_stamp() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def print_report(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    title: str,
+    command: str,
+    host: str,
+    load_start: str,
+    load_end: str,
+    markdown: bool,
+) -> None:
+    """Print a result table with the command and the load, and its markdown form on request.
+
+    The markdown form starts with the command, the host and the load average, as the
+    docs quote them beside each table.
+    """
+    print_table(columns, rows, title=title)
+    print(f"command: {command}\nload average: {load_start} at start, {load_end} at end")
+    if markdown:
+        print(f"\nCommand: `{command}`  \nHost: {host}  ")
+        print(f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end\n")
+        print(markdown_table(columns, rows))
 
 
 def command_line(script: str, argv: Sequence[str] | None) -> str:

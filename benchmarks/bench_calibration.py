@@ -65,15 +65,13 @@ from _harness import (
     limited_threads,
     load_average,
     make_parser,
+    print_report,
     run_main,
     thread_label,
     threads_in_use,
     utc_stamp,
 )
 from _host import describe_host, reset_peak_rss, status_mb
-
-from imbalance_kit.app import print_table
-from imbalance_kit.app.study import markdown_table
 
 PROG = "bench_calibration"
 RESULTS = Path(__file__).resolve().parent / "results" / "calibration.csv"
@@ -323,13 +321,11 @@ class _Report:
         self.rows: list[dict] = []
 
     def table(self, columns, rows, title: str, load_start: str) -> None:
-        load_end = load_average()
-        print_table(columns, rows, title=title)
-        print(f"command: {self.command}\nload average: {load_start} at start, {load_end} at end")
+        print_report(
+            columns, rows, title=title, command=self.command, host=self.host,
+            load_start=load_start, load_end=load_average(), markdown=self.markdown,
+        )  # fmt: skip
         if self.markdown:
-            print(f"\nCommand: `{self.command}`  \nHost: {self.host}  ")
-            print(f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end\n")
-            print(markdown_table(columns, rows))
             print()
 
     def add(self, part, provider, n, classes, metric, value, ratio="", **extra) -> None:

@@ -65,6 +65,7 @@ from _harness import (
     limited_threads,
     load_average,
     make_parser,
+    print_report,
     run_main,
     thread_label,
     threads_in_use,
@@ -72,8 +73,6 @@ from _harness import (
 )
 from _host import describe_host
 
-from imbalance_kit.app import print_table
-from imbalance_kit.app.study import markdown_table
 from imbalance_kit.losses import (
     sigmoid_focal_loss,
     softmax_focal_loss,
@@ -741,12 +740,10 @@ def main(argv: list[str] | None = None) -> None:
         f"warm-up calls; ratio = speed-up over the eager formula (focal) or time relative to "
         f"F.cross_entropy (softmax), same run and thread setting; peak memory: {mem_method}"
     )
-    print_table(columns, body, title=title)
-    print(f"command: {command}\nload average: {load_start} at start, {load_end} at end")
-    if args.markdown:
-        print(f"\nCommand: `{command}`  \nHost: {host}  ")
-        print(f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end\n")
-        print(markdown_table(columns, body))
+    print_report(
+        columns, body, title=title, command=command, host=host, load_start=load_start,
+        load_end=load_end, markdown=args.markdown,
+    )  # fmt: skip
     meta = {
         "timestamp": utc_stamp(),
         "command": command,

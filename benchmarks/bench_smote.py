@@ -53,15 +53,13 @@ from _harness import (
     environment_notes,
     load_average,
     make_parser,
+    print_report,
     run_main,
     thread_label,
     threads_in_use,
     utc_stamp,
 )
 from _host import describe_host, reset_peak_rss, status_mb
-
-from imbalance_kit.app import print_table
-from imbalance_kit.app.study import markdown_table
 
 PROG = "bench_smote"
 PROVIDERS = ["imblearn", "ours_cpu", "ours_cuda"]
@@ -281,12 +279,10 @@ def main(argv: list[str] | None = None) -> None:
         "imblearn time / ours, same run and thread setting; first = the first call at full size "
         "in the process (after the warm-up on 300 rows); peak MB above the data"
     )
-    print_table(columns, rows, title=title)
-    print(f"command: {command}\nload average: {load_start} at start, {load_end} at end")
-    if args.markdown:
-        print(f"\nCommand: `{command}`  \nHost: {host}  ")
-        print(f"Load average (1, 5, 15 min): {load_start} at start, {load_end} at end\n")
-        print(markdown_table(columns, rows))
+    print_report(
+        columns, rows, title=title, command=command, host=host, load_start=load_start,
+        load_end=load_end, markdown=args.markdown,
+    )  # fmt: skip
 
     meta = {
         "timestamp": stamp,
