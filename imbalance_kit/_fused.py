@@ -69,7 +69,7 @@ class SigmoidFocalOptions:
     label_smoothing: float
     ignore_index: float | None
     reduction: str
-    check_targets: bool = False  # the engine checks targets in [0, 1] in its own pass
+    check_targets: bool = False  # validate_args: every engine checks targets in [0, 1]
 
     @property
     def a_pos(self) -> float:

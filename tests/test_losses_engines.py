@@ -218,6 +218,21 @@ def test_definitions_match_torch_at_gamma_zero():
     assert torch.allclose(got, F.binary_cross_entropy_with_logits(x, t, weight=t, pos_weight=w))
 
 
+@pytest.mark.parametrize("bad", [2.0, -0.5, float("nan"), -100.0])
+def test_every_engine_checks_sigmoid_targets_with_validate_args(engine, bad):
+    """validate_args reaches each engine (the compiled kernel counts bad targets in its pass)."""
+    x = torch.randn(6, 5, requires_grad=True)
+    t = (torch.rand(6, 5) < 0.3).float()
+    t[4, 2] = bad
+    message = r"targets must be in \[0, 1\], got (2\.0|-0\.5|nan|-100\.0)$"
+    with pytest.raises(ValueError, match=message):
+        sigmoid_focal_loss(x, t, backend=_backend(engine))
+    sigmoid_focal_loss(x, t, backend=_backend(engine), validate_args=False)  # not checked
+    if bad == -100.0:  # ignored elements are not targets
+        loss = sigmoid_focal_loss(x, t, ignore_index=-100.0, backend=_backend(engine))
+        assert torch.isfinite(loss)
+
+
 @pytest.mark.parametrize("bad", [7, 9, 1000, -3])
 def test_out_of_range_softmax_targets_give_nan_rows_on_every_engine(engine, bad):
     """With validate_args=False no engine reads outside a row: the row is NaN."""

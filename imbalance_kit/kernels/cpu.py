@@ -313,10 +313,6 @@ def sigmoid_focal_cpu(
     return loss, grad
 
 
-# the loss skips its own target pass for this engine (SigmoidFocalOptions.check_targets)
-sigmoid_focal_cpu.checks_targets = True  # type: ignore[attr-defined]
-
-
 def softmax_loss_cpu(
     logits2d: torch.Tensor,
     target1d: torch.Tensor,

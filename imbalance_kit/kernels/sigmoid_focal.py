@@ -44,6 +44,7 @@ import triton.language as tl
 from imbalance_kit._fused import (
     Reduction,
     SigmoidFocalOptions,
+    check_unit_targets,
     compute_dtype,
     fused_loss,
     gamma_mode,
@@ -197,6 +198,8 @@ def sigmoid_focal_forward(
     ``1 / numel`` factor is applied in the kernel; with it, the count is only known after
     the pass and the fresh gradient buffer is scaled in place.
     """
+    if opts.check_targets:
+        check_unit_targets(targets, opts.ignore_index)
     check_runnable(logits)
     alpha, gamma, reduction = opts.alpha, opts.gamma, opts.reduction
     label_smoothing, ignore_index, compute_grad = opts.label_smoothing, opts.ignore_index, need_grad

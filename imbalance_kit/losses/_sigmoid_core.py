@@ -2,9 +2,10 @@
 
 `check_sigmoid_focal_args` runs the static checks (types, dtypes, shapes, devices and
 Python numbers; never tensor values) and returns the validated options;
-`check_sigmoid_focal_values` reads tensor values (targets in [0, 1], finite
-non-negative weights) when ``validate_args`` is on. `sigmoid_focal_engine` picks what
-computes the loss and its gradient: the Triton kernel
+`check_sigmoid_focal_weights` reads the weights' values (finite, non-negative) when
+``validate_args`` is on; the targets' values (in [0, 1]) are checked by the engine that reads
+them (``SigmoidFocalOptions.check_targets``), the compiled CPU kernel in its own pass.
+`sigmoid_focal_engine` picks what computes the loss and its gradient: the Triton kernel
 ([`imbalance_kit.kernels.sigmoid_focal`][imbalance_kit.kernels.sigmoid_focal]), the compiled CPU
 kernel ([`imbalance_kit.kernels.cpu`][imbalance_kit.kernels.cpu]) or the blocked torch code
 (`imbalance_kit.losses._sigmoid_forward`).
@@ -16,7 +17,7 @@ import math
 
 import torch
 
-from imbalance_kit._fused import SigmoidFocalOptions, check_unit_targets
+from imbalance_kit._fused import SigmoidFocalOptions
 from imbalance_kit._validation import (
     check_choice,
     check_dtype_floating,
@@ -34,7 +35,7 @@ from imbalance_kit.losses._common import (
     resolve_backend,
 )
 
-__all__ = ["check_sigmoid_focal_args", "check_sigmoid_focal_values", "sigmoid_focal_engine"]
+__all__ = ["check_sigmoid_focal_args", "check_sigmoid_focal_weights", "sigmoid_focal_engine"]
 
 
 def check_sigmoid_focal_args(
@@ -49,8 +50,12 @@ def check_sigmoid_focal_args(
     ignore_index: float | None,
     reduction: str,
     backend: str,
+    check_targets: bool = False,
 ) -> SigmoidFocalOptions:
-    """Static checks (never tensor values); returns the options as the engines read them."""
+    """Static checks (never tensor values); returns the options as the engines read them.
+
+    ``check_targets`` (``validate_args``) asks the engine to check the target values.
+    """
     logits = check_tensor("logits", logits)
     targets = check_tensor("targets", targets)
     check_dtype_floating("logits", logits)
@@ -113,27 +118,17 @@ def check_sigmoid_focal_args(
         label_smoothing=float(label_smoothing),
         ignore_index=None if ignore_index is None else float(ignore_index),
         reduction=reduction,
+        check_targets=bool(check_targets),
     )
 
 
-def check_sigmoid_focal_values(
-    targets: torch.Tensor,
-    pos_weight: torch.Tensor | None,
-    weight: torch.Tensor | None,
-    ignore_index: float | None,
-    *,
-    check_targets: bool = True,
+def check_sigmoid_focal_weights(
+    pos_weight: torch.Tensor | None, weight: torch.Tensor | None
 ) -> None:
-    """Value checks (sync on CUDA): targets in [0, 1] or ``ignore_index``; weights >= 0.
-
-    ``check_targets=False`` leaves the targets to an engine that counts them in its own pass
-    (the compiled CPU kernel, see ``SigmoidFocalOptions.check_targets``).
-    """
+    """Value checks of the weights (sync on CUDA): finite and >= 0."""
     for name, value in (("pos_weight", pos_weight), ("weight", weight)):
         if value is not None:
             check_weight_values(name, value)
-    if check_targets:
-        check_unit_targets(targets, ignore_index)
 
 
 def sigmoid_focal_engine(backend: str, logits: torch.Tensor):

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import torch
 
-from imbalance_kit._fused import SigmoidFocalOptions, compute_dtype
+from imbalance_kit._fused import SigmoidFocalOptions, check_unit_targets, compute_dtype
 
 __all__ = ["sigmoid_focal_blocked"]
 
@@ -244,6 +244,8 @@ def sigmoid_focal_blocked(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Loss (reduced) and, if ``need_grad``, d(loss)/d(logits) in the logits' dtype."""
     reduction, ignore_index = opts.reduction, opts.ignore_index
+    if opts.check_targets:
+        check_unit_targets(targets, ignore_index)
     shape = logits.shape
     dtype = compute_dtype(logits.dtype)
     device = logits.device

@@ -14,8 +14,6 @@ ICCV 2017, https://arxiv.org/abs/1708.02002.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +29,7 @@ from imbalance_kit.losses._common import (
 )
 from imbalance_kit.losses._sigmoid_core import (
     check_sigmoid_focal_args,
-    check_sigmoid_focal_values,
+    check_sigmoid_focal_weights,
     sigmoid_focal_engine,
 )
 from imbalance_kit.losses._softmax_core import softmax_family_loss
@@ -130,16 +128,11 @@ def sigmoid_focal_loss(
         ignore_index=ignore_index,
         reduction=reduction,
         backend=backend,
+        check_targets=validate_args,
     )
-    engine = sigmoid_focal_engine(backend, logits)
     if validate_args:
-        # the compiled CPU kernel counts bad targets in its own pass (no extra read)
-        in_engine = getattr(engine, "checks_targets", False)
-        check_sigmoid_focal_values(
-            targets, pos_weight, weight, opts.ignore_index, check_targets=not in_engine
-        )
-        if in_engine:
-            opts = dataclasses.replace(opts, check_targets=True)
+        check_sigmoid_focal_weights(pos_weight, weight)
+    engine = sigmoid_focal_engine(backend, logits)
     return fused_loss(
         engine, logits, targets, pos_weight, weight, opts=opts, what="sigmoid_focal_loss"
     )
